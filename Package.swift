@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+// WireNet: an embeddable WireGuard node with a userspace TCP/IP stack.
+// Layout and module rules: Docs/architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "WireNet",
+    products: [
+        .library(name: "Wire", targets: ["Wire"]),
+        .library(name: "WireGuard", targets: ["WireGuard"]),
+        .library(name: "NetStack", targets: ["NetStack"]),
+        .library(name: "UDPTransport", targets: ["UDPTransport"]),
+        .library(name: "WireNet", targets: ["WireNet"]),
+        .executable(name: "wirenet", targets: ["wirenet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libsodium-dev, liburing-dev).
+        .systemLibrary(
+            name: "CSodium", pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(
+            name: "CURing", pkgConfig: "liburing",
+            providers: [.apt(["liburing-dev"])]),
+        // The few C helpers Swift cannot express (cmsg, TUN ioctl).
+        .target(name: "CWireNetShims", dependencies: ["CURing"]),
+
+        // Sans-IO cores: no sockets, clocks or threads.
+        .target(name: "Wire"),
+        .target(name: "WireGuard", dependencies: ["CSodium", "Wire"]),
+        .target(name: "NetStack", dependencies: ["Wire"]),
+
+        // I/O.
+        .target(name: "UDPTransport", dependencies: ["CURing", "CWireNetShims"]),
+
+        // Public API and CLI.
+        .target(
+            name: "WireNet",
+            dependencies: ["Wire", "WireGuard", "NetStack", "UDPTransport"]),
+        .executableTarget(
+            name: "wirenet",
+            dependencies: [
+                "WireNet",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Shared by tests that run real peers (namespaces, veth, child processes).
+        .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
+    ]
+)

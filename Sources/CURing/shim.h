@@ -1,0 +1,4 @@
+#ifndef WIRENET_CURING_SHIM_H
+#define WIRENET_CURING_SHIM_H
+#include <liburing.h>
+#endif

@@ -1,0 +1,1 @@
+// The sans-IO TCP/IP stack lives here (see Docs/architecture.md).

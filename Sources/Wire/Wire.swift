@@ -1,0 +1,1 @@
+// Zero-copy packet views and builders live here (see Docs/architecture.md).

@@ -1,0 +1,1 @@
+// The sans-IO WireGuard protocol core lives here (see Docs/architecture.md).

@@ -1,0 +1,1 @@
+// The public API (Node, TCPListener, TCPStream, PacketConn) lives here (see Docs/architecture.md).

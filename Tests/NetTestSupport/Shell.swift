@@ -1,0 +1,88 @@
+import Foundation
+
+/// Runs external programs for tests that talk to real peers (ip, wireguard-go, curl, iperf3, ...).
+public enum Shell {
+    public struct Failure: Error, CustomStringConvertible {
+        public let command: [String]
+        public let status: Int32
+        public let output: String
+        public var description: String {
+            "`\(command.joined(separator: " "))` exited with \(status): \(output)"
+        }
+    }
+
+    /// True when the tests run as root, which network-namespace tests need.
+    public static var isRoot: Bool { getuid() == 0 }
+
+    /// True when `name` is an executable on PATH.
+    public static func has(_ name: String) -> Bool {
+        (try? run(["sh", "-c", "command -v \(name)"])) != nil
+    }
+
+    /// Runs a command to completion and returns its combined stdout+stderr; throws on a non-zero exit.
+    @discardableResult
+    public static func run(_ command: [String], input: Data? = nil) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let stdin = Pipe()
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(input) }
+        try? stdin.fileHandleForWriting.close()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let output = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw Failure(command: command, status: process.terminationStatus, output: output)
+        }
+        return output
+    }
+
+    /// Starts a long-running command (a server, wireguard-go); stop it with `BackgroundProcess.stop()`.
+    public static func spawn(_ command: [String], environment: [String: String] = [:]) throws -> BackgroundProcess {
+        try BackgroundProcess(command, environment: environment)
+    }
+}
+
+/// A child process that is terminated when stopped or deinitialised, so a failing test leaves nothing behind.
+public final class BackgroundProcess: @unchecked Sendable {
+    public let command: [String]
+    private let process = Process()
+    private let logURL: URL
+
+    init(_ command: [String], environment: [String: String]) throws {
+        self.command = command
+        logURL = FileManager.default.temporaryDirectory
+            .appendingPathComponent("wirenet-bg-\(getpid())-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var isRunning: Bool { process.isRunning }
+
+    /// What the process printed so far (stdout and stderr).
+    public var output: String {
+        (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+    }
+
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: logURL)
+    }
+
+    deinit { stop() }
+}
