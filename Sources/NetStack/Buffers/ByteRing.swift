@@ -80,7 +80,8 @@ public final class ByteRing {
         let m = Swift.max(0, Swift.min(n, count))
         head = index(m)
         count -= m
-        if count == 0 { head = 0 }
+        // The head is not rewound when the ring empties: bytes written beyond the tail (out-of-order
+        // data) keep their positions.
         return m
     }
 
