@@ -69,4 +69,14 @@ struct SegmentAssembler {
     }
 
     mutating func removeAll() { ranges.removeAll(keepingCapacity: true) }
+
+    /// True if `[start, end)` shares a byte with a recorded range.
+    func overlaps(start: Int, end: Int) -> Bool {
+        ranges.contains { start < $0.end && $0.start < end }
+    }
+
+    /// True when exactly `[0, length)` has been recorded.
+    func covers(length: Int) -> Bool {
+        ranges.count == 1 && ranges[0].start == 0 && ranges[0].end == length
+    }
 }

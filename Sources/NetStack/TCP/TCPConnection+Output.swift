@@ -1,3 +1,5 @@
+import Wire
+
 /// Segment generation: what to send now, in priority order (RST, SYN, fast retransmission, data/FIN,
 /// zero-window probe, keepalive, pure ACK).
 extension TCPConnection {

@@ -1,3 +1,5 @@
+import Wire
+
 /// The control bits of a TCP header (RFC 9293 §3.1).
 public struct TCPControlBits: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt8
@@ -19,18 +21,6 @@ public struct TCPControlBits: OptionSet, Hashable, Sendable, CustomStringConvert
         if contains(.ack) { parts.append("ACK") }
         if contains(.urg) { parts.append("URG") }
         return parts.joined(separator: ",")
-    }
-}
-
-/// The TCP timestamps option values (RFC 7323 §3).
-public struct TCPTimestamps: Hashable, Sendable {
-    /// TSval: the sender's timestamp clock.
-    public var value: UInt32
-    /// TSecr: the echoed timestamp (valid when ACK is set).
-    public var echoReply: UInt32
-    public init(value: UInt32, echoReply: UInt32) {
-        self.value = value
-        self.echoReply = echoReply
     }
 }
 
