@@ -48,5 +48,6 @@ let package = Package(
 
         // Shared by tests that run real peers (namespaces, veth, child processes).
         .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "NetTestSupport", "CSodium"]),
     ]
 )

@@ -6,9 +6,11 @@ public enum ChaCha20Poly1305 {
     /// Authentication tag length.
     public static let tagSize = 16
 
+    /// The 12-byte nonce as three packed 32-bit words: zero, then the counter's low and high halves,
+    /// each little-endian in memory.
     @inline(__always)
-    static func nonce(_ counter: UInt64) -> (UInt32, UInt64) {
-        (0, counter.littleEndian)
+    static func nonce(_ counter: UInt64) -> (UInt32, UInt32, UInt32) {
+        (0, UInt32(truncatingIfNeeded: counter).littleEndian, UInt32(truncatingIfNeeded: counter >> 32).littleEndian)
     }
 
     /// Encrypts `length` bytes at `text` in place and writes the tag right after them

@@ -101,8 +101,8 @@ public struct BLAKE2s: Sendable {
                 output[index] = digest[index]  // words are stored little-endian on our targets (RFC 7693 §2.4)
             }
         }
-        withUnsafeMutableBytes(of: &h) { sodium_memzero($0.baseAddress!, $0.count) }
-        withUnsafeMutableBytes(of: &buffer) { sodium_memzero($0.baseAddress!, $0.count) }
+        _ = withUnsafeMutableBytes(of: &h) { sodium_memzero($0.baseAddress!, $0.count) }
+        _ = withUnsafeMutableBytes(of: &buffer) { sodium_memzero($0.baseAddress!, $0.count) }
     }
 
     /// The 32-byte digest of a hash with ``outputSize`` 32.
