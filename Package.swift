@@ -48,6 +48,8 @@ let package = Package(
 
         // Shared by tests that run real peers (namespaces, veth, child processes).
         .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
-        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "NetTestSupport", "CSodium"]),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
     ]
 )
