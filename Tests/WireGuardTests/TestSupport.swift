@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 @testable import WireGuard
 
 /// Hex helpers for known-answer tests.
@@ -113,10 +114,10 @@ final class SimulatedNetwork {
               presharedKeyB: PresharedKey? = nil, knowEndpoints: Bool = true) throws {
         try a.device.addPeer(PeerConfiguration(
             publicKey: b.publicKey, presharedKey: presharedKey, endpoint: knowEndpoints ? b.endpoint : nil,
-            allowedIPs: [AllowedIP(v4: b.tunnelAddress, prefixLength: 32)!]))
+            allowedIPs: [IPPrefix(.v4(IPv4Address(rawValue: b.tunnelAddress)), length: 32)!]))
         try b.device.addPeer(PeerConfiguration(
             publicKey: a.publicKey, presharedKey: presharedKeyB ?? presharedKey, endpoint: knowEndpoints ? a.endpoint : nil,
-            allowedIPs: [AllowedIP(v4: a.tunnelAddress, prefixLength: 32)!]))
+            allowedIPs: [IPPrefix(.v4(IPv4Address(rawValue: a.tunnelAddress)), length: 32)!]))
     }
 
     func transmit(_ datagram: SimulatedDatagram) {

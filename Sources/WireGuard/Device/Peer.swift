@@ -1,3 +1,5 @@
+import Wire
+
 /// How a peer is configured (the `[Peer]` section of a WireGuard configuration).
 public struct PeerConfiguration: Sendable {
     /// The peer's static public key: its identity.
@@ -8,12 +10,12 @@ public struct PeerConfiguration: Sendable {
     /// authenticated packets).
     public var endpoint: Endpoint?
     /// Prefixes the peer may use as inner source, and that route outgoing packets to it.
-    public var allowedIPs: [AllowedIP]
+    public var allowedIPs: [IPPrefix]
     /// Send a keepalive after this much time without any authenticated packet (nil: off).
     public var persistentKeepalive: Duration?
 
     public init(publicKey: PublicKey, presharedKey: PresharedKey? = nil, endpoint: Endpoint? = nil,
-                allowedIPs: [AllowedIP] = [], persistentKeepalive: Duration? = nil) {
+                allowedIPs: [IPPrefix] = [], persistentKeepalive: Duration? = nil) {
         self.publicKey = publicKey
         self.presharedKey = presharedKey
         self.endpoint = endpoint
@@ -53,7 +55,7 @@ final class Peer {
     var keypairs = KeypairSet()
     var endpoint: Endpoint?
     var persistentKeepalive: Duration?
-    var allowedIPs: [AllowedIP]
+    var allowedIPs: [IPPrefix]
     var timers = PeerTimers()
     var staged = StagedPackets()
     var drops = DropCounters()

@@ -1,3 +1,5 @@
+import Wire
+
 extension WireGuardDevice {
     /// Handles one received UDP datagram held in `buffer[0..<length]`.
     ///
@@ -177,14 +179,14 @@ extension WireGuardDevice {
             guard payloadLength >= 20 else { return drop(.invalidInnerPacket, peer: peer) }
             packetLength = Int(UInt16(bigEndian: inner.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
             guard packetLength >= 20, packetLength <= payloadLength else { return drop(.invalidInnerPacket, peer: peer) }
-            sender = routes.lookup(v4: UInt32(bigEndian: inner.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+            sender = routes.lookup(IPv4Address(rawValue: UInt32(bigEndian: inner.loadUnaligned(fromByteOffset: 12, as: UInt32.self))))
         case 6:
             guard payloadLength >= 40 else { return drop(.invalidInnerPacket, peer: peer) }
             packetLength = 40 + Int(UInt16(bigEndian: inner.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
             guard packetLength <= payloadLength else { return drop(.invalidInnerPacket, peer: peer) }
-            sender = routes.lookup(
-                v6High: UInt64(bigEndian: inner.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                low: UInt64(bigEndian: inner.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+            sender = routes.lookup(IPv6Address(
+                high: UInt64(bigEndian: inner.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                low: UInt64(bigEndian: inner.loadUnaligned(fromByteOffset: 16, as: UInt64.self))))
         default:
             return drop(.invalidInnerPacket, peer: peer)
         }

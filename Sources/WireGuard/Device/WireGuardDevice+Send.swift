@@ -1,3 +1,5 @@
+import Wire
+
 extension WireGuardDevice {
     /// Encrypts one outgoing IP packet in place.
     ///
@@ -17,11 +19,11 @@ extension WireGuardDevice {
         let peer: Peer?
         switch packet[0] >> 4 {
         case 4 where packetLength >= 20:
-            peer = routes.lookup(v4: UInt32(bigEndian: packet.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+            peer = routes.lookup(IPv4Address(rawValue: UInt32(bigEndian: packet.loadUnaligned(fromByteOffset: 16, as: UInt32.self))))
         case 6 where packetLength >= 40:
-            peer = routes.lookup(
-                v6High: UInt64(bigEndian: packet.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
-                low: UInt64(bigEndian: packet.loadUnaligned(fromByteOffset: 32, as: UInt64.self)))
+            peer = routes.lookup(IPv6Address(
+                high: UInt64(bigEndian: packet.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
+                low: UInt64(bigEndian: packet.loadUnaligned(fromByteOffset: 32, as: UInt64.self))))
         default:
             count(.invalidOutgoingPacket, peer: nil)
             return .dropped(.invalidOutgoingPacket)

@@ -1,3 +1,5 @@
+import Wire
+
 /// Device-wide settings (the `[Interface]` section, minus what belongs to I/O).
 public struct DeviceConfiguration: Sendable {
     /// Our static private key.
@@ -166,8 +168,8 @@ public final class WireGuardDevice {
     /// A snapshot of one peer's state.
     public func status(of key: PublicKey) -> PeerStatus? { peers[key]?.status() }
 
-    /// The peer whose allowed IPs contain `address` (a host prefix), if any.
-    public func route(for address: AllowedIP) -> PublicKey? { routes.lookup(address)?.publicKey }
+    /// The peer whose allowed IPs contain `address`, if any.
+    public func route(for address: IPAddress) -> PublicKey? { routes.lookup(address)?.publicKey }
 
     /// Sets or replaces a peer's endpoint (for configuration; roaming updates it automatically).
     public func setEndpoint(_ endpoint: Endpoint?, of key: PublicKey) throws {

@@ -1,3 +1,5 @@
+import Wire
+
 /// Cryptokey routing table (WireGuard paper §2): a longest-prefix-match binary trie per address family
 /// mapping prefixes to a value (the peer). Used to choose the peer for an outgoing packet and to check
 /// that an incoming packet's inner source belongs to the peer that sent it.
@@ -11,7 +13,7 @@ public struct AllowedIPs<Value> {
 
     private var v4Nodes = [Node()]
     private var v6Nodes = [Node()]
-    private var entries: [AllowedIP: Value] = [:]
+    private var entries: [IPPrefix: Value] = [:]
 
     public init() {}
 
@@ -19,14 +21,18 @@ public struct AllowedIPs<Value> {
     public var count: Int { entries.count }
 
     /// Every prefix with its value.
-    public var allEntries: [(AllowedIP, Value)] { entries.map { ($0.key, $0.value) } }
+    public var allEntries: [(IPPrefix, Value)] { entries.map { ($0.key, $0.value) } }
 
     /// Routes `prefix` to `value`, replacing any earlier value for exactly that prefix.
-    public mutating func insert(_ prefix: AllowedIP, value: Value) {
+    /// Host bits beyond the prefix length are ignored (`10.1.2.3/8` is `10.0.0.0/8`).
+    public mutating func insert(_ prefix: IPPrefix, value: Value) {
+        let prefix = prefix.masked
         entries[prefix] = value
-        switch prefix.family {
-        case .v4: Self.insert(into: &v4Nodes, prefix, value)
-        case .v6: Self.insert(into: &v6Nodes, prefix, value)
+        switch prefix.address {
+        case .v4(let address):
+            Self.insert(into: &v4Nodes, high: UInt64(address.rawValue) << 32, low: 0, length: prefix.length, value)
+        case .v6(let address):
+            Self.insert(into: &v6Nodes, high: address.high, low: address.low, length: prefix.length, value)
         }
     }
 
@@ -40,7 +46,8 @@ public struct AllowedIPs<Value> {
     }
 
     /// Removes one exact prefix.
-    public mutating func remove(_ prefix: AllowedIP) {
+    public mutating func remove(_ prefix: IPPrefix) {
+        let prefix = prefix.masked
         guard entries[prefix] != nil else { return }
         let kept = entries.filter { $0.key != prefix }
         entries = [:]
@@ -53,10 +60,10 @@ public struct AllowedIPs<Value> {
         depth < 64 ? (high >> (63 - depth)) & 1 == 1 : (low >> (127 - depth)) & 1 == 1
     }
 
-    private static func insert(into nodes: inout [Node], _ prefix: AllowedIP, _ value: Value) {
+    private static func insert(into nodes: inout [Node], high: UInt64, low: UInt64, length: Int, _ value: Value) {
         var index = 0
-        for depth in 0..<prefix.prefixLength {
-            let one = bit(prefix.high, prefix.low, depth)
+        for depth in 0..<length {
+            let one = bit(high, low, depth)
             var child = one ? nodes[index].children.1 : nodes[index].children.0
             if child < 0 {
                 nodes.append(Node())
@@ -86,25 +93,26 @@ public struct AllowedIPs<Value> {
         }
     }
 
-    /// The value of the longest prefix containing the IPv4 address (host order).
+    /// The value of the longest prefix containing the IPv4 address.
     @inline(__always)
-    public func lookup(v4 address: UInt32) -> Value? {
-        Self.lookup(v4Nodes, high: UInt64(address) << 32, low: 0, bits: 32)
+    public func lookup(_ address: IPv4Address) -> Value? {
+        Self.lookup(v4Nodes, high: UInt64(address.rawValue) << 32, low: 0, bits: 32)
     }
 
-    /// The value of the longest prefix containing the IPv6 address (host-order halves).
+    /// The value of the longest prefix containing the IPv6 address.
     @inline(__always)
-    public func lookup(v6High high: UInt64, low: UInt64) -> Value? {
-        Self.lookup(v6Nodes, high: high, low: low, bits: 128)
+    public func lookup(_ address: IPv6Address) -> Value? {
+        Self.lookup(v6Nodes, high: address.high, low: address.low, bits: 128)
     }
 
-    /// Looks up the address of `prefix` (a host prefix for a single address).
-    public func lookup(_ address: AllowedIP) -> Value? {
-        switch address.family {
-        case .v4: return lookup(v4: UInt32(truncatingIfNeeded: address.high >> 32))
-        case .v6: return lookup(v6High: address.high, low: address.low)
+    /// The value of the longest prefix containing the address.
+    public func lookup(_ address: IPAddress) -> Value? {
+        switch address {
+        case .v4(let v4): return lookup(v4)
+        case .v6(let v6): return lookup(v6)
         }
     }
 }
 
+// Nodes hold only indices and `Value`s, so the table is as sendable as its values.
 extension AllowedIPs: @unchecked Sendable where Value: Sendable {}
