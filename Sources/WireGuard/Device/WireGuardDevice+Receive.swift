@@ -116,8 +116,7 @@ extension WireGuardDevice {
         timersSessionDerived(peer, now: now)
         timersHandshakeComplete(peer, now: now)
         // Confirm the session at once: staged packets, or a keepalive (wireguard-go `SendKeepalive`).
-        if peer.staged.isEmpty { peer.wantsKeepalive = true }
-        markReady(peer)
+        requestKeepalive(peer, now: now)
         return .processed
     }
 

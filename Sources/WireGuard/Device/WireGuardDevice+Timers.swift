@@ -87,8 +87,7 @@ extension WireGuardDevice {
         }
         if let due = peer.timers.sendKeepalive, due <= now {
             peer.timers.sendKeepalive = nil
-            peer.wantsKeepalive = true
-            markReady(peer)
+            requestKeepalive(peer, now: now)
             if peer.timers.needAnotherKeepalive {
                 peer.timers.needAnotherKeepalive = false
                 peer.timers.sendKeepalive = now + ProtocolConstants.keepaliveTimeout
@@ -105,9 +104,18 @@ extension WireGuardDevice {
         if let due = peer.timers.persistentKeepalive, due <= now {
             peer.timers.persistentKeepalive = nil
             if let interval = peer.persistentKeepalive, interval > .zero {
-                peer.wantsKeepalive = true
-                markReady(peer)
+                requestKeepalive(peer, now: now)
             }
+        }
+    }
+
+    /// Queues a keepalive; without a usable session it starts a handshake first
+    /// (wireguard-go `SendKeepalive` → `SendStagedPackets`).
+    func requestKeepalive(_ peer: Peer, now: WireGuardInstant) {
+        if peer.staged.isEmpty { peer.wantsKeepalive = true }
+        markReady(peer)
+        if !(peer.keypairs.current?.canSend(at: now) ?? false) {
+            requestInitiation(peer, isRetry: false, now: now)
         }
     }
 
@@ -140,16 +148,9 @@ extension WireGuardDevice {
             if let length = writeInitiation(peer, into: buffer, now: now) { return (endpoint, length) }
         }
         guard !peer.staged.isEmpty || peer.wantsKeepalive else { return nil }
-        guard let keypair = peer.keypairs.current, keypair.canSend(at: now) else {
-            // wireguard-go `SendStagedPackets`: no usable session, so start one; the staged packets
-            // go out when it completes.
-            requestInitiation(peer, isRetry: false, now: now)
-            if peer.wantsInitiation {
-                peer.wantsInitiation = false
-                if let length = writeInitiation(peer, into: buffer, now: now) { return (endpoint, length) }
-            }
-            return nil
-        }
+        // Without a usable session, whoever queued this output also requested a handshake; the
+        // output goes out when it completes.
+        guard let keypair = peer.keypairs.current, keypair.canSend(at: now) else { return nil }
         let start = TransportDataLayout.headerSize
         while let packet = peer.staged.popFirst() {
             guard start + packet.count <= buffer.count else {
