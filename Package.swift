@@ -50,6 +50,7 @@ let package = Package(
         .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
+        .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetTestSupport"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
     ]
 )
