@@ -48,5 +48,7 @@ let package = Package(
 
         // Shared by tests that run real peers (namespaces, veth, child processes).
         .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
+
+        .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport"]),
     ]
 )
