@@ -50,5 +50,10 @@ let package = Package(
         .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
 
         .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport"]),
+        // perf/udp-bench.sh: UDPTransport loopback throughput next to perf/udp-reference.c.
+        .target(name: "CMallocCounter", path: "perf/udp/CMallocCounter"),
+        .executableTarget(
+            name: "UDPTransportBench", dependencies: ["UDPTransport", "CMallocCounter"],
+            path: "perf/udp/UDPTransportBench"),
     ]
 )
