@@ -55,5 +55,6 @@ let package = Package(
         .executableTarget(
             name: "UDPTransportBench", dependencies: ["UDPTransport", "CMallocCounter"],
             path: "perf/udp/UDPTransportBench"),
+        .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
     ]
 )

@@ -1,1 +1,0 @@
-// Zero-copy packet views and builders live here (see Docs/architecture.md).
