@@ -49,7 +49,15 @@ let package = Package(
         // Shared by tests that run real peers (namespaces, veth, child processes).
         .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
 
+        .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport"]),
+        // perf/udp-bench.sh: UDPTransport loopback throughput next to perf/udp-reference.c.
+        .target(name: "CMallocCounter", path: "perf/udp/CMallocCounter"),
+        .executableTarget(
+            name: "UDPTransportBench", dependencies: ["UDPTransport", "CMallocCounter"],
+            path: "perf/udp/UDPTransportBench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
+        .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetTestSupport"]),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NetStackTests", dependencies: ["NetStack", "NetTestSupport", "CSodium"]),
     ]
 )

@@ -14,5 +14,6 @@ let package = Package(
     name: "WireNetFuzz",
     dependencies: [.package(name: "WireNet", path: "..")],
     targets: [
+        fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
     ]
 )

@@ -1,0 +1,354 @@
+import CWireNetShims
+import Glibc
+
+/// The io_uring path.
+///
+/// ```
+/// receive: one multishot IORING_OP_RECVMSG (buffer group 0) ──▶ one CQE per (super-)datagram,
+///          payload in a provided buffer ──▶ InboundQueue ──▶ ReceiveBatch (GRO segments as views)
+///          buffers come back to the ring when the caller passes the batch to receive() again
+/// send:    SendBatch ──▶ SegmentationPlan runs ──▶ one IORING_OP_SENDMSG per run (UDP_SEGMENT cmsg
+///          when > 1 datagram) ──▶ one io_uring_submit ──▶ CQE releases the send buffers
+/// wake:    an IORING_OP_READ on the waker's eventfd, so a wake-up completes the ring's wait
+/// ```
+final class IOUringBackend {
+    /// `user_data` = tag << 56 | slot.
+    private enum Tag: UInt64 {
+        case receive = 1, wake = 2, send = 3, cancel = 4
+    }
+
+    /// Buffer group id of the receive buffers.
+    private static let bufferGroup: UInt16 = 0
+    private static let completionBatch = 64
+
+    let core: TransportCore
+    let waker: UDPTransport.Waker
+    private let ring: OpaquePointer
+    private let receiveBufferLength: UInt32
+    private let receiveHeader: UnsafeMutablePointer<msghdr>
+    private let wakeValue: UnsafeMutablePointer<UInt64>
+    private let slots: SendSlots
+    private let completions: UnsafeMutablePointer<wirenet_completion>
+    /// Slots of a refused super-datagram's datagrams while they are resent.
+    private let resendSlots: UnsafeMutablePointer<Int>
+    /// Buffers the kernel may fill (in the provided-buffer ring).
+    private var buffersInRing: Int
+    private var receiveArmed = false
+    private var wakeArmed = false
+    private var woken = false
+    private var closing = false
+
+    var pollDescriptor: CInt { wirenet_uring_fd(ring) }
+
+    init(core: TransportCore, waker: UDPTransport.Waker) throws(Errno) {
+        if let fault = core.configuration.faults.ioUringSetupError { throw fault }
+        self.core = core
+        self.waker = waker
+        let configuration = core.configuration
+        let receiveCount = core.receiveBuffers.count
+
+        // Every receive buffer and every send slot can have a completion outstanding.
+        var completionEntries = 1
+        while completionEntries < max(2 * (receiveCount + configuration.sendBufferCount) + 64,
+                                      2 * configuration.submissionQueueEntries) {
+            completionEntries <<= 1
+        }
+        var error: CInt = 0
+        guard let ring = wirenet_uring_open(UInt32(configuration.submissionQueueEntries), UInt32(completionEntries),
+                                            UInt32(receiveCount), Self.bufferGroup, &error)
+        else { throw Errno(rawValue: error) }
+        self.ring = ring
+        receiveBufferLength = UInt32(core.receiveBuffers.stride)
+        for index in 0 ..< receiveCount {
+            wirenet_uring_buffer_add(ring, core.receiveBuffers.base(UInt16(index)), receiveBufferLength,
+                                     UInt16(index), CInt(index))
+        }
+        wirenet_uring_buffers_publish(ring, CInt(receiveCount))
+        buffersInRing = receiveCount
+
+        // The multishot recvmsg reads only the name and control lengths of this header: they fix
+        // the layout of every provided buffer (see ReceiveBufferArena.headerSize).
+        receiveHeader = .allocate(capacity: 1)
+        var header = msghdr()
+        header.msg_namelen = socklen_t(ReceiveBufferArena.nameReserve)
+        header.msg_controllen = ReceiveBufferArena.controlReserve
+        receiveHeader.initialize(to: header)
+        wakeValue = .allocate(capacity: 1)
+        wakeValue.initialize(to: 0)
+        slots = SendSlots(count: configuration.sendBufferCount, maximumSegments: SegmentationPlan.maximumSegments)
+        completions = .allocate(capacity: Self.completionBatch)
+        resendSlots = .allocate(capacity: SegmentationPlan.maximumSegments)
+
+        armReceive()
+        armWake()
+        _ = wirenet_uring_submit(ring)
+    }
+
+    deinit {
+        close()
+        receiveHeader.deallocate()
+        wakeValue.deallocate()
+        completions.deallocate()
+        resendSlots.deallocate()
+    }
+
+    // MARK: Submission
+
+    /// Queues a request with `prepare`; submits first when the submission queue is full.
+    private func enqueue(_ prepare: () -> CInt) {
+        while prepare() == -EBUSY {
+            core.statistics.systemCalls += 1
+            _ = wirenet_uring_submit(ring)
+        }
+    }
+
+    private func armReceive() {
+        guard !receiveArmed, !closing, buffersInRing > 0 else { return }
+        enqueue {
+            wirenet_uring_prep_recvmsg_multishot(ring, core.socket.descriptor, receiveHeader, Self.bufferGroup,
+                                                 Tag.receive.rawValue << 56)
+        }
+        receiveArmed = true
+    }
+
+    private func armWake() {
+        guard !wakeArmed, !closing else { return }
+        enqueue { wirenet_uring_prep_read(ring, waker.descriptor, wakeValue, 8, Tag.wake.rawValue << 56) }
+        wakeArmed = true
+    }
+
+    private func prepareSend(slot: Int) {
+        enqueue {
+            wirenet_uring_prep_sendmsg(ring, core.socket.descriptor, slots.header(slot),
+                                       Tag.send.rawValue << 56 | UInt64(slot))
+        }
+    }
+
+    private func submitQueued() {
+        guard wirenet_uring_pending(ring) > 0 else { return }
+        core.statistics.systemCalls += 1
+        _ = wirenet_uring_submit(ring)
+    }
+
+    // MARK: Public operations
+
+    func makeSendBuffer() -> PacketBuffer? {
+        if core.sendPool.freeCount == 0 { reapCompletions() }
+        return core.sendPool.acquire()
+    }
+
+    func send(_ batch: inout SendBatch) {
+        batch.entries.withUnsafeBufferPointer { entries in
+            var start = 0
+            while start < entries.count {
+                let destination = entries[start].destination
+                let run = SegmentationPlan.run(in: entries, from: start,
+                                               segmentationAllowed: core.segmentationAllowed(for: destination))
+                // One slot per send buffer exists, so a slot is always free.
+                guard let slot = slots.acquire() else { preconditionFailure("send slots exhausted") }
+                guard core.fill(slots.message(slot), entries: entries, start: start, count: run.count,
+                                segmentSize: run.segmentSize)
+                else {
+                    slots.release(slot)
+                    core.report(destination, .addressFamilyNotSupported, datagrams: run.count, origin: .send)
+                    for offset in 0 ..< run.count { core.sendPool.release(entries[start + offset].buffer) }
+                    start += run.count
+                    continue
+                }
+                var bytes = 0
+                let indices = slots.buffers(slot)
+                for offset in 0 ..< run.count {
+                    indices[offset] = entries[start + offset].buffer
+                    bytes += Int(entries[start + offset].count)
+                }
+                slots.slots[slot] = SendSlots.Slot(datagrams: run.count, segmentSize: run.segmentSize, bytes: bytes,
+                                                   destination: destination, retried: false)
+                prepareSend(slot: slot)
+                start += run.count
+            }
+        }
+        batch.entries.removeAll(keepingCapacity: true)
+        armReceive()
+        submitQueued()
+        // UDP sends usually complete during the submit: release their buffers (and resend
+        // refused super-datagrams) right away rather than at the next receive.
+        reapCompletions()
+    }
+
+    func receive(into batch: inout ReceiveBatch, timeout: Duration?) throws(Errno) {
+        recycle(&batch)
+        reapCompletions()
+        if core.inbound.isEmpty && core.errorReports.isEmpty && !woken && timeout != .zero {
+            let deadline = timeout.map { ContinuousClock.now + $0 }
+            repeat {
+                var remaining: Duration? = nil
+                if let deadline {
+                    remaining = deadline - ContinuousClock.now
+                    if remaining! <= .zero { break }
+                }
+                try wait(remaining)
+                reapCompletions()
+            } while core.inbound.isEmpty && core.errorReports.isEmpty && !woken
+        }
+        armReceive()
+        submitQueued()
+        core.deliver(into: &batch)
+        batch.wasWoken = woken
+        woken = false
+        batch.owner = ObjectIdentifier(core)
+    }
+
+    /// Gives the buffers of `batch` back to the provided-buffer ring.
+    func recycle(_ batch: inout ReceiveBatch) {
+        if batch.owner == ObjectIdentifier(core), !closing {
+            let count = batch.heldBuffers.count
+            for (offset, buffer) in batch.heldBuffers.enumerated() {
+                wirenet_uring_buffer_add(ring, core.receiveBuffers.base(buffer), receiveBufferLength, buffer,
+                                         CInt(offset))
+            }
+            if count > 0 {
+                wirenet_uring_buffers_publish(ring, CInt(count))
+                buffersInRing += count
+            }
+        }
+        batch.reset()
+        batch.owner = nil
+    }
+
+    private func recycle(buffer: UInt16) {
+        wirenet_uring_buffer_add(ring, core.receiveBuffers.base(buffer), receiveBufferLength, buffer, 0)
+        wirenet_uring_buffers_publish(ring, 1)
+        buffersInRing += 1
+    }
+
+    private func wait(_ timeout: Duration?) throws(Errno) {
+        armReceive()
+        armWake()
+        core.statistics.systemCalls += 1
+        let result = wirenet_uring_submit_and_wait(ring, timeout.map { UDPTransport.nanoseconds($0) } ?? -1)
+        if result < 0 && result != -ETIME && result != -EINTR && result != -EAGAIN && result != -EBUSY {
+            throw Errno(rawValue: -result)
+        }
+    }
+
+    // MARK: Completions
+
+    private func reapCompletions() {
+        while true {
+            let count = Int(wirenet_uring_reap(ring, completions, UInt32(Self.completionBatch)))
+            for index in 0 ..< count { handle(completions[index]) }
+            if count < Self.completionBatch { return }
+        }
+    }
+
+    private func handle(_ completion: wirenet_completion) {
+        let data = completion.user_data
+        switch Tag(rawValue: data >> 56) {
+        case .receive: handleReceive(result: completion.result, flags: completion.flags)
+        case .wake:
+            wakeArmed = false
+            woken = true
+            armWake()
+        case .send: handleSend(slot: Int(data & 0xFFFF_FFFF), result: completion.result)
+        case .cancel, nil: break
+        }
+    }
+
+    private func handleReceive(result: CInt, flags: UInt32) {
+        if flags & wirenet_completion_has_more == 0 { receiveArmed = false }
+        if result < 0 {
+            let error = Errno(rawValue: -result)
+            if error == .noBufferSpace {
+                core.statistics.receiveBufferExhaustions += 1
+            } else if error != .canceled {
+                // ICMP errors left on the socket end up here; their details are on the error queue.
+                core.drainErrorQueue()
+            }
+            return
+        }
+        guard flags & wirenet_completion_has_buffer != 0 else { return }
+        let buffer = UInt16(truncatingIfNeeded: flags >> wirenet_completion_buffer_shift)
+        buffersInRing -= 1
+        if closing {
+            recycle(buffer: buffer)
+            return
+        }
+        var message = wirenet_uring_recvmsg()
+        guard wirenet_uring_recvmsg_parse(core.receiveBuffers.base(buffer), result, receiveHeader, &message) == 0,
+              let payload = message.payload
+        else {
+            recycle(buffer: buffer)
+            return
+        }
+        let accepted = core.enqueue(buffer: buffer, payload: UnsafeMutableRawPointer(payload),
+                                    length: Int(message.payload_length), flags: CInt(bitPattern: message.flags),
+                                    name: message.name, nameLength: Int(message.name_length), info: message.info)
+        if !accepted { recycle(buffer: buffer) }
+    }
+
+    private func handleSend(slot: Int, result: CInt) {
+        let state = slots.slots[slot]
+        if result >= 0 || closing {
+            if result >= 0 {
+                core.accountSent(datagrams: state.datagrams, bytes: state.bytes, segmented: state.datagrams > 1)
+            }
+            releaseSlot(slot)
+            return
+        }
+        let error = Errno(rawValue: -result)
+        if state.datagrams > 1 {
+            // The kernel refused the super-datagram: send its datagrams one by one, so each
+            // gets its own result, and stop segmenting for this destination if GSO is the cause.
+            if error.refusesSegmentationOffload {
+                core.refuseSegmentation(for: state.destination, error: error)
+            }
+            for index in 1 ..< state.datagrams {
+                guard let single = slots.acquire() else { preconditionFailure("send slots exhausted") }
+                slots.copySingle(from: slot, index: index, to: single)
+                resendSlots[index] = single
+            }
+            slots.copySingle(from: slot, index: 0, to: slot)
+            resendSlots[0] = slot
+            // In the original order.
+            for index in 0 ..< state.datagrams { prepareSend(slot: resendSlots[index]) }
+            submitQueued()
+            return
+        }
+        if error.isAsynchronousICMPError && !state.retried {
+            // Possibly an error an ICMP message for another datagram left on the socket: report
+            // those from the error queue, then try this datagram once more.
+            core.drainErrorQueue()
+            slots.slots[slot].retried = true
+            prepareSend(slot: slot)
+            submitQueued()
+            return
+        }
+        core.report(state.destination, error, datagrams: 1, origin: .send)
+        releaseSlot(slot)
+    }
+
+    private func releaseSlot(_ slot: Int) {
+        let count = slots.slots[slot].datagrams
+        let indices = slots.buffers(slot)
+        for index in 0 ..< count { core.sendPool.release(indices[index]) }
+        slots.release(slot)
+    }
+
+    // MARK: Closing
+
+    /// Cancels every request, waits until the kernel no longer references any buffer, then tears
+    /// down the ring and the buffer ring.
+    func close() {
+        guard !closing else { return }
+        closing = true
+        enqueue { wirenet_uring_prep_cancel_all(ring, Tag.cancel.rawValue << 56) }
+        _ = wirenet_uring_submit(ring)
+        let deadline = ContinuousClock.now + .seconds(2)
+        while (receiveArmed || wakeArmed || slots.inFlight > 0) && ContinuousClock.now < deadline {
+            _ = wirenet_uring_submit_and_wait(ring, 50_000_000)
+            reapCompletions()
+        }
+        core.inbound.removeAll { _ in }
+        wirenet_uring_close(ring)
+    }
+}
