@@ -15,5 +15,6 @@ let package = Package(
     dependencies: [.package(name: "WireNet", path: "..")],
     targets: [
         fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
+        fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
     ]
 )
