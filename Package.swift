@@ -50,5 +50,6 @@ let package = Package(
         .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
     ]
 )

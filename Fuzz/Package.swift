@@ -19,5 +19,6 @@ let package = Package(
         fuzzTarget("FuzzTCP", ["Wire"]),
         fuzzTarget("FuzzUDP", ["Wire"]),
         fuzzTarget("FuzzICMP", ["Wire"]),
+        fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
     ]
 )

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: builds the wirenet command and runs its built-in demo on this machine.
+#   scripts/run.sh [wirenet arguments...]   (default: demo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --build
+swift build -c release --product wirenet >/dev/null
+exec "$(swift build -c release --show-bin-path)/wirenet" "${@:-demo}"
