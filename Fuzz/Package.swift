@@ -20,5 +20,6 @@ let package = Package(
         fuzzTarget("FuzzUDP", ["Wire"]),
         fuzzTarget("FuzzICMP", ["Wire"]),
         fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
+        fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
     ]
 )
