@@ -301,6 +301,9 @@ final class IOUringBackend {
             // gets its own result, and stop segmenting for this destination if GSO is the cause.
             if error.refusesSegmentationOffload {
                 core.refuseSegmentation(for: state.destination, error: error)
+            } else if error.isAsynchronousICMPError {
+                // Possibly left by an ICMP message for another datagram: report it.
+                core.drainErrorQueue()
             }
             for index in 1 ..< state.datagrams {
                 guard let single = slots.acquire() else { preconditionFailure("send slots exhausted") }

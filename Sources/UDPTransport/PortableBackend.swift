@@ -268,6 +268,9 @@ final class PortableBackend {
                     let destination = entries[run.start].destination
                     if error.refusesSegmentationOffload {
                         core.refuseSegmentation(for: destination, error: error)
+                    } else if error.isAsynchronousICMPError {
+                        // Possibly left by an ICMP message for another datagram: report it.
+                        core.drainErrorQueue()
                     }
                     for offset in 0 ..< run.count { sendSingle(entries, run.start + offset) }
                 } else {
