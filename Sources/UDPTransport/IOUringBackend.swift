@@ -162,7 +162,8 @@ final class IOUringBackend {
                     bytes += Int(entries[start + offset].count)
                 }
                 slots.slots[slot] = SendSlots.Slot(datagrams: run.count, segmentSize: run.segmentSize, bytes: bytes,
-                                                   destination: destination, retried: false)
+                                                   destination: destination, source: entries[start].source,
+                                                   interfaceIndex: entries[start].interfaceIndex, retried: false)
                 prepareSend(slot: slot)
                 start += run.count
             }
@@ -307,10 +308,10 @@ final class IOUringBackend {
             }
             for index in 1 ..< state.datagrams {
                 guard let single = slots.acquire() else { preconditionFailure("send slots exhausted") }
-                slots.copySingle(from: slot, index: index, to: single)
+                slots.copySingle(from: slot, index: index, to: single, core: core)
                 resendSlots[index] = single
             }
-            slots.copySingle(from: slot, index: 0, to: slot)
+            slots.copySingle(from: slot, index: 0, to: slot, core: core)
             resendSlots[0] = slot
             // In the original order.
             for index in 0 ..< state.datagrams { prepareSend(slot: resendSlots[index]) }

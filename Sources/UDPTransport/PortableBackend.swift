@@ -54,7 +54,7 @@ final class PortableBackend {
         sendHeaders = .allocate(capacity: count)
         sendIovecs = .allocate(capacity: Self.iovecCapacity)
         sendNames = .allocate(capacity: count + 1)
-        sendControlStride = (wirenet_udp_segment_cmsg_space() + 15) & ~15
+        sendControlStride = (wirenet_udp_send_cmsg_space() + 15) & ~15
         sendControls = .allocate(byteCount: (count + 1) * sendControlStride, alignment: 16)
         sendRuns = .allocate(capacity: count)
         single = OutboundMessage(header: .allocate(capacity: 1), iovecs: .allocate(capacity: 1),

@@ -41,6 +41,30 @@ struct UDPTransportTests {
         #expect(receiver.statistics.datagramsReceived == payloads.count)
     }
 
+    @Test(arguments: Fixture.backends, [false, true])
+    func datagramsLeaveFromTheRequestedSourceAddress(backend: UDPTransport.Backend, refuseGSO: Bool) throws {
+        // All of 127.0.0.0/8 is local on `lo`, so 127.0.0.2 is a second address to send from.
+        var configuration = Fixture.configuration(backend)
+        configuration.faults.disableIPv4Checksums = refuseGSO
+        let sender = try UDPTransport(configuration: configuration)
+        let receiver = try UDPTransport(configuration: Fixture.configuration(backend))
+        defer { sender.close(); receiver.close() }
+        let second = UDPEndpoint.Address.ipv4(127, 0, 0, 2)
+        let destination = UDPEndpoint.loopbackIPv4(port: receiver.localPort)
+        var batch = SendBatch()
+        let payloads = (0 ..< 6).map { Fixture.payload($0, size: 800) }
+        for (index, payload) in payloads.enumerated() {
+            var buffer = try #require(sender.makeSendBuffer())
+            payload.withUnsafeBytes { _ = buffer.setDatagram($0) }
+            batch.append(buffer, to: destination, from: index < 4 ? second : nil)
+        }
+        sender.send(&batch)
+        let received = try Fixture.receive(6, on: receiver)
+        #expect(Fixture.mismatch(received.map(\.bytes), payloads) == nil)
+        #expect(received.map(\.source.address) == [second, second, second, second, .loopbackIPv4, .loopbackIPv4])
+        #expect(received.allSatisfy { $0.source.port == sender.localPort })
+    }
+
     @Test(arguments: Fixture.backends)
     func groSplitsACoalescedSuperDatagramIntoItsSegments(backend: UDPTransport.Backend) throws {
         let sender = try UDPTransport(configuration: Fixture.configuration(backend))
