@@ -159,9 +159,13 @@ final class PortableBackend {
                 }
             } catch {
                 for index in 0 ..< count { releaseBuffer(receiveBufferIDs[index]) }
-                // An error an ICMP message left on the socket; the details are on the error queue.
-                core.drainErrorQueue()
-                continue
+                if error.isAsynchronousICMPError {
+                    // An error an ICMP message left on the socket; the details are on the error queue.
+                    core.drainErrorQueue()
+                    continue
+                }
+                if error == .noBufferSpace || error.rawValue == ENOMEM { return }
+                throw error
             }
             guard case .done(let received) = result else {
                 for index in 0 ..< count { releaseBuffer(receiveBufferIDs[index]) }
