@@ -21,4 +21,5 @@ done
 # which is stripped) so that `perf record` can name its functions.
 nice -n 10 go build -o "$out/bin/wireguard-go-symbols" golang.zx2c4.com/wireguard
 nice -n 10 go vet wirenet-perf/wnproto wirenet-perf/wnperf wirenet-perf/gvisor-peer
+[ "${SKIP_GO_TESTS:-0}" = 1 ] || nice -n 10 go test -count=1 wirenet-perf/wnproto
 echo "build: $out/bin/{wnperf,gvisor-peer,wireguard-go-symbols}"

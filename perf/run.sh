@@ -67,7 +67,7 @@ stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 results="$perf_dir/results"
 mkdir -p "$results"
 work="$(mktemp -d /tmp/wnperf.XXXXXX)"
-raw="$work/raw.jsonl"
+raw="$results/$stamp.raw.jsonl"    # written as the run goes, so a failed run keeps its data
 : >"$raw"
 id="$$"
 ns_l="wnp${id}L"
@@ -89,6 +89,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'echo "run.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 log() { echo "run.sh: $*" >&2; }
 
@@ -243,7 +244,7 @@ start_wirenet_side() { # SIDE ROWTAG
 # Measurements
 
 procstat() { # PIDS... -> JSON array
-    if [ $# -eq 0 ]; then echo '[]'; else "$bin/wnperf" procstat "$@"; fi
+    if [ $# -eq 0 ]; then echo '[]'; else "$bin/wnperf" procstat "$@" || echo '[]'; fi
 }
 
 json_str() { "$py" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
@@ -377,10 +378,10 @@ profile_row() {
             echo "# perf record -e cpu-clock -g, row $row, side $side ($([ "$side" = l ] && echo "$desc_l" || echo "$desc_r")), single-flow upload"
             echo "# flat profile (self time), top symbols"
             perf report -i "$work/perf-$row-$side.data" --no-children --stdio --sort dso,symbol --percent-limit 1 2>/dev/null \
-                | grep -E '^ +[0-9]' | sed 's/[ -]*$//' | head -40
+                | grep -E '^ +[0-9]' | sed 's/[ -]*$//' | head -40 || true
             echo "# inclusive (children) view, top entries"
             perf report -i "$work/perf-$row-$side.data" --children --stdio --sort symbol --percent-limit 5 -g none 2>/dev/null \
-                | grep -E '^ +[0-9]' | sed 's/[ -]*$//' | head -40
+                | grep -E '^ +[0-9]' | sed 's/[ -]*$//' | head -40 || true
         } >"$out"
     done
     printf '{"row":"%s","kind":"profile","upload":%s,"files":["%s","%s"]}\n' "$row" \
@@ -428,5 +429,4 @@ EOF
 
 "$py" "$perf_dir/tools/report.py" --raw "$raw" --meta "$work/meta.json" --out "$results/$stamp" \
     $( [ "$DOCS" = 1 ] && echo --docs "$repo_dir/Docs/performance.md" --docs-images "$repo_dir/Docs/performance" )
-cp "$raw" "$results/$stamp.raw.jsonl"
 log "results: $results/$stamp.md"
