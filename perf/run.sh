@@ -247,24 +247,34 @@ procstat() { # PIDS... -> JSON array
     if [ $# -eq 0 ]; then echo '[]'; else "$bin/wnperf" procstat "$@" || echo '[]'; fi
 }
 
+# snmp : the Tcp and Udp lines of /proc/net/snmp in both namespaces, as a JSON object of strings
+# (UDP receive-buffer drops show where a starved reader loses packets; Linux TCP retransmits).
+snmp() {
+    printf '{"left":%s,"right":%s}' \
+        "$(json_str "$(ip netns exec "$ns_l" grep -E '^(Tcp|Udp):' /proc/net/snmp)")" \
+        "$(json_str "$(ip netns exec "$ns_r" grep -E '^(Tcp|Udp):' /proc/net/snmp)")"
+}
+
 json_str() { "$py" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 
 # measure ROW NAME CLIENT-FLAGS... : one wnproto test, with both sides' /proc before and after.
 measure() {
     local row="$1" name="$2"
     shift 2
-    local before_l before_r after_l after_r out rc=0 load
+    local before_l before_r after_l after_r out rc=0 load snmp_before snmp_after
+    snmp_before="$(snmp)"
     before_l="$(procstat $pids_l)"; before_r="$(procstat $pids_r)"
     out="$(ip netns exec "$ns_l" "$bin/wnperf" client -connect "$connect_addr" "$@" 2>"$work/client.err")" || rc=$?
     after_l="$(procstat $pids_l)"; after_r="$(procstat $pids_r)"
+    snmp_after="$(snmp)"
     load="$(cut -d' ' -f1 /proc/loadavg)"
     if [ $rc -ne 0 ] || [ -z "$out" ]; then
         log "  $name: FAILED: $(cat "$work/client.err")"
         printf '{"row":"%s","name":"%s","kind":"wnproto","error":%s}\n' "$row" "$name" "$(json_str "$(cat "$work/client.err")")" >>"$raw"
         return 0
     fi
-    printf '{"row":"%s","name":"%s","kind":"wnproto","loadavg1":%s,"left_before":%s,"left_after":%s,"right_before":%s,"right_after":%s,"report":%s}\n' \
-        "$row" "$name" "$load" "$before_l" "$after_l" "$before_r" "$after_r" "$out" >>"$raw"
+    printf '{"row":"%s","name":"%s","kind":"wnproto","loadavg1":%s,"left_before":%s,"left_after":%s,"right_before":%s,"right_after":%s,"snmp_before":%s,"snmp_after":%s,"report":%s}\n' \
+        "$row" "$name" "$load" "$before_l" "$after_l" "$before_r" "$after_r" "$snmp_before" "$snmp_after" "$out" >>"$raw"
     "$py" - "$out" <<'EOF' >&2
 import json, sys
 r = json.loads(sys.argv[1])["result"]

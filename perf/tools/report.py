@@ -36,6 +36,37 @@ def cpu_delta(before, after):
     return sum(a[p] - b.get(p, 0.0) for p in a)
 
 
+def snmp_counters(text):
+    """{'Tcp.RetransSegs': n, 'Udp.RcvbufErrors': n, ...} from /proc/net/snmp header/value lines."""
+    out, lines = {}, text.splitlines()
+    for head, vals in zip(lines[::2], lines[1::2]):
+        proto = head.split(":")[0]
+        for k, v in zip(head.split()[1:], vals.split()[1:]):
+            try:
+                out[f"{proto}.{k}"] = int(v)
+            except ValueError:
+                pass
+    return out
+
+
+def snmp_delta(rec, side, key):
+    try:
+        a = snmp_counters(rec["snmp_after"][side])
+        b = snmp_counters(rec["snmp_before"][side])
+        return a[key] - b[key]
+    except (KeyError, TypeError):
+        return None
+
+
+def stalls(per_second):
+    """Seconds (after the first) in which a bulk test moved < 10% of its median second."""
+    s = per_second[1:-1] if per_second else []
+    if len(s) < 3:
+        return 0
+    med = sorted(s)[len(s) // 2]
+    return sum(1 for x in s if x < 0.1 * med)
+
+
 def summarise(raw_path, meta):
     rows = {}
 
@@ -62,6 +93,11 @@ def summarise(raw_path, meta):
             right_cpu = cpu_delta(rec["right_before"], rec["right_after"])
             t = dict(res)
             t.update(cpu_left_s=round(left_cpu, 3), cpu_right_s=round(right_cpu, 3), loadavg1=rec.get("loadavg1"))
+            for side in ("left", "right"):
+                t[f"udp_rcvbuf_errors_{side}"] = snmp_delta(rec, side, "Udp.RcvbufErrors")
+                t[f"tcp_retrans_segs_{side}"] = snmp_delta(rec, side, "Tcp.RetransSegs")
+            if "per_second_mbit" in res:
+                t["stall_seconds"] = stalls(res["per_second_mbit"])
             if "bytes" in res and res["bytes"] > 0:
                 gb = res["bytes"] / 1e9
                 t.update(cpu_per_gb_left=round(left_cpu / gb, 3), cpu_per_gb_right=round(right_cpu / gb, 3))
@@ -141,11 +177,37 @@ def tables(summary, image_prefix):
         if r["status"] != "measured":
             out.append(f"| {r['row']} | {r['status']} | | | | |")
             continue
-        cells = [fmt(t.get(k, {}).get("gbit_per_s"), 3) if k in t else ("failed" if k in r["errors"] else "–") for k in GOODPUT_TESTS]
+        cells = []
+        for k in GOODPUT_TESTS:
+            if k not in t:
+                cells.append("failed" if k in r["errors"] else "–")
+                continue
+            c = fmt(t[k].get("gbit_per_s"), 3)
+            if t[k].get("stall_seconds"):
+                c += f" ({t[k]['stall_seconds']} s stalled)"
+            cells.append(c)
         ip = "–"
         if "iperf3-1" in t or "iperf3-4" in t:
             ip = f"{fmt(t.get('iperf3-1', {}).get('gbit_per_s'), 3)} / {fmt(t.get('iperf3-4', {}).get('gbit_per_s'), 3)}"
         out.append(f"| {r['row']} | " + " | ".join(cells) + f" | {ip} |")
+    out.append("")
+    out.append("A second is *stalled* when it moved under 10 % of the test's median second (client-side count per second, "
+               "in the JSON as `per_second_mbit`).")
+    out.append("")
+    out.append("**Loss signals during the goodput tests** (UDP receive-buffer drops in namespace L / R from /proc/net/snmp; "
+               "Linux TCP retransmitted segments L / R — gVisor's own retransmits are not visible there)")
+    out.append("")
+    out.append("| row | " + " | ".join(GOODPUT_TESTS) + " |")
+    out.append("|---|" + "---|" * len(GOODPUT_TESTS))
+    for r in summary["rows"]:
+        if r["status"] != "measured":
+            continue
+        cells = []
+        for k in GOODPUT_TESTS:
+            t = r["tests"].get(k, {})
+            cells.append(f"drops {fmt(t.get('udp_rcvbuf_errors_left'))} / {fmt(t.get('udp_rcvbuf_errors_right'))}, "
+                         f"retrans {fmt(t.get('tcp_retrans_segs_left'))} / {fmt(t.get('tcp_retrans_segs_right'))}")
+        out.append(f"| {r['row']} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("**Latency and connection set-up**")
     out.append("")

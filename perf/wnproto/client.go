@@ -24,6 +24,44 @@ type GoodputResult struct {
 	Seconds  float64  `json:"seconds"`
 	Gbps     float64  `json:"gbit_per_s"`
 	PerFlowB []uint64 `json:"per_flow_bytes"`
+	// PerSecondMbps is the client's own count (bytes written for upload, read for download)
+	// per wall-clock second, all flows together: it shows stalls a mean hides.
+	PerSecondMbps []float64 `json:"per_second_mbit"`
+}
+
+// meter counts bytes from many goroutines and samples the count once a second.
+type meter struct {
+	n       atomic.Uint64
+	samples []float64
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func startMeter() *meter {
+	m := &meter{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var last uint64
+		for {
+			select {
+			case <-t.C:
+				cur := m.n.Load()
+				m.samples = append(m.samples, float64(cur-last)*8/1e6)
+				last = cur
+			case <-m.stop:
+				return
+			}
+		}
+	}()
+	return m
+}
+
+func (m *meter) finish() []float64 {
+	close(m.stop)
+	<-m.done
+	return m.samples
 }
 
 // LatencyResult summarises request/response round trips on one connection.
@@ -77,6 +115,7 @@ func Upload(ctx context.Context, dial Dialer, flows int, d time.Duration) (Goodp
 	var wg sync.WaitGroup
 	start := time.Now()
 	deadline := start.Add(d)
+	m := startMeter()
 	for i := 0; i < flows; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -89,7 +128,9 @@ func Upload(ctx context.Context, dial Dialer, flows int, d time.Duration) (Goodp
 			defer c.Close()
 			buf := make([]byte, BulkChunk)
 			for time.Now().Before(deadline) {
-				if _, err := c.Write(buf); err != nil {
+				k, err := c.Write(buf)
+				m.n.Add(uint64(k))
+				if err != nil {
 					errs[i] = err
 					return
 				}
@@ -114,6 +155,7 @@ func Upload(ctx context.Context, dial Dialer, flows int, d time.Duration) (Goodp
 	}
 	wg.Wait()
 	res.Seconds = time.Since(start).Seconds()
+	res.PerSecondMbps = m.finish()
 	for i := range errs {
 		if errs[i] != nil {
 			return res, errs[i]
@@ -131,6 +173,7 @@ func Download(ctx context.Context, dial Dialer, flows int, d time.Duration) (Goo
 	errs := make([]error, flows)
 	var wg sync.WaitGroup
 	start := time.Now()
+	m := startMeter()
 	for i := 0; i < flows; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -147,6 +190,7 @@ func Download(ctx context.Context, dial Dialer, flows int, d time.Duration) (Goo
 			for {
 				k, err := c.Read(buf)
 				n += uint64(k)
+				m.n.Add(uint64(k))
 				if errors.Is(err, io.EOF) {
 					break
 				}
@@ -160,6 +204,7 @@ func Download(ctx context.Context, dial Dialer, flows int, d time.Duration) (Goo
 	}
 	wg.Wait()
 	res.Seconds = time.Since(start).Seconds()
+	res.PerSecondMbps = m.finish()
 	for i := range errs {
 		if errs[i] != nil {
 			return res, errs[i]
