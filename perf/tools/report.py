@@ -58,9 +58,10 @@ def snmp_delta(rec, side, key):
         return None
 
 
-def stalls(per_second):
-    """Seconds (after the first) in which a bulk test moved < 10% of its median second."""
-    s = per_second[1:-1] if per_second else []
+def stalls(per_second, duration):
+    """Seconds in which a bulk test moved < 10% of its median second, counting only whole seconds
+    inside the test's nominal duration after the first (slow start) second."""
+    s = (per_second or [])[1:int(duration)]
     if len(s) < 3:
         return 0
     med = sorted(s)[len(s) // 2]
@@ -97,7 +98,7 @@ def summarise(raw_path, meta):
                 t[f"udp_rcvbuf_errors_{side}"] = snmp_delta(rec, side, "Udp.RcvbufErrors")
                 t[f"tcp_retrans_segs_{side}"] = snmp_delta(rec, side, "Tcp.RetransSegs")
             if "per_second_mbit" in res:
-                t["stall_seconds"] = stalls(res["per_second_mbit"])
+                t["stall_seconds"] = stalls(res["per_second_mbit"], meta["durations"]["goodput_s"])
             if "bytes" in res and res["bytes"] > 0:
                 gb = res["bytes"] / 1e9
                 t.update(cpu_per_gb_left=round(left_cpu / gb, 3), cpu_per_gb_right=round(right_cpu / gb, 3))
@@ -303,6 +304,7 @@ def main():
     args = ap.parse_args()
 
     meta = json.load(open(args.meta))
+    meta = meta.get("meta", meta)   # a previous summary works too (re-running the report)
     summary = summarise(args.raw, meta)
     with open(args.out + ".json", "w") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
