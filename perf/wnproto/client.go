@@ -94,8 +94,14 @@ type ConnectResult struct {
 	MaxMicros   float64 `json:"max_us"`
 }
 
+// DialTimeout bounds each connection attempt, so a dead tunnel fails a test instead of waiting
+// out TCP's SYN retries.
+const DialTimeout = 5 * time.Second
+
 func open(ctx context.Context, dial Dialer, h Header) (net.Conn, error) {
-	c, err := dial(ctx)
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	defer cancel()
+	c, err := dial(dctx)
 	if err != nil {
 		return nil, err
 	}
