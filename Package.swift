@@ -62,7 +62,8 @@ let package = Package(
             name: "UDPTransportBench", dependencies: ["UDPTransport", "CMallocCounter"],
             path: "perf/udp/UDPTransportBench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
-        .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetTestSupport"]),
+        .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
+                                                         .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NetStackTests", dependencies: ["NetStack", "NetTestSupport", "CSodium"]),
     ]

@@ -112,6 +112,7 @@ final class Engine: @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             runQueuedWork()
             var now = EngineClock.now()
+            backend.service(now: now)
             let backendHasMore = sendOutbound(into: &outgoing, now: now)
             let deviceDeadline = pollDevice(into: &outgoing, now: now)
             transport.send(&outgoing)

@@ -15,6 +15,10 @@ protocol PacketBackend: AnyObject {
     /// nothing to send now. `buffer` holds one packet of the tunnel MTU.
     func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> Int?
 
+    /// Runs the backend's own work for this loop turn (due timers, waking waiters); called once per
+    /// turn after received packets were delivered and before outbound packets are collected.
+    func service(now: WireGuardInstant)
+
     /// When the backend next wants to run without new input (its timers); nil when it has none.
     func nextDeadline(now: WireGuardInstant) -> WireGuardInstant?
 
