@@ -221,7 +221,9 @@ public struct TCPSACKBlocks: RandomAccessCollection, Hashable, Sendable, Express
     /// The first four blocks of `blocks`; any further ones are dropped.
     public init(_ blocks: some Sequence<TCPSACKBlock>) {
         self.init()
-        for block in blocks where !append(block) { break }
+        for block in blocks {
+            guard append(block) else { break }
+        }
     }
 
     public init(arrayLiteral elements: TCPSACKBlock...) { self.init(elements) }
