@@ -46,6 +46,7 @@ struct SplitMix64: RandomNumberGenerator {
 
 extension Array where Element == UInt8 {
     /// Runs `body` with a read-only view of the bytes.
+    @discardableResult
     func withView<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeBytes(body)
     }

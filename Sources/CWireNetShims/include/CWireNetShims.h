@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <poll.h>
 
+#include "wirenet_system.h"
+
 /// Version of this shim layer; lets Swift code check it links the shim it was built with.
 int wirenet_shims_version(void);
 

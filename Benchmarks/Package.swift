@@ -1,0 +1,26 @@
+// swift-tools-version:6.1
+// Benchmarks for WireNet, each next to a reference measured in the same run.
+// A package of its own so that the library's build does not pull in the benchmark dependencies.
+// Run: swift package --allow-writing-to-package-directory benchmark        (all suites)
+//      swift package benchmark --target WireBenchmarks                     (one suite)
+import PackageDescription
+
+func benchmarkTarget(_ name: String, _ dependencies: [String]) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [.product(name: "Benchmark", package: "package-benchmark")]
+            + dependencies.map { .product(name: $0, package: "WireNet") },
+        path: "Benchmarks/\(name)",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")])
+}
+
+let package = Package(
+    name: "WireNetBenchmarks",
+    dependencies: [
+        .package(name: "WireNet", path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        benchmarkTarget("WireBenchmarks", ["Wire"]),
+    ]
+)

@@ -1,1 +1,0 @@
-// The sans-IO TCP/IP stack lives here (see Docs/architecture.md).

@@ -1,0 +1,430 @@
+import Wire
+
+/// TCP demultiplexing, listeners (RFC 9293 §3.10.7.2), closed-port resets (RFC 9293 §3.10.7.1) and
+/// building outgoing segments.
+extension IPStack {
+    func receiveTCP(_ bytes: UnsafeRawBufferPointer, source: IPAddress, destination: IPAddress, now: NetInstant) {
+        let segment: TCPSegment
+        do { segment = try TCPSegment(validating: bytes) } catch {
+            counters.malformed += 1
+            return
+        }
+        let checksumValid: Bool
+        switch (source, destination) {
+        case let (.v4(s), .v4(d)): checksumValid = segment.isChecksumValid(source: s, destination: d)
+        case let (.v6(s), .v6(d)): checksumValid = segment.isChecksumValid(source: s, destination: d)
+        default: checksumValid = false
+        }
+        guard checksumValid else {
+            counters.badChecksum += 1
+            return
+        }
+        guard segment.sourcePort != 0, segment.destinationPort != 0 else {
+            counters.malformed += 1
+            return
+        }
+        counters.tcpSegmentsReceived += 1
+        let header = TCPSegmentHeader(segment)
+        let flow = TCPFlow(
+            local: IPEndpoint(destination, segment.destinationPort), remote: IPEndpoint(source, segment.sourcePort))
+        if let index = tcpByFlow[flow] {
+            let i = Int(index)
+            let reopens = tcpSlots[i].connection?.acceptsNewConnection(from: header) ?? false
+            if reopens, let listener = listenerByPort[segment.destinationPort],
+                listeners[Int(listener)].accepts(destination)
+            {
+                // RFC 9293 §3.10.7.4 (TIME-WAIT): a new SYN may start a new incarnation.
+                freeSlot(index)
+                listenSegmentArrives(listener: listener, header, flow: flow, now: now)
+                return
+            }
+            if tcpSlots[i].connection != nil {
+                let events = tcpSlots[i].connection!.handle(header, payload: segment.payload, now: now)
+                connectionChanged(slot: index, events: events)
+                return
+            }
+        }
+        if let listener = listenerByPort[segment.destinationPort], listeners[Int(listener)].accepts(destination) {
+            listenSegmentArrives(listener: listener, header, flow: flow, now: now)
+            return
+        }
+        counters.tcpNoSocket += 1
+        sendReset(replyingTo: header, flow: flow, now: now)
+    }
+
+    /// RFC 9293 §3.10.7.2, LISTEN state.
+    private func listenSegmentArrives(listener: Int32, _ header: TCPSegmentHeader, flow: TCPFlow, now: NetInstant) {
+        let control = header.control
+        // First, check for a RST: ignore it.
+        if control.contains(.rst) { return }
+        // Second, check for an ACK: <SEQ=SEG.ACK><CTL=RST>.
+        if control.contains(.ack) {
+            sendReset(replyingTo: header, flow: flow, now: now)
+            return
+        }
+        // Third, check for a SYN; anything else is dropped.
+        guard control.contains(.syn) else { return }
+        let l = Int(listener)
+        guard listeners[l].acceptQueue.count + listeners[l].halfOpen < listeners[l].backlog,
+            tcpByFlow.count < configuration.maximumConnections
+        else {
+            counters.tcpBacklogDrops += 1
+            return
+        }
+        var config = configuration.tcp
+        config.maxSegmentSize = maxSegmentSize(for: flow.local.address)
+        guard
+            let connection = TCPConnection(
+                passiveOpenFrom: header, configuration: config, iss: SequenceNumber(random.next32()), now: now,
+                timestampOffset: random.next32(), defaultPeerMSS: defaultPeerMSS(for: flow.remote.address))
+        else { return }
+        let index = allocateSlot(connection, flow: flow)
+        tcpSlots[Int(index)].listener = listener
+        listeners[l].halfOpen += 1
+        markOutputPending(index)
+    }
+
+    /// RFC 9293 §3.10.7.1 (CLOSED): a segment for no connection gets a RST, unless it is one.
+    /// With ACK: <SEQ=SEG.ACK><CTL=RST>; without: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    /// Rate-limited (RFC 5961 §7 spirit; Linux limits RSTs like ICMP errors).
+    func sendReset(replyingTo segment: TCPSegmentHeader, flow: TCPFlow, now: NetInstant) {
+        guard !segment.control.contains(.rst) else { return }
+        guard errorReplies.take(now: now) else {
+            counters.errorRepliesRateLimited += 1
+            return
+        }
+        let header: TCPHeader
+        if segment.control.contains(.ack) {
+            header = TCPHeader(
+                sourcePort: flow.local.port, destinationPort: flow.remote.port,
+                sequenceNumber: segment.ack.rawValue, acknowledgmentNumber: 0, flags: .rst, window: 0)
+        } else {
+            header = TCPHeader(
+                sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: 0,
+                acknowledgmentNumber: (segment.seq + segment.sequenceLength).rawValue, flags: [.rst, .ack],
+                window: 0)
+        }
+        let ipLength = Self.ipHeaderLength(flow.local.address)
+        let total = ipLength + header.length
+        let area = UnsafeMutableRawBufferPointer(rebasing: scratch[ipLength..<total])
+        guard emitTCPHeader(header, into: area, flow: flow),
+            emitIPHeader(
+                into: scratch, source: flow.local.address, destination: flow.remote.address, protocol: .tcp,
+                payloadLength: header.length) != nil
+        else { return }
+        counters.tcpResetsSent += 1
+        queueScratch(length: total)
+    }
+
+    private func emitTCPHeader(_ header: TCPHeader, into area: UnsafeMutableRawBufferPointer, flow: TCPFlow) -> Bool {
+        do {
+            switch (flow.local.address, flow.remote.address) {
+            case let (.v4(s), .v4(d)): try header.emit(into: area, source: s, destination: d)
+            case let (.v6(s), .v6(d)): try header.emit(into: area, source: s, destination: d)
+            default: return false
+            }
+        } catch { return false }
+        return true
+    }
+
+    /// Builds the next segment of connection `slot` into `buffer` (IP header included).
+    func nextTCPPacket(slot: Int32, into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
+        let i = Int(slot)
+        while tcpSlots[i].connection != nil {
+            guard let segment = tcpSlots[i].connection!.nextSegment(now: now) else { return nil }
+            let flow = tcpSlots[i].flow
+            let options = TCPOptions(
+                maximumSegmentSize: segment.maxSegmentSize, windowScale: segment.windowScale,
+                sackPermitted: segment.sackPermitted, timestamps: segment.timestamps)
+            let header = TCPHeader(
+                sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: segment.seq.rawValue,
+                acknowledgmentNumber: segment.control.contains(.ack) ? segment.ack.rawValue : 0,
+                flags: TCPFlags(rawValue: UInt16(segment.control.rawValue)), window: segment.window, options: options)
+            let ipLength = Self.ipHeaderLength(flow.local.address)
+            let tcpLength = header.length
+            let total = ipLength + tcpLength + segment.payloadLength
+            guard total <= buffer.count else {
+                // Cannot happen with a buffer of `mtu` bytes; the data is retransmitted later.
+                counters.outputQueueDrops += 1
+                continue
+            }
+            let area = UnsafeMutableRawBufferPointer(rebasing: buffer[ipLength..<total])
+            if segment.payloadLength > 0 {
+                let payloadArea = UnsafeMutableRawBufferPointer(rebasing: area[tcpLength...])
+                _ = tcpSlots[i].connection!.copyPayload(of: segment, into: payloadArea)
+            }
+            guard emitTCPHeader(header, into: area, flow: flow),
+                emitIPHeader(
+                    into: buffer, source: flow.local.address, destination: flow.remote.address, protocol: .tcp,
+                    payloadLength: tcpLength + segment.payloadLength) != nil
+            else { continue }
+            counters.tcpSegmentsSent += 1
+            if segment.control.contains(.rst) { counters.tcpResetsSent += 1 }
+            return total
+        }
+        return nil
+    }
+
+    // MARK: Connection table
+
+    func allocateSlot(_ connection: TCPConnection, flow: TCPFlow) -> Int32 {
+        let index: Int32
+        if let free = tcpFreeSlots.popLast() {
+            index = free
+            tcpSlots[Int(index)].connection = connection
+            tcpSlots[Int(index)].flow = flow
+        } else {
+            index = Int32(tcpSlots.count)
+            tcpSlots.append(TCPSlot(connection: connection, flow: flow))
+        }
+        tcpSlots[Int(index)].listener = nil
+        tcpSlots[Int(index)].applicationOwned = false
+        tcpByFlow[flow] = index
+        return index
+    }
+
+    func freeSlot(_ index: Int32) {
+        let i = Int(index)
+        guard tcpSlots[i].connection != nil else { return }
+        detachFromListener(index)
+        tcpByFlow.removeValue(forKey: tcpSlots[i].flow)
+        tcpSlots[i].connection = nil
+        tcpSlots[i].generation &+= 1
+        tcpSlots[i].applicationOwned = false
+        tcpEvents.removeValue(forKey: index)
+        tcpFreeSlots.append(index)
+    }
+
+    private func detachFromListener(_ index: Int32) {
+        guard let listener = tcpSlots[Int(index)].listener else { return }
+        let l = Int(listener)
+        if let position = listeners[l].acceptQueue.firstIndex(of: index) {
+            listeners[l].acceptQueue.remove(at: position)
+        } else {
+            listeners[l].halfOpen = Swift.max(0, listeners[l].halfOpen - 1)
+        }
+        tcpSlots[Int(index)].listener = nil
+    }
+
+    func markOutputPending(_ index: Int32) {
+        guard !tcpSlots[Int(index)].outputPending else { return }
+        tcpSlots[Int(index)].outputPending = true
+        tcpOutputPending.append(index)
+    }
+
+    /// Frees a connection that reached CLOSED once nobody needs it: the application released it, it is
+    /// not waiting in a backlog, and its last segment (e.g. a RST) has been sent.
+    func reclaimIfFinished(slot index: Int32) {
+        let i = Int(index)
+        guard let connection = tcpSlots[i].connection, connection.state == .closed,
+            !tcpSlots[i].applicationOwned, !tcpSlots[i].outputPending
+        else { return }
+        freeSlot(index)
+    }
+
+    /// Reacts to what a connection reported: backlog bookkeeping, events for the application, output.
+    func connectionChanged(slot index: Int32, events: TCPConnectionEvents) {
+        let i = Int(index)
+        markOutputPending(index)
+        guard !events.isEmpty else { return }
+        if let listener = tcpSlots[i].listener {
+            let l = Int(listener)
+            if events.contains(.closed) {
+                detachFromListener(index)
+            } else if events.contains(.established) {
+                listeners[l].halfOpen = Swift.max(0, listeners[l].halfOpen - 1)
+                listeners[l].acceptQueue.append(index)
+                post(.acceptable, to: .listener(TCPListenerHandle(index: listener, generation: listeners[l].generation)))
+            }
+            return
+        }
+        guard tcpSlots[i].applicationOwned else { return }
+        var socketEvents: SocketEvents = []
+        if events.contains(.established) { socketEvents.formUnion([.connected, .writable]) }
+        if events.contains(.readable) { socketEvents.insert(.readable) }
+        if events.contains(.writable) { socketEvents.insert(.writable) }
+        if events.contains(.closed) { socketEvents.formUnion([.closed, .readable, .writable]) }
+        post(socketEvents, to: .tcp(TCPSocketHandle(index: index, generation: tcpSlots[i].generation)))
+    }
+
+    func slotIndex(_ handle: TCPSocketHandle) throws(SocketError) -> Int {
+        let i = Int(handle.index)
+        guard tcpSlots.indices.contains(i), tcpSlots[i].generation == handle.generation,
+            tcpSlots[i].connection != nil, tcpSlots[i].applicationOwned
+        else { throw .invalidHandle }
+        return i
+    }
+
+    // MARK: Socket API
+
+    /// Opens a listening socket (RFC 9293 §3.10.1 passive OPEN) on `port` for `address` (nil: all of
+    /// the stack's addresses). At most `backlog` connections wait in SYN-RECEIVED or for `accept`.
+    public func listen(port: UInt16, address: IPAddress? = nil, backlog: Int = 128) throws(SocketError)
+        -> TCPListenerHandle
+    {
+        if let address, !isLocal(address) { throw .addressNotAvailable(address) }
+        let endpoint = IPEndpoint(address ?? .v4(.any), port)
+        guard port != 0, listenerByPort[port] == nil else { throw .addressInUse(endpoint) }
+        var slot = ListenerSlot()
+        slot.open = true
+        slot.port = port
+        slot.address = address
+        slot.backlog = Swift.max(1, Swift.min(backlog, configuration.maximumBacklog))
+        slot.acceptQueue.reserveCapacity(slot.backlog)
+        let index: Int32
+        if let free = listeners.firstIndex(where: { !$0.open }) {
+            slot.generation = listeners[free].generation &+ 1
+            listeners[free] = slot
+            index = Int32(free)
+        } else {
+            index = Int32(listeners.count)
+            listeners.append(slot)
+        }
+        listenerByPort[port] = index
+        return TCPListenerHandle(index: index, generation: slot.generation)
+    }
+
+    /// Takes the next established connection from a listener's backlog, or nil if none is waiting.
+    public func accept(_ listener: TCPListenerHandle) throws(SocketError) -> TCPSocketHandle? {
+        let l = Int(listener.index)
+        guard listeners.indices.contains(l), listeners[l].open, listeners[l].generation == listener.generation else {
+            throw .invalidHandle
+        }
+        guard !listeners[l].acceptQueue.isEmpty else { return nil }
+        let index = listeners[l].acceptQueue.removeFirst()
+        tcpSlots[Int(index)].listener = nil
+        tcpSlots[Int(index)].applicationOwned = true
+        let handle = TCPSocketHandle(index: index, generation: tcpSlots[Int(index)].generation)
+        if let connection = tcpSlots[Int(index)].connection {
+            var events: SocketEvents = [.writable]
+            if connection.readableBytes > 0 || connection.finReceived { events.insert(.readable) }
+            if connection.state == .closed { events.insert(.closed) }
+            post(events, to: .tcp(handle))
+        }
+        return handle
+    }
+
+    /// Closes a listener; connections still in its backlog are reset.
+    public func close(_ listener: TCPListenerHandle) {
+        let l = Int(listener.index)
+        guard listeners.indices.contains(l), listeners[l].open, listeners[l].generation == listener.generation else {
+            return
+        }
+        listeners[l].open = false
+        listenerByPort.removeValue(forKey: listeners[l].port)
+        listenerEvents.removeValue(forKey: listener.index)
+        for i in tcpSlots.indices where tcpSlots[i].listener == listener.index && tcpSlots[i].connection != nil {
+            tcpSlots[i].listener = nil
+            _ = tcpSlots[i].connection!.abort()
+            markOutputPending(Int32(i))
+        }
+        listeners[l].acceptQueue.removeAll()
+        listeners[l].halfOpen = 0
+    }
+
+    /// Active open (RFC 9293 §3.10.1) to `remote` from `localAddress` (default: the stack's first address
+    /// of the same family) and a random ephemeral port (RFC 6056). The handle reports `.connected` or
+    /// `.closed`.
+    public func connect(to remote: IPEndpoint, from localAddress: IPAddress? = nil, now: NetInstant)
+        throws(SocketError) -> TCPSocketHandle
+    {
+        let local: IPAddress
+        if let localAddress {
+            guard isLocal(localAddress) else { throw .addressNotAvailable(localAddress) }
+            local = localAddress
+        } else {
+            switch remote.address {
+            case .v4:
+                guard let a = ipv4Addresses.first else { throw .addressNotAvailable(remote.address) }
+                local = .v4(a)
+            case .v6:
+                guard let a = ipv6Addresses.first else { throw .addressNotAvailable(remote.address) }
+                local = .v6(a)
+            }
+        }
+        guard tcpByFlow.count < configuration.maximumConnections else { throw .tooManyConnections }
+        // RFC 6056 §3.3.1: random ephemeral port in 49152-65535, retrying on collisions.
+        var flow: TCPFlow? = nil
+        for _ in 0..<64 {
+            let port = UInt16(49152 + Int(random.next() % 16384))
+            let candidate = TCPFlow(local: IPEndpoint(local, port), remote: remote)
+            if tcpByFlow[candidate] == nil && listenerByPort[port] == nil {
+                flow = candidate
+                break
+            }
+        }
+        guard let flow else { throw .noEphemeralPort }
+        var config = configuration.tcp
+        config.maxSegmentSize = maxSegmentSize(for: local)
+        let connection = TCPConnection(
+            activeOpenWith: config, iss: SequenceNumber(random.next32()), now: now,
+            timestampOffset: random.next32(), defaultPeerMSS: defaultPeerMSS(for: remote.address))
+        let index = allocateSlot(connection, flow: flow)
+        tcpSlots[Int(index)].applicationOwned = true
+        markOutputPending(index)
+        return TCPSocketHandle(index: index, generation: tcpSlots[Int(index)].generation)
+    }
+
+    /// Queues bytes for sending (RFC 9293 §3.10.2); returns how many fit in the send buffer
+    /// (0 when full — wait for `.writable` — or after shutdown).
+    public func send(_ socket: TCPSocketHandle, _ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int {
+        let i = try slotIndex(socket)
+        let n = tcpSlots[i].connection!.write(bytes)
+        if n > 0 { markOutputPending(socket.index) }
+        return n
+    }
+
+    /// Reads received bytes (RFC 9293 §3.10.3); returns 0 when none are buffered (check
+    /// `status(of:)?.isAtEndOfStream` for the end of the stream).
+    public func receive(_ socket: TCPSocketHandle, into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
+        let i = try slotIndex(socket)
+        let n = tcpSlots[i].connection!.read(into: buffer)
+        if n > 0 { markOutputPending(socket.index) }
+        return n
+    }
+
+    /// Reads received bytes in place: `body` sees contiguous regions and returns how many it consumed.
+    public func receive(_ socket: TCPSocketHandle, _ body: (UnsafeRawBufferPointer) -> Int) throws(SocketError) -> Int {
+        let i = try slotIndex(socket)
+        let n = tcpSlots[i].connection!.read(body)
+        if n > 0 { markOutputPending(socket.index) }
+        return n
+    }
+
+    /// Half-close: sends FIN after the queued data; receiving continues.
+    public func shutdownWrite(_ socket: TCPSocketHandle) throws(SocketError) {
+        let i = try slotIndex(socket)
+        tcpSlots[i].connection!.shutdownWrite()
+        markOutputPending(socket.index)
+    }
+
+    /// Closes the connection and releases the handle (RFC 9293 §3.10.4). The stack finishes the close
+    /// (FIN, TIME-WAIT) on its own; unread data turns it into a reset.
+    public func close(_ socket: TCPSocketHandle, now: NetInstant) {
+        guard let i = try? slotIndex(socket) else { return }
+        _ = tcpSlots[i].connection!.close(now: now)
+        tcpSlots[i].applicationOwned = false
+        tcpEvents.removeValue(forKey: socket.index)
+        markOutputPending(socket.index)
+    }
+
+    /// Resets the connection (RFC 9293 §3.10.5 ABORT) and releases the handle.
+    public func abort(_ socket: TCPSocketHandle) {
+        guard let i = try? slotIndex(socket) else { return }
+        _ = tcpSlots[i].connection!.abort()
+        tcpSlots[i].applicationOwned = false
+        tcpEvents.removeValue(forKey: socket.index)
+        markOutputPending(socket.index)
+    }
+
+    /// State, error and buffer levels of a connection; nil for an invalid handle.
+    public func status(of socket: TCPSocketHandle) -> TCPSocketStatus? {
+        guard let i = try? slotIndex(socket), let c = tcpSlots[i].connection else { return nil }
+        return TCPSocketStatus(
+            state: c.state, error: c.error, readableBytes: c.readableBytes, writableBytes: c.writableBytes,
+            isAtEndOfStream: c.isAtEndOfStream, local: tcpSlots[i].flow.local, remote: tcpSlots[i].flow.remote)
+    }
+
+    /// Number of connections in the table (all states, TIME-WAIT included).
+    public var connectionCount: Int { tcpByFlow.count }
+}

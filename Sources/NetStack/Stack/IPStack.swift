@@ -1,0 +1,359 @@
+import Wire
+
+/// A sans-IO IPv4/IPv6 host stack: ICMP echo, UDP sockets and TCP connections for the addresses it owns.
+///
+/// Driving it (all on one thread, the engine's loop):
+/// - hand every inbound IP packet to `receive(_:now:)`;
+/// - call `handleTimers(now:)` when `nextDeadline` passes;
+/// - after either, and after socket calls, pull outbound packets with `nextOutgoingPacket(into:now:)`
+///   until it returns nil (the buffer must hold `mtu` bytes);
+/// - drain readiness with `pollEvents(_:)` and use the socket calls (`listen`, `accept`, `connect`,
+///   `send`, `receive`, `shutdown`, `close`, `abort`, UDP `bind`/`send`/`receive`).
+///
+/// Nothing here reads a clock, blocks or spawns work. Inbound payloads are copied once into socket
+/// buffers; TCP output is built directly into the caller's buffer.
+public final class IPStack {
+    public let configuration: IPStackConfiguration
+    public internal(set) var counters = IPStackCounters()
+    /// The MTU in use (1280 ... 65535).
+    public let mtu: Int
+
+    var ipv4Addresses: [IPv4Address] = []
+    var ipv6Addresses: [IPv6Address] = []
+    var random: StackRandom
+    var errorReplies: TokenBucket
+    var output: PacketQueue
+    /// Scratch space for building non-TCP packets before they are queued.
+    let scratch: UnsafeMutableRawBufferPointer
+    var ipv4Identification: UInt16 = 0
+
+    // TCP
+    var tcpSlots: [TCPSlot] = []
+    var tcpFreeSlots: [Int32] = []
+    var tcpByFlow: [TCPFlow: Int32] = [:]
+    var tcpOutputPending: [Int32] = []
+    var listeners: [ListenerSlot] = []
+    var listenerByPort: [UInt16: Int32] = [:]
+
+    // UDP
+    var udpSockets: [UDPSlot] = []
+    var udpByPort: [UInt16: Int32] = [:]
+
+    // Events
+    var eventQueue: [SocketHandle] = []
+    var tcpEvents: [Int32: SocketEvents] = [:]
+    var listenerEvents: [Int32: SocketEvents] = [:]
+    var udpEvents: [Int32: SocketEvents] = [:]
+
+    var reassembly: FragmentReassembly
+
+    public init(configuration: IPStackConfiguration) {
+        self.configuration = configuration
+        mtu = configuration.effectiveMTU
+        for address in configuration.addresses {
+            switch address {
+            case let .v4(a): ipv4Addresses.append(a)
+            case let .v6(a): ipv6Addresses.append(a)
+            }
+        }
+        random = StackRandom(seed: configuration.randomSeed)
+        errorReplies = TokenBucket(
+            ratePerSecond: configuration.errorRepliesPerSecond, burst: configuration.errorReplyBurst)
+        output = PacketQueue(capacity: Swift.max(configuration.outputQueueSize, 2 * 65536))
+        scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+        reassembly = FragmentReassembly(limits: configuration.reassembly)
+        tcpSlots.reserveCapacity(64)
+        tcpOutputPending.reserveCapacity(64)
+        eventQueue.reserveCapacity(64)
+    }
+
+    deinit {
+        scratch.deallocate()
+        reassembly.deallocate()
+    }
+
+    func isLocal(_ address: IPv4Address) -> Bool { ipv4Addresses.contains(address) }
+    func isLocal(_ address: IPv6Address) -> Bool { ipv6Addresses.contains(address) }
+    func isLocal(_ address: IPAddress) -> Bool {
+        switch address {
+        case let .v4(a): return isLocal(a)
+        case let .v6(a): return isLocal(a)
+        }
+    }
+
+    /// TCP MSS for a family: MTU less the IP and TCP headers (RFC 9293 §3.7.1; RFC 8200 §8.3).
+    func maxSegmentSize(for address: IPAddress) -> Int {
+        switch address {
+        case .v4: return mtu - 40
+        case .v6: return mtu - 60
+        }
+    }
+
+    /// Peer MSS assumed without an MSS option (RFC 9293 §3.7.1: 536 for IPv4; RFC 8200 §8.3: 1220 for IPv6).
+    func defaultPeerMSS(for address: IPAddress) -> Int {
+        switch address {
+        case .v4: return 536
+        case .v6: return 1220
+        }
+    }
+
+    // MARK: Input
+
+    /// Processes one inbound IP packet (IPv4 or IPv6, no link-layer header). Invalid packets are dropped
+    /// and counted in `counters`; `packet` is not retained.
+    public func receive(_ packet: UnsafeRawBufferPointer, now: NetInstant) {
+        counters.packetsReceived += 1
+        guard packet.count > 0 else {
+            counters.malformed += 1
+            return
+        }
+        switch packet[0] >> 4 {
+        case 4: receiveIPv4(packet, now: now)
+        case 6: receiveIPv6(packet, now: now)
+        default: counters.malformed += 1
+        }
+    }
+
+    private func receiveIPv4(_ bytes: UnsafeRawBufferPointer, now: NetInstant) {
+        let ip: IPv4Packet
+        do { ip = try IPv4Packet(validating: bytes) } catch {
+            counters.malformed += 1
+            return
+        }
+        guard ip.isHeaderChecksumValid else {
+            counters.badChecksum += 1
+            return
+        }
+        guard isLocal(ip.destination) else {
+            counters.wrongAddress += 1
+            return
+        }
+        // RFC 1122 §3.2.1.3: discard packets from a broadcast, multicast or unspecified source.
+        let source = ip.source
+        guard !source.isUnspecified, !source.isMulticast, !source.isBroadcast, !isLocal(source) else {
+            counters.badSource += 1
+            return
+        }
+        if ip.isFragment {
+            counters.fragmentsReceived += 1
+            let outcome = reassembly.addIPv4Fragment(ip, now: now)
+            switch outcome {
+            case .incomplete:
+                return
+            case .dropped:
+                counters.fragmentsDropped += 1
+                return
+            case let .complete(datagram):
+                counters.datagramsReassembled += 1
+                datagram.withPayload { payload in
+                    deliver(
+                        protocol: ip.protocol, source: .v4(source), destination: .v4(ip.destination),
+                        payload: payload, invokingPacket: nil, now: now)
+                }
+                reassembly.release(datagram)
+                return
+            }
+        }
+        deliver(
+            protocol: ip.protocol, source: .v4(source), destination: .v4(ip.destination), payload: ip.payload,
+            invokingPacket: ip.bytes, now: now)
+    }
+
+    private func receiveIPv6(_ bytes: UnsafeRawBufferPointer, now: NetInstant) {
+        let ip: IPv6Packet
+        do { ip = try IPv6Packet(validating: bytes) } catch {
+            counters.malformed += 1
+            return
+        }
+        guard isLocal(ip.destination) else {
+            counters.wrongAddress += 1
+            return
+        }
+        let source = ip.source
+        // RFC 4291 §2.5.2 / §2.7: the unspecified and multicast addresses are never sources.
+        guard !source.isUnspecified, !source.isMulticast, !isLocal(source) else {
+            counters.badSource += 1
+            return
+        }
+        if let fragment = ip.fragmentHeader, !fragment.isAtomic {
+            counters.fragmentsReceived += 1
+            let outcome = reassembly.addIPv6Fragment(ip, header: fragment, now: now)
+            switch outcome {
+            case .incomplete:
+                return
+            case .dropped:
+                counters.fragmentsDropped += 1
+                return
+            case let .complete(datagram):
+                counters.datagramsReassembled += 1
+                datagram.withPayload { payload in
+                    deliver(
+                        protocol: fragment.nextHeader, source: .v6(source), destination: .v6(ip.destination),
+                        payload: payload, invokingPacket: nil, now: now)
+                }
+                reassembly.release(datagram)
+                return
+            }
+        }
+        deliver(
+            protocol: ip.upperLayerProtocol, source: .v6(source), destination: .v6(ip.destination),
+            payload: ip.payload, invokingPacket: ip.bytes, now: now)
+    }
+
+    /// Hands an upper-layer payload to ICMP, UDP or TCP. `invokingPacket` is the whole IP packet when
+    /// an ICMP error may quote it (nil for reassembled datagrams).
+    private func deliver(
+        protocol: IPProtocol, source: IPAddress, destination: IPAddress, payload: UnsafeRawBufferPointer,
+        invokingPacket: UnsafeRawBufferPointer?, now: NetInstant
+    ) {
+        switch (`protocol`, source) {
+        case (.tcp, _):
+            receiveTCP(payload, source: source, destination: destination, now: now)
+        case (.udp, _):
+            receiveUDP(payload, source: source, destination: destination, invokingPacket: invokingPacket, now: now)
+        case (.icmp, .v4):
+            receiveICMPv4(payload, source: source, destination: destination, now: now)
+        case (.icmpv6, .v6):
+            receiveICMPv6(payload, source: source, destination: destination, now: now)
+        default:
+            counters.unknownProtocol += 1
+        }
+    }
+
+    // MARK: Output
+
+    /// Writes the next outbound IP packet into `buffer` and returns its length, or nil when nothing is
+    /// waiting. `buffer` must hold at least `mtu` bytes.
+    public func nextOutgoingPacket(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
+        if let length = output.pop(into: buffer) {
+            counters.packetsSent += 1
+            return length
+        }
+        if !output.isEmpty {
+            // A queued packet larger than the caller's buffer can never be sent.
+            output.dropFirst()
+            counters.outputQueueDrops += 1
+        }
+        while let index = tcpOutputPending.last {
+            if let length = nextTCPPacket(slot: index, into: buffer, now: now) {
+                counters.packetsSent += 1
+                return length
+            }
+            tcpOutputPending.removeLast()
+            tcpSlots[Int(index)].outputPending = false
+            reclaimIfFinished(slot: index)
+        }
+        return nil
+    }
+
+    /// Queues a non-TCP packet built in `scratch` (`length` bytes).
+    func queueScratch(length: Int) {
+        if !output.push(UnsafeRawBufferPointer(rebasing: scratch.prefix(length))) {
+            counters.outputQueueDrops += 1
+        }
+    }
+
+    /// Writes an IP header for `payloadLength` bytes of `protocol` at the start of `buffer` and returns
+    /// the header's length.
+    func emitIPHeader(
+        into buffer: UnsafeMutableRawBufferPointer, source: IPAddress, destination: IPAddress,
+        protocol: IPProtocol, payloadLength: Int
+    ) -> Int? {
+        switch (source, destination) {
+        case let (.v4(s), .v4(d)):
+            ipv4Identification &+= 1
+            let header = IPv4Header(
+                source: s, destination: d, protocol: `protocol`, payloadLength: payloadLength,
+                timeToLive: configuration.timeToLive, identification: ipv4Identification)
+            do { try header.emit(into: buffer) } catch { return nil }
+            return IPv4Header.length
+        case let (.v6(s), .v6(d)):
+            let header = IPv6Header(
+                source: s, destination: d, nextHeader: `protocol`, payloadLength: payloadLength,
+                hopLimit: configuration.timeToLive)
+            do { try header.emit(into: buffer) } catch { return nil }
+            return IPv6Header.length
+        default:
+            return nil
+        }
+    }
+
+    static func ipHeaderLength(_ address: IPAddress) -> Int {
+        switch address {
+        case .v4: return IPv4Header.length
+        case .v6: return IPv6Header.length
+        }
+    }
+
+    // MARK: Timers
+
+    /// When `handleTimers(now:)` must next run; nil when no timer is pending.
+    public var nextDeadline: NetInstant? {
+        var deadline = reassembly.nextDeadline
+        for slot in tcpSlots {
+            if let d = slot.connection?.nextDeadline { deadline = earliest(deadline, d) }
+        }
+        return deadline
+    }
+
+    /// Runs every timer due at `now` (TCP retransmission, delayed ACK, persist, keepalive, TIME-WAIT;
+    /// fragment reassembly expiry).
+    public func handleTimers(now: NetInstant) {
+        reassembly.expire(now: now)
+        for i in tcpSlots.indices {
+            guard let deadline = tcpSlots[i].connection?.nextDeadline, deadline <= now else { continue }
+            let events = tcpSlots[i].connection!.handleTimers(now: now)
+            connectionChanged(slot: Int32(i), events: events)
+        }
+    }
+
+    // MARK: Events
+
+    /// Calls `body` for every socket whose readiness changed since the last call, with what changed.
+    public func pollEvents(_ body: (SocketHandle, SocketEvents) -> Void) {
+        let queue = eventQueue
+        eventQueue.removeAll(keepingCapacity: true)
+        for handle in queue {
+            switch handle {
+            case let .tcp(h):
+                guard let events = tcpEvents.removeValue(forKey: h.index) else { continue }
+                if tcpSlots.indices.contains(Int(h.index)), tcpSlots[Int(h.index)].generation == h.generation {
+                    body(handle, events)
+                }
+            case let .listener(h):
+                guard let events = listenerEvents.removeValue(forKey: h.index) else { continue }
+                body(handle, events)
+            case let .udp(h):
+                guard let events = udpEvents.removeValue(forKey: h.index) else { continue }
+                body(handle, events)
+            }
+        }
+    }
+
+    func post(_ events: SocketEvents, to handle: SocketHandle) {
+        guard !events.isEmpty else { return }
+        switch handle {
+        case let .tcp(h):
+            if let existing = tcpEvents[h.index] {
+                tcpEvents[h.index] = existing.union(events)
+            } else {
+                tcpEvents[h.index] = events
+                eventQueue.append(handle)
+            }
+        case let .listener(h):
+            if let existing = listenerEvents[h.index] {
+                listenerEvents[h.index] = existing.union(events)
+            } else {
+                listenerEvents[h.index] = events
+                eventQueue.append(handle)
+            }
+        case let .udp(h):
+            if let existing = udpEvents[h.index] {
+                udpEvents[h.index] = existing.union(events)
+            } else {
+                udpEvents[h.index] = events
+                eventQueue.append(handle)
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/// Counters of what the stack received, dropped and sent. Every dropped packet is counted once, under
+/// the first reason it failed.
+public struct IPStackCounters: Hashable, Sendable {
+    public var packetsReceived = 0
+    public var packetsSent = 0
+    /// Failed validation by `Wire` (truncated, bad lengths, bad version, bad options).
+    public var malformed = 0
+    public var badChecksum = 0
+    /// Destination is not one of our addresses.
+    public var wrongAddress = 0
+    /// Source address is invalid (ours, multicast, broadcast or unspecified).
+    public var badSource = 0
+    public var unknownProtocol = 0
+    public var fragmentsReceived = 0
+    public var fragmentsDropped = 0
+    public var datagramsReassembled = 0
+    public var icmpEchoRepliesSent = 0
+    public var icmpIgnored = 0
+    public var icmpUnreachableSent = 0
+    public var tcpResetsSent = 0
+    public var tcpSegmentsReceived = 0
+    public var tcpSegmentsSent = 0
+    /// TCP segments for no connection or listener.
+    public var tcpNoSocket = 0
+    /// SYNs dropped because the listen backlog or connection table was full.
+    public var tcpBacklogDrops = 0
+    public var udpDatagramsReceived = 0
+    public var udpDatagramsSent = 0
+    /// UDP datagrams for no socket.
+    public var udpNoSocket = 0
+    /// UDP datagrams dropped because the socket's queue was full.
+    public var udpReceiveQueueDrops = 0
+    /// Error replies suppressed by the rate limit.
+    public var errorRepliesRateLimited = 0
+    /// Non-TCP output dropped because the output queue was full.
+    public var outputQueueDrops = 0
+
+    public init() {}
+}

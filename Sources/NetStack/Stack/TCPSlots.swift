@@ -1,0 +1,49 @@
+import Wire
+
+/// A connection's identity: our endpoint and the peer's.
+struct TCPFlow: Hashable {
+    var local: IPEndpoint
+    var remote: IPEndpoint
+}
+
+/// One entry of the stack's connection table.
+struct TCPSlot {
+    var generation: UInt32 = 0
+    var connection: TCPConnection? = nil
+    var flow: TCPFlow
+    /// Listener whose backlog holds this connection until it is accepted.
+    var listener: Int32? = nil
+    /// The application holds a handle (from connect or accept) and has not closed it.
+    var applicationOwned = false
+    /// In `tcpOutputPending`.
+    var outputPending = false
+}
+
+/// One listening socket (RFC 9293 §3.10.1 passive OPEN).
+struct ListenerSlot {
+    var generation: UInt32 = 0
+    var open = false
+    var port: UInt16 = 0
+    /// Only accept connections to this address (nil: any of ours).
+    var address: IPAddress? = nil
+    var backlog = 0
+    /// Connections in SYN-RECEIVED counted against the backlog.
+    var halfOpen = 0
+    /// Established connections waiting for `accept`.
+    var acceptQueue: [Int32] = []
+
+    func accepts(_ destination: IPAddress) -> Bool { address == nil || address == destination }
+}
+
+extension TCPSegmentHeader {
+    /// The state machine's view of a parsed segment.
+    init(_ segment: TCPSegment) {
+        let options = segment.options
+        self.init(
+            seq: SequenceNumber(segment.sequenceNumber), ack: SequenceNumber(segment.acknowledgmentNumber),
+            control: TCPControlBits(rawValue: UInt8(truncatingIfNeeded: segment.flags.rawValue & 0x3F)),
+            window: segment.window, payloadLength: segment.payload.count,
+            maxSegmentSize: options.maximumSegmentSize, windowScale: options.windowScale,
+            sackPermitted: options.sackPermitted, timestamps: options.timestamps)
+    }
+}

@@ -1,0 +1,404 @@
+/// Segment arrival (RFC 9293 §3.10.7, "SEGMENT ARRIVES"), with the RFC 5961 protections and RFC 7323
+/// PAWS. Each step below names the rule it implements.
+extension TCPConnection {
+    /// Processes one incoming segment addressed to this connection. `payload` holds the segment's data
+    /// (`header.payloadLength` bytes) and is only read during the call.
+    public mutating func handle(
+        _ segment: TCPSegmentHeader, payload: UnsafeRawBufferPointer, now: NetInstant
+    ) -> TCPConnectionEvents {
+        switch state {
+        case .closed, .listen:
+            return []
+        case .synSent:
+            return handleInSynSent(segment, now: now)
+        default:
+            return handleInSynchronizedOrSynReceived(segment, payload: payload, now: now)
+        }
+    }
+
+    // MARK: SYN-SENT (RFC 9293 §3.10.7.3)
+
+    private mutating func handleInSynSent(_ seg: TCPSegmentHeader, now: NetInstant) -> TCPConnectionEvents {
+        let ctl = seg.control
+        // First, check the ACK bit: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable.
+        if ctl.contains(.ack) {
+            if seg.ack <= send.iss || seg.ack > send.max {
+                if !ctl.contains(.rst) {
+                    pendingReset = TCPSegmentHeader(seq: seg.ack, control: .rst)
+                }
+                return []
+            }
+        }
+        // Second, check the RST bit: with an acceptable ACK the connection is refused; without ACK, drop
+        // (RFC 5961 §3.2 keeps this rule for SYN-SENT).
+        if ctl.contains(.rst) {
+            guard ctl.contains(.ack) else { return [] }
+            enterClosed(error: .connectionRefused)
+            return .closed
+        }
+        // Fourth, check the SYN bit.
+        guard ctl.contains(.syn) else { return [] }
+        acceptPeerSyn(seg, now: now)
+        if ctl.contains(.ack) {
+            let events = acknowledge(upTo: seg.ack, segment: seg, now: now)
+            // RFC 7323 §2.2: the SYN's window is unscaled (set by acceptPeerSyn).
+            send.wl1 = seg.seq
+            send.wl2 = seg.ack
+            state = .established
+            if finQueued { state = .finWait1 }
+            ackNow = true
+            return events.union(.established)
+        }
+        // Simultaneous open: enter SYN-RECEIVED and send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+        state = .synReceived
+        send.nxt = send.iss
+        return []
+    }
+
+    // MARK: Other states (RFC 9293 §3.10.7.4)
+
+    private mutating func handleInSynchronizedOrSynReceived(
+        _ seg: TCPSegmentHeader, payload: UnsafeRawBufferPointer, now: NetInstant
+    ) -> TCPConnectionEvents {
+        let ctl = seg.control
+        var events: TCPConnectionEvents = []
+
+        // A retransmitted SYN in SYN-RECEIVED: answer it with the SYN,ACK again (as Linux and BSD do)
+        // instead of a bare ACK that a peer in SYN-SENT would drop.
+        if state == .synReceived, ctl.contains(.syn), !ctl.contains(.ack), !ctl.contains(.rst),
+            seg.seq == receive.irs
+        {
+            send.nxt = send.iss
+            return []
+        }
+
+        // RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than TS.Recent is a duplicate.
+        if timestampsEnabled, !ctl.contains(.rst), let ts = seg.timestamps,
+            Int32(bitPattern: ts.value &- tsRecent) < 0
+        {
+            ackNow = true
+            return []
+        }
+
+        // First, check the sequence number (the four acceptability cases).
+        let segLen = seg.sequenceLength
+        let rcvWnd = Swift.max(receive.window, receiveBuffer.freeSpace)
+        var acceptable: Bool
+        if segLen == 0 {
+            acceptable = rcvWnd == 0 ? seg.seq == receive.nxt : inWindow(seg.seq, rcvWnd)
+        } else {
+            acceptable = rcvWnd > 0 && (inWindow(seg.seq, rcvWnd) || inWindow(seg.seq + (segLen - 1), rcvWnd))
+        }
+        // "If the RCV.WND is zero ... special allowance should be made to accept valid ACKs, URGs, and
+        // RSTs": process the control part of a segment at RCV.NXT and drop its text.
+        var textAllowed = true
+        if !acceptable && rcvWnd == 0 && seg.seq == receive.nxt {
+            acceptable = true
+            textAllowed = false
+            ackNow = true
+        }
+        guard acceptable else {
+            if !ctl.contains(.rst) { ackNow = true }
+            // A retransmitted FIN in TIME-WAIT restarts the 2 MSL timeout (RFC 9293 §3.10.7.4 eighth).
+            if state == .timeWait && ctl.contains(.fin) { closeDeadline = now + configuration.timeWaitDuration }
+            return []
+        }
+
+        // Second, check the RST bit (RFC 5961 §3.2): exact match resets, in-window gets a challenge ACK.
+        if ctl.contains(.rst) {
+            guard seg.seq == receive.nxt else {
+                sendChallengeAck(now: now)
+                return []
+            }
+            switch state {
+            case .synReceived, .established, .finWait1, .finWait2, .closeWait:
+                enterClosed(error: .connectionReset)
+            default:
+                // CLOSING, LAST-ACK, TIME-WAIT: enter CLOSED without error.
+                enterClosed(error: nil)
+            }
+            return .closed
+        }
+
+        // RFC 7323 §4.3 (2): remember TSval if this segment covers Last.ACK.sent.
+        if timestampsEnabled, let ts = seg.timestamps, seg.seq <= lastAckSent {
+            tsRecent = ts.value
+        }
+
+        // Any acceptable segment shows the peer is alive (keepalive, RFC 1122 §4.2.3.6).
+        resetKeepalive(now: now)
+
+        // Fourth, check the SYN bit (RFC 5961 §4.2): a SYN in a synchronized state gets a challenge ACK.
+        if ctl.contains(.syn) {
+            sendChallengeAck(now: now)
+            return []
+        }
+
+        // Fifth, check the ACK field.
+        guard ctl.contains(.ack) else { return [] }
+        if state == .synReceived {
+            // SND.UNA < SEG.ACK =< SND.NXT moves to ESTABLISHED; otherwise <SEQ=SEG.ACK><CTL=RST>.
+            guard send.una < seg.ack, seg.ack <= send.max else {
+                pendingReset = TCPSegmentHeader(seq: seg.ack, control: .rst)
+                return []
+            }
+            state = finQueued ? .finWait1 : .established
+            events.insert(.established)
+            send.window = Int(seg.window) << Int(send.scale)
+            send.maxWindow = Swift.max(send.maxWindow, send.window)
+            send.wl1 = seg.seq
+            send.wl2 = seg.ack
+        }
+        // RFC 5961 §5.2: acceptable iff (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT.
+        if seg.ack > send.max {
+            ackNow = true  // RFC 9293: ACK for something not yet sent: send an ACK, drop the segment.
+            return events
+        }
+        if seg.ack < send.una - Swift.max(send.maxWindow, 1) {
+            ackNow = true  // RFC 5961 §5.2: too old; send an ACK and drop.
+            return events
+        }
+        if send.una < seg.ack {
+            events.formUnion(acknowledge(upTo: seg.ack, segment: seg, now: now))
+        } else if seg.ack == send.una {
+            noteDuplicateAckCandidate(seg, now: now)
+        }
+        // Update the send window if this segment is newer (SND.WL1 < SEG.SEQ or
+        // (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)).
+        if send.wl1 < seg.seq || (send.wl1 == seg.seq && send.wl2 <= seg.ack) {
+            let newWindow = Int(seg.window) << Int(send.scale)
+            if newWindow > send.window { events.insert(.writable) }
+            send.window = newWindow
+            send.maxWindow = Swift.max(send.maxWindow, newWindow)
+            send.wl1 = seg.seq
+            send.wl2 = seg.ack
+            armRetransmitTimerIfNeeded(now: now)
+        }
+        // State-specific ACK processing.
+        let finNowAcked = ourFinAcknowledged
+        switch state {
+        case .finWait1 where finNowAcked:
+            state = .finWait2
+            if closedByApplication { closeDeadline = now + configuration.finWait2Timeout }
+        case .closing where finNowAcked:
+            enterTimeWait(now: now)
+        case .lastAck where finNowAcked:
+            enterClosed(error: nil)
+            return events.union(.closed)
+        case .timeWait:
+            // The only thing that can arrive is a retransmission of the remote FIN: acknowledge it and
+            // restart the 2 MSL timeout.
+            if ctl.contains(.fin) {
+                ackNow = true
+                closeDeadline = now + configuration.timeWaitDuration
+            }
+            return events
+        default:
+            break
+        }
+
+        // Seventh, process the segment text (ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2).
+        if state.acceptsData && textAllowed && seg.payloadLength > 0 {
+            if closedByApplication && seg.seq + seg.payloadLength > receive.nxt {
+                // Data for a socket the application closed: nobody will read it (RFC 1122 §4.2.2.13,
+                // as Linux does: reset the connection).
+                pendingReset = TCPSegmentHeader(seq: send.nxt, control: .rst)
+                enterClosed(error: .aborted)
+                return events.union(.closed)
+            }
+            events.formUnion(receiveText(seg, payload: payload, now: now))
+        }
+
+        // Eighth, check the FIN bit.
+        if ctl.contains(.fin) && textAllowed {
+            let finOffset = (seg.seq + seg.payloadLength) - receive.nxt
+            if finOffset == 0 {
+                events.formUnion(processFin(now: now))
+            } else if finOffset > 0 && state.acceptsData {
+                pendingFinOffset = finOffset
+                ackNow = true
+            } else {
+                ackNow = true  // a retransmitted FIN we already have
+            }
+        }
+        return events
+    }
+
+    @inline(__always)
+    private func inWindow(_ seq: SequenceNumber, _ window: Int) -> Bool {
+        receive.nxt <= seq && seq < receive.nxt + window
+    }
+
+    /// Whether our FIN has been sent and acknowledged.
+    var ourFinAcknowledged: Bool {
+        finQueued && send.una == sendBufferStart + sendBuffer.count + 1
+    }
+
+    /// RFC 5961 §7: challenge ACKs are rate-limited.
+    mutating func sendChallengeAck(now: NetInstant) {
+        if now - challengeAckWindowStart >= 1_000_000_000 {
+            challengeAckWindowStart = now
+            challengeAcksInWindow = 0
+        }
+        if challengeAcksInWindow < configuration.challengeAckLimit {
+            challengeAcksInWindow += 1
+            ackNow = true
+        }
+    }
+
+    // MARK: ACK of new data
+
+    /// SND.UNA < SEG.ACK =< SND.NXT: advance SND.UNA, free acknowledged bytes, take an RTT sample,
+    /// grow the congestion window and manage the retransmission timer (RFC 9293 §3.10.7.4 fifth;
+    /// RFC 6298 §5; RFC 5681 §3).
+    mutating func acknowledge(upTo ack: SequenceNumber, segment seg: TCPSegmentHeader, now: NetInstant)
+        -> TCPConnectionEvents
+    {
+        var events: TCPConnectionEvents = []
+        let acked = ack - send.una
+        guard acked > 0 else { return [] }
+        // RTT sample: timestamps echo (RFC 7323 §4.1) or the one timed segment (RFC 6298 §3, Karn).
+        if timestampsEnabled, let ts = seg.timestamps, ts.echoReply != 0 || seg.control.contains(.syn) {
+            let elapsedMs = Int32(bitPattern: timestampValue(now: now) &- ts.echoReply)
+            if elapsedMs >= 0 { rto.sample(Int64(elapsedMs) * 1_000_000) }
+        } else if let timed = rttTimedSequence, ack >= timed {
+            rto.sample(now - rttTimedAt)
+            rttTimedSequence = nil
+        }
+        // Data bytes acknowledged (the SYN and FIN occupy sequence space but not the buffer).
+        let dataAcked = Swift.max(0, Swift.min(ack - sendBufferStart, sendBuffer.count))
+        if dataAcked > 0 {
+            sendBuffer.consume(dataAcked)
+            sendBufferStart += dataAcked
+            events.insert(.writable)
+        }
+        send.una = ack
+        if send.nxt < ack { send.nxt = ack }
+        retransmitCount = 0
+        rto.resetBackoff()
+        let flight = send.nxt - send.una
+        if congestion.onNewAck(acked: acked, ack: ack, flightAfter: flight) {
+            retransmitHeadNow = true
+        }
+        // RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged, otherwise restart it.
+        retransmitDeadline = nil
+        armRetransmitTimerIfNeeded(now: now)
+        return events
+    }
+
+    /// RFC 5681 §2: a duplicate ACK acknowledges SND.UNA, carries no data, does not change the window,
+    /// has no SYN/FIN, and arrives while data is outstanding.
+    private mutating func noteDuplicateAckCandidate(_ seg: TCPSegmentHeader, now: NetInstant) {
+        let outstanding = send.max - send.una
+        guard outstanding > 0, seg.payloadLength == 0, !seg.control.contains(.syn), !seg.control.contains(.fin),
+            Int(seg.window) << Int(send.scale) == send.window, state != .synReceived
+        else { return }
+        if congestion.onDuplicateAck(ack: seg.ack, flight: send.nxt - send.una, highestSent: send.max) {
+            retransmitHeadNow = true
+            rttTimedSequence = nil  // Karn: the retransmitted segment must not be timed.
+        }
+    }
+
+    // MARK: Text and FIN
+
+    /// Places in-window data into the receive ring (in order, or held out of order) and decides how to
+    /// acknowledge it (RFC 9293 §3.10.7.4 seventh; RFC 5681 §4.2 ACK policy).
+    private mutating func receiveText(
+        _ seg: TCPSegmentHeader, payload: UnsafeRawBufferPointer, now: NetInstant
+    ) -> TCPConnectionEvents {
+        var offset = seg.seq - receive.nxt
+        var bytes = UnsafeRawBufferPointer(rebasing: payload.prefix(seg.payloadLength))
+        if offset < 0 {
+            // Trim the part already received.
+            let skip = -offset
+            guard skip < bytes.count else {
+                ackNow = true
+                return []
+            }
+            bytes = UnsafeRawBufferPointer(rebasing: bytes.dropFirst(skip))
+            offset = 0
+        }
+        // Trim to the space the ring has.
+        let room = receiveBuffer.freeSpace - offset
+        guard room > 0 else {
+            ackNow = true
+            return []
+        }
+        if bytes.count > room { bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(room)) }
+        let hadHoles = !assembler.isEmpty
+        guard assembler.add(start: offset, end: offset + bytes.count) else {
+            ackNow = true  // too many out-of-order ranges: drop, the sender will retransmit
+            return []
+        }
+        receiveBuffer.write(bytes, atOffset: offset)
+        let ready = assembler.takeContiguousPrefix()
+        var events: TCPConnectionEvents = []
+        if ready > 0 {
+            receiveBuffer.commit(ready)
+            receive.nxt += ready
+            events.insert(.readable)
+            if let fin = pendingFinOffset {
+                pendingFinOffset = fin - ready
+            }
+        }
+        if offset > 0 || hadHoles {
+            // RFC 5681 §4.2: out-of-order data and data filling a hole are acknowledged immediately.
+            ackNow = true
+        } else {
+            bytesSinceAck += ready
+            // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment.
+            if bytesSinceAck >= 2 * effectiveMSS {
+                ackNow = true
+            } else if delayedAckDeadline == nil {
+                delayedAckDeadline = now + configuration.delayedAckTimeout
+            }
+        }
+        if pendingFinOffset == 0 {
+            pendingFinOffset = nil
+            events.formUnion(processFin(now: now))
+        }
+        return events
+    }
+
+    /// The peer's FIN is next in sequence (RFC 9293 §3.10.7.4 eighth).
+    private mutating func processFin(now: NetInstant) -> TCPConnectionEvents {
+        guard !finReceived else {
+            ackNow = true
+            return []
+        }
+        finReceived = true
+        pendingFinOffset = nil
+        receive.nxt += 1
+        ackNow = true
+        switch state {
+        case .synReceived, .established:
+            state = .closeWait
+        case .finWait1:
+            // Our FIN acknowledged (handled above) would already have moved us to FIN-WAIT-2.
+            state = .closing
+        case .finWait2:
+            enterTimeWait(now: now)
+        default:
+            break
+        }
+        return .readable
+    }
+
+    mutating func enterTimeWait(now: NetInstant) {
+        state = .timeWait
+        retransmitDeadline = nil
+        keepaliveDeadline = nil
+        delayedAckDeadline = nil
+        closeDeadline = now + configuration.timeWaitDuration
+    }
+
+    /// A new SYN may reopen a connection in TIME-WAIT if its sequence number is beyond RCV.NXT
+    /// (RFC 9293 §3.10.7.4 note on TIME-WAIT; RFC 6191 with timestamps).
+    public func acceptsNewConnection(from syn: TCPSegmentHeader) -> Bool {
+        guard state == .timeWait, syn.control.contains(.syn), !syn.control.contains(.ack) else { return false }
+        if timestampsEnabled, let ts = syn.timestamps {
+            return Int32(bitPattern: ts.value &- tsRecent) > 0
+        }
+        return syn.seq > receive.nxt
+    }
+}

@@ -1,0 +1,220 @@
+import Wire
+
+/// Segment generation: what to send now, in priority order (RST, SYN, fast retransmission, data/FIN,
+/// zero-window probe, keepalive, pure ACK).
+extension TCPConnection {
+    /// The next segment to transmit at `now`, or nil when nothing is due. Call repeatedly until nil;
+    /// for segments with `payloadLength > 0`, copy the bytes with `copyPayload(of:into:)` before calling
+    /// again.
+    public mutating func nextSegment(now: NetInstant) -> TCPSegmentHeader? {
+        if let reset = pendingReset {
+            pendingReset = nil
+            return reset
+        }
+        switch state {
+        case .closed, .listen:
+            return nil
+        case .synSent, .synReceived:
+            if send.nxt == send.iss { return synSegment(now: now) }
+            if state == .synReceived && ackNow { return pureAck(now: now) }
+            // Simultaneous open already answered; anything else waits for the handshake.
+            return nil
+        default:
+            break
+        }
+        if retransmitHeadNow {
+            retransmitHeadNow = false
+            if let segment = retransmissionOfHead(now: now) { return segment }
+        }
+        if state != .timeWait, let segment = newDataSegment(now: now) { return segment }
+        if probeDue {
+            probeDue = false
+            if let segment = zeroWindowProbe(now: now) { return segment }
+        }
+        if keepaliveDue {
+            keepaliveDue = false
+            // RFC 1122 §4.2.3.6: <SEQ=SND.NXT-1> with no data elicits an ACK from a live peer.
+            var segment = header(seq: send.nxt - 1, control: .ack, now: now)
+            segment.payloadLength = 0
+            return segment
+        }
+        if ackNow || (delayedAckDeadline.map { $0 <= now } ?? false) {
+            return pureAck(now: now)
+        }
+        // Nothing more to send: make sure a closed peer window is probed (RFC 9293 §3.8.6.1).
+        armRetransmitTimerIfNeeded(now: now)
+        return nil
+    }
+
+    /// A header with ACK, window and timestamps filled in, and the ACK obligations cleared.
+    mutating func header(seq: SequenceNumber, control: TCPControlBits, now: NetInstant) -> TCPSegmentHeader {
+        var segment = TCPSegmentHeader(seq: seq, ack: receive.nxt, control: control)
+        segment.window = windowField()
+        if timestampsEnabled {
+            segment.timestamps = TCPTimestamps(value: timestampValue(now: now), echoReply: tsRecent)
+        }
+        if control.contains(.ack) {
+            lastAckSent = receive.nxt
+            ackNow = false
+            bytesSinceAck = 0
+            delayedAckDeadline = nil
+        }
+        return segment
+    }
+
+    private mutating func pureAck(now: NetInstant) -> TCPSegmentHeader {
+        header(seq: send.nxt, control: .ack, now: now)
+    }
+
+    /// The window field to advertise (RFC 9293 §3.8.6.2.2 receiver SWS avoidance; RFC 7323 §2.3
+    /// scaling; the right edge never moves left, RFC 9293 §3.8.6.2.2 / RFC 7323 §2.4).
+    mutating func windowField() -> UInt16 {
+        let scale = Int(receive.scale)
+        let free = receiveBuffer.freeSpace
+        let potentialEdge = receive.nxt + free
+        // Only move the right edge by at least min(buffer/2, MSS).
+        let threshold = Swift.min(receiveBuffer.capacity / 2, configuration.maxSegmentSize)
+        var edge = receive.advertisedEdge
+        if potentialEdge - edge >= threshold || edge < receive.nxt {
+            edge = SequenceNumber.max(edge, potentialEdge)
+        }
+        var window = Swift.max(0, edge - receive.nxt)
+        // Scale, rounding up so the advertised edge does not move left.
+        var field = (window + (1 << scale) - 1) >> scale
+        if field > 65535 { field = 65535 }
+        window = field << scale
+        receive.advertisedEdge = SequenceNumber.max(receive.advertisedEdge, receive.nxt + window)
+        return UInt16(field)
+    }
+
+    /// SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED) with our options (RFC 9293 §3.10.7.2/3; RFC 7323 §2.2,
+    /// §3.2: window scale and timestamps only on a SYN,ACK if the SYN carried them).
+    private mutating func synSegment(now: NetInstant) -> TCPSegmentHeader {
+        let isSynAck = state == .synReceived
+        var segment = isSynAck
+            ? header(seq: send.iss, control: [.syn, .ack], now: now)
+            : TCPSegmentHeader(seq: send.iss, control: .syn)
+        // RFC 7323 §2.2: the window field of a SYN is never scaled.
+        segment.window = UInt16(Swift.min(receiveBuffer.freeSpace, 65535))
+        receive.advertisedEdge = receive.nxt + Int(segment.window)
+        segment.maxSegmentSize = UInt16(clamping: configuration.maxSegmentSize)
+        if isSynAck {
+            if wantsWindowScale && peerSentWindowScale {
+                segment.windowScale = receive.scale
+            }
+            if timestampsEnabled {
+                segment.timestamps = TCPTimestamps(value: timestampValue(now: now), echoReply: tsRecent)
+            }
+        } else {
+            if wantsWindowScale { segment.windowScale = receive.scale }
+            if configuration.timestamps {
+                segment.timestamps = TCPTimestamps(value: timestampValue(now: now), echoReply: 0)
+            }
+        }
+        if send.max == send.iss {
+            // First transmission of the SYN: time it (RFC 6298 §3; Karn's rule cancels this on retransmit).
+            rttTimedSequence = send.iss + 1
+            rttTimedAt = now
+        }
+        send.nxt = send.iss + 1
+        send.max = SequenceNumber.max(send.max, send.nxt)
+        if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        return segment
+    }
+
+    /// One segment starting at SND.UNA, for fast retransmit and NewReno partial ACKs
+    /// (RFC 5681 §3.2 step 2; RFC 6582 §3.2 step 3). SND.NXT is left alone.
+    private mutating func retransmissionOfHead(now: NetInstant) -> TCPSegmentHeader? {
+        let outstanding = send.max - send.una
+        guard outstanding > 0 else { return nil }
+        let dataEnd = sendBufferStart + sendBuffer.count
+        let dataAvailable = Swift.max(0, dataEnd - send.una)
+        let length = Swift.min(effectiveMSS, dataAvailable, outstanding)
+        var control: TCPControlBits = .ack
+        // Include the FIN if it was sent and directly follows this data.
+        if finQueued && send.una + length == dataEnd && send.max > dataEnd { control.insert(.fin) }
+        guard length > 0 || control.contains(.fin) else { return nil }
+        var segment = header(seq: send.una, control: control, now: now)
+        segment.payloadLength = length
+        if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        return segment
+    }
+
+    /// Whether `newDataSegment` would produce a segment now.
+    var wouldSendNewSegment: Bool {
+        guard state.isSynchronized, state != .timeWait else { return false }
+        return sendableLength().map { $0.length > 0 || $0.fin } ?? false
+    }
+
+    /// How much new data (and whether the FIN) may go out now under the peer's window, the congestion
+    /// window, Nagle (RFC 9293 §3.7.4) and sender SWS avoidance (RFC 9293 §3.8.6.2.1).
+    private func sendableLength() -> (length: Int, fin: Bool)? {
+        let dataEnd = sendBufferStart + sendBuffer.count
+        let available = dataEnd - send.nxt
+        let finPending = finQueued && send.nxt <= dataEnd
+        guard available > 0 || finPending else { return nil }
+        let inFlight = send.nxt - send.una
+        let window = Swift.min(send.window, congestion.cwnd)
+        let usable = Swift.max(0, window - inFlight)
+        let length = Swift.max(0, Swift.min(available, usable, effectiveMSS))
+        let fin = finPending && send.nxt + length == dataEnd
+        if length == 0 { return fin ? (0, true) : nil }
+        if length >= effectiveMSS || fin || inFlight == 0 { return (length, fin) }
+        if length == available {
+            // All queued data fits: Nagle holds a small segment while data is unacknowledged.
+            return configuration.noDelay ? (length, fin) : nil
+        }
+        // Window-limited: send only if at least half the largest window the peer offered.
+        return length * 2 >= send.maxWindow ? (length, fin) : nil
+    }
+
+    private mutating func newDataSegment(now: NetInstant) -> TCPSegmentHeader? {
+        guard let (length, fin) = sendableLength() else { return nil }
+        let dataEnd = sendBufferStart + sendBuffer.count
+        var control: TCPControlBits = .ack
+        if length > 0 && send.nxt + length == dataEnd { control.insert(.psh) }
+        if fin { control.insert(.fin) }
+        var segment = header(seq: send.nxt, control: control, now: now)
+        segment.payloadLength = length
+        let isNew = send.nxt == send.max
+        send.nxt += length + (fin ? 1 : 0)
+        if isNew && !timestampsEnabled && rttTimedSequence == nil {
+            rttTimedSequence = send.nxt
+            rttTimedAt = now
+        }
+        send.max = SequenceNumber.max(send.max, send.nxt)
+        // RFC 6298 §5.1: start the timer when sending data if it is not running.
+        if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        return segment
+    }
+
+    /// Zero-window probe (RFC 9293 §3.8.6.1): one octet of new data beyond the closed window, or its
+    /// retransmission while it is still unacknowledged; a pending FIN alone is sent as-is.
+    private mutating func zeroWindowProbe(now: NetInstant) -> TCPSegmentHeader? {
+        let dataEnd = sendBufferStart + sendBuffer.count
+        if send.nxt == send.una {
+            if send.nxt < dataEnd {
+                var segment = header(seq: send.nxt, control: .ack, now: now)
+                segment.payloadLength = 1
+                send.nxt += 1
+                send.max = SequenceNumber.max(send.max, send.nxt)
+                return segment
+            }
+            if finQueued && send.nxt == dataEnd {
+                let segment = header(seq: send.nxt, control: [.ack, .fin], now: now)
+                send.nxt += 1
+                send.max = SequenceNumber.max(send.max, send.nxt)
+                return segment
+            }
+            return nil
+        }
+        // Retransmit the first outstanding octet (or the FIN).
+        if send.una < dataEnd {
+            var segment = header(seq: send.una, control: .ack, now: now)
+            segment.payloadLength = 1
+            return segment
+        }
+        if finQueued { return header(seq: send.una, control: [.ack, .fin], now: now) }
+        return nil
+    }
+}

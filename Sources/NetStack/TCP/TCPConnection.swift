@@ -1,0 +1,331 @@
+/// One TCP connection as a sans-IO state machine (RFC 9293), in the style of "state machines return
+/// actions": it is fed segments (`handle(_:payload:now:)`) and time (`handleTimers(now:)`), reports what
+/// changed as `TCPConnectionEvents`, and is drained of segments to send with `nextSegment(now:)`.
+///
+/// Typical driving loop, done by the stack for every connection it touched:
+/// ```
+/// events.formUnion(connection.handle(header, payload: bytes, now: now))
+/// while let segment = connection.nextSegment(now: now) {
+///     // build IP+TCP headers from `segment`, then
+///     connection.copyPayload(of: segment, into: payloadArea)
+/// }
+/// ```
+/// and `nextDeadline` says when to call `handleTimers(now:)`.
+///
+/// Send and receive data live in fixed-size rings allocated once when the connection is created;
+/// nothing on the per-segment path allocates.
+public struct TCPConnection {
+    public internal(set) var state: TCPState
+    /// Why the connection ended, if it ended abnormally.
+    public internal(set) var error: TCPConnectionError?
+    public let configuration: TCPConfiguration
+
+    public internal(set) var send: SendSequenceSpace
+    public internal(set) var receive = ReceiveSequenceSpace()
+
+    // MARK: Negotiated options
+    /// MSS option received from the peer (or the RFC 9293 §3.7.1 default).
+    var peerMSS: Int
+    /// Payload bytes per segment: min(peer MSS, our MSS) less the timestamps option if used.
+    public internal(set) var effectiveMSS: Int
+    var timestampsEnabled = false
+    /// TS.Recent (RFC 7323 §4.3).
+    var tsRecent: UInt32 = 0
+    /// Last.ACK.sent (RFC 7323 §4.3).
+    var lastAckSent = SequenceNumber(0)
+    /// Offset added to our millisecond clock for TSval (RFC 7323 §5.4 recommends a random offset).
+    let timestampOffset: UInt32
+    let wantsWindowScale: Bool
+    /// The peer's SYN carried a window-scale option (RFC 7323 §2.2: only then does a SYN,ACK carry ours).
+    var peerSentWindowScale = false
+
+    // MARK: Buffers
+    let sendBuffer: ByteRing
+    let receiveBuffer: ByteRing
+    var assembler: SegmentAssembler
+    /// Sequence number of the first byte in `sendBuffer`.
+    var sendBufferStart: SequenceNumber
+    /// The application shut down its sending side; a FIN follows the last byte in `sendBuffer`.
+    public internal(set) var finQueued = false
+    /// The peer's FIN was received (in order); reads return end-of-stream once the buffer is drained.
+    public internal(set) var finReceived = false
+    /// Offset from RCV.NXT of a FIN that arrived out of order.
+    var pendingFinOffset: Int? = nil
+    /// The application closed the connection and will not read any more.
+    var closedByApplication = false
+
+    // MARK: Timers (deadlines)
+    var rto: RetransmissionTimeout
+    /// Retransmission timer, or persist timer while the peer's window is zero (RFC 9293 §3.8.6.1).
+    var retransmitDeadline: NetInstant? = nil
+    var retransmitCount = 0
+    var delayedAckDeadline: NetInstant? = nil
+    var keepaliveDeadline: NetInstant? = nil
+    var keepaliveProbesSent = 0
+    /// TIME-WAIT expiry, or the FIN-WAIT-2 timeout of a fully closed connection.
+    var closeDeadline: NetInstant? = nil
+    /// RTT measurement in progress when timestamps are off (RFC 6298 §3, Karn's algorithm).
+    var rttTimedSequence: SequenceNumber? = nil
+    var rttTimedAt = NetInstant.zero
+
+    // MARK: Output obligations
+    var ackNow = false
+    var bytesSinceAck = 0
+    var retransmitHeadNow = false
+    var probeDue = false
+    var keepaliveDue = false
+    var pendingReset: TCPSegmentHeader? = nil
+    var challengeAckWindowStart = NetInstant.zero
+    var challengeAcksInWindow = 0
+
+    var congestion: NewRenoCongestionControl
+
+    // MARK: Creating connections
+
+    /// Active open (RFC 9293 §3.10.1): the connection starts in SYN-SENT with a SYN due.
+    public init(
+        activeOpenWith configuration: TCPConfiguration, iss: SequenceNumber, now: NetInstant,
+        timestampOffset: UInt32 = 0, defaultPeerMSS: Int = 536
+    ) {
+        self.configuration = configuration
+        state = .synSent
+        send = SendSequenceSpace(iss: iss)
+        sendBufferStart = iss + 1
+        self.timestampOffset = timestampOffset
+        peerMSS = defaultPeerMSS
+        effectiveMSS = Swift.max(1, Swift.min(defaultPeerMSS, configuration.maxSegmentSize))
+        wantsWindowScale = configuration.windowScaling
+        sendBuffer = ByteRing(capacity: configuration.sendBufferSize)
+        receiveBuffer = ByteRing(capacity: configuration.receiveBufferSize)
+        assembler = SegmentAssembler(maxRanges: Swift.max(1, configuration.maxOutOfOrderRanges))
+        rto = RetransmissionTimeout(
+            minimum: configuration.minimumRTO.saturatedNanoseconds,
+            maximum: configuration.maximumRTO.saturatedNanoseconds)
+        congestion = NewRenoCongestionControl(mss: effectiveMSS)
+        if wantsWindowScale { receive.scale = Self.windowScale(for: receiveBuffer.capacity) }
+        resetKeepalive(now: now)
+    }
+
+    /// Passive open: a SYN arrived for a listening socket (RFC 9293 §3.10.7.2). The connection starts in
+    /// SYN-RECEIVED with a SYN,ACK due. Returns nil if `syn` is not a plain SYN.
+    public init?(
+        passiveOpenFrom syn: TCPSegmentHeader, configuration: TCPConfiguration, iss: SequenceNumber,
+        now: NetInstant, timestampOffset: UInt32 = 0, defaultPeerMSS: Int = 536
+    ) {
+        guard syn.control.contains(.syn), !syn.control.contains(.ack), !syn.control.contains(.rst) else {
+            return nil
+        }
+        self.init(
+            activeOpenWith: configuration, iss: iss, now: now, timestampOffset: timestampOffset,
+            defaultPeerMSS: defaultPeerMSS)
+        state = .synReceived
+        acceptPeerSyn(syn, now: now)
+    }
+
+    /// RFC 7323 §2.3: the smallest shift that lets the window field describe the whole buffer (≤ 14).
+    static func windowScale(for bufferSize: Int) -> UInt8 {
+        var shift: UInt8 = 0
+        while shift < 14 && (bufferSize >> Int(shift)) > 65535 { shift += 1 }
+        return shift
+    }
+
+    /// Records the peer's SYN: IRS, RCV.NXT and the options it offered (RFC 9293 §3.10.7.2/3,
+    /// RFC 7323 §2.2 and §3.2).
+    mutating func acceptPeerSyn(_ syn: TCPSegmentHeader, now: NetInstant) {
+        receive.irs = syn.seq
+        receive.nxt = syn.seq + 1
+        receive.advertisedEdge = receive.nxt
+        // RFC 7323 §2.2: the window field of a SYN is never scaled.
+        send.window = Int(syn.window)
+        send.maxWindow = send.window
+        send.wl1 = syn.seq
+        send.wl2 = syn.ack
+        peerSentWindowScale = syn.windowScale != nil
+        if let peerScale = syn.windowScale, wantsWindowScale {
+            // RFC 7323 §2.3: a shift above 14 is treated as 14.
+            send.scale = Swift.min(peerScale, 14)
+        } else {
+            send.scale = 0
+            receive.scale = 0
+        }
+        if let mss = syn.maxSegmentSize { peerMSS = Int(mss) }
+        if let ts = syn.timestamps, configuration.timestamps {
+            timestampsEnabled = true
+            tsRecent = ts.value
+        } else {
+            timestampsEnabled = false
+        }
+        // RFC 9293 §3.7.1: effective send MSS, less the options carried on every segment (RFC 7323 §3).
+        let optionBytes = timestampsEnabled ? 12 : 0
+        effectiveMSS = Swift.max(1, Swift.min(peerMSS, configuration.maxSegmentSize) - optionBytes)
+        congestion.updateMSS(effectiveMSS)
+    }
+
+    // MARK: Application interface
+
+    /// Bytes ready to be read.
+    public var readableBytes: Int { receiveBuffer.count }
+
+    /// True once the peer's FIN was received and every byte before it has been read (end of stream).
+    public var isAtEndOfStream: Bool { finReceived && receiveBuffer.isEmpty }
+
+    /// Bytes `write` would accept now (0 once the sending side is shut down or the connection ended).
+    public var writableBytes: Int {
+        guard !finQueued, error == nil else { return 0 }
+        switch state {
+        case .synSent, .synReceived, .established, .closeWait: return sendBuffer.freeSpace
+        default: return 0
+        }
+    }
+
+    /// Bytes written but not yet acknowledged by the peer.
+    public var unacknowledgedBytes: Int { sendBuffer.count }
+
+    /// Congestion window in bytes (RFC 5681).
+    public var congestionWindow: Int { congestion.cwnd }
+
+    /// Current retransmission timeout including backoff, nanoseconds (RFC 6298).
+    public var retransmissionTimeout: Int64 { rto.current }
+
+    /// Smoothed RTT in nanoseconds, once measured (RFC 6298).
+    public var smoothedRTT: Int64? { rto.smoothedRTT }
+
+    /// Queues bytes for sending (RFC 9293 §3.10.2 SEND). Returns how many were accepted: fewer than
+    /// offered when the send buffer is full (backpressure); 0 after `shutdownWrite()`/`close()`.
+    public mutating func write(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard writableBytes > 0 else { return 0 }
+        return sendBuffer.append(bytes)
+    }
+
+    /// Reads received bytes in order (RFC 9293 §3.10.3 RECEIVE). Returns 0 when nothing is buffered;
+    /// check `isAtEndOfStream` to tell end of stream from "nothing yet".
+    public mutating func read(into destination: UnsafeMutableRawBufferPointer) -> Int {
+        let n = receiveBuffer.read(into: destination)
+        if n > 0 { noteWindowOpened() }
+        return n
+    }
+
+    /// Reads received bytes in place: `body` sees up to two contiguous regions and returns how many bytes
+    /// of each it consumed.
+    public mutating func read(_ body: (UnsafeRawBufferPointer) -> Int) -> Int {
+        let n = receiveBuffer.consumeContiguous(body)
+        if n > 0 { noteWindowOpened() }
+        return n
+    }
+
+    /// After the application read data: send a window update if the window grew enough
+    /// (RFC 9293 §3.8.6.2.2 receiver-side SWS avoidance; RFC 1122 §4.2.3.3).
+    mutating func noteWindowOpened() {
+        guard state.acceptsData else { return }
+        let potentialEdge = receive.nxt + receiveBuffer.freeSpace
+        let growth = potentialEdge - receive.advertisedEdge
+        let threshold = Swift.min(receiveBuffer.capacity / 2, 2 * configuration.maxSegmentSize)
+        if growth >= threshold || (receive.window < effectiveMSS && growth >= effectiveMSS) {
+            ackNow = true
+        }
+    }
+
+    /// Shuts down the sending side: a FIN follows the data already written (RFC 9293 §3.10.4 CLOSE as a
+    /// half-close). Reading continues until the peer's FIN.
+    public mutating func shutdownWrite() {
+        guard !finQueued else { return }
+        switch state {
+        case .established:
+            finQueued = true
+            state = .finWait1
+        case .closeWait:
+            finQueued = true
+            state = .lastAck
+        case .synSent, .synReceived:
+            // RFC 9293 §3.10.4: queued until the connection is established.
+            finQueued = true
+        default:
+            break
+        }
+    }
+
+    /// Closes the connection: no more writes or reads. Unread received data makes this an abort with
+    /// RST (RFC 1122 §4.2.2.13); otherwise a FIN is sent after pending data (RFC 9293 §3.10.4).
+    public mutating func close(now: NetInstant) -> TCPConnectionEvents {
+        closedByApplication = true
+        switch state {
+        case .closed, .listen:
+            return []
+        case .synSent:
+            // RFC 9293 §3.10.4 SYN-SENT: delete the TCB.
+            enterClosed(error: nil)
+            return .closed
+        default:
+            break
+        }
+        if !receiveBuffer.isEmpty { return abort() }
+        shutdownWrite()
+        if state == .finWait2 { closeDeadline = now + configuration.finWait2Timeout }
+        return []
+    }
+
+    /// Aborts the connection (RFC 9293 §3.10.5 ABORT): sends <SEQ=SND.NXT><CTL=RST> if synchronized.
+    public mutating func abort() -> TCPConnectionEvents {
+        switch state {
+        case .closed, .listen:
+            return []
+        case .synSent:
+            break
+        default:
+            pendingReset = TCPSegmentHeader(seq: send.nxt, control: .rst)
+        }
+        enterClosed(error: .aborted)
+        return .closed
+    }
+
+    mutating func enterClosed(error: TCPConnectionError?) {
+        state = .closed
+        if self.error == nil { self.error = error }
+        retransmitDeadline = nil
+        delayedAckDeadline = nil
+        keepaliveDeadline = nil
+        closeDeadline = nil
+        ackNow = false
+        retransmitHeadNow = false
+        probeDue = false
+        keepaliveDue = false
+    }
+
+    // MARK: Deadlines
+
+    /// When `handleTimers(now:)` must next be called; nil when no timer runs.
+    public var nextDeadline: NetInstant? {
+        guard state != .closed else { return nil }
+        return earliest(earliest(retransmitDeadline, delayedAckDeadline), earliest(keepaliveDeadline, closeDeadline))
+    }
+
+    /// True when `nextSegment(now:)` would return something.
+    public var hasPendingOutput: Bool {
+        pendingReset != nil || ackNow || retransmitHeadNow || probeDue || keepaliveDue
+            || (state != .closed && wouldSendNewSegment)
+    }
+
+    mutating func resetKeepalive(now: NetInstant) {
+        keepaliveProbesSent = 0
+        if let keepalive = configuration.keepalive {
+            keepaliveDeadline = now + keepalive.idle
+        }
+    }
+
+    /// The TSval for a segment sent at `now` (RFC 7323 §5.4: a millisecond clock plus a random offset).
+    @inline(__always)
+    func timestampValue(now: NetInstant) -> UInt32 {
+        UInt32(truncatingIfNeeded: now.milliseconds) &+ timestampOffset
+    }
+
+    /// Copies the payload of an outgoing `segment` (as returned by `nextSegment(now:)`) into
+    /// `destination`. Returns the bytes copied (== `segment.payloadLength` when `destination` is large
+    /// enough).
+    public func copyPayload(of segment: TCPSegmentHeader, into destination: UnsafeMutableRawBufferPointer) -> Int {
+        guard segment.payloadLength > 0 else { return 0 }
+        let offset = segment.seq - sendBufferStart
+        guard offset >= 0 else { return 0 }
+        let target = UnsafeMutableRawBufferPointer(rebasing: destination.prefix(segment.payloadLength))
+        return sendBuffer.peek(atOffset: offset, into: target)
+    }
+}

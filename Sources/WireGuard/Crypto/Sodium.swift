@@ -1,0 +1,37 @@
+import CSodium
+
+/// The thin layer over libsodium: initialisation, randomness, constant-time helpers.
+enum Sodium {
+    /// `sodium_init()` runs once, the first time any WireGuard type needs libsodium.
+    static let initialized: Bool = { sodium_init() >= 0 }()
+
+    /// Fills `buffer` with cryptographically secure random bytes.
+    static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) {
+        precondition(initialized)
+        guard let base = buffer.baseAddress else { return }
+        randombytes_buf(base, buffer.count)
+    }
+
+    static func randomUInt32() -> UInt32 {
+        precondition(initialized)
+        return randombytes_random()
+    }
+
+    /// A uniformly random value in `0..<upperBound`.
+    static func randomUniform(_ upperBound: UInt32) -> UInt32 {
+        precondition(initialized)
+        return randombytes_uniform(upperBound)
+    }
+
+    /// Constant-time equality of two equally long buffers.
+    static func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard a.count > 0 else { return true }
+        return sodium_memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+    }
+
+    static func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress else { return }
+        sodium_memzero(base, buffer.count)
+    }
+}

@@ -1,0 +1,35 @@
+/// A peer's protocol timers as deadlines (WireGuard paper §6.2–§6.5, wireguard-go timers.go).
+/// The device fires them from ``WireGuardDevice/poll(into:now:)``; `nil` means not pending.
+struct PeerTimers {
+    /// Paper §6.4: resend an initiation that got no response after `Rekey-Timeout` + jitter.
+    var retransmitHandshake: WireGuardInstant?
+    /// Paper §6.5: send a keepalive `Keepalive-Timeout` after receiving data we did not answer.
+    var sendKeepalive: WireGuardInstant?
+    /// Paper §6.5: start a handshake when data we sent got no reply for `Keepalive-Timeout + Rekey-Timeout`.
+    var newHandshake: WireGuardInstant?
+    /// Paper §6.3: erase all keys `3 × Reject-After-Time` after the last session was derived.
+    var zeroKeyMaterial: WireGuardInstant?
+    /// Persistent keepalive (wg(8) `persistent-keepalive`), after any authenticated packet traversal.
+    var persistentKeepalive: WireGuardInstant?
+
+    /// Data arrived while the keepalive timer was pending: re-arm it after it fires.
+    var needAnotherKeepalive = false
+    /// Initiations sent since the last completed handshake (limit: paper §6.4, 18).
+    var handshakeAttempts = 0
+    /// The one "last-minute" rekey on receive was already started (paper §6.2).
+    var sentLastMinuteHandshake = false
+
+    /// The earliest pending deadline.
+    var earliest: WireGuardInstant? {
+        var result: WireGuardInstant? = nil
+        for deadline in [retransmitHandshake, sendKeepalive, newHandshake, zeroKeyMaterial, persistentKeepalive] {
+            if let deadline, result.map({ deadline < $0 }) ?? true { result = deadline }
+        }
+        return result
+    }
+
+    /// `Rekey-Timeout` plus a random 0–333 ms (paper §6.1: jitter avoids synchronised initiations).
+    static func jitter() -> Duration {
+        .milliseconds(Int64(Sodium.randomUniform(ProtocolConstants.rekeyTimeoutJitterMaxMilliseconds)))
+    }
+}

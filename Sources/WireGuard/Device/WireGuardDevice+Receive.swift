@@ -1,0 +1,196 @@
+import Wire
+
+extension WireGuardDevice {
+    /// Handles one received UDP datagram held in `buffer[0..<length]`.
+    ///
+    /// Transport data is decrypted in place; handshake replies are written over the datagram (so
+    /// `buffer` needs room for 92 bytes, which any datagram buffer has). Every malformed or hostile
+    /// datagram is dropped and counted; nothing here traps or allocates on attacker input.
+    public func receive(
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
+    ) -> ReceiveResult {
+        guard length >= 4, length <= buffer.count, length <= ProtocolConstants.maxMessageSize else {
+            return drop(.invalidLength)
+        }
+        let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+        switch message.littleEndianUInt32(at: 0) {
+        case MessageType.transportData.rawValue:
+            guard length >= TransportDataLayout.minimumSize else { return drop(.invalidLength) }
+            return receiveTransportData(buffer, length: length, from: source, now: now)
+        case MessageType.handshakeInitiation.rawValue:
+            guard length == HandshakeInitiationLayout.size else { return drop(.invalidLength) }
+            return receiveInitiation(buffer, from: source, now: now)
+        case MessageType.handshakeResponse.rawValue:
+            guard length == HandshakeResponseLayout.size else { return drop(.invalidLength) }
+            return receiveResponse(buffer, from: source, now: now)
+        case MessageType.cookieReply.rawValue:
+            guard length == CookieReplyLayout.size else { return drop(.invalidLength) }
+            return receiveCookieReply(message, now: now)
+        default:
+            return drop(.unknownMessageType)
+        }
+    }
+
+    // MARK: - Handshake messages
+
+    /// MAC1 always; under load MAC2 too, answering a missing or stale one with a cookie reply
+    /// written into `buffer` (paper §5.4.7). Returns nil when the message may be processed.
+    private func checkMACs(
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, senderIndex: UInt32, from source: Endpoint,
+        now: WireGuardInstant
+    ) -> ReceiveResult? {
+        let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+        guard cookieChecker.checkMAC1(message) else { return drop(.invalidMAC1) }
+        guard noteHandshakeMessage(now: now) else { return nil }
+        if cookieChecker.checkMAC2(message, source: source, now: now) { return nil }
+        // The reply needs the message's mac1 as additional data: build it aside, then copy it over.
+        var reply = (Key32(), Key32())
+        withUnsafeMutableBytes(of: &reply) { replyBytes in
+            cookieChecker.writeReply(to: message, receiverIndex: senderIndex, source: source, now: now, into: replyBytes)
+            buffer.copyMemory(from: UnsafeRawBufferPointer(replyBytes))
+        }
+        count(.cookieRequired, peer: nil)
+        return .reply(to: source, length: CookieReplyLayout.size)
+    }
+
+    private func receiveInitiation(
+        _ buffer: UnsafeMutableRawBufferPointer, from source: Endpoint, now: WireGuardInstant
+    ) -> ReceiveResult {
+        let length = HandshakeInitiationLayout.size
+        let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+        let senderIndex = message.littleEndianUInt32(at: HandshakeInitiationLayout.sender)
+        if let early = checkMACs(buffer, length: length, senderIndex: senderIndex, from: source, now: now) {
+            return early
+        }
+        let consumed = NoiseHandshake.consumeInitiation(message, local: privateKey, now: now) { self.peers[$0] }
+        let peer: Peer
+        switch consumed {
+        case .accepted(let found): peer = found
+        case .decryptionFailed: return drop(.invalidHandshake)
+        case .unknownPeer: return drop(.unknownPeer)
+        case .staleTimestamp(let found): return drop(.staleTimestamp, peer: found)
+        case .flood(let found): return drop(.initiationFlood, peer: found)
+        }
+        peer.receivedBytes &+= UInt64(length)
+        timersAnyAuthenticatedPacketTraversal(peer, now: now)
+        timersAnyAuthenticatedPacketReceived(peer)
+        peer.endpoint = source
+
+        // Answer with a response under a fresh index (wireguard-go `CreateMessageResponse`).
+        clearHandshakeIndex(peer)
+        let index = newIndex(for: .handshake(peer))
+        let response = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<HandshakeResponseLayout.size])
+        guard NoiseHandshake.createResponse(into: response, localIndex: index, peer: peer) else {
+            indexTable[index] = nil
+            clearHandshake(peer)
+            return drop(.invalidHandshake, peer: peer)
+        }
+        peer.cookieGenerator.addMACs(response, now: now)
+        beginSession(peer, isInitiator: false, now: now)
+        timersSessionDerived(peer, now: now)
+        timersAnyAuthenticatedPacketTraversal(peer, now: now)
+        timersAnyAuthenticatedPacketSent(peer)
+        peer.sentBytes &+= UInt64(HandshakeResponseLayout.size)
+        return .reply(to: source, length: HandshakeResponseLayout.size)
+    }
+
+    private func receiveResponse(
+        _ buffer: UnsafeMutableRawBufferPointer, from source: Endpoint, now: WireGuardInstant
+    ) -> ReceiveResult {
+        let length = HandshakeResponseLayout.size
+        let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+        let senderIndex = message.littleEndianUInt32(at: HandshakeResponseLayout.sender)
+        if let early = checkMACs(buffer, length: length, senderIndex: senderIndex, from: source, now: now) {
+            return early
+        }
+        let receiverIndex = message.littleEndianUInt32(at: HandshakeResponseLayout.receiver)
+        guard case .handshake(let peer)? = indexTable[receiverIndex] else { return drop(.unknownReceiverIndex) }
+        guard NoiseHandshake.consumeResponse(message, local: privateKey, peer: peer) else {
+            return drop(.invalidHandshake, peer: peer)
+        }
+        peer.receivedBytes &+= UInt64(length)
+        peer.endpoint = source
+        timersAnyAuthenticatedPacketTraversal(peer, now: now)
+        timersAnyAuthenticatedPacketReceived(peer)
+        beginSession(peer, isInitiator: true, now: now)
+        timersSessionDerived(peer, now: now)
+        timersHandshakeComplete(peer, now: now)
+        // Confirm the session at once: staged packets, or a keepalive (wireguard-go `SendKeepalive`).
+        requestKeepalive(peer, now: now)
+        return .processed
+    }
+
+    private func receiveCookieReply(_ message: UnsafeRawBufferPointer, now: WireGuardInstant) -> ReceiveResult {
+        let receiverIndex = message.littleEndianUInt32(at: CookieReplyLayout.receiver)
+        guard let entry = indexTable[receiverIndex] else { return drop(.unknownReceiverIndex) }
+        let peer = entry.peer
+        guard peer.cookieGenerator.consumeReply(message, now: now) else { return drop(.invalidCookieReply, peer: peer) }
+        return .processed
+    }
+
+    /// Removes the index of a handshake in flight without wiping the handshake itself.
+    func clearHandshakeIndex(_ peer: Peer) {
+        let index = peer.handshake.localIndex
+        if index != 0, case .handshake(let owner)? = indexTable[index], owner === peer {
+            indexTable[index] = nil
+        }
+    }
+
+    // MARK: - Transport data
+
+    private func receiveTransportData(
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
+    ) -> ReceiveResult {
+        let header = UnsafeRawBufferPointer(rebasing: buffer[0..<TransportDataLayout.headerSize])
+        let receiverIndex = header.littleEndianUInt32(at: TransportDataLayout.receiver)
+        guard case .keypair(let keypair)? = indexTable[receiverIndex] else { return drop(.unknownReceiverIndex) }
+        let peer = keypair.peer
+        guard keypair.isFresh(at: now) else { return drop(.expiredKeypair, peer: peer) }
+        let counter = header.littleEndianUInt64(at: TransportDataLayout.counter)
+        guard keypair.replayWindow.wouldAccept(counter) else { return drop(.replayedCounter, peer: peer) }
+        let payloadLength = length - TransportDataLayout.minimumSize
+        let payload = buffer.baseAddress! + TransportDataLayout.headerSize
+        let opened = keypair.withReceiveKey {
+            ChaCha20Poly1305.open(key: $0, counter: counter, text: payload, length: payloadLength)
+        }
+        guard opened else { return drop(.decryptionFailed, peer: peer) }
+        guard keypair.replayWindow.accept(counter) else { return drop(.replayedCounter, peer: peer) }
+
+        // Authenticated: roam, rotate, and run the receive-side timers (paper §6.2, §6.5).
+        peer.endpoint = source
+        peer.receivedBytes &+= UInt64(length)
+        if receivedWithKeypair(peer, keypair) {
+            timersHandshakeComplete(peer, now: now)
+            if !peer.staged.isEmpty || peer.wantsKeepalive { markReady(peer) }
+        }
+        keepKeyFreshReceiving(peer, now: now)
+        timersAnyAuthenticatedPacketTraversal(peer, now: now)
+        timersAnyAuthenticatedPacketReceived(peer)
+        guard payloadLength > 0 else { return .processed }  // keepalive
+        timersDataReceived(peer, now: now)
+
+        // The inner packet must be IPv4/IPv6 with a source the peer may use (paper §2).
+        let inner = UnsafeRawBufferPointer(start: payload, count: payloadLength)
+        let packetLength: Int
+        let sender: Peer?
+        switch inner[0] >> 4 {
+        case 4:
+            guard payloadLength >= 20 else { return drop(.invalidInnerPacket, peer: peer) }
+            packetLength = Int(UInt16(bigEndian: inner.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+            guard packetLength >= 20, packetLength <= payloadLength else { return drop(.invalidInnerPacket, peer: peer) }
+            sender = routes.lookup(IPv4Address(rawValue: UInt32(bigEndian: inner.loadUnaligned(fromByteOffset: 12, as: UInt32.self))))
+        case 6:
+            guard payloadLength >= 40 else { return drop(.invalidInnerPacket, peer: peer) }
+            packetLength = 40 + Int(UInt16(bigEndian: inner.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+            guard packetLength <= payloadLength else { return drop(.invalidInnerPacket, peer: peer) }
+            sender = routes.lookup(IPv6Address(
+                high: UInt64(bigEndian: inner.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                low: UInt64(bigEndian: inner.loadUnaligned(fromByteOffset: 16, as: UInt64.self))))
+        default:
+            return drop(.invalidInnerPacket, peer: peer)
+        }
+        guard sender === peer else { return drop(.disallowedSource, peer: peer) }
+        let start = TransportDataLayout.headerSize
+        return .packet(peer: peer.publicKey, range: start..<(start + packetLength))
+    }
+}

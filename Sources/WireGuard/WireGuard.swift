@@ -1,1 +1,0 @@
-// The sans-IO WireGuard protocol core lives here (see Docs/architecture.md).

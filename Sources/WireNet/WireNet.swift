@@ -1,1 +1,0 @@
-// The public API (Node, TCPListener, TCPStream, PacketConn) lives here (see Docs/architecture.md).

@@ -1,0 +1,211 @@
+import Testing
+@testable import WireGuard
+
+@Suite struct HandshakeTests {
+    /// Two configured hosts; `a` sends the first packet.
+    func makePair(presharedKey: PresharedKey? = nil, loadThresholdB: Int = 1000) throws
+        -> (SimulatedNetwork, SimulatedHost, SimulatedHost)
+    {
+        let network = SimulatedNetwork()
+        let a = network.addHost(1)
+        let b = network.addHost(2, loadThreshold: loadThresholdB)
+        try network.pair(a, b, presharedKey: presharedKey)
+        return (network, a, b)
+    }
+
+    @Test func firstPacketIsStagedAndDeliveredAfterTheHandshake() throws {
+        let (network, a, b) = try makePair()
+        let packet = ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: Array("ping".utf8))
+        #expect(network.send(packet, from: a) == .queued)
+        network.run()
+        #expect(b.delivered == [packet])
+        // Wire: initiation (148), response (92), the staged packet as transport data.
+        #expect(network.log.map { $0.bytes.count }.prefix(2) == [148, 92])
+        #expect(network.log.map(messageType).prefix(3) == [1, 2, 4])
+        #expect(a.device.status(of: b.publicKey)?.hasSession == true)
+        // The responder's keypair is confirmed by that first packet and it may now send directly.
+        let reply = ipv4Packet(source: b.tunnelAddress, destination: a.tunnelAddress, payload: Array("pong".utf8))
+        guard case .datagram = network.send(reply, from: b) else {
+            Issue.record("responder could not send after confirmation")
+            return
+        }
+        network.run()
+        #expect(a.delivered == [reply])
+        #expect(a.device.drops.total == 0 && b.device.drops.total == 0)
+    }
+
+    @Test func initiatorConfirmsWithAKeepaliveWhenNothingIsStaged() throws {
+        let (network, a, b) = try makePair()
+        try a.device.initiateHandshake(with: b.publicKey, now: network.now)
+        network.run()
+        #expect(network.log.map(messageType) == [1, 2, 4])
+        #expect(network.log[2].bytes.count == 32)  // keepalive: header + tag
+        #expect(b.device.status(of: a.publicKey)?.hasSession == true)
+        #expect(b.delivered.isEmpty)
+    }
+
+    @Test func handshakeWithPresharedKeyInteroperatesAndMismatchFails() throws {
+        let psk = PresharedKey()
+        let (network, a, b) = try makePair(presharedKey: psk)
+        let packet = ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [1, 2, 3])
+        network.send(packet, from: a)
+        network.run()
+        #expect(b.delivered == [packet])
+
+        let mismatched = SimulatedNetwork()
+        let c = mismatched.addHost(3)
+        let d = mismatched.addHost(4)
+        try mismatched.pair(c, d, presharedKey: PresharedKey(), presharedKeyB: PresharedKey())
+        mismatched.send(ipv4Packet(source: c.tunnelAddress, destination: d.tunnelAddress, payload: [1]), from: c)
+        mismatched.run()
+        #expect(d.delivered.isEmpty)
+        #expect(c.device.status(of: d.publicKey)?.drops[.invalidHandshake] == 1)
+    }
+
+    @Test func bothDirectionsWorkWhicheverSideInitiates() throws {
+        let (network, a, b) = try makePair()
+        let fromB = ipv4Packet(source: b.tunnelAddress, destination: a.tunnelAddress, payload: [9])
+        network.send(fromB, from: b)
+        network.run()
+        #expect(a.delivered == [fromB])
+        let fromA = ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [8])
+        network.send(fromA, from: a)
+        network.run()
+        #expect(b.delivered == [fromA])
+    }
+
+    @Test func underLoadTheResponderDemandsACookieAndAcceptsTheRetryWithMAC2() throws {
+        let (network, a, b) = try makePair(loadThresholdB: 0)
+        let packet = ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [7])
+        network.send(packet, from: a)
+        network.run()
+        // Initiation answered by a cookie reply (type 3, 64 bytes); nothing delivered yet.
+        #expect(network.log.map(messageType) == [1, 3])
+        #expect(network.log[1].bytes.count == 64)
+        #expect(b.device.drops[.cookieRequired] == 1)
+        #expect(b.delivered.isEmpty)
+        // The retry after Rekey-Timeout carries mac2 and completes the handshake.
+        network.advance(by: .milliseconds(5400))
+        #expect(b.delivered == [packet])
+        let retry = network.log[2]
+        #expect(messageType(retry) == 1)
+        #expect(retry.bytes[132..<148].contains { $0 != 0 })
+        #expect(b.device.drops[.cookieRequired] == 1)
+    }
+
+    @Test func aLostInitiationIsRetransmittedAfterRekeyTimeoutWithJitter() throws {
+        let (network, a, b) = try makePair()
+        var dropped = 0
+        network.fault = { datagram in
+            if messageType(datagram) == 1 && dropped == 0 { dropped += 1; return .drop }
+            return .deliver
+        }
+        network.send(ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [1]), from: a)
+        network.run()
+        #expect(b.delivered.isEmpty)
+        network.advance(by: .milliseconds(4900))
+        #expect(network.log.filter { messageType($0) == 1 }.count == 1)
+        network.advance(by: .milliseconds(500))
+        #expect(network.log.filter { messageType($0) == 1 }.count == 2)
+        #expect(b.delivered.count == 1)
+    }
+
+    @Test func aLostResponseIsRecoveredByTheNextInitiation() throws {
+        let (network, a, b) = try makePair()
+        var dropped = false
+        network.fault = { datagram in
+            if messageType(datagram) == 2 && !dropped { dropped = true; return .drop }
+            return .deliver
+        }
+        network.send(ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [1]), from: a)
+        network.advance(by: .seconds(6))
+        #expect(b.delivered.count == 1)
+    }
+
+    @Test func replayedInitiationIsRejectedByItsTimestamp() throws {
+        let (network, a, b) = try makePair()
+        network.send(ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [1]), from: a)
+        network.run()
+        let initiation = network.log.first { messageType($0) == 1 }!
+        network.advance(by: .seconds(1))
+        network.deliver(initiation)
+        #expect(b.receiveResults.last == .dropped(.staleTimestamp))
+        #expect(b.device.status(of: a.publicKey)?.drops[.staleTimestamp] == 1)
+    }
+
+    @Test func initiationsFasterThanFiftyPerSecondArePerPeerFlood() throws {
+        let (network, a, b) = try makePair()
+        try a.device.initiateHandshake(with: b.publicKey, now: network.now)
+        network.run()
+        #expect(b.device.status(of: a.publicKey)?.handshakesCompleted == 1)
+
+        // 5 ms later a second initiation with a newer timestamp (the wall clock stepped 1 s).
+        func freshInitiation(after delay: Duration) throws -> SimulatedDatagram {
+            network.now = network.now + delay
+            a.device.wallClock.unixNanoseconds += 1_000_000_000
+            network.fault = { _ in .hold }
+            defer { network.fault = { _ in .deliver }; network.held = [] }
+            try a.device.initiateHandshake(with: b.publicKey, now: network.now)
+            network.run()
+            return network.held.first { messageType($0) == 1 }!
+        }
+        network.deliver(try freshInitiation(after: .milliseconds(5)))
+        #expect(b.receiveResults.last == .dropped(.initiationFlood))
+        #expect(b.device.status(of: a.publicKey)?.drops[.initiationFlood] == 1)
+
+        // After 1/50 s the next one is accepted.
+        network.deliver(try freshInitiation(after: .milliseconds(25)))
+        #expect(b.receiveResults.last == .reply(to: a.endpoint, length: 92))
+    }
+
+    @Test func forcedRekeyRotatesKeysAndKeepsTrafficFlowing() throws {
+        let (network, a, b) = try makePair()
+        let packet = ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [1])
+        network.send(packet, from: a)
+        network.run()
+        let firstIndex = a.device.peers[b.publicKey]!.keypairs.current!.localIndex
+        network.advance(by: .seconds(1))
+        try a.device.initiateHandshake(with: b.publicKey, now: network.now)
+        network.run()
+        let secondIndex = a.device.peers[b.publicKey]!.keypairs.current!.localIndex
+        #expect(firstIndex != secondIndex)
+        #expect(a.device.peers[b.publicKey]!.keypairs.previous?.localIndex == firstIndex)
+        #expect(a.device.status(of: b.publicKey)?.handshakesCompleted == 2)
+        network.send(packet, from: a)
+        network.send(ipv4Packet(source: b.tunnelAddress, destination: a.tunnelAddress, payload: [2]), from: b)
+        network.run()
+        #expect(b.delivered.count == 2)
+        #expect(a.delivered.count == 1)
+    }
+
+    @Test func packetsInFlightUnderThePreviousKeypairAreStillAccepted() throws {
+        let (network, a, b) = try makePair()
+        network.send(ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [1]), from: a)
+        network.run()
+        // Encrypt with the old keys, hold it, rekey, then deliver.
+        network.fault = { _ in .hold }
+        network.send(ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [2]), from: a)
+        network.fault = { _ in .deliver }
+        network.advance(by: .seconds(1))
+        try a.device.initiateHandshake(with: b.publicKey, now: network.now)
+        network.run()
+        network.releaseHeld()
+        #expect(b.delivered.count == 2)
+    }
+
+    @Test func crossingInitiationsStillConverge() throws {
+        let (network, a, b) = try makePair()
+        network.fault = { _ in .hold }
+        try a.device.initiateHandshake(with: b.publicKey, now: network.now)
+        try b.device.initiateHandshake(with: a.publicKey, now: network.now)
+        network.run()
+        network.fault = { _ in .deliver }
+        network.releaseHeld()
+        network.advance(by: .seconds(12))
+        network.send(ipv4Packet(source: a.tunnelAddress, destination: b.tunnelAddress, payload: [1]), from: a)
+        network.send(ipv4Packet(source: b.tunnelAddress, destination: a.tunnelAddress, payload: [2]), from: b)
+        network.advance(by: .seconds(1))
+        #expect(a.delivered.count == 1)
+        #expect(b.delivered.count == 1)
+    }
+}
