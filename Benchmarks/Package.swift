@@ -22,5 +22,6 @@ let package = Package(
     ],
     targets: [
         benchmarkTarget("WireBenchmarks", ["Wire"]),
+        benchmarkTarget("UDPTransportBenchmarks", ["UDPTransport"]),
     ]
 )
