@@ -87,20 +87,20 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Transport encrypt+decrypt 1420 B (libsodium ChaCha20-Poly1305 reference)", configuration: transportConfiguration) { benchmark in
         let buffer = packetBuffer()
         defer { buffer.deallocate() }
-        var key = Key32()
-        key.withUnsafeMutableBytes { for i in 0..<32 { $0[i] = UInt8(i) } }
+        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 16)
+        defer { key.deallocate() }
+        for i in 0..<32 { key[i] = UInt8(i) }
+        let keyPointer = UnsafeRawPointer(key.baseAddress!)
         let text = buffer.baseAddress! + 16
         let clock = ContinuousClock()
         var counter: UInt64 = 0
         benchmark.startMeasurement()
         let start = clock.now
-        key.withUnsafeBytes { keyBytes in
-            for _ in benchmark.scaledIterations {
-                ChaCha20Poly1305.seal(key: keyBytes.baseAddress!, counter: counter, text: text, length: packetSize)
-                guard ChaCha20Poly1305.open(key: keyBytes.baseAddress!, counter: counter, text: text, length: packetSize)
-                else { fatalError("reference decrypt failed") }
-                counter &+= 1
-            }
+        for _ in benchmark.scaledIterations {
+            ChaCha20Poly1305.seal(key: keyPointer, counter: counter, text: text, length: packetSize)
+            guard ChaCha20Poly1305.open(key: keyPointer, counter: counter, text: text, length: packetSize)
+            else { fatalError("reference decrypt failed") }
+            counter &+= 1
         }
         let elapsed = seconds(start.duration(to: clock.now))
         benchmark.stopMeasurement()
