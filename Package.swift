@@ -63,7 +63,8 @@ let package = Package(
             path: "perf/udp/UDPTransportBench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
         .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
-                                                         .product(name: "Logging", package: "swift-log")]),
+                                                         .product(name: "Logging", package: "swift-log"),
+                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NetStackTests", dependencies: ["NetStack", "NetTestSupport", "CSodium"]),
     ]

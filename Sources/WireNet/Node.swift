@@ -169,23 +169,9 @@ public final class Node: Service, Sendable {
     /// cancellation, and closes it.
     public func run() async throws {
         if case .idle = state.withLock({ $0 }) { try await start() }
-        await withGracefulShutdownHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // Parked until shutdown; resumed by `closeWaiter` below.
-                runWaiters.withLock { $0.append(continuation) }
-                if case .closed = state.withLock({ $0 }) { resumeRunWaiters() }
-            }
-        } onGracefulShutdown: { [self] in
-            Task { await close(); resumeRunWaiters() }
-        }
-    }
-
-    private let runWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
-
-    private func resumeRunWaiters() {
-        for waiter in runWaiters.withLock({ w -> [CheckedContinuation<Void, Never>] in defer { w = [] }; return w }) {
-            waiter.resume()
-        }
+        // Returns on graceful shutdown, throws CancellationError on cancellation: close either way.
+        try? await gracefulShutdown()
+        await close()
     }
 
     /// The running engine, or the error a call on a node that is not running gets.
