@@ -25,6 +25,7 @@ let package = Package(
         benchmarkTarget("WireBenchmarks", ["Wire"]),
         benchmarkTarget("UDPTransportBenchmarks", ["UDPTransport"]),
         benchmarkTarget("WireGuardBenchmarks", ["WireGuard", "Wire"]),
+        benchmarkTarget("NetStackBenchmarks", ["NetStack", "Wire"]),
         benchmarkTarget("NodeBenchmarks", ["WireNet", "Wire", "WireGuard"], extra: [.product(name: "Logging", package: "swift-log")]),
     ]
 )
