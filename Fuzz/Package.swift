@@ -14,6 +14,11 @@ let package = Package(
     name: "WireNetFuzz",
     dependencies: [.package(name: "WireNet", path: "..")],
     targets: [
+        fuzzTarget("FuzzIPv4", ["Wire"]),
+        fuzzTarget("FuzzIPv6", ["Wire"]),
+        fuzzTarget("FuzzTCP", ["Wire"]),
+        fuzzTarget("FuzzUDP", ["Wire"]),
+        fuzzTarget("FuzzICMP", ["Wire"]),
         fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
         fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
     ]

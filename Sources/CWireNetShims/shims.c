@@ -107,6 +107,41 @@ size_t wirenet_udp_put_segment_cmsg(void *control, size_t capacity, uint16_t seg
     return space;
 }
 
+size_t wirenet_udp_send_cmsg_space(void) {
+    return CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t));
+}
+
+size_t wirenet_udp_put_source_cmsg(void *control, size_t capacity, const uint8_t *address,
+                                   uint32_t interface_index, int family) {
+    struct cmsghdr *cmsg = (struct cmsghdr *)control;
+    if (family == AF_INET6) {
+        const size_t space = CMSG_SPACE(sizeof(struct in6_pktinfo));
+        if (capacity < space) return 0;
+        memset(control, 0, space);
+        struct in6_pktinfo info;
+        memset(&info, 0, sizeof(info));
+        memcpy(&info.ipi6_addr, address, 16);
+        info.ipi6_ifindex = interface_index;
+        cmsg->cmsg_level = IPPROTO_IPV6;
+        cmsg->cmsg_type = IPV6_PKTINFO;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(info));
+        memcpy(CMSG_DATA(cmsg), &info, sizeof(info));
+        return space;
+    }
+    const size_t space = CMSG_SPACE(sizeof(struct in_pktinfo));
+    if (capacity < space) return 0;
+    memset(control, 0, space);
+    struct in_pktinfo info;
+    memset(&info, 0, sizeof(info));
+    memcpy(&info.ipi_spec_dst, address + 12, 4);
+    info.ipi_ifindex = (int)interface_index;
+    cmsg->cmsg_level = IPPROTO_IP;
+    cmsg->cmsg_type = IP_PKTINFO;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(info));
+    memcpy(CMSG_DATA(cmsg), &info, sizeof(info));
+    return space;
+}
+
 size_t wirenet_udp_receive_cmsg_space(void) {
     return CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +
            CMSG_SPACE(sizeof(struct in_pktinfo));

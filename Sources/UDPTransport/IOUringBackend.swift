@@ -11,6 +11,10 @@ import Glibc
 ///          when > 1 datagram) ──▶ one io_uring_submit ──▶ CQE releases the send buffers
 /// wake:    an IORING_OP_READ on the waker's eventfd, so a wake-up completes the ring's wait
 /// ```
+///
+/// Sends of one batch are separate requests: they leave in order unless the socket buffer fills
+/// up, when a request waiting for space can be overtaken by a later one (WireGuard's replay
+/// window accepts reordering; a full socket buffer means loss is near anyway).
 final class IOUringBackend {
     /// `user_data` = tag << 56 | slot.
     private enum Tag: UInt64 {
@@ -37,6 +41,8 @@ final class IOUringBackend {
     private var wakeArmed = false
     private var woken = false
     private var closing = false
+    /// Set when the multishot receive failed in a way re-arming cannot fix.
+    private var receiveFailure: Errno? = nil
 
     var pollDescriptor: CInt { wirenet_uring_fd(ring) }
 
@@ -103,7 +109,7 @@ final class IOUringBackend {
     }
 
     private func armReceive() {
-        guard !receiveArmed, !closing, buffersInRing > 0 else { return }
+        guard !receiveArmed, !closing, receiveFailure == nil, buffersInRing > 0 else { return }
         enqueue {
             wirenet_uring_prep_recvmsg_multishot(ring, core.socket.descriptor, receiveHeader, Self.bufferGroup,
                                                  Tag.receive.rawValue << 56)
@@ -162,7 +168,8 @@ final class IOUringBackend {
                     bytes += Int(entries[start + offset].count)
                 }
                 slots.slots[slot] = SendSlots.Slot(datagrams: run.count, segmentSize: run.segmentSize, bytes: bytes,
-                                                   destination: destination, retried: false)
+                                                   destination: destination, source: entries[start].source,
+                                                   interfaceIndex: entries[start].interfaceIndex, retried: false)
                 prepareSend(slot: slot)
                 start += run.count
             }
@@ -178,6 +185,7 @@ final class IOUringBackend {
     func receive(into batch: inout ReceiveBatch, timeout: Duration?) throws(Errno) {
         recycle(&batch)
         reapCompletions()
+        if let receiveFailure { throw receiveFailure }
         if core.inbound.isEmpty && core.errorReports.isEmpty && !woken && timeout != .zero {
             let deadline = timeout.map { ContinuousClock.now + $0 }
             repeat {
@@ -260,9 +268,13 @@ final class IOUringBackend {
             let error = Errno(rawValue: -result)
             if error == .noBufferSpace {
                 core.statistics.receiveBufferExhaustions += 1
-            } else if error != .canceled {
+            } else if error.isAsynchronousICMPError {
                 // ICMP errors left on the socket end up here; their details are on the error queue.
                 core.drainErrorQueue()
+            } else if ![Errno.canceled, .interrupted, .wouldBlock, Errno(rawValue: ENOMEM)].contains(error) {
+                // The socket or the request itself is broken (EBADF, EINVAL, EFAULT, ...): re-arming
+                // would fail the same way, so `receive` reports it.
+                receiveFailure = error
             }
             return
         }
@@ -301,13 +313,16 @@ final class IOUringBackend {
             // gets its own result, and stop segmenting for this destination if GSO is the cause.
             if error.refusesSegmentationOffload {
                 core.refuseSegmentation(for: state.destination, error: error)
+            } else if error.isAsynchronousICMPError {
+                // Possibly left by an ICMP message for another datagram: report it.
+                core.drainErrorQueue()
             }
             for index in 1 ..< state.datagrams {
                 guard let single = slots.acquire() else { preconditionFailure("send slots exhausted") }
-                slots.copySingle(from: slot, index: index, to: single)
+                slots.copySingle(from: slot, index: index, to: single, core: core)
                 resendSlots[index] = single
             }
-            slots.copySingle(from: slot, index: 0, to: slot)
+            slots.copySingle(from: slot, index: 0, to: slot, core: core)
             resendSlots[0] = slot
             // In the original order.
             for index in 0 ..< state.datagrams { prepareSend(slot: resendSlots[index]) }

@@ -54,7 +54,7 @@ final class PortableBackend {
         sendHeaders = .allocate(capacity: count)
         sendIovecs = .allocate(capacity: Self.iovecCapacity)
         sendNames = .allocate(capacity: count + 1)
-        sendControlStride = (wirenet_udp_segment_cmsg_space() + 15) & ~15
+        sendControlStride = (wirenet_udp_send_cmsg_space() + 15) & ~15
         sendControls = .allocate(byteCount: (count + 1) * sendControlStride, alignment: 16)
         sendRuns = .allocate(capacity: count)
         single = OutboundMessage(header: .allocate(capacity: 1), iovecs: .allocate(capacity: 1),
@@ -159,9 +159,13 @@ final class PortableBackend {
                 }
             } catch {
                 for index in 0 ..< count { releaseBuffer(receiveBufferIDs[index]) }
-                // An error an ICMP message left on the socket; the details are on the error queue.
-                core.drainErrorQueue()
-                continue
+                if error.isAsynchronousICMPError {
+                    // An error an ICMP message left on the socket; the details are on the error queue.
+                    core.drainErrorQueue()
+                    continue
+                }
+                if error == .noBufferSpace || error.rawValue == ENOMEM { return }
+                throw error
             }
             guard case .done(let received) = result else {
                 for index in 0 ..< count { releaseBuffer(receiveBufferIDs[index]) }
@@ -268,6 +272,9 @@ final class PortableBackend {
                     let destination = entries[run.start].destination
                     if error.refusesSegmentationOffload {
                         core.refuseSegmentation(for: destination, error: error)
+                    } else if error.isAsynchronousICMPError {
+                        // Possibly left by an ICMP message for another datagram: report it.
+                        core.drainErrorQueue()
                     }
                     for offset in 0 ..< run.count { sendSingle(entries, run.start + offset) }
                 } else {

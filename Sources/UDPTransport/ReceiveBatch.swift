@@ -96,6 +96,8 @@ public struct SendBatch {
         var start: Int32
         var count: Int32
         var destination: UDPEndpoint
+        var source: UDPEndpoint.Address?
+        var interfaceIndex: UInt32
     }
 
     var entries: [Entry]
@@ -111,8 +113,16 @@ public struct SendBatch {
 
     /// Queues `buffer`'s datagram for `destination`. The buffer now belongs to the batch: after
     /// ``UDPTransport/send(_:)`` the transport returns it to the pool when the kernel is done.
-    public mutating func append(_ buffer: PacketBuffer, to destination: UDPEndpoint) {
+    ///
+    /// - Parameters:
+    ///   - source: the local address to send from (`IPV6_PKTINFO`), e.g. the
+    ///     ``ReceivedDatagram/localAddress`` the peer last wrote to, so that replies leave from the
+    ///     address the peer knows on a host with several; nil lets the kernel's routing choose.
+    ///   - interfaceIndex: the interface for `source` (needed for IPv6 link-local), 0 for any.
+    public mutating func append(_ buffer: PacketBuffer, to destination: UDPEndpoint,
+                                from source: UDPEndpoint.Address? = nil, interfaceIndex: UInt32 = 0) {
         entries.append(Entry(buffer: buffer.index, start: Int32(buffer.dataStart),
-                             count: Int32(buffer.dataCount), destination: destination))
+                             count: Int32(buffer.dataCount), destination: destination, source: source,
+                             interfaceIndex: interfaceIndex))
     }
 }

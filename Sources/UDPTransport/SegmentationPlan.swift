@@ -1,5 +1,5 @@
 /// How a ``SendBatch`` is cut into `sendmsg` operations: runs of datagrams to one destination
-/// where all but the last have the same size become one UDP GSO super-datagram.
+/// (from one source) where all but the last have the same size become one UDP GSO super-datagram.
 enum SegmentationPlan {
     /// Most segments per super-datagram. The kernel allows `UDP_MAX_SEGMENTS` (64 before Linux
     /// 6.1, 128 since; include/linux/udp.h); 64 works everywhere.
@@ -19,7 +19,8 @@ enum SegmentationPlan {
         while start + count < entries.count && count < maximumSegments {
             let next = entries[start + count]
             let nextSize = Int(next.count)
-            guard next.destination == first.destination, nextSize > 0, nextSize <= size,
+            guard next.destination == first.destination, next.source == first.source,
+                  next.interfaceIndex == first.interfaceIndex, nextSize > 0, nextSize <= size,
                   total + nextSize <= maximumBytes
             else { break }
             count += 1

@@ -10,6 +10,8 @@ final class SendSlots {
         var segmentSize: Int
         var bytes: Int
         var destination: UDPEndpoint
+        var source: UDPEndpoint.Address?
+        var interfaceIndex: UInt32
         /// Resent once after an error that an earlier ICMP message may have left on the socket.
         var retried: Bool
     }
@@ -32,7 +34,7 @@ final class SendSlots {
         headers = .allocate(capacity: count)
         iovecs = .allocate(capacity: count * maximumSegments)
         names = .allocate(capacity: count)
-        controlStride = (wirenet_udp_segment_cmsg_space() + 15) & ~15
+        controlStride = (wirenet_udp_send_cmsg_space() + 15) & ~15
         controls = .allocate(byteCount: count * controlStride, alignment: 16)
         bufferIndices = .allocate(capacity: count * maximumSegments)
         slots = .allocate(capacity: count)
@@ -75,8 +77,9 @@ final class SendSlots {
 
     func iovec(_ slot: Int, _ index: Int) -> Glibc.iovec { iovecs[slot * maximumSegments + index] }
 
-    /// Makes `target` a single-datagram copy of datagram `index` of `source`.
-    func copySingle(from source: Int, index: Int, to target: Int) {
+    /// Makes `target` a single-datagram copy of datagram `index` of `source` (keeping its source
+    /// address, dropping `UDP_SEGMENT`).
+    func copySingle(from source: Int, index: Int, to target: Int, core: TransportCore) {
         let message = self.message(target)
         message.iovecs[0] = iovec(source, index)
         message.name.pointee = names[source]
@@ -86,9 +89,14 @@ final class SendSlots {
         header.msg_namelen = headers[source].msg_namelen
         header.msg_iov = message.iovecs
         header.msg_iovlen = 1
+        let state = slots[source]
+        if let address = state.source {
+            header.msg_control = message.control
+            header.msg_controllen = core.writeSource(address, interfaceIndex: state.interfaceIndex, into: message)
+        }
         message.header.pointee = header
         slots[target] = Slot(datagrams: 1, segmentSize: Int(message.iovecs[0].iov_len),
-                             bytes: Int(message.iovecs[0].iov_len), destination: slots[source].destination,
-                             retried: false)
+                             bytes: Int(message.iovecs[0].iov_len), destination: state.destination,
+                             source: state.source, interfaceIndex: state.interfaceIndex, retried: false)
     }
 }

@@ -175,13 +175,32 @@ final class TransportCore {
         header.msg_namelen = nameLength
         header.msg_iov = message.iovecs
         header.msg_iovlen = count
+        let first = entries[start]
+        var controlLength = 0
+        if let source = first.source {
+            controlLength = writeSource(source, interfaceIndex: first.interfaceIndex, into: message)
+        }
         if count > 1 {
+            controlLength += wirenet_udp_put_segment_cmsg(message.control + controlLength,
+                                                          message.controlCapacity - controlLength,
+                                                          UInt16(segmentSize))
+        }
+        if controlLength > 0 {
             header.msg_control = message.control
-            header.msg_controllen = wirenet_udp_put_segment_cmsg(message.control, message.controlCapacity,
-                                                                 UInt16(segmentSize))
+            header.msg_controllen = controlLength
         }
         message.header.pointee = header
         return true
+    }
+
+    /// Writes the source-address cmsg at the start of `message.control`; returns its length.
+    func writeSource(_ source: UDPEndpoint.Address, interfaceIndex: UInt32, into message: OutboundMessage) -> Int {
+        var address = source.in6
+        return withUnsafeBytes(of: &address) { raw in
+            wirenet_udp_put_source_cmsg(message.control, message.controlCapacity,
+                                        raw.baseAddress!.assumingMemoryBound(to: UInt8.self), interfaceIndex,
+                                        socket.family)
+        }
     }
 
     func accountSent(datagrams: Int, bytes: Int, segmented: Bool) {

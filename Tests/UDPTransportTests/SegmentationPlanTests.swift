@@ -6,7 +6,7 @@ struct SegmentationPlanTests {
     private func entries(_ spec: [(size: Int, port: UInt16)]) -> [SendBatch.Entry] {
         spec.enumerated().map { index, item in
             SendBatch.Entry(buffer: UInt32(index), start: 32, count: Int32(item.size),
-                            destination: .loopbackIPv4(port: item.port))
+                            destination: .loopbackIPv4(port: item.port), source: nil, interfaceIndex: 0)
         }
     }
 

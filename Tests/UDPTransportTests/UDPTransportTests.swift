@@ -41,6 +41,30 @@ struct UDPTransportTests {
         #expect(receiver.statistics.datagramsReceived == payloads.count)
     }
 
+    @Test(arguments: Fixture.backends, [false, true])
+    func datagramsLeaveFromTheRequestedSourceAddress(backend: UDPTransport.Backend, refuseGSO: Bool) throws {
+        // All of 127.0.0.0/8 is local on `lo`, so 127.0.0.2 is a second address to send from.
+        var configuration = Fixture.configuration(backend)
+        configuration.faults.disableIPv4Checksums = refuseGSO
+        let sender = try UDPTransport(configuration: configuration)
+        let receiver = try UDPTransport(configuration: Fixture.configuration(backend))
+        defer { sender.close(); receiver.close() }
+        let second = UDPEndpoint.Address.ipv4(127, 0, 0, 2)
+        let destination = UDPEndpoint.loopbackIPv4(port: receiver.localPort)
+        var batch = SendBatch()
+        let payloads = (0 ..< 6).map { Fixture.payload($0, size: 800) }
+        for (index, payload) in payloads.enumerated() {
+            var buffer = try #require(sender.makeSendBuffer())
+            payload.withUnsafeBytes { _ = buffer.setDatagram($0) }
+            batch.append(buffer, to: destination, from: index < 4 ? second : nil)
+        }
+        sender.send(&batch)
+        let received = try Fixture.receive(6, on: receiver)
+        #expect(Fixture.mismatch(received.map(\.bytes), payloads) == nil)
+        #expect(received.map(\.source.address) == [second, second, second, second, .loopbackIPv4, .loopbackIPv4])
+        #expect(received.allSatisfy { $0.source.port == sender.localPort })
+    }
+
     @Test(arguments: Fixture.backends)
     func groSplitsACoalescedSuperDatagramIntoItsSegments(backend: UDPTransport.Backend) throws {
         let sender = try UDPTransport(configuration: Fixture.configuration(backend))
@@ -128,13 +152,19 @@ struct UDPTransportTests {
         Fixture.send([Fixture.payload(0, size: 100)], from: sender, to: closed)
         let refused = try Fixture.waitForError(on: sender) { $0.error == .connectionRefused }
         #expect(refused?.destination == closed)
-        // Both directions still work afterwards, including a send right after another refusal.
+        // Both directions still work afterwards. The second refusal is left pending on the socket
+        // (loopback delivers the ICMP error during the send), so the next send fails with it: that
+        // datagram must still go out, and the error must be reported for the closed port only.
         Fixture.send([Fixture.payload(1, size: 100)], from: sender, to: closed)
         let payloads = (0 ..< 5).map { Fixture.payload($0, size: 300) }
-        Fixture.send(payloads, from: sender, to: .loopbackIPv6(port: receiver.localPort))
+        let live = UDPEndpoint.loopbackIPv6(port: receiver.localPort)
+        Fixture.send(payloads, from: sender, to: live)
         #expect(Fixture.mismatch(try Fixture.receive(5, on: receiver).map(\.bytes), payloads) == nil)
         Fixture.send(payloads, from: receiver, to: .loopbackIPv4(port: sender.localPort))
-        #expect(Fixture.mismatch(try Fixture.receive(5, on: sender).map(\.bytes), payloads) == nil)
+        var errors: [DatagramError] = []
+        #expect(Fixture.mismatch(try Fixture.receive(5, on: sender, errors: &errors).map(\.bytes), payloads) == nil)
+        #expect(errors.allSatisfy { $0.destination == closed && $0.error == .connectionRefused })
+        #expect(errors.count == 1)
     }
 
     @Test(arguments: Fixture.backends)
@@ -166,6 +196,7 @@ struct UDPTransportTests {
         try transport.receive(into: &batch, timeout: nil)
         #expect(batch.wasWoken)
         #expect(batch.isEmpty)
+        while !thread.isFinished { usleep(1000) }
     }
 
     @Test(arguments: Fixture.backends)
@@ -188,12 +219,12 @@ struct UDPTransportTests {
     @Test(arguments: Fixture.backends)
     func closeReleasesTheSocketRingAndDescriptors(backend: UDPTransport.Backend) throws {
         let rings = Fixture.openDescriptors("io_uring")
-        let events = Fixture.openDescriptors("eventfd")
-        let epolls = Fixture.openDescriptors("eventpoll")
         let port: UInt16
+        var descriptors: [CInt] = []
         do {
             let transport = try UDPTransport(configuration: Fixture.configuration(backend))
             port = transport.localPort
+            descriptors = [transport.waker.descriptor, transport.pollDescriptor]
             #expect(Fixture.portIsBound(port))
             #expect(Fixture.openDescriptors("io_uring") == rings + (backend == .ioUring ? 1 : 0))
             // Leave work in flight: a received datagram held in a batch and sends queued.
@@ -207,10 +238,12 @@ struct UDPTransportTests {
             #expect(throws: Errno.self) { try transport.receive(into: &batch, timeout: .zero) }
             transport.close()
         }
+        // The socket, the ring (or the portable path's epoll set) and the waker's eventfd are gone.
         #expect(!Fixture.portIsBound(port))
         #expect(Fixture.openDescriptors("io_uring") == rings)
-        #expect(Fixture.openDescriptors("eventfd") == events)
-        #expect(Fixture.openDescriptors("eventpoll") == epolls)
+        for descriptor in descriptors {
+            #expect(fcntl(descriptor, F_GETFD) == -1, "descriptor \(descriptor) still open")
+        }
     }
 
     @Test func automaticFallsBackToPortableWhenIOUringSetupFailsAndLogsOnce() throws {

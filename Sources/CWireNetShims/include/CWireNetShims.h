@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <poll.h>
 
+#include "wirenet_system.h"
+
 /// Version of this shim layer; lets Swift code check it links the shim it was built with.
 int wirenet_shims_version(void);
 
@@ -58,6 +60,16 @@ size_t wirenet_udp_segment_cmsg_space(void);
 /// Writes a `SOL_UDP`/`UDP_SEGMENT` cmsg with `segment_size` at the start of `control`
 /// (`capacity` bytes). Returns the bytes used, or 0 when `capacity` is too small.
 size_t wirenet_udp_put_segment_cmsg(void *control, size_t capacity, uint16_t segment_size);
+
+/// Bytes of control space a send needs: a source-address cmsg plus a `UDP_SEGMENT` cmsg.
+size_t wirenet_udp_send_cmsg_space(void);
+
+/// Writes a source-address cmsg at the start of `control`: `IPV6_PKTINFO` for an `AF_INET6`
+/// socket (IPv4 sources as `::ffff:a.b.c.d`, which the kernel accepts for IPv4 destinations of a
+/// dual-stack socket), `IP_PKTINFO` with `ipi_spec_dst` for an `AF_INET` socket. `address` is 16
+/// bytes, IPv4 in mapped form. Returns the bytes used, or 0 when `capacity` is too small.
+size_t wirenet_udp_put_source_cmsg(void *control, size_t capacity, const uint8_t *address,
+                                   uint32_t interface_index, int family);
 
 /// Bytes of control space a receive needs for `UDP_GRO` + `IPV6_PKTINFO`/`IP_PKTINFO`.
 size_t wirenet_udp_receive_cmsg_space(void);

@@ -1,0 +1,408 @@
+import NetStack
+import Wire
+import WireGuard
+
+/// The default backend: WireNet's own TCP/IP stack, plus the bookkeeping that connects its sockets
+/// to the async API — who waits for which socket, and for what.
+///
+/// Everything here runs on the engine's loop thread (hence `@unchecked Sendable`: the API types
+/// hold a reference but only use it inside ``Engine/perform(_:)``). Waiters are continuations; they are resumed
+/// from the loop when the stack reports the event they wait for, so no thread ever blocks for a
+/// socket. Pending work per socket is bounded by what callers have in flight (one entry per
+/// outstanding call).
+final class UserspaceStack: PacketBackend, @unchecked Sendable {
+    let stack: IPStack
+    /// The time for socket calls that arrive between loop turns (connect, close): read fresh, since
+    /// the loop may have slept long since its last turn.
+    private var now: NetInstant { Self.instant(EngineClock.now()) }
+
+    /// A read or accept still waiting for data, with what to hand back.
+    struct PendingRead {
+        var id: CallID
+        var maximumLength: Int
+        var continuation: CheckedContinuation<[UInt8]?, any Error>
+    }
+    struct PendingWrite {
+        var id: CallID
+        var bytes: [UInt8]
+        var offset: Int
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+    struct StreamWaiters {
+        var reads: [PendingRead] = []
+        var writes: [PendingWrite] = []
+        var connect: CheckedContinuation<StreamInfo, any Error>?
+        var connectDeadline: NetInstant?
+    }
+    typealias Datagram = (bytes: [UInt8], from: IPEndpoint)
+    /// A connection handed to the API: its handle and both ends.
+    struct StreamInfo: Sendable {
+        var socket: TCPSocketHandle
+        var local: IPEndpoint
+        var remote: IPEndpoint
+    }
+    /// Identifies one pending call, so a cancelled task can withdraw exactly its own call.
+    typealias CallID = UInt64
+    private var nextCallID: CallID = 0
+    func makeCallID() -> CallID { nextCallID &+= 1; return nextCallID }
+
+    private var streams: [TCPSocketHandle: StreamWaiters] = [:]
+    private var accepts: [TCPListenerHandle: [(id: CallID, continuation: CheckedContinuation<StreamInfo?, any Error>)]] = [:]
+    private var datagramReads: [UDPSocketHandle: [(id: CallID, continuation: CheckedContinuation<Datagram?, any Error>)]] = [:]
+    /// Connects still in progress, with their deadlines (few at a time; scanned on each turn).
+    private var connectDeadlines: [TCPSocketHandle: NetInstant] = [:]
+    private var scratch = [UInt8](repeating: 0, count: 65536)
+    private var closed = false
+
+    init(configuration: IPStackConfiguration) {
+        stack = IPStack(configuration: configuration)
+    }
+
+    // MARK: PacketBackend
+
+    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: WireGuardInstant) {
+        stack.receive(UnsafeRawBufferPointer(packet), now: Self.instant(now))
+    }
+
+    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> Int? {
+        stack.nextOutgoingPacket(into: buffer, now: Self.instant(now))
+    }
+
+    func service(now: WireGuardInstant) {
+        let now = Self.instant(now)
+        if let deadline = stack.nextDeadline, deadline <= now {
+            stack.handleTimers(now: now)
+        }
+        for (socket, deadline) in connectDeadlines where deadline <= now {
+            cancelConnect(socket, with: NodeError.timedOut)
+        }
+        stack.pollEvents { handle, events in
+            switch handle {
+            case .tcp(let socket): streamEvent(socket, events)
+            case .listener(let listener): if events.contains(.acceptable) { serviceAccepts(listener) }
+            case .udp(let socket): if events.contains(.readable) { serviceDatagramReads(socket) }
+            }
+        }
+    }
+
+    func nextDeadline(now: WireGuardInstant) -> WireGuardInstant? {
+        let earliest = ([stack.nextDeadline] + connectDeadlines.values.map { $0 }).compactMap { $0 }.min()
+        return earliest.map { WireGuardInstant(nanoseconds: UInt64(clamping: $0.nanoseconds)) }
+    }
+
+    var pollDescriptor: CInt { -1 }
+
+    /// Fails every waiter: the node is going away.
+    func close() {
+        closed = true
+        for (_, waiters) in streams {
+            for read in waiters.reads { read.continuation.resume(throwing: NodeError.closed) }
+            for write in waiters.writes { write.continuation.resume(throwing: NodeError.closed) }
+            waiters.connect?.resume(throwing: NodeError.closed)
+        }
+        streams = [:]
+        connectDeadlines = [:]
+        for (_, waiters) in accepts { for waiter in waiters { waiter.continuation.resume(throwing: NodeError.closed) } }
+        accepts = [:]
+        for (_, waiters) in datagramReads { for waiter in waiters { waiter.continuation.resume(throwing: NodeError.closed) } }
+        datagramReads = [:]
+    }
+
+    static func instant(_ instant: WireGuardInstant) -> NetInstant {
+        NetInstant(nanoseconds: Int64(clamping: instant.nanoseconds))
+    }
+
+    // MARK: TCP connections
+
+    /// Starts an active open; `continuation` resumes once established, refused, or at `timeout`.
+    func connect(to remote: IPEndpoint, timeout: Duration,
+                 continuation: CheckedContinuation<StreamInfo, any Error>) -> TCPSocketHandle? {
+        guard !closed else { continuation.resume(throwing: NodeError.closed); return nil }
+        do {
+            let socket = try stack.connect(to: remote, now: now)
+            streams[socket, default: StreamWaiters()].connect = continuation
+            connectDeadlines[socket] = now + timeout
+            return socket
+        } catch {
+            continuation.resume(throwing: NodeError(error))
+            return nil
+        }
+    }
+
+    /// Gives up on a connect still in progress (the dial timed out or was cancelled).
+    func cancelConnect(_ socket: TCPSocketHandle, with error: any Error) {
+        connectDeadlines[socket] = nil
+        guard let waiter = streams[socket]?.connect else { return }
+        streams[socket] = nil
+        stack.abort(socket)
+        waiter.resume(throwing: error)
+    }
+
+    private func info(_ socket: TCPSocketHandle) -> StreamInfo? {
+        stack.status(of: socket).map { StreamInfo(socket: socket, local: $0.local, remote: $0.remote) }
+    }
+
+    /// Reads up to `maximumLength` bytes: at once when data is buffered, else when it arrives.
+    /// `nil` is the end of the stream.
+    func read(_ socket: TCPSocketHandle, id: CallID, maximumLength: Int, continuation: CheckedContinuation<[UInt8]?, any Error>) {
+        guard !closed else { return continuation.resume(throwing: NodeError.closed) }
+        streams[socket, default: StreamWaiters()].reads.append(PendingRead(id: id, maximumLength: maximumLength, continuation: continuation))
+        serviceReads(socket)
+    }
+
+    /// Withdraws a read or write whose task was cancelled (no effect when it already completed).
+    func cancel(_ id: CallID, on socket: TCPSocketHandle) {
+        if let index = streams[socket]?.reads.firstIndex(where: { $0.id == id }) {
+            streams[socket]!.reads.remove(at: index).continuation.resume(throwing: CancellationError())
+        }
+        if let index = streams[socket]?.writes.firstIndex(where: { $0.id == id }) {
+            streams[socket]!.writes.remove(at: index).continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Queues `bytes`; resumes when all of them are in the send buffer (backpressure).
+    func write(_ socket: TCPSocketHandle, id: CallID, _ bytes: [UInt8], continuation: CheckedContinuation<Void, any Error>) {
+        guard !closed else { return continuation.resume(throwing: NodeError.closed) }
+        streams[socket, default: StreamWaiters()].writes.append(PendingWrite(id: id, bytes: bytes, offset: 0, continuation: continuation))
+        serviceWrites(socket)
+    }
+
+    func shutdownWrite(_ socket: TCPSocketHandle) throws(NodeError) {
+        do { try stack.shutdownWrite(socket) } catch { throw NodeError(error) }
+    }
+
+    /// Closes the connection gracefully (FIN after queued data); pending calls fail with `closed`.
+    func close(_ socket: TCPSocketHandle) {
+        failWaiters(of: socket, with: .closed)
+        stack.close(socket, now: now)
+    }
+
+    func abort(_ socket: TCPSocketHandle) {
+        failWaiters(of: socket, with: .closed)
+        stack.abort(socket)
+    }
+
+    private func failWaiters(of socket: TCPSocketHandle, with error: NodeError) {
+        connectDeadlines[socket] = nil
+        guard let waiters = streams.removeValue(forKey: socket) else { return }
+        for read in waiters.reads { read.continuation.resume(throwing: error) }
+        for write in waiters.writes { write.continuation.resume(throwing: error) }
+        waiters.connect?.resume(throwing: error)
+    }
+
+    private func streamEvent(_ socket: TCPSocketHandle, _ events: SocketEvents) {
+        if events.contains(.connected), let waiter = streams[socket]?.connect {
+            streams[socket]?.connect = nil
+            connectDeadlines[socket] = nil
+            if let info = info(socket) { waiter.resume(returning: info) } else { waiter.resume(throwing: NodeError.closed) }
+        }
+        if events.contains(.readable) || events.contains(.closed) { serviceReads(socket) }
+        if events.contains(.writable) || events.contains(.closed) { serviceWrites(socket) }
+        if events.contains(.closed), let waiter = streams[socket]?.connect {
+            streams[socket]?.connect = nil
+            connectDeadlines[socket] = nil
+            waiter.resume(throwing: connectionError(socket) ?? .connectionRefused)
+        }
+    }
+
+    /// The error a connection ended with, as the API reports it.
+    private func connectionError(_ socket: TCPSocketHandle) -> NodeError? {
+        guard let status = stack.status(of: socket) else { return .closed }
+        switch status.error {
+        case .connectionReset?: return .connectionReset
+        case .connectionRefused?: return .connectionRefused
+        case .timedOut?: return .timedOut
+        case .aborted?: return .closed
+        case nil: return nil
+        }
+    }
+
+    private func serviceReads(_ socket: TCPSocketHandle) {
+        while let read = streams[socket]?.reads.first {
+            guard let status = stack.status(of: socket) else {
+                streams[socket]?.reads.removeFirst()
+                read.continuation.resume(throwing: NodeError.closed)
+                continue
+            }
+            if status.readableBytes > 0 {
+                // Copy once, from the stack's receive ring straight into the array handed to the caller.
+                var failure: SocketError?
+                let bytes = [UInt8](unsafeUninitializedCapacity: min(read.maximumLength, status.readableBytes)) { buffer, count in
+                    do throws(SocketError) {
+                        count = try stack.receive(socket, into: UnsafeMutableRawBufferPointer(buffer))
+                    } catch {
+                        failure = error
+                        count = 0
+                    }
+                }
+                streams[socket]?.reads.removeFirst()
+                if let failure {
+                    read.continuation.resume(throwing: NodeError(failure))
+                } else {
+                    read.continuation.resume(returning: bytes)
+                }
+                continue
+            }
+            if status.isAtEndOfStream || status.state == .closed || status.state == .timeWait {
+                streams[socket]?.reads.removeFirst()
+                if let error = connectionError(socket) {
+                    read.continuation.resume(throwing: error)
+                } else {
+                    read.continuation.resume(returning: nil)
+                }
+                continue
+            }
+            return  // nothing buffered yet: wait for `.readable`
+        }
+    }
+
+    private func serviceWrites(_ socket: TCPSocketHandle) {
+        while var write = streams[socket]?.writes.first {
+            if let status = stack.status(of: socket), status.state == .closed || status.error != nil {
+                streams[socket]?.writes.removeFirst()
+                write.continuation.resume(throwing: connectionError(socket) ?? .closed)
+                continue
+            }
+            let offset = write.offset
+            let result = write.bytes.withUnsafeBytes { bytes in
+                Result { () throws(SocketError) in try stack.send(socket, UnsafeRawBufferPointer(rebasing: bytes[offset...])) }
+            }
+            guard case .success(let sent) = result else {
+                if case .failure(let error) = result {
+                    streams[socket]?.writes.removeFirst()
+                    write.continuation.resume(throwing: NodeError(error))
+                }
+                continue
+            }
+            write.offset += sent
+            if write.offset == write.bytes.count {
+                streams[socket]?.writes.removeFirst()
+                write.continuation.resume()
+                continue
+            }
+            streams[socket]?.writes[0] = write
+            return  // the send buffer is full: wait for `.writable`
+        }
+    }
+
+    // MARK: Listeners
+
+    func listen(port: UInt16, backlog: Int) throws(NodeError) -> TCPListenerHandle {
+        guard !closed else { throw .closed }
+        do {
+            let listener = try stack.listen(port: port, backlog: backlog)
+            accepts[listener] = []
+            return listener
+        } catch {
+            if case .addressInUse = error { throw .portInUse(port) }
+            throw NodeError(error)
+        }
+    }
+
+    /// The next connection, at once or when one arrives; nil once the listener is closed.
+    func accept(_ listener: TCPListenerHandle, id: CallID, continuation: CheckedContinuation<StreamInfo?, any Error>) {
+        guard !closed, accepts[listener] != nil else { return continuation.resume(returning: nil) }
+        accepts[listener]!.append((id, continuation))
+        serviceAccepts(listener)
+    }
+
+    func cancel(_ id: CallID, on listener: TCPListenerHandle) {
+        if let index = accepts[listener]?.firstIndex(where: { $0.id == id }) {
+            accepts[listener]!.remove(at: index).continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    func close(_ listener: TCPListenerHandle) {
+        guard let waiters = accepts.removeValue(forKey: listener) else { return }
+        for waiter in waiters { waiter.continuation.resume(returning: nil) }
+        stack.close(listener)
+    }
+
+    private func serviceAccepts(_ listener: TCPListenerHandle) {
+        while let waiter = accepts[listener]?.first {
+            let socket: TCPSocketHandle?
+            do { socket = try stack.accept(listener) } catch {
+                accepts[listener]?.removeFirst()
+                waiter.continuation.resume(throwing: NodeError(error))
+                continue
+            }
+            guard let socket else { return }
+            // A connection reset before it was accepted has no status left: skip it.
+            guard let info = info(socket) else { continue }
+            accepts[listener]?.removeFirst()
+            waiter.continuation.resume(returning: info)
+        }
+    }
+
+    // MARK: UDP
+
+    func bindUDP(port: UInt16) throws(NodeError) -> UDPSocketHandle {
+        guard !closed else { throw .closed }
+        do {
+            let socket = try stack.bindUDP(port: port)
+            datagramReads[socket] = []
+            return socket
+        } catch {
+            if case .addressInUse = error { throw .portInUse(port) }
+            throw NodeError(error)
+        }
+    }
+
+    func sendUDP(_ socket: UDPSocketHandle, to remote: IPEndpoint, _ bytes: [UInt8]) throws(NodeError) {
+        guard !closed else { throw .closed }
+        let result = bytes.withUnsafeBytes { payload in
+            Result { () throws(SocketError) in try stack.sendUDP(socket, to: remote, payload) }
+        }
+        if case .failure(let error) = result { throw NodeError(error) }
+    }
+
+    /// The next datagram, at once or when one arrives; nil once the socket is closed.
+    func receiveUDP(_ socket: UDPSocketHandle, id: CallID, continuation: CheckedContinuation<Datagram?, any Error>) {
+        guard !closed, datagramReads[socket] != nil else { return continuation.resume(returning: nil) }
+        datagramReads[socket]!.append((id, continuation))
+        serviceDatagramReads(socket)
+    }
+
+    func cancel(_ id: CallID, on socket: UDPSocketHandle) {
+        if let index = datagramReads[socket]?.firstIndex(where: { $0.id == id }) {
+            datagramReads[socket]!.remove(at: index).continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    func close(_ socket: UDPSocketHandle) {
+        guard let waiters = datagramReads.removeValue(forKey: socket) else { return }
+        for waiter in waiters { waiter.continuation.resume(returning: nil) }
+        stack.close(socket)
+    }
+
+    private func serviceDatagramReads(_ socket: UDPSocketHandle) {
+        while let waiter = datagramReads[socket]?.first {
+            let result = scratch.withUnsafeMutableBytes { buffer in
+                Result { () throws(SocketError) in try stack.receiveUDP(socket, into: buffer) }
+            }
+            guard case .success(let received) = result else {
+                datagramReads[socket]?.removeFirst()
+                waiter.continuation.resume(returning: nil)  // the socket is gone
+                continue
+            }
+            guard let (length, sender) = received else { return }
+            datagramReads[socket]?.removeFirst()
+            waiter.continuation.resume(returning: (Array(scratch[0..<length]), sender))
+        }
+    }
+}
+
+extension NodeError {
+    /// The API's view of a stack refusal.
+    init(_ error: SocketError) {
+        switch error {
+        case .addressInUse(let endpoint): self = .portInUse(endpoint.port)
+        case .addressNotAvailable(let address): self = .noRouteToHost(address.description)
+        case .invalidHandle: self = .closed
+        case .tooManyConnections: self = .system(operation: "open a connection (connection table full)", errno: 24)
+        case .noEphemeralPort: self = .system(operation: "pick a local port (none free)", errno: 98)
+        case .messageTooLong(let size, let maximum): self = .datagramTooLarge(size: size, limit: maximum)
+        case .noBufferSpace: self = .system(operation: "queue the packet (output queue full)", errno: 105)
+        }
+    }
+}

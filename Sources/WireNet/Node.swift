@@ -1,0 +1,284 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NetStack
+import ServiceLifecycle
+import Synchronization
+import UDPTransport
+import Wire
+import WireGuard
+
+/// A node of a WireGuard network, inside this process: its own UDP socket, WireGuard, and a userspace
+/// TCP/IP stack. No TUN device, no root, no daemon.
+///
+/// ```swift
+/// let node = Node(configuration: try NodeConfiguration(contentsOfFile: "wg0.conf"))
+/// try await node.start()
+/// let listener = try await node.listen(tcp: 8080)
+/// for try await stream in listener {
+///     Task { while let chunk = try await stream.read() { try await stream.write(chunk) } }
+/// }
+/// ```
+///
+/// A node is a swift-service-lifecycle `Service`: ``run()`` starts it (if needed) and closes it on
+/// graceful shutdown or cancellation.
+public final class Node: Service, Sendable {
+    /// Settings beyond the WireGuard configuration.
+    public struct Options: Sendable {
+        /// The UDP I/O path: io_uring when the kernel allows it (the default), or `recvmmsg`/`sendmmsg`.
+        public var transportBackend: UDPTransport.Backend = .automatic
+        /// UDP segmentation offload for runs of equal-size datagrams; off works around kernel GSO bugs.
+        public var segmentationOffload = true
+        /// UDP receive coalescing; off works around kernel GRO bugs.
+        public var receiveCoalescing = true
+        /// TCP settings of the userspace stack (buffer sizes, timeouts, keepalive, TIME-WAIT).
+        public var tcp = TCPConfiguration()
+        /// What carries the tunnel's IP packets: the userspace stack (default) or a kernel TUN device.
+        public var packetPath = PacketPath.userspace
+
+        public init() {}
+    }
+
+    /// Where the IP packets inside the tunnel go.
+    public enum PacketPath: Sendable, Equatable {
+        /// WireNet's own TCP/IP stack in this process: no privileges; use the node's sockets API.
+        case userspace
+        /// A kernel TUN interface named `name`, served by the host's TCP/IP stack (root or
+        /// CAP_NET_ADMIN). With `configure`, the node sets its addresses and MTU and brings it up;
+        /// without, the caller does (e.g. after moving it to another network namespace). The node's
+        /// sockets API is unavailable: programs use the host's sockets.
+        case kernelTUN(name: String, configure: Bool = true)
+    }
+
+    private enum State {
+        case idle
+        case running(Engine, UserspaceStack?)
+        case closed
+    }
+
+    /// The configuration the node was created with (peers added later are not reflected here).
+    public let configuration: NodeConfiguration
+    public let options: Options
+    let logger: Logger
+    private let state = Mutex(State.idle)
+
+    /// Creates a node; nothing happens until ``start()``.
+    public init(configuration: NodeConfiguration, options: Options = Options(), logger: Logger = Logger(label: "wirenet")) {
+        self.configuration = configuration
+        self.options = options
+        self.logger = logger
+    }
+
+    /// The node's WireGuard public key.
+    public var publicKey: PublicKey { configuration.privateKey.publicKey }
+
+    /// Opens the UDP socket, configures WireGuard with the peers, and starts the engine.
+    ///
+    /// - Throws: ``NodeError/configuration(_:)`` for an unusable configuration,
+    ///   ``NodeError/portInUse(_:)`` when the listen port is taken, ``NodeError/unresolvableHost(_:)``
+    ///   for a peer endpoint that does not resolve, ``NodeError/alreadyStarted`` or
+    ///   ``NodeError/closed``. Nothing is left running when it throws.
+    public func start() async throws {
+        try state.withLock { state throws(NodeError) in
+            switch state {
+            case .idle: break
+            case .running: throw .alreadyStarted
+            case .closed: throw .closed
+            }
+        }
+        do {
+            try configuration.validate()
+        } catch {
+            throw NodeError.configuration(error)
+        }
+        let device = WireGuardDevice(configuration: DeviceConfiguration(
+            privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: EngineClock.wallClockAnchor()))
+        for peer in configuration.peers {
+            try device.addPeer(try PeerConfiguration(peer))
+        }
+        let backend: PacketBackend
+        var stack: UserspaceStack?
+        switch options.packetPath {
+        case .userspace:
+            var stackConfiguration = IPStackConfiguration(addresses: configuration.addresses.map(\.address))
+            stackConfiguration.mtu = configuration.mtu
+            stackConfiguration.tcp = options.tcp
+            stack = UserspaceStack(configuration: stackConfiguration)
+            backend = stack!
+        case .kernelTUN(let name, let configure):
+            backend = try KernelTUN(name: name, mtu: configuration.mtu, addresses: configuration.addresses, configure: configure)
+        }
+
+        var transport = UDPTransport.Configuration(
+            port: configuration.listenPort ?? 0, backend: options.transportBackend,
+            gso: options.segmentationOffload, gro: options.receiveCoalescing)
+        transport.sendBufferSize = configuration.mtu + 64
+        let engine: Engine
+        do {
+            engine = try Engine(device: device, backend: backend, settings: .init(mtu: configuration.mtu, transport: transport), logger: logger)
+        } catch {
+            backend.close()
+            throw error
+        }
+        let installed = state.withLock { state -> Bool in
+            guard case .idle = state else { return false }
+            state = .running(engine, stack)
+            return true
+        }
+        guard installed else {
+            engine.stop()
+            throw NodeError.alreadyStarted
+        }
+        do {
+            try engine.start()
+        } catch {
+            state.withLock { $0 = .closed }
+            engine.stop()
+            throw error
+        }
+        logger.info("node up", metadata: [
+            "publicKey": "\(publicKey)", "port": "\(engine.localPort)",
+            "addresses": "\(configuration.addresses.map(\.description).joined(separator: ","))",
+            "transport": "\(engine.transport.backend)", "peers": "\(configuration.peers.count)",
+            "packetPath": "\(options.packetPath)",
+        ])
+    }
+
+    /// Stops the engine: open streams and listeners fail with ``NodeError/closed``, the UDP socket and
+    /// every buffer are released. Calling it again does nothing.
+    public func close() async {
+        let engine = state.withLock { state -> Engine? in
+            defer { state = .closed }
+            if case .running(let engine, _) = state { return engine }
+            return nil
+        }
+        guard let engine else { return }
+        // Joining the loop thread blocks briefly; keep it off the cooperative pool.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let thread = try? LoopThread(name: "wirenet-close") {
+                engine.stop()
+                continuation.resume()
+            }
+            if thread == nil { engine.stop(); continuation.resume() }
+        }
+        logger.info("node closed")
+    }
+
+    /// `Service`: starts the node if it is not running, then runs until graceful shutdown or
+    /// cancellation, and closes it.
+    public func run() async throws {
+        if case .idle = state.withLock({ $0 }) { try await start() }
+        // Returns on graceful shutdown, throws CancellationError on cancellation: close either way.
+        try? await gracefulShutdown()
+        await close()
+    }
+
+    /// The running engine, or the error a call on a node that is not running gets.
+    func runningEngine() throws(NodeError) -> (Engine, UserspaceStack?) {
+        try state.withLock { state throws(NodeError) in
+            switch state {
+            case .idle: throw .notStarted
+            case .running(let engine, let stack): return (engine, stack)
+            case .closed: throw .closed
+            }
+        }
+    }
+
+    /// The running engine and userspace stack, for the sockets API.
+    func running() throws(NodeError) -> (Engine, UserspaceStack) {
+        let (engine, stack) = try runningEngine()
+        guard let stack else {
+            throw .notAvailable("the node's sockets need the userspace packet path; with a kernel TUN device use the host's sockets")
+        }
+        return (engine, stack)
+    }
+
+    // MARK: Peers
+
+    /// Adds a peer, or updates an existing one's settings, while running.
+    public func addPeer(_ peer: NodeConfiguration.Peer) async throws {
+        let (engine, _) = try runningEngine()
+        let configuration = try PeerConfiguration(peer)
+        let error = try await engine.query { engine -> NodeError? in
+            do { try engine.device.addPeer(configuration); return nil } catch {
+                return .unusablePeerKey(peer.publicKey)
+            }
+        }
+        if let error { throw error }
+    }
+
+    /// Removes a peer and erases its session keys.
+    public func removePeer(_ publicKey: PublicKey) async throws {
+        let (engine, _) = try runningEngine()
+        let removed = try await engine.query { engine in (try? engine.device.removePeer(publicKey)) != nil }
+        if !removed { throw NodeError.unknownPeer(publicKey) }
+    }
+
+    // MARK: Status
+
+    /// A snapshot of the node: its keys and addresses, and per peer the endpoint, last handshake and traffic.
+    public func status() async throws -> NodeStatus {
+        let (engine, stack) = try runningEngine()
+        let configuration = configuration
+        return try await engine.query { engine in
+            let now = EngineClock.now()
+            let peers = engine.device.peerKeys.compactMap { engine.device.status(of: $0) }.map { status in
+                NodeStatus.Peer(
+                    publicKey: status.publicKey,
+                    endpoint: status.endpoint?.description,
+                    lastHandshakeAge: status.lastHandshake.map { now.since($0) },
+                    receivedBytes: status.receivedBytes, sentBytes: status.sentBytes,
+                    droppedPackets: status.drops.total)
+            }.sorted { $0.publicKey.description < $1.publicKey.description }
+            return NodeStatus(
+                publicKey: configuration.privateKey.publicKey, addresses: configuration.addresses,
+                listenPort: engine.localPort, transport: "\(engine.transport.backend)",
+                tcpConnections: stack?.stack.connectionCount ?? 0, peers: peers)
+        }
+    }
+}
+
+extension PeerConfiguration {
+    /// WireGuard's view of a configured peer; resolves a host-name endpoint (once, at start).
+    init(_ peer: NodeConfiguration.Peer) throws(NodeError) {
+        var endpoint: Endpoint?
+        if let configured = peer.endpoint {
+            if let literal = configured.literal { endpoint = literal } else { endpoint = try resolve(configured) }
+        }
+        self.init(publicKey: peer.publicKey, presharedKey: peer.presharedKey, endpoint: endpoint,
+                  allowedIPs: peer.allowedIPs, persistentKeepalive: peer.persistentKeepalive)
+    }
+}
+
+/// Resolves a peer endpoint's host name with the system resolver, preferring IPv4 like wg(8).
+private func resolve(_ endpoint: PeerEndpoint) throws(NodeError) -> Endpoint {
+    var hints = addrinfo()
+    hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+    var list: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(endpoint.host, nil, &hints, &list) == 0, let first = list else {
+        throw .unresolvableHost(endpoint.host)
+    }
+    defer { freeaddrinfo(list) }
+    var v6: Endpoint?
+    var entry: UnsafeMutablePointer<addrinfo>? = first
+    while let current = entry {
+        if let address = current.pointee.ai_addr {
+            if current.pointee.ai_family == AF_INET {
+                let v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
+                return Endpoint(address: .v4(IPv4Address(rawValue: UInt32(bigEndian: v4))), port: endpoint.port)
+            }
+            if current.pointee.ai_family == AF_INET6, v6 == nil {
+                let bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                let address = withUnsafeBytes(of: bytes) { raw in
+                    IPv6Address(high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                                low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+                }
+                v6 = Endpoint(address: .v6(address), port: endpoint.port)
+            }
+        }
+        entry = current.pointee.ai_next
+    }
+    guard let v6 else { throw .unresolvableHost(endpoint.host) }
+    return v6
+}

@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import WireGuard
+
+/// Everything a ``Node`` or one of its sockets can refuse, with a message a person can act on.
+public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The configuration cannot be used (file, line and reason inside).
+    case configuration(ConfigurationError)
+    /// The node (or the socket) is closed.
+    case closed
+    /// ``Node/start()`` was called twice.
+    case alreadyStarted
+    /// The node has not been started.
+    case notStarted
+    /// A listener already has this port.
+    case portInUse(UInt16)
+    /// No peer's allowed IPs contain the destination.
+    case noRouteToHost(String)
+    /// The remote end refused the connection (a RST answered the SYN).
+    case connectionRefused
+    /// The connection was reset by the remote end.
+    case connectionReset
+    /// The operation did not complete in time.
+    case timedOut
+    /// No peer with this key is configured.
+    case unknownPeer(PublicKey)
+    /// A peer's key cannot be used (a low-order point, or the node's own key).
+    case unusablePeerKey(PublicKey)
+    /// A datagram larger than fits one packet of the tunnel.
+    case datagramTooLarge(size: Int, limit: Int)
+    /// A peer endpoint's host name did not resolve.
+    case unresolvableHost(String)
+    /// A system call failed.
+    case system(operation: String, errno: CInt)
+    /// The call does not apply to this node's setup (the reason says why).
+    case notAvailable(String)
+
+    public var description: String {
+        switch self {
+        case .configuration(let error): return error.description
+        case .closed: return "the node is closed"
+        case .alreadyStarted: return "the node is already started"
+        case .notStarted: return "the node is not started; call start() first"
+        case .portInUse(let port): return "port \(port) is already in use"
+        case .noRouteToHost(let host): return "no route to host \(host): no peer's AllowedIPs contain it"
+        case .connectionRefused: return "connection refused"
+        case .connectionReset: return "connection reset by peer"
+        case .timedOut: return "timed out"
+        case .unknownPeer(let key): return "no peer with public key \(key)"
+        case .unusablePeerKey(let key): return "peer public key \(key) cannot be used (low-order point or the node's own key)"
+        case .datagramTooLarge(let size, let limit): return "datagram of \(size) bytes exceeds the limit of \(limit)"
+        case .unresolvableHost(let host): return "cannot resolve host \(host)"
+        case .notAvailable(let reason): return "not available: \(reason)"
+        case .system(let operation, let errno):
+            return "cannot \(operation): \(String(cString: strerror(errno))) (errno \(errno))"
+        }
+    }
+}

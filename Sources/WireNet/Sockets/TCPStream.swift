@@ -1,0 +1,114 @@
+import NetStack
+import Synchronization
+
+/// One TCP connection through the tunnel, from ``Node/dial(tcp:port:timeout:)`` or a ``TCPListener``.
+///
+/// Reads and writes are `async` and never block a thread. Backpressure runs both ways: ``write(_:)``
+/// returns once the stack's send buffer took every byte (a slow peer makes it wait), and data you do
+/// not read fills the receive buffer and closes the TCP window (a slow reader slows the sender, it
+/// never grows memory).
+///
+/// Close a stream with ``close()`` (graceful) or ``abort()`` (reset); a stream that is dropped
+/// without either is closed gracefully.
+public final class TCPStream: Sendable {
+    /// This end of the connection.
+    public let localAddress: IPEndpoint
+    /// The other end of the connection.
+    public let remoteAddress: IPEndpoint
+
+    private let engine: Engine
+    private let stack: UserspaceStack
+    private let socket: TCPSocketHandle
+    private let isClosed = Atomic<Bool>(false)
+
+    /// Largest chunk ``read(maximumLength:)`` returns by default.
+    public static let defaultReadLength = 64 * 1024
+
+    init(engine: Engine, stack: UserspaceStack, info: UserspaceStack.StreamInfo) {
+        self.engine = engine
+        self.stack = stack
+        socket = info.socket
+        localAddress = info.local
+        remoteAddress = info.remote
+    }
+
+    /// Reads what has arrived, up to `maximumLength` bytes, waiting until something has.
+    ///
+    /// - Returns: the bytes, or `nil` at the end of the stream (the peer closed its side).
+    /// - Throws: ``NodeError/connectionReset``, ``NodeError/timedOut`` (retransmissions unanswered),
+    ///   ``NodeError/closed`` after ``close()``; `CancellationError` when the task is cancelled.
+    public func read(maximumLength: Int = TCPStream.defaultReadLength) async throws -> [UInt8]? {
+        guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
+        guard maximumLength > 0 else { return [] }
+        let (engine, stack, socket) = (self.engine, self.stack, self.socket)
+        let id = Mutex<UserspaceStack.CallID?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let accepted = engine.perform { _ in
+                    let callID = stack.makeCallID()
+                    id.withLock { $0 = callID }
+                    stack.read(socket, id: callID, maximumLength: maximumLength, continuation: continuation)
+                }
+                if !accepted { continuation.resume(throwing: NodeError.closed) }
+            }
+        } onCancel: {
+            engine.perform { _ in if let callID = id.withLock({ $0 }) { stack.cancel(callID, on: socket) } }
+        }
+    }
+
+    /// Sends `bytes`, returning once all of them are queued in the stack's send buffer.
+    ///
+    /// - Throws: ``NodeError/closed`` after ``close()`` or ``shutdownWrite()``,
+    ///   ``NodeError/connectionReset`` or ``NodeError/timedOut`` when the connection failed.
+    public func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+        guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
+        guard !bytes.isEmpty else { return }
+        let payload = Array(bytes)
+        let (engine, stack, socket) = (self.engine, self.stack, self.socket)
+        let id = Mutex<UserspaceStack.CallID?>(nil)
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let accepted = engine.perform { _ in
+                    let callID = stack.makeCallID()
+                    id.withLock { $0 = callID }
+                    stack.write(socket, id: callID, payload, continuation: continuation)
+                }
+                if !accepted { continuation.resume(throwing: NodeError.closed) }
+            }
+        } onCancel: {
+            engine.perform { _ in if let callID = id.withLock({ $0 }) { stack.cancel(callID, on: socket) } }
+        }
+    }
+
+    /// Sends the UTF-8 bytes of `text`.
+    public func write(_ text: String) async throws {
+        try await write(Array(text.utf8))
+    }
+
+    /// Half-close: sends FIN after everything written so far. Reading goes on until the peer closes.
+    public func shutdownWrite() async throws {
+        guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
+        let (stack, socket) = (self.stack, self.socket)
+        let error = try await engine.query { _ -> NodeError? in
+            do throws(NodeError) { try stack.shutdownWrite(socket); return nil } catch { return error }
+        }
+        if let error { throw error }
+    }
+
+    /// Closes the connection: queued data is still delivered, then FIN. Pending reads and writes fail
+    /// with ``NodeError/closed``. Calling it again does nothing.
+    public func close() {
+        guard !isClosed.exchange(true, ordering: .relaxed) else { return }
+        let (stack, socket) = (self.stack, self.socket)
+        engine.perform { _ in stack.close(socket) }
+    }
+
+    /// Resets the connection (RST) and discards queued data.
+    public func abort() {
+        guard !isClosed.exchange(true, ordering: .relaxed) else { return }
+        let (stack, socket) = (self.stack, self.socket)
+        engine.perform { _ in stack.abort(socket) }
+    }
+
+    deinit { close() }
+}
