@@ -3,7 +3,7 @@ import Logging
 import NetTestSupport
 import Wire
 import WireGuard
-import WireNet
+@testable import WireNet
 
 /// A ``Node`` in this process (UDP on every address, reached by the peer at 10.250.7.1) joined to a
 /// ``KernelPeer``: node tunnel addresses 100.64.7.1/32 and fd7a:115c:a1e0:7::1/128.
@@ -63,6 +63,16 @@ struct Interop: Sendable {
     func peerStatus() async throws -> NodeStatus.Peer {
         guard let status = try await node.status().peers.first(where: { $0.publicKey == peer.publicKey }) else {
             throw InteropFailure("the node has no peer \(peer.publicKey)")
+        }
+        return status
+    }
+
+    /// WireGuard's full view of the kernel peer inside the node (handshake count, drops by reason).
+    func wireGuardStatus() async throws -> PeerStatus {
+        let (engine, _) = try node.running()
+        let key = peer.publicKey
+        guard let status = try await engine.query({ $0.device.status(of: key) }) else {
+            throw InteropFailure("the node has no peer \(key)")
         }
         return status
     }

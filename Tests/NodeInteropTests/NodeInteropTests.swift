@@ -40,6 +40,8 @@ struct NodeInteropTests {
             #expect(download.size == file.size)
             #expect(download.sha256 == file.sha256)
             #expect(forward.errors.isEmpty, "\(forward.errors)")
+            let drops = try await interop.wireGuardStatus().drops
+            #expect(drops.total == 0, "\(drops)")
             report("curl through the node's listener (node sends), 100 MiB", bitsPerSecond: download.bitsPerSecond)
         }
     }
@@ -59,6 +61,8 @@ struct NodeInteropTests {
                 report("node.dial HTTP GET from \(host) (node receives), 20 MiB",
                        bitsPerSecond: Double(body.length * 8) / elapsed.seconds)
             }
+            let drops = try await interop.wireGuardStatus().drops
+            #expect(drops.total == 0, "\(drops)")
         }
     }
 
@@ -237,6 +241,8 @@ struct NodeInteropTests {
             #expect(kernelRekeys == 2)
             #expect(body.length == file.size)
             #expect(body.sha256 == file.sha256)
+            // The first handshake, then one per time the kernel forgot its sessions (the node answered).
+            #expect(try await interop.wireGuardStatus().handshakesCompleted == 3)
 
             // The node sends, and forgets its sessions (removePeer + addPeer): its next packet initiates.
             let local = try HTTPServer(serving: file.directory, address: "127.0.0.1", port: try freeLoopbackPort())
@@ -255,6 +261,8 @@ struct NodeInteropTests {
             #expect(forward.errors.isEmpty, "\(forward.errors)")
             let age = try #require(try await interop.peerStatus().lastHandshakeAge)
             #expect(age < ContinuousClock.now - rekeyed, "the node's session is newer than its rekey")
+            // The re-added peer starts from zero: exactly the handshake the node initiated.
+            #expect(try await interop.wireGuardStatus().handshakesCompleted == 1)
         }
     }
 }
