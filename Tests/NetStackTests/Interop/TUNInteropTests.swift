@@ -124,6 +124,31 @@ final class TUNInteropTests {
         try curlDownload("http://[fd7a:115c:a1e0:6::2]/")
     }
 
+    @Test(
+        "iperf3 -c completes against a server on the stack (a relay to iperf3 -s on loopback), both directions",
+        .enabled(if: Shell.has("iperf3"), "needs iperf3"))
+    func iperf3AgainstTheStack() throws {
+        // The stack terminates iperf3's control and data connections on 100.64.6.2:5201 and relays
+        // them to an iperf3 server the test runs on 127.0.0.1.
+        let serverPort: UInt16 = 15201 + UInt16(getpid() % 1000)
+        let relay = TCPRelay(port: 5201, targetPort: serverPort)
+        runner.add { relay.step($0, $1) }
+        let server = try Shell.spawn(["iperf3", "-s", "-B", "127.0.0.1", "-p", "\(serverPort)"])
+        defer { server.stop() }
+        for _ in 0..<50 {
+            if (try? Shell.run(["sh", "-c", "ss -ltn | grep -q ':\(serverPort) '"])) != nil { break }
+            usleep(100_000)
+        }
+        for direction in [[], ["-R"]] {
+            let output = try namespace.exec(["iperf3", "-c", "100.64.6.2", "-p", "5201", "-t", "2", "-f", "m"] + direction)
+            #expect(output.contains("sender") && output.contains("receiver"), "\(output)")
+            #expect(output.contains("iperf Done."), "\(output)")
+            print("iperf3 \(direction.isEmpty ? "upload" : "download") through the stack:",
+                  output.split(separator: "\n").filter { $0.contains("receiver") }.joined())
+        }
+        #expect(relay.relayedConnections >= 4)  // a control and a data connection per run
+    }
+
     @Test("The stack downloads from Python's http.server, sha256 checked")
     func stackDownloads() throws {
         try stackDownloadsFromPython(host: "100.64.6.1", remote: IPAddress("100.64.6.1")!)
