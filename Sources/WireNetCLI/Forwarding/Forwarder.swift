@@ -1,0 +1,62 @@
+import Logging
+import WireNet
+
+/// One running `--serve` or `--forward` rule: its listening socket is open (so a port in use is
+/// reported before `wirenet up` says ready), ``run()`` carries connections until ``close()``.
+protocol Forwarder: Sendable {
+    /// The rule as the user wrote it (canonical form).
+    var rule: String { get }
+    /// The connections or flows it is carrying.
+    var connections: ConnectionTracker { get }
+    /// Accepts and carries connections until ``close()``; returns once accepting has stopped.
+    func run() async
+    /// Stops accepting and releases the listening socket; connections in flight end when the node
+    /// closes (or on their own).
+    func close()
+}
+
+extension Forwarder {
+    /// `serve tcp:5201=127.0.0.1:5202: 1 active, 12 total, 0 failed`.
+    var statusLine: String { "\(rule): \(connections.summary)" }
+}
+
+/// Opens the forwarders for the given rules, in order; closes the ones already opened if one fails.
+///
+/// - Throws: ``ForwardingSetupError`` naming the rule that failed.
+func openForwarders(serve: [ServeRule], forward: [ForwardRule], node: Node, reactor: SocketReactor,
+                    logger: Logger) async throws(ForwardingSetupError) -> [any Forwarder] {
+    var opened: [any Forwarder] = []
+    func fail(_ rule: String, _ error: any Error) -> ForwardingSetupError {
+        for forwarder in opened { forwarder.close() }
+        return ForwardingSetupError(rule: rule, underlying: "\(error)")
+    }
+    for rule in serve {
+        do {
+            switch rule.proto {
+            case .tcp: opened.append(try await TCPServeForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
+            case .udp: opened.append(try await UDPServeForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
+            }
+        } catch {
+            throw fail("--serve \(rule)", error)
+        }
+    }
+    for rule in forward {
+        do {
+            switch rule.proto {
+            case .tcp: opened.append(try TCPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
+            case .udp: opened.append(try UDPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
+            }
+        } catch {
+            throw fail("--forward \(rule)", error)
+        }
+    }
+    return opened
+}
+
+/// A rule whose socket could not be opened (port in use, target that does not resolve).
+public struct ForwardingSetupError: Error, Sendable, CustomStringConvertible {
+    /// The option and rule, e.g. `--forward tcp:127.0.0.1:5201=100.64.8.2:5201`.
+    public var rule: String
+    public var underlying: String
+    public var description: String { "\(rule): \(underlying)" }
+}
