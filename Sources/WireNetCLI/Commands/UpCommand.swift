@@ -88,27 +88,26 @@ struct UpSession {
         let signals = try TerminationSignals(reactor: reactor)
         raiseDescriptorLimit(logger: logger)
 
+        // Everything on the host side first (cheap to undo), then the node, then its tunnel ports.
+        let serveTargets = try resolveServeRules(serveRules)
+        let control = try ControlServer(path: controlPath, reactor: reactor, logger: logger)
         let node = Node(configuration: file.configuration, options: options, logger: logger)
+        var opened: [any Forwarder] = []
         do {
-            try await node.start()
-        } catch NodeError.portInUse(let port) {
-            throw CommandFailure("\(configPath): ListenPort \(port): UDP port already in use")
-        }
-        let forwarders: [any Forwarder]
-        let control: ControlServer
-        do {
-            forwarders = try await openForwarders(
-                serve: serveRules, forward: forwardRules, node: node, reactor: reactor, logger: logger)
+            opened = try openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
             do {
-                control = try ControlServer(path: controlPath, reactor: reactor, logger: logger)
-            } catch {
-                for forwarder in forwarders { forwarder.close() }
-                throw error
+                try await node.start()
+            } catch NodeError.portInUse(let port) {
+                throw CommandFailure("\(configPath): ListenPort \(port): UDP port already in use")
             }
+            opened += try await openServeRules(serveTargets, node: node, reactor: reactor, logger: logger)
         } catch {
+            for forwarder in opened { forwarder.close() }
+            control.close()
             await node.close()
             throw error
         }
+        let forwarders = opened
 
         let running = forwarders.map { forwarder in Task { await forwarder.run() } }
         let answering = Task {

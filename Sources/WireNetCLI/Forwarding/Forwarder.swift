@@ -20,34 +20,53 @@ extension Forwarder {
     var statusLine: String { "\(rule): \(connections.summary)" }
 }
 
-/// Opens the forwarders for the given rules, in order; closes the ones already opened if one fails.
+/// Opens the `--forward` rules' host sockets (the node need not be started yet).
 ///
-/// - Throws: ``ForwardingSetupError`` naming the rule that failed.
-func openForwarders(serve: [ServeRule], forward: [ForwardRule], node: Node, reactor: SocketReactor,
-                    logger: Logger) async throws(ForwardingSetupError) -> [any Forwarder] {
+/// - Throws: ``ForwardingSetupError`` naming the rule that failed; the ones opened before are closed.
+func openForwardRules(_ rules: [ForwardRule], node: Node, reactor: SocketReactor, logger: Logger) throws(ForwardingSetupError) -> [any Forwarder] {
     var opened: [any Forwarder] = []
-    func fail(_ rule: String, _ error: any Error) -> ForwardingSetupError {
-        for forwarder in opened { forwarder.close() }
-        return ForwardingSetupError(rule: rule, underlying: "\(error)")
-    }
-    for rule in serve {
-        do {
-            switch rule.proto {
-            case .tcp: opened.append(try await TCPServeForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
-            case .udp: opened.append(try await UDPServeForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
-            }
-        } catch {
-            throw fail("--serve \(rule)", error)
-        }
-    }
-    for rule in forward {
+    for rule in rules {
         do {
             switch rule.proto {
             case .tcp: opened.append(try TCPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
             case .udp: opened.append(try UDPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
             }
         } catch {
-            throw fail("--forward \(rule)", error)
+            for forwarder in opened { forwarder.close() }
+            throw ForwardingSetupError(rule: "--forward \(rule)", underlying: "\(error)")
+        }
+    }
+    return opened
+}
+
+/// Resolves the `--serve` rules' host targets, before anything is started.
+///
+/// - Throws: ``ForwardingSetupError`` naming the rule whose target does not resolve.
+func resolveServeRules(_ rules: [ServeRule]) throws(ForwardingSetupError) -> [(ServeRule, SocketAddress)] {
+    try rules.map { rule throws(ForwardingSetupError) in
+        do {
+            return (rule, try SocketAddress.resolve(host: rule.target.host, port: rule.target.port, datagram: rule.proto == .udp))
+        } catch {
+            throw ForwardingSetupError(rule: "--serve \(rule)", underlying: "\(error)")
+        }
+    }
+}
+
+/// Opens the `--serve` rules' tunnel sockets on a started node.
+///
+/// - Throws: ``ForwardingSetupError`` naming the rule that failed; the ones opened before are closed.
+func openServeRules(_ rules: [(ServeRule, SocketAddress)], node: Node, reactor: SocketReactor,
+                    logger: Logger) async throws(ForwardingSetupError) -> [any Forwarder] {
+    var opened: [any Forwarder] = []
+    for (rule, target) in rules {
+        do {
+            switch rule.proto {
+            case .tcp: opened.append(try await TCPServeForwarder(rule: rule, target: target, node: node, reactor: reactor, logger: logger))
+            case .udp: opened.append(try await UDPServeForwarder(rule: rule, target: target, node: node, reactor: reactor, logger: logger))
+            }
+        } catch {
+            for forwarder in opened { forwarder.close() }
+            throw ForwardingSetupError(rule: "--serve \(rule)", underlying: "\(error)")
         }
     }
     return opened

@@ -14,10 +14,10 @@ final class TCPServeForwarder: Forwarder {
     private let reactor: SocketReactor
     private let logger: Logger
 
-    /// Resolves the target and listens on the tunnel port.
-    init(rule: ServeRule, node: Node, reactor: SocketReactor, logger: Logger) async throws {
+    /// Listens on the tunnel port; `target` is the rule's resolved host service.
+    init(rule: ServeRule, target: SocketAddress, node: Node, reactor: SocketReactor, logger: Logger) async throws {
         self.rule = "serve \(rule)"
-        target = try SocketAddress.resolve(host: rule.target.host, port: rule.target.port)
+        self.target = target
         listener = try await node.listen(tcp: rule.tunnelPort)
         self.reactor = reactor
         self.logger = logger

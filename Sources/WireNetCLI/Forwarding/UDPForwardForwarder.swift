@@ -16,6 +16,7 @@ final class UDPForwardForwarder: Forwarder {
     private let node: Node
     private let logger: Logger
 
+    /// Binds the host UDP socket; flows open tunnel sockets on `node` once it runs.
     init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger,
          idleTimeout: Duration = UDPFlowTable<SocketAddress, PacketConn>.defaultIdleTimeout) throws {
         self.rule = "forward \(rule)"

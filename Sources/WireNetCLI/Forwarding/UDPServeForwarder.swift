@@ -14,10 +14,11 @@ final class UDPServeForwarder: Forwarder {
     private let reactor: SocketReactor
     private let logger: Logger
 
-    init(rule: ServeRule, node: Node, reactor: SocketReactor, logger: Logger,
+    /// Opens the tunnel UDP port; `target` is the rule's resolved host service.
+    init(rule: ServeRule, target: SocketAddress, node: Node, reactor: SocketReactor, logger: Logger,
          idleTimeout: Duration = UDPFlowTable<IPEndpoint, HostUDPSocket>.defaultIdleTimeout) async throws {
         self.rule = "serve \(rule)"
-        target = try SocketAddress.resolve(host: rule.target.host, port: rule.target.port, datagram: true)
+        self.target = target
         conn = try await node.listenPacket(udp: rule.tunnelPort)
         flows = UDPFlowTable(idleTimeout: idleTimeout)
         self.reactor = reactor

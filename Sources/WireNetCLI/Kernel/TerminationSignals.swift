@@ -13,7 +13,7 @@ final class TerminationSignals: Sendable {
     private let reactor: SocketReactor
     private let registration: SocketReactor.Registration
 
-    /// Installs the handlers and unblocks the signals on the calling thread (a parent may have
+    /// Installs the handlers and makes sure some thread accepts the signals (a parent may have
     /// blocked them). SIGPIPE is ignored: a socket that closes under a write is an error value, not
     /// a reason to die.
     init(reactor: SocketReactor) throws(SystemError) {
@@ -43,6 +43,17 @@ final class TerminationSignals: Sendable {
         }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
         signal(SIGPIPE, SIG_IGN)
+        // A parent may have started us with the signals blocked (Foundation's `Process` passes on
+        // its dispatch thread's mask), and threads inherit masks: keep one thread that surely
+        // accepts them, so the handler always has somewhere to run.
+        try HostThread.start(name: "wirenet-signals") {
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, SIGINT)
+            sigaddset(&set, SIGTERM)
+            pthread_sigmask(SIG_UNBLOCK, &set, nil)
+            while true { pause() }
+        }
     }
 
     /// Suspends until SIGINT or SIGTERM arrives (returns at once if one already did).
