@@ -43,6 +43,7 @@ struct PublicKeyCommand: ParsableCommand {
 public enum KeyText {
     /// A key text that is not a base64 key.
     public struct Malformed: Error, Equatable, CustomStringConvertible {
+        /// wg's own wording of the problem.
         public var description: String
     }
 

@@ -5,8 +5,11 @@ import WireNet
 
 /// The UDP I/O path, as `--transport` spells it.
 public enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// io_uring; the node fails to start where the kernel forbids it.
     case ioUring = "io_uring"
+    /// `recvmmsg`/`sendmmsg`.
     case portable
+    /// io_uring when available, else portable.
     case auto
 
     var backend: UDPTransport.Backend {
@@ -20,6 +23,7 @@ public enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendab
 
 /// A swift-log level, as `--log-level` spells it.
 public enum LogLevelChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    // swift-log's levels, most verbose first.
     case trace, debug, info, notice, warning, error, critical
 
     var level: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }

@@ -126,6 +126,8 @@ struct UpSession {
         control.close()
         for forwarder in forwarders { forwarder.close() }
         await node.close()
+        // Connections waiting on a host socket (a slow service's connect) end by cancellation.
+        for forwarder in forwarders { forwarder.connections.cancelAll() }
         let drained = await waitAtMost(Self.drainTimeout) {
             for task in running { await task.value }
             for forwarder in forwarders { await forwarder.connections.waitUntilIdle() }

@@ -114,7 +114,9 @@ final class ControlServer: Sendable {
 
 /// The control socket cannot be created.
 public struct ControlSocketError: Error, Sendable, CustomStringConvertible {
+    /// The socket file.
     public var path: String
+    /// What went wrong with it.
     public var reason: String
     public var description: String { "control socket \(path): \(reason)" }
 }

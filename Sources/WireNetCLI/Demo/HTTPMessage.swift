@@ -1,7 +1,10 @@
 /// The head of an HTTP/1.1 request (RFC 9112 §3): request line and header fields.
 public struct HTTPRequestHead: Equatable, Sendable {
+    /// `GET`, `HEAD`, ... (upper-case letters only).
     public var method: String
+    /// The request target as sent (origin form, e.g. `/bytes/1024?x=1`).
     public var target: String
+    /// `HTTP/1.1` or `HTTP/1.0`.
     public var version: String
     /// Field names lower-cased (they are case-insensitive, RFC 9110 §5.1), in order.
     public var fields: [(name: String, value: String)]
@@ -40,9 +43,13 @@ public struct HTTPRequestHead: Equatable, Sendable {
 
 /// The head of an HTTP/1.1 response: status line and header fields.
 public struct HTTPResponseHead: Sendable {
+    /// `HTTP/1.1` or `HTTP/1.0`.
     public var version: String
+    /// The three-digit status code.
     public var status: Int
+    /// The reason phrase (may be empty).
     public var reason: String
+    /// Field names lower-cased, in order.
     public var fields: [(name: String, value: String)]
 
     /// Parses the head, `bytes` being everything before the empty line.
@@ -72,6 +79,7 @@ public struct HTTPResponseHead: Sendable {
 
 /// A request or response that is not HTTP/1.1 as we speak it.
 public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What is malformed.
     public var description: String
     init(_ description: String) { self.description = description }
 }

@@ -76,6 +76,7 @@ func openServeRules(_ rules: [(ServeRule, SocketAddress)], node: Node, reactor: 
 public struct ForwardingSetupError: Error, Sendable, CustomStringConvertible {
     /// The option and rule, e.g. `--forward tcp:127.0.0.1:5201=100.64.8.2:5201`.
     public var rule: String
+    /// Why it failed (the socket call or resolver error).
     public var underlying: String
     public var description: String { "\(rule): \(underlying)" }
 }

@@ -3,7 +3,9 @@ import Wire
 
 /// The transport protocol a forwarding rule carries.
 public enum ForwardedProtocol: String, Sendable, Hashable {
+    /// Connections, spliced byte for byte with half-close.
     case tcp
+    /// Datagrams, relayed per sender address (a flow) until the flow is idle.
     case udp
 }
 
@@ -12,8 +14,10 @@ public enum ForwardedProtocol: String, Sendable, Hashable {
 public struct HostPort: Hashable, Sendable, CustomStringConvertible {
     /// The host as written, without brackets.
     public var host: String
+    /// The port, 1...65535 when parsed from a rule.
     public var port: UInt16
 
+    /// A host and port from their parts.
     public init(host: String, port: UInt16) {
         self.host = host
         self.port = port
@@ -31,12 +35,14 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
 /// --serve udp:53=127.0.0.1:5353      # tunnel UDP port 53 → local resolver
 /// ```
 public struct ServeRule: Hashable, Sendable, CustomStringConvertible {
+    /// TCP (the default) or UDP.
     public var proto: ForwardedProtocol
     /// The port accepted on the tunnel.
     public var tunnelPort: UInt16
     /// The service on the host that connections are carried to.
     public var target: HostPort
 
+    /// A rule from its parts (no validation: a port of 0 is left to the socket calls).
     public init(proto: ForwardedProtocol, tunnelPort: UInt16, target: HostPort) {
         self.proto = proto
         self.tunnelPort = tunnelPort
@@ -73,6 +79,7 @@ public struct ServeRule: Hashable, Sendable, CustomStringConvertible {
 /// --forward tcp:[::1]:2222=fd7a:115c:a1e0::2:22 # IPv6 on both sides (no brackets needed after =)
 /// ```
 public struct ForwardRule: Hashable, Sendable, CustomStringConvertible {
+    /// TCP (the default) or UDP.
     public var proto: ForwardedProtocol
     /// The host address and port accepted on.
     public var bind: HostPort
@@ -83,8 +90,10 @@ public struct ForwardRule: Hashable, Sendable, CustomStringConvertible {
     /// to the network by accident.
     public static let defaultBindHost = "127.0.0.1"
 
+    /// The syntax, for messages.
     public static let syntax = "[tcp:|udp:][BIND:]PORT=TUNNEL_IP:PORT"
 
+    /// A rule from its parts (no validation: bind port 0 lets the kernel pick, which tests use).
     public init(proto: ForwardedProtocol, bind: HostPort, target: IPEndpoint) {
         self.proto = proto
         self.bind = bind
@@ -124,9 +133,13 @@ public struct ForwardRule: Hashable, Sendable, CustomStringConvertible {
 /// The description names the option, the argument, what is wrong and the expected syntax:
 /// `bad --serve tcp:x=1.2.3.4:5: tunnel port `x` is not a number in 1...65535 (expected [tcp:|udp:]PORT=HOST:PORT)`.
 public struct ForwardingRuleError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// `--serve` or `--forward`.
     public var option: String
+    /// The argument as given.
     public var argument: String
+    /// What is wrong with it.
     public var reason: String
+    /// The syntax the option expects.
     public var syntax: String
 
     public var description: String { "bad \(option) \(argument): \(reason) (expected \(syntax))" }

@@ -116,7 +116,9 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// A host name or address that the system resolver could not turn into an address.
 public struct ResolutionError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The host as given.
     public var host: String
+    /// The resolver's explanation (`gai_strerror`).
     public var reason: String
     public var description: String { "cannot resolve \(host): \(reason)" }
 }

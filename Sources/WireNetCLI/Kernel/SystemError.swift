@@ -11,6 +11,7 @@ public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The `errno` the call left.
     public var errno: Int32
 
+    /// An error for `operation` with the `errno` it left.
     public init(_ operation: String, errno: Int32) {
         self.operation = operation
         self.errno = errno
