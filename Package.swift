@@ -50,6 +50,16 @@ let package = Package(
             dependencies: [
                 "WireNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "WireNetCLI",
+            ]),
+        // The wirenet command's parts (commands, forwarding, control socket, demo), testable.
+        .systemLibrary(name: "CEventPoll"),
+        .target(
+            name: "WireNetCLI",
+            dependencies: [
+                "WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "CEventPoll",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // Shared by tests that run real peers (namespaces, veth, child processes).
@@ -68,6 +78,8 @@ let package = Package(
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NetStackTests", dependencies: ["NetStack", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NodeInteropTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "NetTestSupport", "CSodium",
+                                                             .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "WireNetCLITests", dependencies: ["WireNetCLI", "WireNet", "Wire", "WireGuard", "NetStack", "CSodium", "NetTestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
     ]
 )

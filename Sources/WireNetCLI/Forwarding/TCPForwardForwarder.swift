@@ -1,0 +1,64 @@
+import Logging
+import WireNet
+
+/// `--forward tcp:[BIND:]PORT=TUNNEL_IP:PORT`: accepts host TCP connections and splices each to a
+/// new connection through the tunnel.
+///
+/// A connection the tunnel side cannot open (refused, no route, no handshake within the dial
+/// timeout) is reset on the host side.
+final class TCPForwardForwarder: Forwarder {
+    let rule: String
+    let connections = ConnectionTracker()
+    /// The host address accepted on (the kernel's port when the rule asked for port 0 in tests).
+    let localAddress: SocketAddress
+    private let target: ForwardRule
+    private let listener: HostListener
+    private let node: Node
+    private let logger: Logger
+
+    /// How long a tunnel connection may take (the WireGuard handshake included) before the host
+    /// connection is reset.
+    static let dialTimeout: Duration = .seconds(10)
+
+    /// Resolves the bind address and listens on it.
+    init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger) throws {
+        self.rule = "forward \(rule)"
+        let address = try SocketAddress.resolve(host: rule.bind.host, port: rule.bind.port)
+        listener = try HostListener(address: address, reactor: reactor)
+        localAddress = listener.localAddress
+        target = rule
+        self.node = node
+        self.logger = logger
+    }
+
+    func run() async {
+        defer { listener.close() }
+        while true {
+            let host: HostStream
+            do {
+                guard let next = try await listener.accept() else { return }
+                host = next
+            } catch {
+                // EMFILE and friends: the next accept may succeed once connections end.
+                logger.warning("accept failed", metadata: ["rule": "\(rule)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            connections.spawn { [node, target, logger] in
+                let tunnel: TCPStream
+                do {
+                    tunnel = try await node.dial(tcp: target.target, timeout: Self.dialTimeout)
+                } catch {
+                    logger.info("cannot reach the tunnel target", metadata: [
+                        "target": "\(target.target)", "from": "\(host.remoteAddress.map(\.description) ?? "?")",
+                        "error": "\(error)"])
+                    host.close(reset: true)
+                    return false
+                }
+                return await TCPSplice.run(host: host, tunnel: tunnel, logger: logger)
+            }
+        }
+    }
+
+    func close() { listener.interrupt() }
+}

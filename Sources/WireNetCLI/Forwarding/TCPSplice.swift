@@ -1,0 +1,75 @@
+import Logging
+import Synchronization
+import WireNet
+
+/// Copies bytes both ways between a host TCP connection and a tunnel ``TCPStream`` until both
+/// directions have ended, then releases both.
+///
+/// - Each direction reads a chunk and awaits its write before reading again, so a slow receiver
+///   slows the sender through both TCP windows and nothing queues in between (backpressure).
+/// - End of stream on one side becomes a half-close (FIN) on the other; the opposite direction goes
+///   on until its own end, as a TCP proxy must for request/response protocols that half-close.
+/// - An error on either side (reset, timeout, node closed) resets both sides and ends both
+///   directions at once; nothing is left open.
+enum TCPSplice {
+    /// Runs the splice to the end.
+    /// - Returns: true when both directions ended with a clean end of stream.
+    static func run(host: HostStream, tunnel: TCPStream, logger: Logger) async -> Bool {
+        let failure = FirstFailure()
+        @Sendable func fail(_ direction: String, _ error: any Error) {
+            guard failure.record("\(direction): \(error)") else { return }
+            // Wake whatever the other direction waits on: both sides' reads and writes end.
+            tunnel.abort()
+            host.interrupt()
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    while let chunk = try await host.read() {
+                        try await tunnel.write(chunk)
+                    }
+                    try await tunnel.shutdownWrite()
+                } catch {
+                    fail("host → tunnel", error)
+                }
+            }
+            group.addTask {
+                do {
+                    while let chunk = try await tunnel.read() {
+                        try await host.write(chunk)
+                    }
+                    host.shutdownWrite()
+                } catch {
+                    fail("tunnel → host", error)
+                }
+            }
+        }
+        if let reason = failure.reason {
+            logger.debug("connection ended with an error", metadata: [
+                "host": "\(host.remoteAddress.map(\.description) ?? "?")", "tunnel": "\(tunnel.remoteAddress)",
+                "error": "\(reason)",
+            ])
+            host.close(reset: true)
+            return false
+        }
+        tunnel.close()
+        host.close()
+        return true
+    }
+}
+
+/// The first error of a splice (the second direction's error is usually a consequence of it).
+private final class FirstFailure: Sendable {
+    private let first = Mutex<String?>(nil)
+
+    /// Records `reason` if nothing failed before; true when it was the first.
+    func record(_ reason: String) -> Bool {
+        first.withLock { first in
+            guard first == nil else { return false }
+            first = reason
+            return true
+        }
+    }
+
+    var reason: String? { first.withLock { $0 } }
+}

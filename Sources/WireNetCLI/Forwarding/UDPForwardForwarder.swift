@@ -1,0 +1,108 @@
+import Logging
+import NetStack
+import WireNet
+
+/// `--forward udp:[BIND:]PORT=TUNNEL_IP:PORT`: receives datagrams on a host UDP socket and relays
+/// each sender's datagrams through its own tunnel UDP socket (an ephemeral port of the node) to the
+/// target; the target's replies go back to that sender from the bound host socket.
+final class UDPForwardForwarder: Forwarder {
+    let rule: String
+    let connections = ConnectionTracker()
+    let flows: UDPFlowTable<SocketAddress, PacketConn>
+    /// The host address datagrams are accepted on.
+    let localAddress: SocketAddress
+    private let target: IPEndpoint
+    private let socket: HostUDPSocket
+    private let node: Node
+    private let logger: Logger
+
+    /// Binds the host UDP socket; flows open tunnel sockets on `node` once it runs.
+    init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger,
+         idleTimeout: Duration = UDPFlowTable<SocketAddress, PacketConn>.defaultIdleTimeout) throws {
+        self.rule = "forward \(rule)"
+        let address = try SocketAddress.resolve(host: rule.bind.host, port: rule.bind.port, datagram: true)
+        socket = try HostUDPSocket.bound(to: address, reactor: reactor)
+        localAddress = socket.localAddress ?? address
+        target = rule.target
+        flows = UDPFlowTable(idleTimeout: idleTimeout)
+        self.node = node
+        self.logger = logger
+    }
+
+    func run() async {
+        let sweeper = Task { [flows] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: flows.sweepInterval)
+                for conn in flows.expire() { conn.close() }
+            }
+        }
+        await relayDatagrams()
+        sweeper.cancel()
+        for conn in flows.removeAll() { conn.close() }
+        // Reply tasks send on the host socket: release it only once they are done.
+        await connections.waitUntilIdle()
+        socket.close()
+    }
+
+    /// Relays host datagrams into the tunnel until the host socket is interrupted or the node closes.
+    private func relayDatagrams() async {
+        var warnedFull = false
+        while true {
+            let datagram: (bytes: [UInt8], from: SocketAddress)
+            do {
+                guard let next = try await socket.receive() else { return }
+                datagram = next
+            } catch {
+                logger.warning("UDP receive failed", metadata: ["rule": "\(rule)", "error": "\(error)"])
+                return
+            }
+            var conn = flows.channel(for: datagram.from)
+            if conn == nil {
+                do {
+                    let created = try await node.listenPacket()
+                    guard flows.insert(created, for: datagram.from) else {
+                        created.close()
+                        if !warnedFull { logger.warning("UDP flow table full; dropping datagrams from new senders", metadata: ["rule": "\(rule)"]) }
+                        warnedFull = true
+                        continue
+                    }
+                    warnedFull = false
+                    startReplies(from: created, to: datagram.from)
+                    conn = created
+                } catch {
+                    // The node is closed: nothing more can be forwarded.
+                    logger.debug("cannot open a tunnel UDP socket", metadata: ["error": "\(error)"])
+                    return
+                }
+            }
+            do { try await conn?.send(datagram.bytes, to: target) } catch {
+                logger.debug("UDP send through the tunnel failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Relays the target's replies for one flow until its tunnel socket is closed (expired or shut down).
+    private func startReplies(from conn: PacketConn, to sender: SocketAddress) {
+        connections.spawn { [socket, flows, target, logger] in
+            defer {
+                flows.remove(sender, ifChannel: conn)
+                conn.close()
+            }
+            do {
+                while true {
+                    let (reply, from) = try await conn.receive()
+                    guard from == target else { continue }  // only the target's replies belong to the flow
+                    flows.touch(sender)
+                    try await socket.send(reply, to: sender)
+                }
+            } catch NodeError.closed {
+                return true
+            } catch {
+                logger.debug("UDP flow ended with an error", metadata: ["sender": "\(sender)", "error": "\(error)"])
+                return false
+            }
+        }
+    }
+
+    func close() { socket.interrupt() }
+}

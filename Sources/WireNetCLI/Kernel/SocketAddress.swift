@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An address of the host's own network, as the kernel's socket calls take it: IPv4, IPv6 (with
+/// port) or a unix-domain path.
+///
+/// Stored as the raw `sockaddr_in` / `sockaddr_in6` / `sockaddr_un` bytes, so it is `Hashable` (UDP
+/// flows are keyed by it) and can be handed to `bind`, `connect` and `sendto` as is.
+public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
+    /// The `sockaddr` bytes, exactly as long as the family's structure (the path's length for unix).
+    private let bytes: [UInt8]
+
+    /// The address family (`AF_INET`, `AF_INET6` or `AF_UNIX`).
+    public let family: Int32
+
+    /// Copies `length` bytes of a `sockaddr` the kernel filled in (`accept`, `recvfrom`, `getsockname`).
+    init?(_ address: UnsafeRawPointer, length: socklen_t) {
+        guard Int(length) >= MemoryLayout<sa_family_t>.size else { return nil }
+        let family = Int32(address.loadUnaligned(as: sa_family_t.self))
+        let expected: Int
+        switch family {
+        case AF_INET: expected = MemoryLayout<sockaddr_in>.size
+        case AF_INET6: expected = MemoryLayout<sockaddr_in6>.size
+        case AF_UNIX: expected = Int(length)
+        default: return nil
+        }
+        guard Int(length) >= expected else { return nil }
+        self.family = family
+        bytes = Array(UnsafeRawBufferPointer(start: address, count: expected))
+    }
+
+    /// A unix-domain socket path; nil when the path does not fit `sun_path` (108 bytes with the NUL).
+    public init?(unixPath path: String) {
+        var address = sockaddr_un()
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        let utf8 = Array(path.utf8)
+        guard !utf8.isEmpty, utf8.count < capacity, !utf8.contains(0) else { return nil }
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: utf8)
+            raw[utf8.count] = 0
+        }
+        let length = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + utf8.count + 1
+        family = AF_UNIX
+        bytes = withUnsafeBytes(of: &address) { Array($0.prefix(length)) }
+    }
+
+    /// Resolves `host` (an IP literal or a name) and `port` with the system resolver; the first
+    /// answer wins (getaddrinfo orders them by RFC 6724 preference).
+    public static func resolve(host: String, port: UInt16, datagram: Bool = false) throws(ResolutionError) -> SocketAddress {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(datagram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        // Brackets are command-line syntax for IPv6, not part of the address.
+        let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(name, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw ResolutionError(host: host, reason: String(cString: gai_strerror(status)))
+        }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let current = entry {
+            if let address = current.pointee.ai_addr,
+               let resolved = SocketAddress(UnsafeRawPointer(address), length: current.pointee.ai_addrlen) {
+                return resolved
+            }
+            entry = current.pointee.ai_next
+        }
+        throw ResolutionError(host: host, reason: "no IPv4 or IPv6 address")
+    }
+
+    /// The byte length to pass with the pointer.
+    var length: socklen_t { socklen_t(bytes.count) }
+
+    /// Calls `body` with the address as a `sockaddr` pointer and its length.
+    func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Result) rethrows -> Result {
+        try bytes.withUnsafeBytes { raw in
+            try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        }
+    }
+
+    /// The port of an IPv4 or IPv6 address; 0 for a unix path.
+    public var port: UInt16 {
+        bytes.withUnsafeBytes { raw in
+            switch family {
+            case AF_INET: return UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: MemoryLayout<sockaddr_in>.offset(of: \sockaddr_in.sin_port)!, as: UInt16.self))
+            case AF_INET6: return UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: MemoryLayout<sockaddr_in6>.offset(of: \sockaddr_in6.sin6_port)!, as: UInt16.self))
+            default: return 0
+            }
+        }
+    }
+
+    /// `127.0.0.1:5201`, `[::1]:5201`, or the unix path.
+    public var description: String {
+        bytes.withUnsafeBytes { raw -> String in
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+            switch family {
+            case AF_INET:
+                let offset = MemoryLayout<sockaddr_in>.offset(of: \sockaddr_in.sin_addr)!
+                inet_ntop(AF_INET, raw.baseAddress! + offset, &text, socklen_t(text.count))
+                return "\(cText(text)):\(port)"
+            case AF_INET6:
+                let offset = MemoryLayout<sockaddr_in6>.offset(of: \sockaddr_in6.sin6_addr)!
+                inet_ntop(AF_INET6, raw.baseAddress! + offset, &text, socklen_t(text.count))
+                return "[\(cText(text))]:\(port)"
+            default:
+                let offset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!
+                let path = raw[offset...].prefix { $0 != 0 }
+                return String(decoding: path, as: UTF8.self)
+            }
+        }
+    }
+}
+
+/// A host name or address that the system resolver could not turn into an address.
+public struct ResolutionError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The host as given.
+    public var host: String
+    /// The resolver's explanation (`gai_strerror`).
+    public var reason: String
+    public var description: String { "cannot resolve \(host): \(reason)" }
+}
+
+/// The text of a NUL-terminated C buffer.
+private func cText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

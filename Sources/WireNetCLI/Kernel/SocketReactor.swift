@@ -1,0 +1,223 @@
+import CEventPoll
+import CWireNetShims
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Waits for host sockets to become readable or writable on behalf of async code: one thread blocks
+/// in `epoll_wait` and resumes the tasks that wait.
+///
+/// Sockets are non-blocking, and callers try the system call first and wait only after `EAGAIN`, so
+/// a busy connection rarely involves the reactor. Each registration is armed one-shot
+/// (`EPOLLONESHOT`) with the union of what its waiters want, and re-armed while a waiter remains;
+/// events carry a token rather than the descriptor, so an event for a descriptor that was closed
+/// (and whose number was reused) wakes nobody.
+final class SocketReactor: Sendable {
+    /// What a waiter waits for.
+    enum Interest: Sendable { case readable, writable }
+
+    /// A descriptor registered with the reactor.
+    struct Registration: Hashable, Sendable {
+        fileprivate let token: UInt64
+        let descriptor: Int32
+    }
+
+    private struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct Entry {
+        var descriptor: Int32
+        var reader: Waiter?
+        var writer: Waiter?
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextToken: UInt64 = 1
+        var nextWaiter: UInt64 = 1
+    }
+
+    private let epoll: Int32
+    private let state = Mutex(State())
+
+    /// The process's reactor, started on first use and kept for the life of the process.
+    static func shared() throws(SystemError) -> SocketReactor {
+        try sharedReactor.withLock { reactor throws(SystemError) in
+            if let reactor { return reactor }
+            let created = try SocketReactor()
+            reactor = created
+            return created
+        }
+    }
+
+    private init() throws(SystemError) {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw SystemError("create an epoll instance", errno: errno) }
+        do {
+            try HostThread.start(name: "wirenet-reactor") { [self] in runLoop() }
+        } catch {
+            Glibc.close(epoll)
+            throw error
+        }
+    }
+
+    /// Adds a descriptor (not armed until somebody waits).
+    func register(_ descriptor: Int32) throws(SystemError) -> Registration {
+        try state.withLock { state throws(SystemError) in
+            let token = state.nextToken
+            state.nextToken &+= 1
+            var event = epoll_event()
+            event.events = EPOLLONESHOT.rawValue
+            event.data.u64 = token
+            guard epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event) == 0 else {
+                throw SystemError("register descriptor \(descriptor) with epoll", errno: errno)
+            }
+            state.entries[token] = Entry(descriptor: descriptor)
+            return Registration(token: token, descriptor: descriptor)
+        }
+    }
+
+    /// Removes a registration: waiting tasks throw ``SocketShutDown``, as do later waits. The
+    /// descriptor itself stays open (its owner closes it). Calling it again does nothing.
+    func deregister(_ registration: Registration) {
+        let removed = state.withLock { state -> Entry? in
+            guard let entry = state.entries.removeValue(forKey: registration.token) else { return nil }
+            var event = epoll_event()
+            _ = epoll_ctl(epoll, EPOLL_CTL_DEL, entry.descriptor, &event)
+            return entry
+        }
+        removed?.reader?.continuation.resume(throwing: SocketShutDown())
+        removed?.writer?.continuation.resume(throwing: SocketShutDown())
+    }
+
+    /// Suspends until the descriptor is ready for `interest` (or reports an error or hang-up, which
+    /// the next system call will tell). One reader and one writer may wait at a time.
+    ///
+    /// - Throws: ``SocketShutDown`` after ``deregister(_:)``; `CancellationError` when the task is cancelled.
+    func wait(for interest: Interest, on registration: Registration) async throws {
+        let id = state.withLock { state -> UInt64 in
+            defer { state.nextWaiter &+= 1 }
+            return state.nextWaiter
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let failure = state.withLock { state -> (any Error)? in
+                    guard var entry = state.entries[registration.token] else { return SocketShutDown() }
+                    if Task.isCancelled { return CancellationError() }
+                    let waiter = Waiter(id: id, continuation: continuation)
+                    switch interest {
+                    case .readable:
+                        guard entry.reader == nil else { return SystemError("wait to read", errno: EBUSY) }
+                        entry.reader = waiter
+                    case .writable:
+                        guard entry.writer == nil else { return SystemError("wait to write", errno: EBUSY) }
+                        entry.writer = waiter
+                    }
+                    if let error = arm(entry, token: registration.token) {
+                        return error
+                    }
+                    state.entries[registration.token] = entry
+                    return nil
+                }
+                if let failure { continuation.resume(throwing: failure) }
+            }
+        } onCancel: {
+            let cancelled = state.withLock { state -> Waiter? in
+                guard var entry = state.entries[registration.token] else { return nil }
+                var taken: Waiter?
+                if entry.reader?.id == id { taken = entry.reader; entry.reader = nil }
+                if entry.writer?.id == id { taken = entry.writer; entry.writer = nil }
+                state.entries[registration.token] = entry
+                return taken
+            }
+            cancelled?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Arms the registration for what its waiters want; called with the state locked.
+    private func arm(_ entry: Entry, token: UInt64) -> SystemError? {
+        var event = epoll_event()
+        event.events = EPOLLONESHOT.rawValue
+        if entry.reader != nil { event.events |= EPOLLIN.rawValue | EPOLLRDHUP.rawValue }
+        if entry.writer != nil { event.events |= EPOLLOUT.rawValue }
+        event.data.u64 = token
+        guard epoll_ctl(epoll, EPOLL_CTL_MOD, entry.descriptor, &event) == 0 else {
+            return SystemError("arm descriptor \(entry.descriptor) in epoll", errno: errno)
+        }
+        return nil
+    }
+
+    private func runLoop() {
+        let capacity = 128
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        var ready: [CheckedContinuation<Void, any Error>] = []
+        ready.reserveCapacity(capacity * 2)
+        while true {
+            let count = epoll_wait(epoll, events, Int32(capacity), -1)
+            if count < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            let failure = (EPOLLERR.rawValue | EPOLLHUP.rawValue)
+            state.withLock { state in
+                for index in 0..<Int(count) {
+                    let token = events[index].data.u64
+                    let flags = events[index].events
+                    guard var entry = state.entries[token] else { continue }
+                    let failed = flags & failure != 0
+                    if let reader = entry.reader, failed || flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
+                        ready.append(reader.continuation)
+                        entry.reader = nil
+                    }
+                    if let writer = entry.writer, failed || flags & EPOLLOUT.rawValue != 0 {
+                        ready.append(writer.continuation)
+                        entry.writer = nil
+                    }
+                    if entry.reader != nil || entry.writer != nil {
+                        if arm(entry, token: token) != nil {
+                            // Cannot wait any more: let the waiters retry their call and see the error.
+                            if let reader = entry.reader { ready.append(reader.continuation) }
+                            if let writer = entry.writer { ready.append(writer.continuation) }
+                            entry.reader = nil
+                            entry.writer = nil
+                        }
+                    }
+                    state.entries[token] = entry
+                }
+            }
+            for continuation in ready { continuation.resume() }
+            ready.removeAll(keepingCapacity: true)
+        }
+    }
+}
+
+private let sharedReactor = Mutex<SocketReactor?>(nil)
+
+/// A plain OS thread for work that blocks in the kernel (the reactor's `epoll_wait`), which must
+/// never happen on a Swift concurrency thread.
+enum HostThread {
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    /// Starts `body` on a new detached thread named `name` (at most 15 bytes are kept).
+    static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
+        let context = Unmanaged.passRetained(Body { wirenet_set_thread_name(name); body() }).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { context in
+            let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
+            body.run()
+            return nil
+        }, context)
+        guard result == 0 else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            throw SystemError("start thread \(name)", errno: result)
+        }
+        pthread_detach(thread)
+    }
+}

@@ -1,0 +1,129 @@
+import NetStack
+import Testing
+import Wire
+@testable import WireNetCLI
+
+@Suite("--serve and --forward rules")
+struct ForwardingRuleTests {
+    @Test func serveRuleDefaultsToTCP() throws {
+        let rule = try ServeRule(parsing: "5201=127.0.0.1:5202")
+        #expect(rule == ServeRule(proto: .tcp, tunnelPort: 5201, target: HostPort(host: "127.0.0.1", port: 5202)))
+        #expect(rule.description == "tcp:5201=127.0.0.1:5202")
+    }
+
+    @Test func serveRuleTakesAProtocolAndAHostNameOrBracketedIPv6() throws {
+        #expect(try ServeRule(parsing: "udp:53=localhost:5353")
+            == ServeRule(proto: .udp, tunnelPort: 53, target: HostPort(host: "localhost", port: 5353)))
+        let v6 = try ServeRule(parsing: "tcp:80=[::1]:8080")
+        #expect(v6.target == HostPort(host: "::1", port: 8080))
+        #expect(v6.description == "tcp:80=[::1]:8080")
+    }
+
+    @Test func theRuleThePerfHarnessUsesParses() throws {
+        #expect(try ServeRule(parsing: "tcp:5201=127.0.0.1:5202").tunnelPort == 5201)
+        let forward = try ForwardRule(parsing: "tcp:127.0.0.1:5201=100.64.8.2:5201")
+        #expect(forward.bind == HostPort(host: "127.0.0.1", port: 5201))
+        #expect(forward.target == IPEndpoint(IPAddress("100.64.8.2")!, 5201))
+    }
+
+    @Test func forwardRuleBindsLoopbackWhenOnlyAPortIsGiven() throws {
+        let rule = try ForwardRule(parsing: "8080=100.64.0.2:80")
+        #expect(rule.proto == .tcp)
+        #expect(rule.bind == HostPort(host: "127.0.0.1", port: 8080))
+        #expect(rule.description == "tcp:127.0.0.1:8080=100.64.0.2:80")
+    }
+
+    @Test func forwardRuleAcceptsIPv6OnBothSides() throws {
+        let rule = try ForwardRule(parsing: "udp:[::1]:5353=[fd7a:115c:a1e0::2]:53")
+        #expect(rule.proto == .udp)
+        #expect(rule.bind == HostPort(host: "::1", port: 5353))
+        #expect(rule.target == IPEndpoint(IPAddress("fd7a:115c:a1e0::2")!, 53))
+        // After `=` the host must be an address, so the last colon splits unambiguously.
+        #expect(try ForwardRule(parsing: "2222=fd7a:115c:a1e0::2:22").target == IPEndpoint(IPAddress("fd7a:115c:a1e0::2")!, 22))
+    }
+
+    @Test(arguments: [
+        ("5201", "no `=`"),
+        ("x=127.0.0.1:80", "tunnel port `x`"),
+        ("0=127.0.0.1:80", "tunnel port `0`"),
+        ("70000=127.0.0.1:80", "tunnel port `70000`"),
+        ("80=127.0.0.1", "has no `:PORT`"),
+        ("80=127.0.0.1:0", "port `0`"),
+        ("80=:8080", "empty host"),
+        ("80=::1:8080", "needs brackets"),
+        ("80=[::1:8080", "without `]`"),
+        ("80=[nothex]:8080", "not an IPv6 address"),
+        ("sctp:80=127.0.0.1:80", "tunnel port `sctp:80`"),
+        ("80=bad host:80", "not a host name"),
+    ])
+    func badServeRulesNameTheProblem(text: String, reason: String) {
+        #expect {
+            try ServeRule(parsing: text)
+        } throws: { error in
+            let description = "\(error)"
+            return description.hasPrefix("bad --serve \(text): ") && description.contains(reason)
+                && description.hasSuffix("(expected [tcp:|udp:]PORT=HOST:PORT)")
+        }
+    }
+
+    @Test(arguments: [
+        ("8080=web.internal:80", "not an IPv4 or IPv6 address"),
+        ("8080", "no `=`"),
+        ("abc=100.64.0.2:80", "local port `abc`"),
+        ("127.0.0.1:=100.64.0.2:80", "port ``"),
+        ("8080=100.64.0.2", "has no `:PORT`"),
+        ("8080=100.64.0.2:99999", "port `99999`"),
+    ])
+    func badForwardRulesNameTheProblem(text: String, reason: String) {
+        #expect {
+            try ForwardRule(parsing: text)
+        } throws: { error in
+            let description = "\(error)"
+            return description.hasPrefix("bad --forward \(text): ") && description.contains(reason)
+        }
+    }
+}
+
+@Suite("Control socket location")
+struct ControlSocketPathTests {
+    @Test func theInterfaceIsTheConfigFileNameWithoutConf() {
+        #expect(ControlSocketPath.interfaceName(forConfiguration: "/etc/wireguard/wg0.conf") == "wg0")
+        #expect(ControlSocketPath.interfaceName(forConfiguration: "perf-r.conf") == "perf-r")
+        #expect(ControlSocketPath.interfaceName(forConfiguration: "node") == "node")
+        #expect(ControlSocketPath.interfaceName(forConfiguration: ".conf") == ".conf")
+    }
+
+    @Test func rootUsesRunOthersTheRuntimeDirectoryOrTmp() {
+        #expect(ControlSocketPath.path(interface: "wg0", isRoot: true, runtimeDirectory: "/run/user/1000", uid: 0) == "/run/wirenet/wg0.sock")
+        #expect(ControlSocketPath.path(interface: "wg0", isRoot: false, runtimeDirectory: "/run/user/1000", uid: 1000) == "/run/user/1000/wirenet/wg0.sock")
+        #expect(ControlSocketPath.path(interface: "wg0", isRoot: false, runtimeDirectory: nil, uid: 1000) == "/tmp/wirenet-1000/wg0.sock")
+        #expect(ControlSocketPath.path(interface: "wg0", isRoot: false, runtimeDirectory: "relative", uid: 7) == "/tmp/wirenet-7/wg0.sock")
+    }
+}
+
+@Suite("Key text as wg pubkey reads it")
+struct KeyTextTests {
+    @Test func aKeyWithATrailingNewlineIsAccepted() throws {
+        // RFC 7748 §6.1's Alice: private scalar and public key.
+        let alice = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="
+        let alicePublic = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo="
+        #expect(try KeyText.publicKey(forPrivateKeyText: Array((alice + "\n").utf8)) == alicePublic)
+        #expect(try KeyText.publicKey(forPrivateKeyText: Array((alice + " \t\r\n").utf8)) == alicePublic)
+    }
+
+    @Test func shortLongAndGarbledKeysAreRefusedAsWgDoes() {
+        #expect(throws: KeyText.Malformed(description: "Key is not the correct length or format")) {
+            try KeyText.publicKey(forPrivateKeyText: Array("abc\n".utf8))
+        }
+        #expect(throws: KeyText.Malformed(description: "Trailing characters found after key")) {
+            try KeyText.publicKey(forPrivateKeyText: Array("dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=x".utf8))
+        }
+        // wg reads exactly 44 characters, so a leading space pushes the `=` into the trailing part.
+        #expect(throws: KeyText.Malformed(description: "Trailing characters found after key")) {
+            try KeyText.publicKey(forPrivateKeyText: Array(" dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=".utf8))
+        }
+        #expect(throws: KeyText.Malformed(description: "Key is not the correct length or format")) {
+            try KeyText.publicKey(forPrivateKeyText: Array(" dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LC".utf8))
+        }
+    }
+}
