@@ -265,6 +265,41 @@ struct NodeInteropTests {
             #expect(try await interop.wireGuardStatus().handshakesCompleted == 1)
         }
     }
+
+    @Test func tcpRecoversFromUnderlayLossBothWays() async throws {
+        try await Interop.run { interop in
+            let peer = interop.peer
+            try peer.dropUnderlayDatagrams(percent: 1)
+            let file = try RandomFile(megabytes: 10)
+
+            let local = try HTTPServer(serving: file.directory, address: "127.0.0.1", port: try freeLoopbackPort())
+            defer { local.stop() }
+            let forward = try await interop.serve(port: 8080, to: local.port)
+            defer { forward.close() }
+            let download = try await curl(in: peer, url: "http://\(Interop.nodeV4):8080/\(file.name)", into: file)
+            #expect(download.size == file.size)
+            #expect(download.sha256 == file.sha256)
+            report("1 % loss: curl through the node (node sends), 10 MiB", bitsPerSecond: download.bitsPerSecond)
+
+            let remote = try HTTPServer(serving: file.directory, address: "::", port: 8000, in: peer.namespace)
+            defer { remote.stop() }
+            let start = ContinuousClock.now
+            let body = try await interop.httpGet(host: KernelPeer.tunnelV4, port: 8000, path: "/\(file.name)")
+            // The kernel sent this one: how it recovered (the node's stack does not offer SACK).
+            let counters = try peer.namespace.exec(["nstat", "-asz", "TcpRetransSegs", "TcpExtTCPTimeouts",
+                                                    "TcpExtTCPRenoRecovery", "TcpExtTCPSackRecovery"])
+                .split(separator: "\n").filter { !$0.hasPrefix("#") }
+                .map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
+            print("NodeInterop: 1 % loss, Linux sender: \(counters.joined(separator: ", "))")
+            #expect(body.length == file.size)
+            #expect(body.sha256 == file.sha256)
+            report("1 % loss: node.dial HTTP GET (node receives), 10 MiB",
+                   bitsPerSecond: Double(body.length * 8) / (ContinuousClock.now - start).seconds)
+            let dropped = try peer.droppedUnderlayDatagrams()
+            #expect(dropped > 0)
+            print("NodeInterop: 1 % loss: \(dropped) WireGuard datagrams dropped on the underlay")
+        }
+    }
 }
 
 // MARK: - Helpers
