@@ -46,7 +46,7 @@ struct NodeInteropTests {
         }
     }
 
-    @Test func theNodeDialsAnHTTPServerInsideTheNamespaceOverIPv4AndIPv6() async throws {
+    @Test func theNodeDialsAnHTTPServerInsideTheNamespaceOverIPv4AndIPv6AndIsRefusedOnAClosedPort() async throws {
         try await Interop.run { interop in
             let file = try RandomFile(megabytes: 20)
             // Bound to "::": python's http.server then accepts IPv4 too (dual-stack).
@@ -61,6 +61,10 @@ struct NodeInteropTests {
                 report("node.dial HTTP GET from \(host) (node receives), 20 MiB",
                        bitsPerSecond: Double(body.length * 8) / elapsed.seconds)
             }
+            // A closed port in the namespace: the kernel answers the node's SYN with RST.
+            await #expect(throws: NodeError.connectionRefused) {
+                try await interop.node.dial(tcp: KernelPeer.tunnelV4, port: 8001, timeout: .seconds(5))
+            }
             let drops = try await interop.wireGuardStatus().drops
             #expect(drops.total == 0, "\(drops)")
         }
@@ -71,19 +75,19 @@ struct NodeInteropTests {
             let server = try IPerfServer()
             let forward = try await interop.serve(port: 5201, to: server.port)
             defer { forward.close() }
-            for reverse in [false, true] {
-                let command = ["iperf3", "-c", Interop.nodeV4, "-p", "5201", "-t", "3", "-J", "--connect-timeout", "5000"]
-                    + (reverse ? ["-R"] : [])
+            for (reverse, flows) in [(false, 1), (true, 1), (false, 4), (true, 4)] {
+                let command = ["iperf3", "-c", Interop.nodeV4, "-p", "5201", "-t", flows == 1 ? "3" : "2", "-P", "\(flows)",
+                               "-J", "--connect-timeout", "5000"] + (reverse ? ["-R"] : [])
                 let namespace = interop.peer.namespace
                 let output = try await detached { try namespace.exec(command) }
                 let json = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
                 let received = (json?["end"] as? [String: Any])?["sum_received"] as? [String: Any]
                 let bitsPerSecond = try #require(received?["bits_per_second"] as? Double, "\(output.prefix(2000))")
                 #expect(bitsPerSecond > 0)
-                report("iperf3 -t 3 \(reverse ? "-R (node sends)" : "(node receives)")", bitsPerSecond: bitsPerSecond)
+                report("iperf3 -P \(flows) \(reverse ? "-R (node sends)" : "(node receives)")", bitsPerSecond: bitsPerSecond)
             }
-            // iperf3's control connection and its data connection, for each run.
-            #expect(forward.accepted.load(ordering: .relaxed) >= 4)
+            // iperf3's control connection and its data connections, for each run.
+            #expect(forward.accepted.load(ordering: .relaxed) == 2 + 2 + 5 + 5)
         }
     }
 
