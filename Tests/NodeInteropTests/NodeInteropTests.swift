@@ -12,8 +12,8 @@ import WireNet
 ///
 /// Where the CLI would use `--serve`, the test does the same through the library (``LoopbackForward``).
 @Suite("Node interop with wireguard-go and the kernel", .serialized,
-       .enabled(if: Shell.isRoot && Shell.has("wireguard-go") && Shell.has("wg"),
-                "needs root for network namespaces, and wireguard-go and wg"))
+       .enabled(if: Shell.isRoot && ["wireguard-go", "wg", "curl", "iperf3", "socat", "tcpdump", "ping", "/usr/bin/python3"].allSatisfy(Shell.has),
+                "needs root for network namespaces, and the tools of scripts/bootstrap.sh"))
 struct NodeInteropTests {
     @Test func theKernelPingsTheNodeOverIPv4AndIPv6() async throws {
         try await Interop.run { interop in
@@ -270,7 +270,8 @@ struct NodeInteropTests {
         }
     }
 
-    @Test func tcpRecoversFromUnderlayLossBothWays() async throws {
+    @Test(.enabled(if: Shell.has("nft"), "needs nft (nftables) to drop datagrams"))
+    func tcpRecoversFromUnderlayLossBothWays() async throws {
         try await Interop.run { interop in
             let peer = interop.peer
             try peer.dropUnderlayDatagrams(percent: 1)
