@@ -8,7 +8,7 @@ set -euo pipefail
 build_packages=(pkg-config libsodium-dev liburing-dev)
 # Real peers and tools the interop tests drive (nobody here wrote them).
 test_packages=(iproute2 wireguard-go wireguard-tools iperf3 iputils-ping curl socat
-               netcat-openbsd tcpdump python3 procps)
+               netcat-openbsd tcpdump python3 procps nftables)
 
 packages=("${build_packages[@]}")
 [ "${1:-}" = "--build" ] || packages+=("${test_packages[@]}")

@@ -69,7 +69,7 @@ struct Interop: Sendable {
 
     /// WireGuard's full view of the kernel peer inside the node (handshake count, drops by reason).
     func wireGuardStatus() async throws -> PeerStatus {
-        let (engine, _) = try node.running()
+        let (engine, _) = try node.runningEngine()
         let key = peer.publicKey
         guard let status = try await engine.query({ $0.device.status(of: key) }) else {
             throw InteropFailure("the node has no peer \(key)")

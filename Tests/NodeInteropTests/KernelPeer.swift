@@ -95,6 +95,35 @@ final class KernelPeer: @unchecked Sendable {
         listenPort = port
     }
 
+    /// Drops `percent` % of wireguard-go's UDP datagrams at random, in each direction (nftables in
+    /// the namespace: this kernel has no netem).
+    func dropUnderlayDatagrams(percent: Int) throws {
+        let rules = """
+            table inet wirenet_impair {
+                chain input {
+                    type filter hook input priority 0; policy accept;
+                    iifname "\(link.namespaceName)" udp dport \(listenPort) numgen random mod 100 < \(percent) counter drop
+                }
+                chain output {
+                    type filter hook output priority 0; policy accept;
+                    oifname "\(link.namespaceName)" udp sport \(listenPort) numgen random mod 100 < \(percent) counter drop
+                }
+            }
+            """
+        let file = directory.appendingPathComponent("impair.nft")
+        try rules.write(to: file, atomically: true, encoding: .utf8)
+        try namespace.exec(["nft", "-f", file.path])
+    }
+
+    /// Datagrams the rules of ``dropUnderlayDatagrams(percent:)`` dropped so far (both directions).
+    func droppedUnderlayDatagrams() throws -> Int {
+        let listing = try namespace.exec(["nft", "list", "table", "inet", "wirenet_impair"])
+        return listing.split(separator: "\n").compactMap { line -> Int? in
+            guard let range = line.range(of: "packets ") else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }.reduce(0, +)
+    }
+
     /// `wg show <interface> <field>`.
     func show(_ field: String) throws -> String {
         try namespace.exec(["wg", "show", interface, field])
@@ -108,29 +137,5 @@ final class KernelPeer: @unchecked Sendable {
         link.destroy()
         namespace.destroy()
         try? FileManager.default.removeItem(at: directory)
-    }
-}
-
-struct InteropFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Polls `condition` every 20 ms until it holds; throws after `timeout` seconds.
-func poll(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while try !condition() {
-        guard Date() < deadline else { throw InteropFailure("timed out after \(timeout) s waiting for \(what)") }
-        usleep(20_000)
-    }
-}
-
-/// Checks `condition` every 20 ms, sleeping the task in between, until it holds; throws after
-/// `timeout` seconds.
-func waitFor(_ what: String, timeout: Double, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while try await !condition() {
-        guard Date() < deadline else { throw InteropFailure("timed out after \(timeout) s waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(20))
     }
 }
