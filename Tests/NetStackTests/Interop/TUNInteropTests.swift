@@ -171,7 +171,12 @@ final class TUNInteropTests {
         runner.impair(loss: 0.02, reorder: 0.05)
         try curlDownload("http://100.64.6.2/")
         try stackDownloadsFromPython(host: "100.64.6.1", remote: IPAddress("100.64.6.1")!)
-        let echo = try namespace.exec(["sh", "-c", "for i in 1 2 3 4 5; do echo ping-$i; done | nc -u -w 2 100.64.6.2 7 || true"])
+        // nc may send the five lines as one datagram, which 2 % loss each way drops 4 % of the time:
+        // a few tries keep the check about the stack, not about the dice.
+        var echo = ""
+        for _ in 0..<4 where !echo.contains("ping-") {
+            echo = try namespace.exec(["sh", "-c", "for i in 1 2 3 4 5; do echo ping-$i; done | nc -u -w 2 100.64.6.2 7 || true"])
+        }
         #expect(echo.contains("ping-"))
     }
 }
