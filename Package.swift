@@ -73,9 +73,12 @@ let package = Package(
             path: "perf/udp/UDPTransportBench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
         .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
-                                                         .product(name: "Logging", package: "swift-log")]),
+                                                         .product(name: "Logging", package: "swift-log"),
+                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NetStackTests", dependencies: ["NetStack", "NetTestSupport", "CSodium"]),
+        .testTarget(name: "NodeInteropTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "NetTestSupport", "CSodium",
+                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "WireNetCLITests", dependencies: ["WireNetCLI", "WireNet", "Wire", "WireGuard", "NetStack", "CSodium", "NetTestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
     ]

@@ -5,11 +5,11 @@
 //      swift package benchmark --target WireBenchmarks                     (one suite)
 import PackageDescription
 
-func benchmarkTarget(_ name: String, _ dependencies: [String]) -> Target {
+func benchmarkTarget(_ name: String, _ dependencies: [String], extra: [Target.Dependency] = []) -> Target {
     .executableTarget(
         name: name,
         dependencies: [.product(name: "Benchmark", package: "package-benchmark")]
-            + dependencies.map { .product(name: $0, package: "WireNet") },
+            + dependencies.map { .product(name: $0, package: "WireNet") } + extra,
         path: "Benchmarks/\(name)",
         plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")])
 }
@@ -19,8 +19,13 @@ let package = Package(
     dependencies: [
         .package(name: "WireNet", path: ".."),
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         benchmarkTarget("WireBenchmarks", ["Wire"]),
+        benchmarkTarget("UDPTransportBenchmarks", ["UDPTransport"]),
+        benchmarkTarget("WireGuardBenchmarks", ["WireGuard", "Wire"]),
+        benchmarkTarget("NetStackBenchmarks", ["NetStack", "Wire"]),
+        benchmarkTarget("NodeBenchmarks", ["WireNet", "Wire", "WireGuard"], extra: [.product(name: "Logging", package: "swift-log")]),
     ]
 )

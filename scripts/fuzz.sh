@@ -23,6 +23,8 @@ if [ ${#targets[@]} -eq 0 ]; then
     exit 1
 fi
 
+# Swift's own crash handler would otherwise take over and libFuzzer would not save the crashing input.
+export SWIFT_BACKTRACE=enable=no
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=0

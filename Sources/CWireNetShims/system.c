@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if.h>
+#include <net/if.h>
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -32,4 +32,65 @@ void wirenet_set_thread_name(const char *name) {
     strncpy(shortened, name, sizeof shortened - 1);
     shortened[sizeof shortened - 1] = 0;
     prctl(PR_SET_NAME, shortened, 0, 0, 0);
+}
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/// The kernel's `struct in6_ifreq` (linux/ipv6.h), declared here because that header clashes with
+/// glibc's netinet/in.h.
+struct wirenet_in6_ifreq {
+    struct in6_addr ifr6_addr;
+    uint32_t ifr6_prefixlen;
+    int ifr6_ifindex;
+};
+
+static int interface_ioctl(int family, unsigned long request, void *argument) {
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int result = ioctl(fd, request, argument) < 0 ? -errno : 0;
+    close(fd);
+    return result;
+}
+
+int wirenet_interface_up(const char *name, int mtu) {
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    request.ifr_mtu = mtu;
+    int result = interface_ioctl(AF_INET, SIOCSIFMTU, &request);
+    if (result < 0) return result;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    result = interface_ioctl(AF_INET, SIOCGIFFLAGS, &request);
+    if (result < 0) return result;
+    request.ifr_flags |= IFF_UP | IFF_RUNNING;
+    return interface_ioctl(AF_INET, SIOCSIFFLAGS, &request);
+}
+
+int wirenet_interface_add_ipv4(const char *name, uint32_t address, int prefix_length) {
+    if (prefix_length < 0 || prefix_length > 32) return -EINVAL;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&request.ifr_addr;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = address;
+    int result = interface_ioctl(AF_INET, SIOCSIFADDR, &request);
+    if (result < 0) return result;
+    sin->sin_addr.s_addr = prefix_length == 0 ? 0 : htonl(0xFFFFFFFFu << (32 - prefix_length));
+    return interface_ioctl(AF_INET, SIOCSIFNETMASK, &request);
+}
+
+int wirenet_interface_add_ipv6(const char *name, const uint8_t address[16], int prefix_length) {
+    if (prefix_length < 0 || prefix_length > 128) return -EINVAL;
+    unsigned int index = if_nametoindex(name);
+    if (index == 0) return -errno;
+    struct wirenet_in6_ifreq request;
+    memset(&request, 0, sizeof request);
+    memcpy(&request.ifr6_addr, address, 16);
+    request.ifr6_prefixlen = (uint32_t)prefix_length;
+    request.ifr6_ifindex = (int)index;
+    return interface_ioctl(AF_INET6, SIOCSIFADDR, &request);
 }

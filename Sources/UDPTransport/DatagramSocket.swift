@@ -23,7 +23,9 @@ final class DatagramSocket {
     init(configuration: UDPTransport.Configuration) throws(Errno) {
         var family = AF_INET6
         var fd = socket(AF_INET6, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-        if fd < 0, Errno.current == .addressFamilyNotSupported, configuration.address.isIPv4 {
+        if fd < 0, Errno.current == .addressFamilyNotSupported,
+           configuration.address.isIPv4 || configuration.address == .any {
+            // IPv6 is disabled on this host (ipv6.disable=1): an IPv4-only socket.
             family = AF_INET
             fd = socket(AF_INET, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         }
@@ -54,7 +56,9 @@ final class DatagramSocket {
                 && (try? SystemCall.option(fd, UDPOption.level, UDPOption.segment)) != nil
 
             var address = sockaddr_in6()
-            guard let length = UDPEndpoint(address: configuration.address, port: configuration.port)
+            let bindAddress = family == AF_INET && configuration.address == .any
+                ? UDPEndpoint.Address(ipv4: 0) : configuration.address
+            guard let length = UDPEndpoint(address: bindAddress, port: configuration.port)
                 .write(to: &address, family: family)
             else { throw Errno.addressFamilyNotSupported }
             _ = try withUnsafePointer(to: &address) { pointer throws(Errno) in

@@ -2,6 +2,7 @@
 public struct ICMPv6Type: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// The type with this number.
     public init(_ rawValue: UInt8) { self.rawValue = rawValue }
 
     public static let destinationUnreachable = ICMPv6Type(1)
@@ -54,8 +55,11 @@ public struct ICMPv6Message {
         self.bytes = bytes
     }
 
+    /// The message type.
     public var type: ICMPv6Type { ICMPv6Type(bytes.byte(0)) }
+    /// The code, whose meaning depends on ``type``.
     public var code: UInt8 { bytes.byte(1) }
+    /// The checksum field as sent.
     public var checksum: UInt16 { bytes.bigEndianUInt16(2) }
     /// Echo identifier (RFC 4443 §4.1).
     public var identifier: UInt16 { bytes.bigEndianUInt16(4) }

@@ -9,6 +9,7 @@ public struct IPProtocol: RawRepresentable, Hashable, Sendable, CustomStringConv
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     @inlinable
+    /// The protocol with this number.
     public init(_ rawValue: UInt8) { self.rawValue = rawValue }
 
     /// IPv6 Hop-by-Hop Options header (RFC 8200 §4.3).

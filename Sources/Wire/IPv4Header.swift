@@ -6,18 +6,25 @@
 /// try header.emit(into: buffer)   // writes buffer[0..<20], header checksum included
 /// ```
 public struct IPv4Header: Hashable, Sendable {
+    /// Source address.
     public var source: IPv4Address
+    /// Destination address.
     public var destination: IPv4Address
+    /// The payload's protocol.
     public var `protocol`: IPProtocol
     /// Bytes after the header; the total length field is `20 + payloadLength`.
     public var payloadLength: Int
+    /// Time to live.
     public var timeToLive: UInt8
     /// Differentiated Services code point, 0...63 (RFC 2474).
     public var dscp: UInt8
     /// ECN bits, 0...3 (RFC 3168).
     public var ecn: UInt8
+    /// Identification (RFC 791 §3.2; RFC 6864 for atomic datagrams).
     public var identification: UInt16
+    /// The Don't Fragment flag.
     public var dontFragment: Bool
+    /// The More Fragments flag.
     public var moreFragments: Bool
     /// Fragment offset in bytes; a multiple of 8 up to 65528.
     public var fragmentOffset: Int
@@ -27,6 +34,7 @@ public struct IPv4Header: Hashable, Sendable {
     /// The default TTL, 64 (RFC 1700 / IANA "Default TTL", as Linux uses).
     public static let defaultTimeToLive: UInt8 = 64
 
+    /// A header with the given fields; the defaults suit an unfragmented packet.
     public init(
         source: IPv4Address, destination: IPv4Address, protocol: IPProtocol, payloadLength: Int,
         timeToLive: UInt8 = IPv4Header.defaultTimeToLive, dscp: UInt8 = 0, ecn: UInt8 = 0,

@@ -57,6 +57,11 @@ public struct IPv4Packet {
         self.bytes = bytes.slice(0, totalLength)
     }
 
+    /// Wraps bytes already validated by `init(validating:)` (used by ``MutableIPv4Packet``).
+    init(alreadyValidated bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
     /// Always 4.
     public var version: UInt8 { bytes.byte(0) >> 4 }
     /// Header length in bytes, options included (IHL × 4): 20...60.

@@ -15,6 +15,7 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
     public var low: UInt64
 
     @inlinable
+    /// The address whose first and last 64 bits are `high` and `low`.
     public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low

@@ -2,12 +2,15 @@
 /// ``IPv6Packet``. The builder writes the 40-byte fixed header; extension headers, if any, are the
 /// caller's (see ``IPv6FragmentHeader``).
 public struct IPv6Header: Hashable, Sendable {
+    /// Source address.
     public var source: IPv6Address
+    /// Destination address.
     public var destination: IPv6Address
     /// The first header after the fixed header (extension header or upper layer).
     public var nextHeader: IPProtocol
     /// Bytes after the fixed header, extension headers included; at most 65535.
     public var payloadLength: Int
+    /// Hop limit.
     public var hopLimit: UInt8
     /// Traffic class: DSCP << 2 | ECN (RFC 8200 §7).
     public var trafficClass: UInt8
@@ -19,6 +22,7 @@ public struct IPv6Header: Hashable, Sendable {
     /// The default hop limit, 64 (IANA default, as Linux uses).
     public static let defaultHopLimit: UInt8 = 64
 
+    /// A header with the given fields.
     public init(
         source: IPv6Address, destination: IPv6Address, nextHeader: IPProtocol, payloadLength: Int,
         hopLimit: UInt8 = IPv6Header.defaultHopLimit, trafficClass: UInt8 = 0, flowLabel: UInt32 = 0
@@ -77,11 +81,13 @@ public struct IPv6FragmentHeader: Hashable, Sendable {
     public var fragmentOffset: Int
     /// The M flag: more fragments follow.
     public var moreFragments: Bool
+    /// Identification shared by the fragments of one packet.
     public var identification: UInt32
 
     /// The header's fixed length.
     public static let length = 8
 
+    /// A fragment header with the given fields.
     public init(nextHeader: IPProtocol, fragmentOffset: Int, moreFragments: Bool, identification: UInt32) {
         self.nextHeader = nextHeader
         self.fragmentOffset = fragmentOffset

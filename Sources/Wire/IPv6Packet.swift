@@ -159,13 +159,16 @@ public struct IPv6Packet {
 public struct IPv6ExtensionHeaders: Sequence {
     /// One extension header: its kind and its bytes (next-header byte included).
     public struct Element {
+        /// Which extension header this is.
         public let kind: IPProtocol
+        /// The whole header, next-header and length bytes included.
         public let bytes: UnsafeRawBufferPointer
     }
 
     let bytes: UnsafeRawBufferPointer
     let first: IPProtocol
 
+    /// Walks the validated chain.
     public struct Iterator: IteratorProtocol {
         let bytes: UnsafeRawBufferPointer
         var offset = IPv6Packet.headerLength

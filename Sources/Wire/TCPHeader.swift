@@ -11,15 +11,24 @@
 /// try header.emit(into: segment, source: local, destination: remote)
 /// ```
 public struct TCPHeader: Hashable, Sendable {
+    /// Source port.
     public var sourcePort: UInt16
+    /// Destination port.
     public var destinationPort: UInt16
+    /// Sequence number of the first byte (or of the SYN).
     public var sequenceNumber: UInt32
+    /// Next sequence number expected; sent when ``flags`` has ``TCPFlags/ack``.
     public var acknowledgmentNumber: UInt32
+    /// Control bits.
     public var flags: TCPFlags
+    /// Receive window as sent (already scaled down).
     public var window: UInt16
+    /// Urgent pointer (RFC 9293 §3.8.5).
     public var urgentPointer: UInt16
+    /// Options; their encoded length sets the data offset.
     public var options: TCPOptions
 
+    /// A header with the given fields.
     public init(
         sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
         flags: TCPFlags, window: UInt16, urgentPointer: UInt16 = 0, options: TCPOptions = TCPOptions()

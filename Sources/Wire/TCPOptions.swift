@@ -35,6 +35,7 @@ public struct TCPOptions: Hashable, Sendable {
     /// The largest option area: data offset 15 words minus the 20-byte fixed header (RFC 9293 §3.1).
     public static let maximumLength = 40
 
+    /// Options with the given values; all absent by default.
     public init(
         maximumSegmentSize: UInt16? = nil, windowScale: UInt8? = nil, sackPermitted: Bool = false,
         timestamps: TCPTimestamps? = nil, sackBlocks: TCPSACKBlocks = []
@@ -184,6 +185,7 @@ public struct TCPTimestamps: Hashable, Sendable {
     /// TSecr: the TSval being echoed (valid when ACK is set).
     public var echoReply: UInt32
 
+    /// Timestamps with the given TSval and TSecr.
     public init(value: UInt32, echoReply: UInt32) {
         self.value = value
         self.echoReply = echoReply
@@ -197,6 +199,7 @@ public struct TCPSACKBlock: Hashable, Sendable {
     /// Right edge: sequence number just after the block.
     public var right: UInt32
 
+    /// The block `left..<right`.
     public init(left: UInt32, right: UInt32) {
         self.left = left
         self.right = right
@@ -210,8 +213,10 @@ public struct TCPSACKBlocks: RandomAccessCollection, Hashable, Sendable, Express
     public static let capacity = 4
 
     private var storage: (TCPSACKBlock, TCPSACKBlock, TCPSACKBlock, TCPSACKBlock)
+    /// Number of blocks stored, 0...4.
     public private(set) var count: Int
 
+    /// No blocks.
     public init() {
         let empty = TCPSACKBlock(left: 0, right: 0)
         storage = (empty, empty, empty, empty)
@@ -221,9 +226,12 @@ public struct TCPSACKBlocks: RandomAccessCollection, Hashable, Sendable, Express
     /// The first four blocks of `blocks`; any further ones are dropped.
     public init(_ blocks: some Sequence<TCPSACKBlock>) {
         self.init()
-        for block in blocks where !append(block) { break }
+        for block in blocks {
+            guard append(block) else { break }
+        }
     }
 
+    /// The first four of the listed blocks.
     public init(arrayLiteral elements: TCPSACKBlock...) { self.init(elements) }
 
     /// Appends `block` if there is room; returns false (and changes nothing) when four are stored.

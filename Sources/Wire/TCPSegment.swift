@@ -43,8 +43,11 @@ public struct TCPSegment {
         self.bytes = bytes
     }
 
+    /// Source port.
     public var sourcePort: UInt16 { bytes.bigEndianUInt16(0) }
+    /// Destination port.
     public var destinationPort: UInt16 { bytes.bigEndianUInt16(2) }
+    /// Sequence number of the first data byte (or of the SYN).
     public var sequenceNumber: UInt32 { bytes.bigEndianUInt32(4) }
     /// The acknowledgment number (meaningful when ``flags`` contains ``TCPFlags/ack``).
     public var acknowledgmentNumber: UInt32 { bytes.bigEndianUInt32(8) }
@@ -54,7 +57,9 @@ public struct TCPSegment {
     public var flags: TCPFlags { TCPFlags(rawValue: bytes.bigEndianUInt16(12) & 0x1FF) }
     /// The receive window, unscaled as on the wire.
     public var window: UInt16 { bytes.bigEndianUInt16(14) }
+    /// The checksum field as sent.
     public var checksum: UInt16 { bytes.bigEndianUInt16(16) }
+    /// Urgent pointer (RFC 9293 §3.8.5).
     public var urgentPointer: UInt16 { bytes.bigEndianUInt16(18) }
     /// The raw option area.
     public var optionBytes: UnsafeRawBufferPointer { bytes.slice(TCPSegment.minimumHeaderLength, headerLength) }

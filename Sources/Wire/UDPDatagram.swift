@@ -31,7 +31,9 @@ public struct UDPDatagram {
         self.bytes = bytes.slice(0, length)
     }
 
+    /// Source port (0 when unused, RFC 768).
     public var sourcePort: UInt16 { bytes.bigEndianUInt16(0) }
+    /// Destination port.
     public var destinationPort: UInt16 { bytes.bigEndianUInt16(2) }
     /// The length field: header plus payload.
     public var length: Int { bytes.count }

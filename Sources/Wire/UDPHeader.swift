@@ -9,9 +9,12 @@
 ///     .emit(into: UnsafeMutableRawBufferPointer(rebasing: buffer[20..<28 + n]), source: a, destination: b)
 /// ```
 public struct UDPHeader: Hashable, Sendable {
+    /// Source port.
     public var sourcePort: UInt16
+    /// Destination port.
     public var destinationPort: UInt16
 
+    /// A header with the given ports.
     public init(sourcePort: UInt16, destinationPort: UInt16) {
         self.sourcePort = sourcePort
         self.destinationPort = destinationPort

@@ -21,7 +21,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case truncated(Layer, needed: Int, available: Int)
     /// The IP version nibble is not the one the view parses.
     case unsupportedVersion(Layer, found: UInt8)
-    /// A header-length field (IPv4 IHL, TCP data offset) is below the minimum or past the buffer.
+    /// A header-length field (IPv4 IHL, TCP data offset) is below the minimum. (A header length
+    /// past the end of the buffer is ``truncated(_:needed:available:)``.)
     case badHeaderLength(Layer, headerLength: Int, minimum: Int)
     /// A total-length field (IPv4 total length, UDP length) is smaller than the header it covers.
     case badTotalLength(Layer, declared: Int, minimum: Int)
@@ -49,7 +50,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .unsupportedVersion(layer, found):
             return "\(layer) view got IP version \(found); check which parser the packet was routed to"
         case let .badHeaderLength(layer, headerLength, minimum):
-            return "\(layer) header length \(headerLength) bytes is below the minimum \(minimum) or past the buffer"
+            return "\(layer) header length field says \(headerLength) bytes, below the \(minimum)-byte minimum"
         case let .badTotalLength(layer, declared, minimum):
             return "\(layer) length field says \(declared) bytes, less than the \(minimum)-byte header it includes"
         case let .badPayloadLength(layer, declared, available):

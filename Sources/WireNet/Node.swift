@@ -34,13 +34,26 @@ public final class Node: Service, Sendable {
         public var receiveCoalescing = true
         /// TCP settings of the userspace stack (buffer sizes, timeouts, keepalive, TIME-WAIT).
         public var tcp = TCPConfiguration()
+        /// What carries the tunnel's IP packets: the userspace stack (default) or a kernel TUN device.
+        public var packetPath = PacketPath.userspace
 
         public init() {}
     }
 
+    /// Where the IP packets inside the tunnel go.
+    public enum PacketPath: Sendable, Equatable {
+        /// WireNet's own TCP/IP stack in this process: no privileges; use the node's sockets API.
+        case userspace
+        /// A kernel TUN interface named `name`, served by the host's TCP/IP stack (root or
+        /// CAP_NET_ADMIN). With `configure`, the node sets its addresses and MTU and brings it up;
+        /// without, the caller does (e.g. after moving it to another network namespace). The node's
+        /// sockets API is unavailable: programs use the host's sockets.
+        case kernelTUN(name: String, configure: Bool = true)
+    }
+
     private enum State {
         case idle
-        case running(Engine, UserspaceStack)
+        case running(Engine, UserspaceStack?)
         case closed
     }
 
@@ -84,17 +97,30 @@ public final class Node: Service, Sendable {
         for peer in configuration.peers {
             try device.addPeer(try PeerConfiguration(peer))
         }
-        var stackConfiguration = IPStackConfiguration(addresses: configuration.addresses.map(\.address))
-        stackConfiguration.mtu = configuration.mtu
-        stackConfiguration.tcp = options.tcp
-        let stack = UserspaceStack(configuration: stackConfiguration)
+        let backend: PacketBackend
+        var stack: UserspaceStack?
+        switch options.packetPath {
+        case .userspace:
+            var stackConfiguration = IPStackConfiguration(addresses: configuration.addresses.map(\.address))
+            stackConfiguration.mtu = configuration.mtu
+            stackConfiguration.tcp = options.tcp
+            stack = UserspaceStack(configuration: stackConfiguration)
+            backend = stack!
+        case .kernelTUN(let name, let configure):
+            backend = try KernelTUN(name: name, mtu: configuration.mtu, addresses: configuration.addresses, configure: configure)
+        }
 
         var transport = UDPTransport.Configuration(
             port: configuration.listenPort ?? 0, backend: options.transportBackend,
             gso: options.segmentationOffload, gro: options.receiveCoalescing)
         transport.sendBufferSize = configuration.mtu + 64
-        let engine = try Engine(
-            device: device, backend: stack, settings: .init(mtu: configuration.mtu, transport: transport), logger: logger)
+        let engine: Engine
+        do {
+            engine = try Engine(device: device, backend: backend, settings: .init(mtu: configuration.mtu, transport: transport), logger: logger)
+        } catch {
+            backend.close()
+            throw error
+        }
         let installed = state.withLock { state -> Bool in
             guard case .idle = state else { return false }
             state = .running(engine, stack)
@@ -115,6 +141,7 @@ public final class Node: Service, Sendable {
             "publicKey": "\(publicKey)", "port": "\(engine.localPort)",
             "addresses": "\(configuration.addresses.map(\.description).joined(separator: ","))",
             "transport": "\(engine.transport.backend)", "peers": "\(configuration.peers.count)",
+            "packetPath": "\(options.packetPath)",
         ])
     }
 
@@ -142,27 +169,13 @@ public final class Node: Service, Sendable {
     /// cancellation, and closes it.
     public func run() async throws {
         if case .idle = state.withLock({ $0 }) { try await start() }
-        await withGracefulShutdownHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // Parked until shutdown; resumed by `closeWaiter` below.
-                runWaiters.withLock { $0.append(continuation) }
-                if case .closed = state.withLock({ $0 }) { resumeRunWaiters() }
-            }
-        } onGracefulShutdown: { [self] in
-            Task { await close(); resumeRunWaiters() }
-        }
+        // Returns on graceful shutdown, throws CancellationError on cancellation: close either way.
+        try? await gracefulShutdown()
+        await close()
     }
 
-    private let runWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
-
-    private func resumeRunWaiters() {
-        for waiter in runWaiters.withLock({ w -> [CheckedContinuation<Void, Never>] in defer { w = [] }; return w }) {
-            waiter.resume()
-        }
-    }
-
-    /// The running engine and stack, or the error a call on a node that is not running gets.
-    func running() throws(NodeError) -> (Engine, UserspaceStack) {
+    /// The running engine, or the error a call on a node that is not running gets.
+    func runningEngine() throws(NodeError) -> (Engine, UserspaceStack?) {
         try state.withLock { state throws(NodeError) in
             switch state {
             case .idle: throw .notStarted
@@ -172,11 +185,20 @@ public final class Node: Service, Sendable {
         }
     }
 
+    /// The running engine and userspace stack, for the sockets API.
+    func running() throws(NodeError) -> (Engine, UserspaceStack) {
+        let (engine, stack) = try runningEngine()
+        guard let stack else {
+            throw .notAvailable("the node's sockets need the userspace packet path; with a kernel TUN device use the host's sockets")
+        }
+        return (engine, stack)
+    }
+
     // MARK: Peers
 
     /// Adds a peer, or updates an existing one's settings, while running.
     public func addPeer(_ peer: NodeConfiguration.Peer) async throws {
-        let (engine, _) = try running()
+        let (engine, _) = try runningEngine()
         let configuration = try PeerConfiguration(peer)
         let error = try await engine.query { engine -> NodeError? in
             do { try engine.device.addPeer(configuration); return nil } catch {
@@ -188,7 +210,7 @@ public final class Node: Service, Sendable {
 
     /// Removes a peer and erases its session keys.
     public func removePeer(_ publicKey: PublicKey) async throws {
-        let (engine, _) = try running()
+        let (engine, _) = try runningEngine()
         let removed = try await engine.query { engine in (try? engine.device.removePeer(publicKey)) != nil }
         if !removed { throw NodeError.unknownPeer(publicKey) }
     }
@@ -197,7 +219,7 @@ public final class Node: Service, Sendable {
 
     /// A snapshot of the node: its keys and addresses, and per peer the endpoint, last handshake and traffic.
     public func status() async throws -> NodeStatus {
-        let (engine, stack) = try running()
+        let (engine, stack) = try runningEngine()
         let configuration = configuration
         return try await engine.query { engine in
             let now = EngineClock.now()
@@ -212,7 +234,7 @@ public final class Node: Service, Sendable {
             return NodeStatus(
                 publicKey: configuration.privateKey.publicKey, addresses: configuration.addresses,
                 listenPort: engine.localPort, transport: "\(engine.transport.backend)",
-                tcpConnections: stack.stack.connectionCount, peers: peers)
+                tcpConnections: stack?.stack.connectionCount ?? 0, peers: peers)
         }
     }
 }

@@ -33,6 +33,8 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case unresolvableHost(String)
     /// A system call failed.
     case system(operation: String, errno: CInt)
+    /// The call does not apply to this node's setup (the reason says why).
+    case notAvailable(String)
 
     public var description: String {
         switch self {
@@ -49,6 +51,7 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unusablePeerKey(let key): return "peer public key \(key) cannot be used (low-order point or the node's own key)"
         case .datagramTooLarge(let size, let limit): return "datagram of \(size) bytes exceeds the limit of \(limit)"
         case .unresolvableHost(let host): return "cannot resolve host \(host)"
+        case .notAvailable(let reason): return "not available: \(reason)"
         case .system(let operation, let errno):
             return "cannot \(operation): \(String(cString: strerror(errno))) (errno \(errno))"
         }

@@ -6,6 +6,11 @@ public enum Shell {
         public let command: [String]
         public let status: Int32
         public let output: String
+        public init(command: [String], status: Int32, output: String) {
+            self.command = command
+            self.status = status
+            self.output = output
+        }
         public var description: String {
             "`\(command.joined(separator: " "))` exited with \(status): \(output)"
         }
@@ -30,7 +35,7 @@ public enum Shell {
         process.standardError = pipe
         let stdin = Pipe()
         process.standardInput = stdin
-        try process.run()
+        try withEmptySignalMask { try process.run() }
         if let input { stdin.fileHandleForWriting.write(input) }
         try? stdin.fileHandleForWriting.close()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
@@ -66,7 +71,7 @@ public final class BackgroundProcess: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try withEmptySignalMask { try process.run() }
     }
 
     public var isRunning: Bool { process.isRunning }
@@ -85,4 +90,18 @@ public final class BackgroundProcess: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// Runs `body` (which spawns a child) with this thread's signal mask cleared.
+///
+/// A child starts with the signal mask of the thread that spawned it, and the threads Swift
+/// concurrency and Dispatch run tests on block most signals, SIGTERM included: without this, a child
+/// that keeps the inherited mask (python3, socat) never dies of `terminate()`, and `stop()` waits forever.
+private func withEmptySignalMask<T>(_ body: () throws -> T) rethrows -> T {
+    var empty = sigset_t()
+    var saved = sigset_t()
+    sigemptyset(&empty)
+    pthread_sigmask(SIG_SETMASK, &empty, &saved)
+    defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+    return try body()
 }

@@ -107,6 +107,38 @@ import Wire
         #expect(a.device.indexTable.isEmpty)
     }
 
+    @Test func initiatorRekeysAfterRekeyAfterMessages() throws {
+        let (network, a, b) = try established()
+        network.advance(by: .seconds(6))  // initiations are at most one per Rekey-Timeout
+        a.device.peers[b.publicKey]!.keypairs.current!.sendCounter = ProtocolConstants.rekeyAfterMessages
+        network.send(data(a, b), from: a)
+        network.run()
+        #expect(sent(by: a, in: network).contains { messageType($0) == 1 })
+        #expect(a.device.status(of: b.publicKey)?.handshakesCompleted == 2)
+    }
+
+    @Test func keypairIsNeverUsedForRejectAfterMessages() throws {
+        let (network, a, b) = try established()
+        network.advance(by: .seconds(6))  // initiations are at most one per Rekey-Timeout
+        network.fault = { _ in .drop }
+        a.device.peers[b.publicKey]!.keypairs.current!.sendCounter = ProtocolConstants.rejectAfterMessages
+        #expect(network.send(data(a, b), from: a) == .queued)
+        network.fault = { _ in .deliver }
+        network.advance(by: .seconds(6))
+        #expect(b.delivered.count == 1)
+    }
+
+    @Test func initiatorRekeysOnceWhenReceivingWithKeysNearRejectAfterTime() throws {
+        let (network, a, b) = try established()
+        network.advance(by: .seconds(166), step: .seconds(1))
+        network.log = []
+        // b -> a data with the old keypair (b is the responder, so b itself does not rekey on age).
+        network.send(data(b, a), from: b)
+        network.run()
+        #expect(sent(by: a, in: network).filter { messageType($0) == 1 }.count == 1)
+        #expect(a.device.status(of: b.publicKey)?.handshakesCompleted == 2)
+    }
+
     @Test func pollReportsTheNextDeadline() throws {
         let (network, a, b) = try established()
         network.send(data(a, b), from: a)

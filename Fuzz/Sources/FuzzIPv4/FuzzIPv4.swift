@@ -43,6 +43,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(reparsed.bytes.elementsEqual(packet.bytes), "valid input was not rebuilt byte for byte")
     }
 
+    // In-place NAT + TTL rewrite: checksums that verified before still verify (RFC 1624 update).
+    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: packet.totalLength, alignment: 8)
+    defer { copy.deallocate() }
+    copy.copyMemory(from: packet.bytes)
+    guard let mutable = try? MutableIPv4Packet(validating: copy) else { preconditionFailure("copy does not validate") }
+    let transportWasValid = transportChecksumValid(packet)
+    let headerWasValid = packet.isHeaderChecksumValid
+    mutable.setSource(IPv4Address(rawValue: packet.source.rawValue ^ 0x5A5A_0F0F))
+    mutable.setDestination(IPv4Address(100, 64, 0, 9))
+    mutable.setTimeToLive(packet.timeToLive &- 1)
+    precondition(!headerWasValid || mutable.packet.isHeaderChecksumValid, "header checksum broken by rewrite")
+    precondition(transportWasValid != true || transportChecksumValid(mutable.packet) == true, "transport checksum broken by rewrite")
+
     // The transport parsers must not trap on whatever the payload holds.
     switch packet.protocol {
     case .tcp: _ = try? TCPSegment(validating: packet.payload).options
@@ -51,4 +64,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     default: break
     }
     return 0
+}
+
+/// Whether the TCP/UDP checksum verifies, or nil when the packet carries no whole TCP/UDP datagram.
+func transportChecksumValid(_ packet: IPv4Packet) -> Bool? {
+    guard !packet.isFragment else { return nil }
+    switch packet.protocol {
+    case .tcp:
+        guard let segment = try? TCPSegment(validating: packet.payload) else { return nil }
+        return segment.isChecksumValid(source: packet.source, destination: packet.destination)
+    case .udp:
+        guard let datagram = try? UDPDatagram(validating: packet.payload), datagram.length == packet.payload.count else { return nil }
+        return datagram.isChecksumValid(source: packet.source, destination: packet.destination)
+    default:
+        return nil
+    }
 }

@@ -51,6 +51,18 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     precondition(reparsed.upperLayerProtocol == packet.upperLayerProtocol && reparsed.upperLayerOffset == packet.upperLayerOffset)
     precondition(reparsed.bytes.elementsEqual(packet.bytes), "rebuilt packet differs from the input")
 
+    // In-place address rewrite: an upper-layer checksum that verified before still verifies.
+    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: packet.bytes.count, alignment: 8)
+    defer { copy.deallocate() }
+    copy.copyMemory(from: packet.bytes)
+    guard let mutable = try? MutableIPv6Packet(validating: copy) else { preconditionFailure("copy does not validate") }
+    let wasValid = upperLayerChecksumValid(packet)
+    mutable.setSource(IPv6Address(high: packet.source.high ^ 0x0123_4567_89AB_CDEF, low: ~packet.source.low))
+    mutable.setDestination(IPv6Address(high: 0xFD7A_115C_A1E0_0000, low: 9))
+    mutable.setHopLimit(packet.hopLimit &- 1)
+    guard let rewritten = try? IPv6Packet(validating: UnsafeRawBufferPointer(copy)) else { preconditionFailure("rewrite broke the packet") }
+    precondition(wasValid != true || upperLayerChecksumValid(rewritten) == true, "upper-layer checksum broken by rewrite")
+
     switch packet.upperLayerProtocol {
     case .tcp: _ = (try? TCPSegment(validating: packet.payload))?.isChecksumValid(source: packet.source, destination: packet.destination)
     case .udp: _ = try? UDPDatagram(validating: packet.payload)
@@ -58,4 +70,22 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     default: break
     }
     return 0
+}
+
+/// Whether the TCP/UDP/ICMPv6 checksum verifies, or nil when there is no whole upper-layer message.
+func upperLayerChecksumValid(_ packet: IPv6Packet) -> Bool? {
+    if let fragment = packet.fragmentHeader, !fragment.isAtomic { return nil }
+    switch packet.upperLayerProtocol {
+    case .tcp:
+        guard let segment = try? TCPSegment(validating: packet.payload) else { return nil }
+        return segment.isChecksumValid(source: packet.source, destination: packet.destination)
+    case .udp:
+        guard let datagram = try? UDPDatagram(validating: packet.payload), datagram.length == packet.payload.count else { return nil }
+        return datagram.isChecksumValid(source: packet.source, destination: packet.destination)
+    case .icmpv6:
+        guard let message = try? ICMPv6Message(validating: packet.payload) else { return nil }
+        return message.isChecksumValid(source: packet.source, destination: packet.destination)
+    default:
+        return nil
+    }
 }

@@ -41,6 +41,7 @@ public final class IPStack {
 
     // Events
     var eventQueue: [SocketHandle] = []
+    var eventsBeingDelivered: [SocketHandle] = []
     var tcpEvents: [Int32: SocketEvents] = [:]
     var listenerEvents: [Int32: SocketEvents] = [:]
     var udpEvents: [Int32: SocketEvents] = [:]
@@ -65,6 +66,7 @@ public final class IPStack {
         tcpSlots.reserveCapacity(64)
         tcpOutputPending.reserveCapacity(64)
         eventQueue.reserveCapacity(64)
+        eventsBeingDelivered.reserveCapacity(64)
     }
 
     deinit {
@@ -311,9 +313,11 @@ public final class IPStack {
 
     /// Calls `body` for every socket whose readiness changed since the last call, with what changed.
     public func pollEvents(_ body: (SocketHandle, SocketEvents) -> Void) {
-        let queue = eventQueue
-        eventQueue.removeAll(keepingCapacity: true)
-        for handle in queue {
+        // Swap buffers instead of copying, so draining does not allocate; events posted by `body`
+        // land in the fresh queue.
+        swap(&eventQueue, &eventsBeingDelivered)
+        defer { eventsBeingDelivered.removeAll(keepingCapacity: true) }
+        for handle in eventsBeingDelivered {
             switch handle {
             case let .tcp(h):
                 guard let events = tcpEvents.removeValue(forKey: h.index) else { continue }

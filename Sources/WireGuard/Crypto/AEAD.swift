@@ -20,6 +20,8 @@ public enum ChaCha20Poly1305 {
         key: UnsafeRawPointer, counter: UInt64, text: UnsafeMutableRawPointer, length: Int,
         additionalData: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
     ) {
+        // sodium_init() selects the SIMD implementations; without it libsodium runs its portable code.
+        precondition(Sodium.initialized)
         var nonceValue = nonce(counter)
         withUnsafeBytes(of: &nonceValue) { nonceBytes in
             let bytes = text.assumingMemoryBound(to: UInt8.self)
@@ -40,6 +42,7 @@ public enum ChaCha20Poly1305 {
         key: UnsafeRawPointer, counter: UInt64, text: UnsafeMutableRawPointer, length: Int,
         additionalData: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
     ) -> Bool {
+        precondition(Sodium.initialized)
         var nonceValue = nonce(counter)
         return withUnsafeBytes(of: &nonceValue) { nonceBytes in
             let bytes = text.assumingMemoryBound(to: UInt8.self)
@@ -79,7 +82,7 @@ public enum XChaCha20Poly1305 {
         key: Key32, nonce: UnsafeRawBufferPointer, text: UnsafeMutableRawPointer, length: Int,
         additionalData: UnsafeRawBufferPointer
     ) {
-        precondition(nonce.count == nonceSize)
+        precondition(nonce.count == nonceSize && Sodium.initialized)
         key.withUnsafeBytes { keyBytes in
             let bytes = text.assumingMemoryBound(to: UInt8.self)
             _ = crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
@@ -95,7 +98,7 @@ public enum XChaCha20Poly1305 {
         key: Key32, nonce: UnsafeRawBufferPointer, ciphertext: UnsafeRawPointer, length: Int,
         additionalData: UnsafeRawBufferPointer, output: UnsafeMutableRawPointer
     ) -> Bool {
-        precondition(nonce.count == nonceSize)
+        precondition(nonce.count == nonceSize && Sodium.initialized)
         return key.withUnsafeBytes { keyBytes in
             let input = ciphertext.assumingMemoryBound(to: UInt8.self)
             return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(

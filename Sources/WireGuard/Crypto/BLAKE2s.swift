@@ -93,7 +93,7 @@ public struct BLAKE2s: Sendable {
         byteCounter &+= UInt64(bufferCount)
         let count = bufferCount
         withUnsafeMutableBytes(of: &buffer) { block in
-            block.baseAddress!.advanced(by: count).initializeMemory(as: UInt8.self, repeating: 0, count: Self.blockSize - count)
+            _ = block.baseAddress!.advanced(by: count).initializeMemory(as: UInt8.self, repeating: 0, count: Self.blockSize - count)
         }
         compressBuffer(final: true)
         withUnsafeBytes(of: h) { digest in
@@ -101,8 +101,8 @@ public struct BLAKE2s: Sendable {
                 output[index] = digest[index]  // words are stored little-endian on our targets (RFC 7693 §2.4)
             }
         }
-        _ = withUnsafeMutableBytes(of: &h) { sodium_memzero($0.baseAddress!, $0.count) }
-        _ = withUnsafeMutableBytes(of: &buffer) { sodium_memzero($0.baseAddress!, $0.count) }
+        withUnsafeMutableBytes(of: &h) { sodium_memzero($0.baseAddress!, $0.count) }
+        withUnsafeMutableBytes(of: &buffer) { sodium_memzero($0.baseAddress!, $0.count) }
     }
 
     /// The 32-byte digest of a hash with ``outputSize`` 32.

@@ -52,15 +52,15 @@ final class Peer {
     private(set) var staticStatic: Key32
     let handshake = HandshakeState()
     let cookieGenerator: CookieGenerator
-    var keypairs = KeypairSet()
-    var endpoint: Endpoint?
+    @exclusivity(unchecked) var keypairs = KeypairSet()
+    @exclusivity(unchecked) var endpoint: Endpoint?
     var persistentKeepalive: Duration?
     var allowedIPs: [IPPrefix]
-    var timers = PeerTimers()
+    @exclusivity(unchecked) var timers = PeerTimers()
     var staged = StagedPackets()
     var drops = DropCounters()
-    var receivedBytes: UInt64 = 0
-    var sentBytes: UInt64 = 0
+    @exclusivity(unchecked) var receivedBytes: UInt64 = 0
+    @exclusivity(unchecked) var sentBytes: UInt64 = 0
     var lastHandshake: WireGuardInstant?
     var handshakesCompleted: UInt64 = 0
 

@@ -21,11 +21,13 @@ struct PeerTimers {
 
     /// The earliest pending deadline.
     var earliest: WireGuardInstant? {
-        var result: WireGuardInstant? = nil
-        for deadline in [retransmitHandshake, sendKeepalive, newHandshake, zeroKeyMaterial, persistentKeepalive] {
-            if let deadline, result.map({ deadline < $0 }) ?? true { result = deadline }
+        func earlier(_ a: WireGuardInstant?, _ b: WireGuardInstant?) -> WireGuardInstant? {
+            guard let a else { return b }
+            guard let b else { return a }
+            return min(a, b)
         }
-        return result
+        return earlier(earlier(earlier(retransmitHandshake, sendKeepalive), earlier(newHandshake, zeroKeyMaterial)),
+                       persistentKeepalive)
     }
 
     /// `Rekey-Timeout` plus a random 0–333 ms (paper §6.1: jitter avoids synchronised initiations).

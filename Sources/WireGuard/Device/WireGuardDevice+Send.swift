@@ -117,7 +117,7 @@ extension WireGuardDevice {
         // Paper §6.2: the initiator rekeys after Rekey-After-Messages or Rekey-After-Time.
         if keypair.isInitiator,
            keypair.sendCounter > ProtocolConstants.rekeyAfterMessages
-            || now.since(keypair.created) > ProtocolConstants.rekeyAfterTime {
+            || now > keypair.rekeyAt {
             requestInitiation(peer, isRetry: false, now: now)
         }
     }

@@ -115,7 +115,7 @@ public final class WireGuardDevice {
 
     var readyPeers: [Peer] = []
     /// No timer of any peer fires before this (it may be earlier than the true earliest deadline).
-    var earliestDeadline: WireGuardInstant?
+    @exclusivity(unchecked) var earliestDeadline: WireGuardInstant?
 
     var loadWindowStart = WireGuardInstant.zero
     var loadWindowCount = 0

@@ -6,13 +6,16 @@ import Wire
 ///
 /// Nodes live in one array per family; lookups walk at most one node per prefix bit and never allocate.
 public struct AllowedIPs<Value> {
+    /// A trie node: child indices and the index of its value in `values` (-1: none). Nodes hold no
+    /// references, so walking them costs no reference counting.
     private struct Node {
         var children: (Int32, Int32) = (-1, -1)
-        var value: Value?
+        var value: Int32 = -1
     }
 
     private var v4Nodes = [Node()]
     private var v6Nodes = [Node()]
+    private var values: [Value] = []
     private var entries: [IPPrefix: Value] = [:]
 
     public init() {}
@@ -30,9 +33,11 @@ public struct AllowedIPs<Value> {
         entries[prefix] = value
         switch prefix.address {
         case .v4(let address):
-            Self.insert(into: &v4Nodes, high: UInt64(address.rawValue) << 32, low: 0, length: prefix.length, value)
+            Self.insert(into: &v4Nodes, values: &values, high: UInt64(address.rawValue) << 32, low: 0,
+                        length: prefix.length, value)
         case .v6(let address):
-            Self.insert(into: &v6Nodes, high: address.high, low: address.low, length: prefix.length, value)
+            Self.insert(into: &v6Nodes, values: &values, high: address.high, low: address.low,
+                        length: prefix.length, value)
         }
     }
 
@@ -42,6 +47,7 @@ public struct AllowedIPs<Value> {
         entries = [:]
         v4Nodes = [Node()]
         v6Nodes = [Node()]
+        values = []
         for (prefix, value) in kept { insert(prefix, value: value) }
     }
 
@@ -53,6 +59,7 @@ public struct AllowedIPs<Value> {
         entries = [:]
         v4Nodes = [Node()]
         v6Nodes = [Node()]
+        values = []
         for (p, value) in kept { insert(p, value: value) }
     }
 
@@ -60,7 +67,9 @@ public struct AllowedIPs<Value> {
         depth < 64 ? (high >> (63 - depth)) & 1 == 1 : (low >> (127 - depth)) & 1 == 1
     }
 
-    private static func insert(into nodes: inout [Node], high: UInt64, low: UInt64, length: Int, _ value: Value) {
+    private static func insert(
+        into nodes: inout [Node], values: inout [Value], high: UInt64, low: UInt64, length: Int, _ value: Value
+    ) {
         var index = 0
         for depth in 0..<length {
             let one = bit(high, low, depth)
@@ -72,37 +81,44 @@ public struct AllowedIPs<Value> {
             }
             index = Int(child)
         }
-        nodes[index].value = value
+        if nodes[index].value >= 0 {
+            values[Int(nodes[index].value)] = value
+        } else {
+            values.append(value)
+            nodes[index].value = Int32(values.count - 1)
+        }
     }
 
-    private static func lookup(_ nodes: [Node], high: UInt64, low: UInt64, bits: Int) -> Value? {
-        nodes.withUnsafeBufferPointer { nodes in
-            var best: Value? = nil
+    @inline(__always)
+    private func lookup(_ nodes: [Node], high: UInt64, low: UInt64, bits: Int) -> Value? {
+        let best: Int32 = nodes.withUnsafeBufferPointer { nodes in
+            var best: Int32 = -1
             var index = 0
             var depth = 0
             while true {
                 let node = nodes[index]
-                if let value = node.value { best = value }
+                if node.value >= 0 { best = node.value }
                 guard depth < bits else { break }
-                let child = bit(high, low, depth) ? node.children.1 : node.children.0
+                let child = Self.bit(high, low, depth) ? node.children.1 : node.children.0
                 guard child >= 0 else { break }
                 index = Int(child)
                 depth += 1
             }
             return best
         }
+        return best >= 0 ? values[Int(best)] : nil
     }
 
     /// The value of the longest prefix containing the IPv4 address.
     @inline(__always)
     public func lookup(_ address: IPv4Address) -> Value? {
-        Self.lookup(v4Nodes, high: UInt64(address.rawValue) << 32, low: 0, bits: 32)
+        lookup(v4Nodes, high: UInt64(address.rawValue) << 32, low: 0, bits: 32)
     }
 
     /// The value of the longest prefix containing the IPv6 address.
     @inline(__always)
     public func lookup(_ address: IPv6Address) -> Value? {
-        Self.lookup(v6Nodes, high: address.high, low: address.low, bits: 128)
+        lookup(v6Nodes, high: address.high, low: address.low, bits: 128)
     }
 
     /// The value of the longest prefix containing the address.
@@ -114,5 +130,4 @@ public struct AllowedIPs<Value> {
     }
 }
 
-// Nodes hold only indices and `Value`s, so the table is as sendable as its values.
-extension AllowedIPs: @unchecked Sendable where Value: Sendable {}
+extension AllowedIPs: Sendable where Value: Sendable {}

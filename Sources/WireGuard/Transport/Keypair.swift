@@ -4,10 +4,14 @@ final class Keypair {
     private(set) var sendKey: Key32
     private(set) var receiveKey: Key32
     /// The next counter (nonce) to send with.
-    var sendCounter: UInt64 = 0
+    @exclusivity(unchecked) var sendCounter: UInt64 = 0
     let replayWindow = ReplayWindow()
     /// When the handshake that made these keys completed.
     let created: WireGuardInstant
+    /// `created + Reject-After-Time`: from then on the keys are neither used nor accepted.
+    let rejectAt: WireGuardInstant
+    /// `created + Rekey-After-Time`: from then on the initiator rekeys when it sends.
+    let rekeyAt: WireGuardInstant
     /// True on the side that sent the initiation; only the initiator rekeys on age (paper §6.2).
     let isInitiator: Bool
     /// Our index: peers address transport messages for this keypair to it.
@@ -21,6 +25,8 @@ final class Keypair {
         self.sendKey = sendKey
         self.receiveKey = receiveKey
         self.created = created
+        rejectAt = created + ProtocolConstants.rejectAfterTime
+        rekeyAt = created + ProtocolConstants.rekeyAfterTime
         self.isInitiator = isInitiator
         self.localIndex = localIndex
         self.remoteIndex = remoteIndex
@@ -30,7 +36,7 @@ final class Keypair {
     /// The keys may still be used at `now` (paper §6.1 `Reject-After-Time`).
     @inline(__always)
     func isFresh(at now: WireGuardInstant) -> Bool {
-        now.since(created) < ProtocolConstants.rejectAfterTime
+        now < rejectAt
     }
 
     /// The keypair may encrypt another message at `now`.

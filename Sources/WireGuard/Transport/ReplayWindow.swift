@@ -13,7 +13,7 @@ public final class ReplayWindow {
     public static let windowSize: UInt64 = UInt64((ringBlocks - 1) * blockBits)
 
     private let blocks: UnsafeMutablePointer<UInt64>
-    private var greatest: UInt64 = 0
+    @exclusivity(unchecked) private var greatest: UInt64 = 0
     /// Counters at or above this are rejected (paper §6.1 `Reject-After-Messages`).
     public let limit: UInt64
 

@@ -219,26 +219,28 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
 
     private func serviceReads(_ socket: TCPSocketHandle) {
         while let read = streams[socket]?.reads.first {
-            let result = scratch.withUnsafeMutableBytes { buffer in
-                Result { () throws(SocketError) in
-                    try stack.receive(socket, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(read.maximumLength, buffer.count)]))
-                }
-            }
-            guard case .success(let count) = result else {
-                if case .failure(let error) = result {
-                    streams[socket]?.reads.removeFirst()
-                    read.continuation.resume(throwing: NodeError(error))
-                }
-                continue
-            }
-            if count > 0 {
-                streams[socket]?.reads.removeFirst()
-                read.continuation.resume(returning: Array(scratch[0..<count]))
-                continue
-            }
             guard let status = stack.status(of: socket) else {
                 streams[socket]?.reads.removeFirst()
                 read.continuation.resume(throwing: NodeError.closed)
+                continue
+            }
+            if status.readableBytes > 0 {
+                // Copy once, from the stack's receive ring straight into the array handed to the caller.
+                var failure: SocketError?
+                let bytes = [UInt8](unsafeUninitializedCapacity: min(read.maximumLength, status.readableBytes)) { buffer, count in
+                    do throws(SocketError) {
+                        count = try stack.receive(socket, into: UnsafeMutableRawBufferPointer(buffer))
+                    } catch {
+                        failure = error
+                        count = 0
+                    }
+                }
+                streams[socket]?.reads.removeFirst()
+                if let failure {
+                    read.continuation.resume(throwing: NodeError(failure))
+                } else {
+                    read.continuation.resume(returning: bytes)
+                }
                 continue
             }
             if status.isAtEndOfStream || status.state == .closed || status.state == .timeWait {

@@ -142,18 +142,18 @@ struct TCPBuildingBlockTests {
 extension TCPBuildingBlockTests {
     @Test("ByteRing keeps out-of-order bytes in place when the reader empties it")
     func byteRingEmptyingKeepsOffsets() {
-        let ring = ByteRing(capacity: 8)
+        let ring = ByteRing(capacity: 16)
         let first: [UInt8] = [1, 2, 3, 4, 5]
         _ = first.withUnsafeBytes { ring.append($0) }
         let late: [UInt8] = [9, 9]
-        _ = late.withUnsafeBytes { ring.write($0, atOffset: 5) }  // beyond the tail
+        #expect(late.withUnsafeBytes { ring.write($0, atOffset: 3) } == 2)  // beyond the tail
         var out = [UInt8](repeating: 0, count: 5)
         _ = out.withUnsafeMutableBytes { ring.read(into: $0) }  // the ring is now empty
-        let gap: [UInt8] = [6, 7, 8, 1, 2]
+        let gap: [UInt8] = [6, 7, 8]
         _ = gap.withUnsafeBytes { ring.write($0, atOffset: 0) }
-        ring.commit(7)
-        var all = [UInt8](repeating: 0, count: 7)
+        ring.commit(5)
+        var all = [UInt8](repeating: 0, count: 5)
         _ = all.withUnsafeMutableBytes { ring.read(into: $0) }
-        #expect(all == [6, 7, 8, 1, 2, 9, 9])
+        #expect(all == [6, 7, 8, 9, 9])
     }
 }

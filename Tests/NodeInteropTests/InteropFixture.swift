@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import NetTestSupport
+import Wire
+import WireGuard
+@testable import WireNet
+
+/// A ``Node`` in this process (UDP on every address, reached by the peer at 10.250.7.1) joined to a
+/// ``KernelPeer``: node tunnel addresses 100.64.7.1/32 and fd7a:115c:a1e0:7::1/128.
+struct Interop: Sendable {
+    static let nodeV4 = "100.64.7.1"
+    static let nodeV6 = "fd7a:115c:a1e0:7::1"
+
+    let node: Node
+    let peer: KernelPeer
+    let nodePort: UInt16
+
+    /// The node's view of the kernel peer.
+    var peerConfiguration: NodeConfiguration.Peer {
+        NodeConfiguration.Peer(
+            publicKey: peer.publicKey, presharedKey: peer.presharedKey,
+            endpoint: PeerEndpoint(host: KernelPeer.underlayPeer, port: KernelPeer.defaultListenPort),
+            allowedIPs: [IPPrefix("\(KernelPeer.tunnelV4)/32")!, IPPrefix("\(KernelPeer.tunnelV6)/128")!])
+    }
+
+    /// Starts the node and the peer, runs `body`, and tears both down whether it throws or not.
+    static func run(presharedKey: PresharedKey? = nil, mtu: Int? = nil,
+                    _ body: (Interop) async throws -> Void) async throws {
+        let peerKey = PrivateKey()
+        var configuration = NodeConfiguration(
+            privateKey: PrivateKey(),
+            addresses: [IPPrefix("\(nodeV4)/32")!, IPPrefix("\(nodeV6)/128")!],
+            peers: [.init(publicKey: peerKey.publicKey, presharedKey: presharedKey,
+                          endpoint: PeerEndpoint(host: KernelPeer.underlayPeer, port: KernelPeer.defaultListenPort),
+                          allowedIPs: [IPPrefix("\(KernelPeer.tunnelV4)/32")!, IPPrefix("\(KernelPeer.tunnelV6)/128")!])])
+        if let mtu { configuration.mtu = mtu }
+        var logger = Logger(label: "wirenet-interop")
+        logger.logLevel = ProcessInfo.processInfo.environment["WIRENET_INTEROP_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        let node = Node(configuration: configuration, logger: logger)
+        try await node.start()
+        do {
+            let port = try await node.status().listenPort
+            let peer = try KernelPeer(privateKey: peerKey, nodeKey: node.publicKey, nodePort: port,
+                                      presharedKey: presharedKey, mtu: mtu)
+            let interop = Interop(node: node, peer: peer, nodePort: port)
+            do {
+                try await body(interop)
+            } catch {
+                // Both sides' view, for the failure report.
+                let kernel = (try? peer.show("dump")) ?? "(wg show failed)"
+                let ours = (try? await node.status().description) ?? "(status failed)"
+                print("NodeInterop failure state:\nwireguard-go (wg show dump):\n\(kernel)\nnode:\n\(ours)\nwireguard-go log:\n\(peer.log.suffix(2000))")
+                throw error
+            }
+        } catch {
+            await node.close()
+            throw error
+        }
+        await node.close()
+    }
+
+    /// The node's status entry for the kernel peer.
+    func peerStatus() async throws -> NodeStatus.Peer {
+        guard let status = try await node.status().peers.first(where: { $0.publicKey == peer.publicKey }) else {
+            throw InteropFailure("the node has no peer \(peer.publicKey)")
+        }
+        return status
+    }
+
+    /// WireGuard's full view of the kernel peer inside the node (handshake count, drops by reason).
+    func wireGuardStatus() async throws -> PeerStatus {
+        let (engine, _) = try node.running()
+        let key = peer.publicKey
+        guard let status = try await engine.query({ $0.device.status(of: key) }) else {
+            throw InteropFailure("the node has no peer \(key)")
+        }
+        return status
+    }
+
+    /// Forwards connections the node accepts on `port` to 127.0.0.1:`localPort` (`wirenet --serve`).
+    func serve(port: UInt16, to localPort: UInt16) async throws -> LoopbackForward {
+        LoopbackForward(listener: try await node.listen(tcp: port), localPort: localPort)
+    }
+
+    /// Downloads `path` from an HTTP/1.0 server through `node.dial`, hashing the body as it arrives.
+    ///
+    /// - Parameter progress: called with the body bytes received so far, after each read.
+    /// - Returns: the body's length and SHA-256.
+    func httpGet(host: String, port: UInt16, path: String,
+                 progress: (Int) async throws -> Void = { _ in }) async throws -> (length: Int, sha256: String) {
+        let stream = try await node.dial(tcp: host, port: port, timeout: .seconds(5))
+        defer { stream.close() }
+        try await stream.write("GET \(path) HTTP/1.0\r\nHost: \(host)\r\n\r\n")
+        var header: [UInt8] = []
+        var digest = SHA256Digest()
+        var length = 0
+        var inBody = false
+        while let chunk = try await stream.read() {
+            if inBody {
+                digest.update(chunk)
+                length += chunk.count
+            } else {
+                header += chunk
+                if let end = header.firstRange(of: Array("\r\n\r\n".utf8)) {
+                    let head = String(decoding: header[..<end.lowerBound], as: UTF8.self)
+                    guard head.hasPrefix("HTTP/1.0 200") || head.hasPrefix("HTTP/1.1 200") else {
+                        throw InteropFailure("HTTP response: \(head)")
+                    }
+                    let body = header[end.upperBound...]
+                    digest.update(Array(body))
+                    length += body.count
+                    inBody = true
+                    header = []
+                }
+            }
+            try await progress(length)
+        }
+        return (length, digest.finish())
+    }
+}
