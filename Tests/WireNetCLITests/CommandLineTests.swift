@@ -96,6 +96,21 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
 
+    @Test func aListenPortInUseIsReportedAndStartsNothing() async throws {
+        let scratch = try ScratchDirectory()
+        let reactor = try SocketReactor.shared()
+        let taken = try HostUDPSocket.bound(to: try SocketAddress.resolve(host: "::", port: 0, datagram: true), reactor: reactor)
+        defer { taken.close() }
+        let port = try #require(taken.localAddress?.port)
+        let config = try scratch.write("node.conf", Self.configuration(address: "100.64.21.1", peerAddress: "100.64.21.2", listenPort: port))
+        let socket = scratch.path("control.sock")
+        let result = try await runWirenet(["up", "--config", config, "--control-socket", socket], scratch: scratch)
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasSuffix("wirenet: \(config): ListenPort \(port): UDP port already in use\n"), "stderr: \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
     // MARK: Running
 
     @Test(arguments: [SIGTERM, SIGINT])
@@ -115,6 +130,13 @@ struct CommandLineTests {
         #expect(status.stdout.contains("addresses: 100.64.21.1/32, fd7a:115c:a1e0:21::1/128"))
         #expect(status.stdout.contains("latest handshake: none"))
         #expect(status.stdout.contains("serve tcp:80=127.0.0.1:9: 0 active, 0 total, 0 failed"))
+
+        // A second node on the same control socket is refused and leaves the first one's socket alone.
+        let second = try await runWirenet(["up", "--config", config, "--control-socket", socket], scratch: scratch)
+        #expect(second.status == 1)
+        #expect(second.stderr.hasSuffix("wirenet: control socket \(socket): another `wirenet up` is using it (pass --control-socket to run a second one)\n"),
+                "stderr: \(second.stderr)")
+        #expect(try await runWirenet(["status", "--socket", socket], scratch: scratch).status == 0)
 
         node.signal(signal)
         #expect(await node.waitForExit(within: .seconds(10)) == 0)

@@ -127,3 +127,26 @@ struct KeyTextTests {
         }
     }
 }
+
+@Suite("Host addresses")
+struct SocketAddressTests {
+    @Test func literalsResolveToThemselvesAndPrintWithThePort() throws {
+        #expect(try SocketAddress.resolve(host: "127.0.0.1", port: 5202).description == "127.0.0.1:5202")
+        #expect(try SocketAddress.resolve(host: "::1", port: 53, datagram: true).description == "[::1]:53")
+        #expect(try SocketAddress.resolve(host: "[::1]", port: 80).port == 80)
+    }
+
+    @Test func localhostPrefersIPv4() throws {
+        #expect(try SocketAddress.resolve(host: "localhost", port: 8080).description == "127.0.0.1:8080")
+    }
+
+    @Test func aNameThatDoesNotResolveSaysSo() {
+        #expect(throws: ResolutionError.self) { try SocketAddress.resolve(host: "nothing.invalid", port: 1) }
+    }
+
+    @Test func unixPathsMustFitSunPath() {
+        #expect(SocketAddress(unixPath: "/run/wirenet/wg0.sock")?.description == "/run/wirenet/wg0.sock")
+        #expect(SocketAddress(unixPath: "/" + String(repeating: "x", count: 120)) == nil)
+        #expect(SocketAddress(unixPath: "") == nil)
+    }
+}

@@ -46,8 +46,10 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         bytes = withUnsafeBytes(of: &address) { Array($0.prefix(length)) }
     }
 
-    /// Resolves `host` (an IP literal or a name) and `port` with the system resolver; the first
-    /// answer wins (getaddrinfo orders them by RFC 6724 preference).
+    /// Resolves `host` (an IP literal or a name) and `port` with the system resolver, once.
+    ///
+    /// An IPv4 answer is preferred, as `wg` does for endpoints: `localhost` usually has both
+    /// 127.0.0.1 and ::1, and local services more often listen on the former.
     public static func resolve(host: String, port: UInt16, datagram: Bool = false) throws(ResolutionError) -> SocketAddress {
         var hints = addrinfo()
         hints.ai_socktype = Int32(datagram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)
@@ -60,15 +62,18 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
             throw ResolutionError(host: host, reason: String(cString: gai_strerror(status)))
         }
         defer { freeaddrinfo(list) }
+        var ipv6: SocketAddress?
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let current = entry {
             if let address = current.pointee.ai_addr,
                let resolved = SocketAddress(UnsafeRawPointer(address), length: current.pointee.ai_addrlen) {
-                return resolved
+                if resolved.family == AF_INET { return resolved }
+                if ipv6 == nil { ipv6 = resolved }
             }
             entry = current.pointee.ai_next
         }
-        throw ResolutionError(host: host, reason: "no IPv4 or IPv6 address")
+        guard let ipv6 else { throw ResolutionError(host: host, reason: "no IPv4 or IPv6 address") }
+        return ipv6
     }
 
     /// The byte length to pass with the pointer.
