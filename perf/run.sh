@@ -3,7 +3,7 @@
 #
 #   sudo perf/run.sh                 all rows, results in perf/results/<stamp>.{md,json,*.png}
 #   ROWS="c d" sudo perf/run.sh      some rows (a b c c-wgnetstack d)
-#   WIRENET_BIN=.build/release/wirenet sudo perf/run.sh     enables rows a and b
+#   WIRENET_BIN=PATH sudo perf/run.sh    uses that wirenet for rows a and b (default: builds this checkout's)
 #
 # Rows (left side = client, in namespace L; right side = server, in namespace R):
 #   a             WireNet            <-> WireNet
@@ -60,6 +60,16 @@ fi
 [ -c /dev/net/tun ] || { mkdir -p /dev/net; mknod /dev/net/tun c 10 200; chmod 0666 /dev/net/tun; }
 
 "$perf_dir/build.sh"
+
+# WireNet's side (rows a, b): the release `wirenet` of this checkout unless WIRENET_BIN names one.
+# WIRENET_BIN=none skips those rows.
+if [ -z "$WIRENET_BIN" ]; then
+    echo "run.sh: building wirenet (release) for rows a and b"
+    (cd "$perf_dir/.." && swift build -c release --product wirenet >/dev/null)
+    WIRENET_BIN="$(cd "$perf_dir/.." && swift build -c release --show-bin-path)/wirenet"
+elif [ "$WIRENET_BIN" = none ]; then
+    WIRENET_BIN=""
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Run state and cleanup
