@@ -63,7 +63,7 @@ let package = Package(
             ]),
 
         // Shared by tests that run real peers (namespaces, veth, child processes).
-        .target(name: "NetTestSupport", path: "Tests/NetTestSupport"),
+        .target(name: "NetTestSupport", dependencies: ["CSodium"], path: "Tests/NetTestSupport"),
 
         .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport"]),
         // perf/udp-bench.sh: UDPTransport loopback throughput next to perf/udp-reference.c.

@@ -1,3 +1,4 @@
+import NetTestSupport
 import NetStack
 import Testing
 import Wire

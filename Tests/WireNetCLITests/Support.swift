@@ -1,3 +1,4 @@
+import NetTestSupport
 import CSodium
 import Logging
 import Wire
@@ -57,31 +58,6 @@ func eventually(within limit: Duration = .seconds(5), _ condition: () async thro
     return try await condition()
 }
 
-/// SHA-256 (libsodium) of everything fed to it.
-struct SHA256Digest {
-    private var state = crypto_hash_sha256_state()
-    init() { crypto_hash_sha256_init(&state) }
-    mutating func update(_ bytes: [UInt8]) { crypto_hash_sha256_update(&state, bytes, UInt64(bytes.count)) }
-    mutating func finish() -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        crypto_hash_sha256_final(&state, &out)
-        return out
-    }
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so a transfer is not a repeating pattern.
-struct PatternSource {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed | 1 }
-    mutating func next(_ count: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        for i in 0..<count {
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            out[i] = UInt8(truncatingIfNeeded: state)
-        }
-        return out
-    }
-}
 
 /// Lower-case hex.
 func hex(_ bytes: [UInt8]) -> String {

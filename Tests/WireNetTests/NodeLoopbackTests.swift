@@ -1,3 +1,4 @@
+import NetTestSupport
 import NetStack
 import UDPTransport
 import Testing
