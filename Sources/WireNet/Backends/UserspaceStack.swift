@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NetStack
 import Wire
 import WireGuard
@@ -399,10 +402,10 @@ extension NodeError {
         case .addressInUse(let endpoint): self = .portInUse(endpoint.port)
         case .addressNotAvailable(let address): self = .noRouteToHost(address.description)
         case .invalidHandle: self = .closed
-        case .tooManyConnections: self = .system(operation: "open a connection (connection table full)", errno: 24)
-        case .noEphemeralPort: self = .system(operation: "pick a local port (none free)", errno: 98)
+        case .tooManyConnections: self = .system(operation: "open a connection (connection table full)", errno: EMFILE)
+        case .noEphemeralPort: self = .system(operation: "pick a local port (none free)", errno: EADDRINUSE)
         case .messageTooLong(let size, let maximum): self = .datagramTooLarge(size: size, limit: maximum)
-        case .noBufferSpace: self = .system(operation: "queue the packet (output queue full)", errno: 105)
+        case .noBufferSpace: self = .system(operation: "queue the packet (output queue full)", errno: ENOBUFS)
         }
     }
 }
