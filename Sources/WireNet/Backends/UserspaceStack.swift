@@ -89,8 +89,9 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     }
 
     func nextDeadline(now: WireGuardInstant) -> WireGuardInstant? {
-        let earliest = ([stack.nextDeadline] + connectDeadlines.values.map { $0 }).compactMap { $0 }.min()
-        return earliest.map { WireGuardInstant(nanoseconds: UInt64(clamping: $0.nanoseconds)) }
+        var next = stack.nextDeadline
+        for deadline in connectDeadlines.values { next = WireNet.earliest(next, deadline) }
+        return next.map { WireGuardInstant(nanoseconds: UInt64(clamping: $0.nanoseconds)) }
     }
 
     var pollDescriptor: CInt { -1 }

@@ -117,7 +117,7 @@ final class Engine: @unchecked Sendable {
             let deviceDeadline = pollDevice(into: &outgoing, now: now)
             transport.send(&outgoing)
 
-            let deadline = [deviceDeadline, backend.nextDeadline(now: now)].compactMap { $0 }.min()
+            let deadline = earliest(deviceDeadline, backend.nextDeadline(now: now))
             var timeout: Duration? = deadline.map { $0.since(now) }
             if backendHasMore { timeout = .zero }
 
@@ -235,4 +235,11 @@ final class Engine: @unchecked Sendable {
         }
         return now  // out of send buffers: come back as soon as completions free some
     }
+}
+
+/// The earlier of two optional deadlines (nil: none), without building an array on every loop turn.
+func earliest<T: Comparable>(_ a: T?, _ b: T?) -> T? {
+    guard let a else { return b }
+    guard let b else { return a }
+    return min(a, b)
 }
