@@ -139,26 +139,33 @@ public final class IPStack {
         if ip.isFragment {
             counters.fragmentsReceived += 1
             let outcome = reassembly.addIPv4Fragment(ip, now: now)
-            switch outcome {
-            case .incomplete:
-                return
-            case .dropped:
-                counters.fragmentsDropped += 1
-                return
-            case let .complete(datagram):
-                counters.datagramsReassembled += 1
-                datagram.withPayload { payload in
-                    deliver(
-                        protocol: ip.protocol, source: .v4(source), destination: .v4(ip.destination),
-                        payload: payload, invokingPacket: nil, now: now)
-                }
-                reassembly.release(datagram)
-                return
-            }
+            deliverReassembled(outcome, protocol: ip.protocol, source: .v4(source), destination: .v4(ip.destination), now: now)
+            return
         }
         deliver(
             protocol: ip.protocol, source: .v4(source), destination: .v4(ip.destination), payload: ip.payload,
             invokingPacket: ip.bytes, now: now)
+    }
+
+    /// Acts on what reassembly made of a fragment (either family): nothing yet, a drop, or a whole
+    /// datagram to deliver (no invoking packet: an error reply would quote only one fragment).
+    private func deliverReassembled(
+        _ outcome: FragmentReassembly.Outcome, protocol: IPProtocol, source: IPAddress, destination: IPAddress,
+        now: NetInstant
+    ) {
+        switch outcome {
+        case .incomplete:
+            return
+        case .dropped:
+            counters.fragmentsDropped += 1
+        case let .complete(datagram):
+            counters.datagramsReassembled += 1
+            datagram.withPayload { payload in
+                deliver(protocol: `protocol`, source: source, destination: destination, payload: payload,
+                        invokingPacket: nil, now: now)
+            }
+            reassembly.release(datagram)
+        }
     }
 
     private func receiveIPv6(_ bytes: UnsafeRawBufferPointer, now: NetInstant) {
@@ -180,22 +187,8 @@ public final class IPStack {
         if let fragment = ip.fragmentHeader, !fragment.isAtomic {
             counters.fragmentsReceived += 1
             let outcome = reassembly.addIPv6Fragment(ip, header: fragment, now: now)
-            switch outcome {
-            case .incomplete:
-                return
-            case .dropped:
-                counters.fragmentsDropped += 1
-                return
-            case let .complete(datagram):
-                counters.datagramsReassembled += 1
-                datagram.withPayload { payload in
-                    deliver(
-                        protocol: fragment.nextHeader, source: .v6(source), destination: .v6(ip.destination),
-                        payload: payload, invokingPacket: nil, now: now)
-                }
-                reassembly.release(datagram)
-                return
-            }
+            deliverReassembled(outcome, protocol: fragment.nextHeader, source: .v6(source), destination: .v6(ip.destination), now: now)
+            return
         }
         deliver(
             protocol: ip.upperLayerProtocol, source: .v6(source), destination: .v6(ip.destination),
