@@ -78,4 +78,14 @@ final class UDPFlowTable<Key: Hashable & Sendable, Channel: AnyObject & Sendable
     /// How often to look for idle flows: a quarter of the timeout, so a flow outlives its timeout by
     /// at most 25 %.
     var sweepInterval: Duration { idleTimeout / 4 }
+
+    /// A task that ends idle flows every ``sweepInterval`` with `end`, until cancelled.
+    func startSweeping(_ end: @escaping @Sendable (Channel) -> Void) -> Task<Void, Never> {
+        Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: sweepInterval)
+                for channel in expire() { end(channel) }
+            }
+        }
+    }
 }

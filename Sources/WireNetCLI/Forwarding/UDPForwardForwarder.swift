@@ -30,12 +30,7 @@ final class UDPForwardForwarder: Forwarder {
     }
 
     func run() async {
-        let sweeper = Task { [flows] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: flows.sweepInterval)
-                for conn in flows.expire() { conn.close() }
-            }
-        }
+        let sweeper = flows.startSweeping { $0.close() }
         await relayDatagrams()
         sweeper.cancel()
         for conn in flows.removeAll() { conn.close() }

@@ -26,12 +26,7 @@ final class UDPServeForwarder: Forwarder {
     }
 
     func run() async {
-        let sweeper = Task { [flows] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: flows.sweepInterval)
-                for socket in flows.expire() { socket.interrupt() }
-            }
-        }
+        let sweeper = flows.startSweeping { $0.interrupt() }
         await relayDatagrams()
         sweeper.cancel()
         for socket in flows.removeAll() { socket.interrupt() }
