@@ -6,7 +6,7 @@ import WireGuard
 /// The node's own keys in its state directory (`Docs/control-plane.md`, "Configuration"): the
 /// WireGuard private key in `node.key` and the disco private key in `disco.key`, each as
 /// `privkey:<64 hex>`, mode 0600, created on first use so a restart keeps the node's identity.
-struct StateDirectoryKeys {
+struct StateDirectoryKeys: Sendable {
     let node: PrivateKey
     let disco: PrivateKey
 

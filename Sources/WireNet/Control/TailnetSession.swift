@@ -14,7 +14,7 @@ import WireGuard
 /// order. Before the engine runs, netmaps only fill the table; ``attach(_:)`` then installs all of it.
 final class TailnetSession: Sendable {
     let configuration: TailnetConfiguration
-    let keys: StateDirectoryKeysBox
+    let keys: StateDirectoryKeys
     private let logger: Logger
 
     private struct State {
@@ -38,7 +38,7 @@ final class TailnetSession: Sendable {
 
     init(configuration: TailnetConfiguration, keys: StateDirectoryKeys, logger: Logger) {
         self.configuration = configuration
-        self.keys = StateDirectoryKeysBox(keys)
+        self.keys = keys
         self.logger = logger
     }
 
@@ -48,8 +48,8 @@ final class TailnetSession: Sendable {
     /// - Throws: ``NodeError/loginRefused(_:)`` with control's message, ``NodeError/timedOut`` when no
     ///   netmap arrives within the login timeout.
     func login(library: ControlHelperLibrary) async throws {
-        let node = keys.value.node.publicKey
-        let disco = keys.value.disco.publicKey.key
+        let node = keys.node.publicKey
+        let disco = keys.disco.publicKey.key
         let client = try ControlClient(
             library: library,
             configuration: .init(
@@ -202,7 +202,7 @@ final class TailnetSession: Sendable {
             }
         }
         let endpoints = LocalEndpoints.list(port: engine.localPort).map(\.description)
-        let disco = keys.value.disco.publicKey.key
+        let disco = keys.disco.publicKey.key
         client?.update(endpoints: endpoints, discoKey: KeyText.format(disco, prefix: KeyText.discoPublic))
         logger.info("tailnet endpoints reported", metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
     }
@@ -251,12 +251,4 @@ final class TailnetSession: Sendable {
         client.stop()
         failWaiter(.closed)
     }
-}
-
-/// The state directory's keys, shareable across threads (the private keys are immutable).
-final class StateDirectoryKeysBox: Sendable {
-    nonisolated(unsafe) let value: StateDirectoryKeys
-    init(_ value: StateDirectoryKeys) { self.value = value }
-    /// The disco private key's scalar (for deriving the public key and, later, NaCl boxes).
-    var discoPrivateKey: Key32 { Key32(base64: value.disco.base64) ?? Key32() }
 }
