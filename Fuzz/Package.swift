@@ -21,5 +21,6 @@ let package = Package(
         fuzzTarget("FuzzICMP", ["Wire"]),
         fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
         fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
+        fuzzTarget("FuzzNetmap", ["WireNet"]),
     ]
 )

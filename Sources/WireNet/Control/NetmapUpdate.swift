@@ -41,6 +41,18 @@ public struct NetmapUpdate: Sendable, Equatable {
         self.init(message)
     }
 
+    init(isFull: Bool, selfNode: TailnetSelf?, domain: String?, peers: [TailnetPeer], removed: [Int64],
+         packetFilter: [FilterRule]?, derpMap: DERPMap?, rejected: [String]) {
+        self.isFull = isFull
+        self.selfNode = selfNode
+        self.domain = domain
+        self.peers = peers
+        self.removed = removed
+        self.packetFilter = packetFilter
+        self.derpMap = derpMap
+        self.rejected = rejected
+    }
+
     init(_ message: NetmapMessage) {
         var rejected: [String] = []
         isFull = message.full ?? false
