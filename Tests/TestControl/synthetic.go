@@ -1,0 +1,72 @@
+package main
+
+// Synthetic peers for scale tests: nodes with random keys and endpoints that exist only in the
+// netmap. Their endpoints are in 198.18.0.0/15 (RFC 2544 benchmarking space), so a client that
+// tries to reach one sends nothing to a real network.
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// maxSynthetic bounds one request, so that a typo cannot exhaust memory.
+const maxSynthetic = 100000
+
+func (t *Tailnet) addSynthetic(count int) (int, error) {
+	if count < 1 || count > maxSynthetic {
+		return 0, fmt.Errorf("synthetic peer count %d is outside 1…%d", count, maxSynthetic)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := 0; i < count; i++ {
+		a4, a6, err := t.allocateAddressesLocked()
+		if err != nil {
+			t.notifyLocked()
+			return i, err
+		}
+		var rnd [4]byte
+		if _, err := rand.Read(rnd[:]); err != nil {
+			return i, err
+		}
+		ep := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18 + rnd[0]&1, rnd[1], rnd[2]}),
+			1024+binary.BigEndian.Uint16(rnd[2:])%60000)
+		n := &nodeRecord{
+			ID: t.nextID, Key: NodePublic{publicKey(newPrivateKey())}, Machine: MachinePublic{publicKey(newPrivateKey())},
+			Disco: DiscoPublic{publicKey(newPrivateKey())}, Addr4: a4, Addr6: a6,
+			Endpoints: []netip.AddrPort{ep}, Created: now, Cap: 106, Synthetic: true, LastSeen: now,
+		}
+		t.nextID++
+		n.RequestedHostname = fmt.Sprintf("synthetic-%d", n.ID)
+		t.setHostnameLocked(n, t.uniqueHostnameLocked(n.RequestedHostname, n.ID))
+		n.Hostinfo, _ = json.Marshal(map[string]string{"Hostname": n.Hostname, "OS": "linux"})
+		t.nodes[n.ID] = n
+		t.byKey[n.Key] = n
+		t.touchLocked(n, true)
+	}
+	t.cfg.Logf("added %d synthetic peers", count)
+	t.notifyLocked()
+	return count, nil
+}
+
+// removeSynthetic removes every synthetic peer and returns how many there were.
+func (t *Tailnet) removeSynthetic() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	removed := 0
+	for _, n := range t.nodes {
+		if n.Synthetic {
+			t.forgetLocked(n)
+			removed++
+		}
+	}
+	if removed > 0 {
+		t.cfg.Logf("removed %d synthetic peers", removed)
+		t.notifyLocked()
+	}
+	return removed
+}
