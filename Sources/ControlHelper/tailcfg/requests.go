@@ -71,7 +71,7 @@ type MapRequest struct {
 	KeepAlive bool
 	NodeKey   string
 	DiscoKey  string
-	Endpoints []string  `json:",omitempty"`
+	Endpoints []string `json:",omitempty"`
 	Stream    bool
 	Hostinfo  *Hostinfo `json:",omitempty"`
 	OmitPeers bool      `json:",omitempty"`
