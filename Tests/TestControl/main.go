@@ -29,6 +29,8 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+type flagParseError struct{ error }
+
 type options struct {
 	listen          string
 	authKeys        stringList
@@ -59,7 +61,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.DurationVar(&o.keepAliveJitter, "keepalive-jitter", 8*time.Second, "random extra added to each keep-alive interval")
 	fs.DurationVar(&o.ephemeralGrace, "ephemeral-grace", 30*time.Second, "how long an ephemeral node may be without a map stream before it is removed")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, flagParseError{err} // the flag package has printed it with the usage
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
@@ -124,8 +126,11 @@ func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("testcontrol: ")
 	o, err := parseOptions(os.Args[1:])
-	if err == flag.ErrHelp {
-		os.Exit(0)
+	if fe, ok := err.(flagParseError); ok {
+		if fe.error == flag.ErrHelp {
+			os.Exit(0)
+		}
+		os.Exit(2)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testcontrol: %v\n", err)
