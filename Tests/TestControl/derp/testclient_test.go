@@ -129,12 +129,21 @@ func (r *relay) dial(t testing.TB, o dialOptions) *testClient {
 		}
 		c.header = resp.Header
 	}
+	c.handshake(o.meshKey)
+	return c
+}
+
+// handshake reads ServerKey, sends ClientInfo and checks ServerInfo.
+func (c *testClient) handshake(meshKey string) {
+	t := c.t
+	t.Helper()
+	c.setDeadline(5 * time.Second)
 	t1, body := c.readFrame()
 	if t1 != FrameServerKey || len(body) < len(magic)+keyLen || string(body[:len(magic)]) != magic {
 		t.Fatalf("first frame %#x %x, want ServerKey", byte(t1), body)
 	}
 	copy(c.serverKey[:], body[len(magic):])
-	c.sendClientInfo(ClientInfo{Version: 2, CanAckPings: true, MeshKey: o.meshKey})
+	c.sendClientInfo(ClientInfo{Version: 2, CanAckPings: true, MeshKey: meshKey})
 	t3, body := c.readFrame()
 	if t3 != FrameServerInfo {
 		t.Fatalf("got frame %#x, want ServerInfo", byte(t3))
@@ -149,7 +158,6 @@ func (r *relay) dial(t testing.TB, o dialOptions) *testClient {
 		t.Fatalf("ServerInfo %q: %v", msg, err)
 	}
 	c.nc.SetDeadline(time.Time{})
-	return c
 }
 
 func (c *testClient) sendClientInfo(info ClientInfo) {
