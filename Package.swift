@@ -80,6 +80,7 @@ let package = Package(
         .executableTarget(
             name: "UDPTransportBench", dependencies: ["UDPTransport", "CMallocCounter"],
             path: "perf/udp/UDPTransportBench"),
+        .testTarget(name: "RelayTransportTests", dependencies: ["RelayTransport", "Relay", "WireGuard", "Wire", "NetTestSupport"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "Wire", "WireGuard", "CSodium"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
         .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
