@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "WireGuard", targets: ["WireGuard"]),
         .library(name: "NetStack", targets: ["NetStack"]),
         .library(name: "UDPTransport", targets: ["UDPTransport"]),
+        .library(name: "Relay", targets: ["Relay"]),
+        .library(name: "RelayTransport", targets: ["RelayTransport"]),
         .library(name: "WireNet", targets: ["WireNet"]),
         .executable(name: "wirenet", targets: ["wirenet"]),
     ],
@@ -19,13 +21,16 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
-        // System libraries (Debian: libsodium-dev, liburing-dev).
+        // System libraries (Debian: libsodium-dev, liburing-dev, libssl-dev).
         .systemLibrary(
             name: "CSodium", pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(
             name: "CURing", pkgConfig: "liburing",
             providers: [.apt(["liburing-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
         // The few C helpers Swift cannot express (cmsg, TUN ioctl).
         .target(name: "CWireNetShims", dependencies: ["CURing"]),
 
@@ -33,9 +38,13 @@ let package = Package(
         .target(name: "Wire"),
         .target(name: "WireGuard", dependencies: ["CSodium", "Wire"]),
         .target(name: "NetStack", dependencies: ["Wire"]),
+        // DERP frames and client handshake, disco messages, NaCl boxes: sans-IO.
+        .target(name: "Relay", dependencies: ["CSodium", "Wire", "WireGuard"]),
 
         // I/O.
         .target(name: "UDPTransport", dependencies: ["CURing", "CWireNetShims"]),
+        // DERP connections: TCP, TLS (the system's OpenSSL) or plain HTTP, the upgrade, reconnects.
+        .target(name: "RelayTransport", dependencies: ["Relay", "COpenSSL", "UDPTransport", "Wire", "WireGuard"]),
 
         // Public API and CLI.
         .target(
@@ -71,6 +80,8 @@ let package = Package(
         .executableTarget(
             name: "UDPTransportBench", dependencies: ["UDPTransport", "CMallocCounter"],
             path: "perf/udp/UDPTransportBench"),
+        .testTarget(name: "RelayTransportTests", dependencies: ["RelayTransport", "Relay", "WireGuard", "Wire", "NetTestSupport"]),
+        .testTarget(name: "RelayTests", dependencies: ["Relay", "Wire", "WireGuard", "CSodium"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
         .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
                                                          .product(name: "Logging", package: "swift-log"),

@@ -5,7 +5,7 @@
 #   scripts/bootstrap.sh --build  build dependencies only
 set -euo pipefail
 
-build_packages=(pkg-config libsodium-dev liburing-dev)
+build_packages=(pkg-config libsodium-dev liburing-dev libssl-dev)
 # Real peers and tools the interop tests drive (nobody here wrote them).
 test_packages=(iproute2 wireguard-go wireguard-tools iperf3 iputils-ping curl socat
                netcat-openbsd tcpdump python3 python3-pip procps nftables openssl)

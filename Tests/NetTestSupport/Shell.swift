@@ -76,6 +76,9 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     public var isRunning: Bool { process.isRunning }
 
+    /// The child's process ID (to signal it, e.g. SIGSTOP to simulate a stalled server).
+    public var processIdentifier: Int32 { process.processIdentifier }
+
     /// What the process printed so far (stdout and stderr).
     public var output: String {
         (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
