@@ -17,6 +17,8 @@ flags=(-c "$configuration")
 
 echo "test: building ($configuration)"
 swift build "${flags[@]}" --build-tests
+# The tailnet tests load the Go control helper next to the wirenet executable (skipped without Go).
+scripts/build-control-helper.sh
 
 echo "test: running the test suite"
 [ "$(id -u)" -eq 0 ] || echo "test: not root: tests that need network namespaces are skipped"

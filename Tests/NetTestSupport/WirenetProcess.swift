@@ -2,14 +2,14 @@ import Foundation
 import NetTestSupport
 
 /// A scratch directory removed on deinit.
-final class ScratchDirectory: @unchecked Sendable {
-    let url: URL
-    init() throws {
+public final class ScratchDirectory: @unchecked Sendable {
+    public let url: URL
+    public init() throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("wirenet-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-    func write(_ name: String, _ text: String) throws -> String {
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    public func write(_ name: String, _ text: String) throws -> String {
         let path = path(name)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -17,20 +17,20 @@ final class ScratchDirectory: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-/// A child process (`wirenet` unless told otherwise) with its standard output and error captured in
+/// A child process (`wirenet` unless told otherwise; shared by the CLI and tailnet tests) with its standard output and error captured in
 /// files; killed on deinit.
 ///
 /// Not NetTestSupport's `BackgroundProcess`: Foundation starts children with the signal mask of the
 /// dispatch thread that spawns them, which blocks SIGTERM, so its `stop()` waits forever for a child
 /// such as python's http.server. This one ends leftovers with SIGKILL.
-final class WirenetProcess: @unchecked Sendable {
-    let arguments: [String]
+public final class WirenetProcess: @unchecked Sendable {
+    public let arguments: [String]
     private let process = Process()
     private let stdoutPath: String
     private let stderrPath: String
 
     /// Starts `wirenet arguments...` (or `executable arguments...`); `input` goes to its standard input.
-    init(_ arguments: [String], input: String? = nil, executable: String? = nil, scratch: ScratchDirectory) throws {
+    public init(_ arguments: [String], input: String? = nil, executable: String? = nil, scratch: ScratchDirectory) throws {
         guard let binary = executable ?? WirenetBinary.path else { throw WirenetProcessError("wirenet is not built next to the tests") }
         self.arguments = arguments
         let tag = UUID().uuidString.prefix(8)
@@ -49,14 +49,14 @@ final class WirenetProcess: @unchecked Sendable {
         try? stdin.fileHandleForWriting.close()
     }
 
-    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
-    var isRunning: Bool { process.isRunning }
-    var pid: Int32 { process.processIdentifier }
+    public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { process.processIdentifier }
 
     /// Waits for the process to exit (at most `limit`, then kills it) and returns its exit status;
     /// nil when it ended by a signal or had to be killed.
-    func waitForExit(within limit: Duration = .seconds(30)) async -> Int32? {
+    public func waitForExit(within limit: Duration = .seconds(30)) async -> Int32? {
         let deadline = ContinuousClock.now + limit
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
         if process.isRunning {
@@ -70,7 +70,7 @@ final class WirenetProcess: @unchecked Sendable {
 
     /// Waits until standard output has a complete first line, and returns it (nil if the process
     /// exited first or `limit` passed).
-    func firstLine(within limit: Duration = .seconds(20)) async -> String? {
+    public func firstLine(within limit: Duration = .seconds(20)) async -> String? {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             let text = stdout
@@ -82,7 +82,7 @@ final class WirenetProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` (SIGTERM by default).
-    func signal(_ signal: Int32 = SIGTERM) { kill(process.processIdentifier, signal) }
+    public func signal(_ signal: Int32 = SIGTERM) { kill(process.processIdentifier, signal) }
 
     deinit {
         if process.isRunning {
@@ -92,13 +92,13 @@ final class WirenetProcess: @unchecked Sendable {
     }
 }
 
-struct WirenetProcessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct WirenetProcessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Runs `wirenet arguments...` to completion.
-func runWirenet(_ arguments: [String], input: String? = nil, scratch: ScratchDirectory,
+public func runWirenet(_ arguments: [String], input: String? = nil, scratch: ScratchDirectory,
                 within limit: Duration = .seconds(30)) async throws -> (status: Int32?, stdout: String, stderr: String) {
     let process = try WirenetProcess(arguments, input: input, scratch: scratch)
     let status = await process.waitForExit(within: limit)
