@@ -34,7 +34,8 @@ extension Node {
         let info = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UserspaceStack.StreamInfo, any Error>) in
                 let accepted = engine.perform { engine in
-                    guard engine.device.route(for: endpoint.address) != nil else {
+                    guard engine.device.route(for: endpoint.address) != nil
+                        || engine.tailnet?.activate(routing: endpoint.address, in: engine) == true else {
                         return continuation.resume(throwing: NodeError.noRouteToHost(endpoint.address.description))
                     }
                     let handle = stack.connect(to: endpoint, timeout: timeout, continuation: continuation)

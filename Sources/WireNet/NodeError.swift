@@ -62,7 +62,9 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unresolvableHost(let host): return "cannot resolve host \(host)"
         case .notAvailable(let reason): return "not available: \(reason)"
         case .controlHelperUnavailable(let message): return message
-        case .loginRefused(let message): return "the control server refused this node: \(message)"
+        case .loginRefused(let message):
+            // The helper's messages usually say "refused" themselves; do not say it twice.
+            return message.contains("refused") ? message : "the control server refused this node: \(message)"
         case .timedOutWaitingForControl(let timeout):
             return "no netmap from the control server within \(timeout.components.seconds) s; is the control URL right and the server up?"
         case .control(let message): return "control: \(message)"

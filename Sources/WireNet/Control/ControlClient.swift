@@ -38,7 +38,7 @@ final class ControlClient: Sendable {
     /// Starts login and the map poll in the background; never blocks on the network.
     /// - Throws: ``NodeError/loginRefused(_:)`` when the helper rejects the configuration at once.
     init(library: ControlHelperLibrary, configuration: Configuration,
-         onEvent: @escaping @Sendable (ControlEvent) -> Void,
+         onEvent: @escaping @Sendable (ControlEvent, Duration) -> Void,
          onMalformed: @escaping @Sendable (ControlProtocolError) -> Void) throws(NodeError) {
         self.library = library
         let sink = ControlEventSink(onEvent: onEvent, onMalformed: onMalformed)
@@ -109,17 +109,20 @@ private let eventTrampoline: ControlHelperLibrary.EventCallback = { context, kin
 /// Receives the helper's events for one session; retained by the callback context until
 /// ``ControlClient/stop()`` returns.
 private final class ControlEventSink: Sendable {
-    let onEvent: @Sendable (ControlEvent) -> Void
+    /// Receives each event with the time its JSON took to decode.
+    let onEvent: @Sendable (ControlEvent, Duration) -> Void
     let onMalformed: @Sendable (ControlProtocolError) -> Void
 
-    init(onEvent: @escaping @Sendable (ControlEvent) -> Void, onMalformed: @escaping @Sendable (ControlProtocolError) -> Void) {
+    init(onEvent: @escaping @Sendable (ControlEvent, Duration) -> Void, onMalformed: @escaping @Sendable (ControlProtocolError) -> Void) {
         self.onEvent = onEvent
         self.onMalformed = onMalformed
     }
 
     func deliver(kind: Int32, bytes: UnsafeRawBufferPointer) {
         do throws(ControlProtocolError) {
-            onEvent(try ControlEvent(kind: kind, json: bytes))
+            let started = ContinuousClock.now
+            let event = try ControlEvent(kind: kind, json: bytes)
+            onEvent(event, ContinuousClock.now - started)
         } catch {
             onMalformed(error)
         }

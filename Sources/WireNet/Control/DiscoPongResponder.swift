@@ -12,8 +12,8 @@ import WireGuard
 final class DiscoPongResponder {
     private let privateKey: PrivateKey
     private let publicKey: PublicKey
-    /// Peers' disco keys, each with how many peers announce it (a key is dropped when none does).
-    private var knownKeys: [PublicKey: Int] = [:]
+    /// Peers' disco keys and the node ids that announced them.
+    private var knownKeys: [PublicKey: Int64] = [:]
     /// NaCl boxes per sender, computed on first use (one X25519 each); at most one per known key.
     private var boxes: [PublicKey: NaClBox] = [:]
     /// Pings answered, and disco packets dropped (unknown sender, bad box, other messages).
@@ -26,22 +26,19 @@ final class DiscoPongResponder {
     }
 
     /// Notes a peer's disco key (from a netmap).
-    func add(_ key: PublicKey) { knownKeys[key, default: 0] += 1 }
+    func add(_ key: PublicKey, peer: Int64) { knownKeys[key] = peer }
 
-    /// Forgets one announcement of a disco key.
-    func remove(_ key: PublicKey) {
-        guard let count = knownKeys[key] else { return }
-        if count <= 1 {
-            knownKeys[key] = nil
-            boxes[key] = nil
-        } else {
-            knownKeys[key] = count - 1
-        }
+    /// Forgets a peer's disco key.
+    func remove(_ key: PublicKey, peer: Int64) {
+        guard knownKeys[key] == peer else { return }
+        knownKeys[key] = nil
+        boxes[key] = nil
     }
 
-    /// The pong packet answering `datagram` when it is a ping from a known peer; nil otherwise.
-    func answer(_ datagram: UnsafeRawBufferPointer, from source: Endpoint) -> [UInt8]? {
-        guard let packet = try? DiscoPacket(validating: datagram), knownKeys[packet.sender] != nil,
+    /// The pong packet answering `datagram` when it is a ping from a known peer, with that peer's
+    /// node id; nil otherwise.
+    func answer(_ datagram: UnsafeRawBufferPointer, from source: Endpoint) -> (pong: [UInt8], peer: Int64)? {
+        guard let packet = try? DiscoPacket(validating: datagram), let peer = knownKeys[packet.sender],
               let box = box(for: packet.sender)
         else {
             dropped += 1
@@ -52,7 +49,7 @@ final class DiscoPongResponder {
             return nil
         }
         answered += 1
-        return DiscoPacket.seal(.pong(transaction, source: source), from: publicKey, with: box)
+        return (DiscoPacket.seal(.pong(transaction, source: source), from: publicKey, with: box), peer)
     }
 
     private func box(for sender: PublicKey) -> NaClBox? {

@@ -18,6 +18,12 @@ struct TailnetPeerTable {
     private(set) var peers: [Int64: TailnetPeer] = [:]
     /// Lower-cased short host names and full names (no trailing dot) to node ids.
     private var names: [String: Int64] = [:]
+    /// Host routes (/32, /128) of peers' allowed IPs to node ids: which peer an outbound packet is for.
+    private var hostRoutes: [IPAddress: Int64] = [:]
+    /// Wider allowed IPs (subnet routes), few: scanned, longest prefix wins.
+    private var wideRoutes: [(prefix: IPPrefix, id: Int64)] = []
+    /// Peers' control-given endpoints to node ids: who an inbound handshake comes from.
+    private var endpoints: [Endpoint: Int64] = [:]
 
     var count: Int { peers.count }
 
@@ -66,6 +72,21 @@ struct TailnetPeerTable {
         peers.values.first { $0.nodeKey == key }
     }
 
+    /// The peer whose allowed IPs contain `address` (longest prefix).
+    func peer(routing address: IPAddress) -> TailnetPeer? {
+        if let id = hostRoutes[address] { return peers[id] }
+        let best = wideRoutes.filter { $0.prefix.contains(address) }.max { $0.prefix.length < $1.prefix.length }
+        return best.flatMap { peers[$0.id] }
+    }
+
+    /// The peer that listed `endpoint` among its endpoints.
+    func peer(at endpoint: Endpoint) -> TailnetPeer? {
+        endpoints[endpoint].flatMap { peers[$0] }
+    }
+
+    /// The peer with this node id.
+    func peer(id: Int64) -> TailnetPeer? { peers[id] }
+
     /// The address a name resolves to: the peer's first IPv4 address, else its first address.
     func resolve(_ name: String) -> IPAddress? {
         guard let peer = peer(named: name) else { return nil }
@@ -82,6 +103,14 @@ struct TailnetPeerTable {
             let key = Self.key(name)
             if names[key] == nil { names[key] = peer.id }
         }
+        for prefix in peer.allowedIPs {
+            if prefix.length == prefix.address.bitWidth {
+                if hostRoutes[prefix.address] == nil { hostRoutes[prefix.address] = peer.id }
+            } else {
+                wideRoutes.append((prefix, peer.id))
+            }
+        }
+        for endpoint in peer.endpoints where endpoints[endpoint] == nil { endpoints[endpoint] = peer.id }
     }
 
     private mutating func unindex(_ peer: TailnetPeer) {
@@ -89,6 +118,13 @@ struct TailnetPeerTable {
             let key = Self.key(name)
             if names[key] == peer.id { names[key] = nil }
         }
+        for prefix in peer.allowedIPs where prefix.length == prefix.address.bitWidth && hostRoutes[prefix.address] == peer.id {
+            hostRoutes[prefix.address] = nil
+        }
+        if peer.allowedIPs.contains(where: { $0.length != $0.address.bitWidth }) {
+            wideRoutes.removeAll { $0.id == peer.id }
+        }
+        for endpoint in peer.endpoints where endpoints[endpoint] == peer.id { endpoints[endpoint] = nil }
     }
 
     private static func key(_ name: String) -> String {

@@ -57,7 +57,7 @@ final class TailnetSession: Sendable {
                 stateDir: configuration.stateDirectory, ephemeral: configuration.ephemeral,
                 nodeKey: KeyText.format(node.key, prefix: KeyText.nodePublic),
                 discoKey: KeyText.format(disco, prefix: KeyText.discoPublic), endpoints: []),
-            onEvent: { [weak self] event in self?.handle(event) },
+            onEvent: { [weak self] event, decodeTime in self?.handle(event, decodeTime: decodeTime) },
             onMalformed: { [logger] error in logger.warning("control helper sent a malformed event", metadata: ["error": "\(error)"]) })
         state.withLock { $0.client = client }
         let timeout = configuration.loginTimeout
@@ -99,10 +99,10 @@ final class TailnetSession: Sendable {
 
     // MARK: Events
 
-    private func handle(_ event: ControlEvent) {
+    private func handle(_ event: ControlEvent, decodeTime: Duration) {
         switch event {
         case .netmap(let update):
-            apply(update)
+            apply(update, decodeTime: decodeTime)
         case .state(let controlState, let message, let retry):
             state.withLock { $0.controlState = controlState; $0.controlMessage = message }
             switch controlState {
@@ -121,7 +121,8 @@ final class TailnetSession: Sendable {
     }
 
     /// Folds a netmap into the table and hands WireGuard's share to the engine.
-    func apply(_ update: NetmapUpdate) {
+    func apply(_ update: NetmapUpdate, decodeTime: Duration = .zero) {
+        let started = ContinuousClock.now
         for reason in update.rejected { logger.warning("netmap entry left out", metadata: ["reason": "\(reason)"]) }
         let (changes, rules, engine, waiter) = state.withLock { state in
             let changes = state.table.apply(update)
@@ -139,44 +140,86 @@ final class TailnetSession: Sendable {
             return (changes, update.packetFilter, state.engine, waiter)
         }
         if let engine {
+            let logger = logger
             engine.perform { engine in
-                Self.applyToDevice(changes, engine: engine, logger: self.logger)
+                let started = ContinuousClock.now
+                Self.applyToDevice(changes, engine: engine, logger: logger)
                 if let rules { engine.packetFilter?.replaceRules(rules) }
+                Self.logApplied(changes.upserts.count + changes.removals.count, since: started, logger: logger)
             }
         }
-        logger.debug("netmap", metadata: [
+        let level: Logger.Level = update.peers.count + update.removed.count >= 100 ? .info : .debug
+        logger.log(level: level, "netmap", metadata: [
             "full": "\(update.isFull)", "peers": "\(update.peers.count)", "removed": "\(update.removed.count)",
-            "wireguardChanges": "\(changes.upserts.count + changes.removals.count)"])
+            "wireguardChanges": "\(changes.upserts.count + changes.removals.count)",
+            "decodeMilliseconds": "\(Self.milliseconds(decodeTime))",
+            "foldMilliseconds": "\(Self.milliseconds(ContinuousClock.now - started))"])
         waiter?.resume()
+        // Decoding a large full map leaves many megabytes of freed heap behind; give it back.
+        if update.isFull, update.peers.count >= Self.trimAfterPeers { malloc_trim(0) }
     }
 
-    /// Adds, updates and removes WireGuard peers; runs on the loop thread. Established sessions
-    /// survive an update: `addPeer` on an existing key keeps its keypairs.
+    /// Full maps at least this large are followed by `malloc_trim` (implementation choice).
+    static let trimAfterPeers = 1000
+
+    /// Carries a netmap's changes into WireGuard; runs on the loop thread. Peers are installed in
+    /// WireGuard lazily (see ``activate(routing:in:)``), so only installed ones are updated or
+    /// removed here; every peer's disco key is kept for answering pings. Established sessions survive
+    /// an update: `addPeer` on an existing key keeps its keypairs.
     private static func applyToDevice(_ changes: TailnetPeerTable.Changes, engine: Engine, logger: Logger) {
         for old in changes.removals {
-            try? engine.device.removePeer(old.nodeKey)
-            if let disco = old.discoKey { engine.discoResponder?.remove(PublicKey(disco)) }
+            if engine.device.status(of: old.nodeKey) != nil { try? engine.device.removePeer(old.nodeKey) }
+            if let disco = old.discoKey { engine.discoResponder?.remove(PublicKey(disco), peer: old.id) }
         }
         for (peer, old) in changes.upserts {
-            if let disco = old?.discoKey { engine.discoResponder?.remove(PublicKey(disco)) }
-            if let disco = peer.discoKey { engine.discoResponder?.add(PublicKey(disco)) }
+            if let disco = old?.discoKey { engine.discoResponder?.remove(PublicKey(disco), peer: peer.id) }
+            if let disco = peer.discoKey { engine.discoResponder?.add(PublicKey(disco), peer: peer.id) }
+            guard engine.device.status(of: peer.nodeKey) != nil else { continue }  // not installed: nothing to update
+            // Re-inserting allowed IPs rebuilds WireGuard's routing trie: only when they changed.
+            if old?.allowedIPs != peer.allowedIPs {
+                try? engine.device.addPeer(PeerConfiguration(publicKey: peer.nodeKey, endpoint: nil, allowedIPs: peer.allowedIPs))
+            }
+            // Control's endpoint list changed: follow it (roaming may override it again).
             let endpoint = PeerPathChoice.endpoint(for: peer)
-            if let old, engine.device.status(of: peer.nodeKey) != nil {
-                // Re-inserting allowed IPs rebuilds the routing trie: only when they changed.
-                if old.allowedIPs != peer.allowedIPs {
-                    try? engine.device.addPeer(PeerConfiguration(publicKey: peer.nodeKey, endpoint: nil, allowedIPs: peer.allowedIPs))
-                }
-                // Control's endpoint list changed: follow it (roaming may override it again).
-                if let endpoint, endpoint != PeerPathChoice.endpoint(for: old) {
-                    try? engine.device.setEndpoint(endpoint, of: peer.nodeKey)
-                }
-                continue
+            if let endpoint, old.map({ PeerPathChoice.endpoint(for: $0) != endpoint }) ?? true {
+                try? engine.device.setEndpoint(endpoint, of: peer.nodeKey)
             }
-            do {
-                try engine.device.addPeer(PeerConfiguration(publicKey: peer.nodeKey, endpoint: endpoint, allowedIPs: peer.allowedIPs))
-            } catch {
-                logger.warning("peer left out of WireGuard", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
-            }
+        }
+    }
+
+    // MARK: Lazy WireGuard peers
+
+    /// Installs the peer whose allowed IPs contain `address` in WireGuard, when the netmap has one
+    /// that is not installed yet. Runs on the loop thread; true when a peer was added.
+    ///
+    /// WireGuard holds only the peers this node talks to (as tailscale's engine trims idle peers):
+    /// a large tailnet costs a netmap record per peer, not a WireGuard peer with its handshake state.
+    /// A peer is installed when a packet goes to one of its addresses, when a handshake initiation
+    /// arrives from one of its endpoints, or when it sends a disco ping.
+    func activate(routing address: IPAddress, in engine: Engine) -> Bool {
+        install(state.withLock { $0.table.peer(routing: address) }, in: engine)
+    }
+
+    /// Installs the peer that listed `endpoint` (an inbound handshake initiation came from it).
+    func activate(at endpoint: Endpoint, in engine: Engine) -> Bool {
+        install(state.withLock { $0.table.peer(at: endpoint) }, in: engine)
+    }
+
+    /// Installs the peer with node id `id` (it sent a disco ping).
+    func activate(id: Int64, in engine: Engine) -> Bool {
+        install(state.withLock { $0.table.peer(id: id) }, in: engine)
+    }
+
+    private func install(_ peer: TailnetPeer?, in engine: Engine) -> Bool {
+        guard let peer, !peer.expired, engine.device.status(of: peer.nodeKey) == nil else { return false }
+        do {
+            try engine.device.addPeer(PeerConfiguration(publicKey: peer.nodeKey, endpoint: PeerPathChoice.endpoint(for: peer),
+                                                        allowedIPs: peer.allowedIPs))
+            logger.debug("peer installed in WireGuard", metadata: ["peer": "\(peer.name)"])
+            return true
+        } catch {
+            logger.warning("peer cannot be installed in WireGuard", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
+            return false
         }
     }
 
@@ -189,26 +232,44 @@ final class TailnetSession: Sendable {
     /// with peers control sees online (a restarted node must not wait for their stale sessions to
     /// time out), and reports this node's endpoints to control.
     func attach(_ engine: Engine) {
-        let (peers, rules, client) = state.withLock { state in
-            state.engine = engine
-            return (Array(state.table.peers.values), state.rules, state.client)
-        }
         let logger = logger
-        engine.perform { [keys] engine in
-            engine.packetFilter = PacketFilter(rules: rules)
-            engine.discoResponder = DiscoPongResponder(privateKey: keys.disco)
-            var changes = TailnetPeerTable.Changes()
-            changes.upserts = peers.map { ($0, nil) }
-            Self.applyToDevice(changes, engine: engine, logger: logger)
-            let now = EngineClock.now()
-            for peer in peers.prefix(Self.initialHandshakeLimit) where peer.online == true && PeerPathChoice.endpoint(for: peer) != nil {
-                try? engine.device.initiateHandshake(with: peer.nodeKey, now: now)
+        // Under the lock, so that every later netmap's engine work queues behind this one.
+        let client = state.withLock { state -> ControlClient? in
+            state.engine = engine
+            let peers = Array(state.table.peers.values)
+            let rules = state.rules
+            engine.perform { [keys] engine in
+                let started = ContinuousClock.now
+                engine.packetFilter = PacketFilter(rules: rules)
+                let disco = DiscoPongResponder(privateKey: keys.disco)
+                for peer in peers { if let key = peer.discoKey { disco.add(PublicKey(key), peer: peer.id) } }
+                engine.discoResponder = disco
+                engine.tailnet = self
+                // A restarted node greets the peers control sees online at once, so that a peer still
+                // holding a session with the old instance does not wait for it to time out.
+                let now = EngineClock.now()
+                for peer in peers.lazy.filter({ $0.online == true && PeerPathChoice.endpoint(for: $0) != nil }).prefix(Self.initialHandshakeLimit)
+                where self.install(peer, in: engine) {
+                    try? engine.device.initiateHandshake(with: peer.nodeKey, now: now)
+                }
+                Self.logApplied(peers.count, since: started, logger: logger)
             }
+            return state.client
         }
         let endpoints = LocalEndpoints.list(port: engine.localPort).map(\.description)
         let disco = keys.disco.publicKey.key
         client?.update(endpoints: endpoints, discoKey: KeyText.format(disco, prefix: KeyText.discoPublic))
         logger.info("tailnet endpoints reported", metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
+    }
+
+    /// Logs how long WireGuard took to take a netmap's changes (the scale figures in perf/ read it).
+    private static func logApplied(_ changes: Int, since started: ContinuousClock.Instant, logger: Logger) {
+        logger.log(level: changes >= 100 ? .info : .debug, "netmap applied", metadata: [
+            "wireguardChanges": "\(changes)", "milliseconds": "\(milliseconds(ContinuousClock.now - started))"])
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
     }
 
     /// Peers handshaken with at once when the node starts (bounded: a large tailnet is mostly idle).

@@ -44,6 +44,9 @@ final class Engine: @unchecked Sendable {
     var packetFilter: PacketFilter?
     /// Answers tailnet peers' disco pings (nil for a static configuration). Loop thread only.
     var discoResponder: DiscoPongResponder?
+    /// The tailnet whose peers are installed in WireGuard on demand (nil for a static configuration).
+    /// Loop thread only.
+    var tailnet: TailnetSession?
 
     /// Most outbound packets taken from the backend per loop turn, so receiving is never starved.
     static let outboundBurst = 256
@@ -185,10 +188,15 @@ final class Engine: @unchecked Sendable {
         for datagram in batch.datagrams {
             let bytes = datagram.bytes
             if let discoResponder, DiscoProtocol.looksLikeDisco(UnsafeRawBufferPointer(bytes)) {
-                if let pong = discoResponder.answer(UnsafeRawBufferPointer(bytes), from: Endpoint(datagram.source)) {
+                if let (pong, peer) = discoResponder.answer(UnsafeRawBufferPointer(bytes), from: Endpoint(datagram.source)) {
                     send(pong, to: datagram.source, in: &replies)
+                    _ = tailnet?.activate(id: peer, in: self)
                 }
                 continue
+            }
+            // A handshake initiation (type 1, paper §5.4.2) from a tailnet peer not installed yet.
+            if let tailnet, bytes.count == 148, bytes[0] == 1 {
+                _ = tailnet.activate(at: Endpoint(datagram.source), in: self)
             }
             switch device.receive(bytes, length: bytes.count, from: Endpoint(datagram.source), now: now) {
             case .packet(let peer, let range):
@@ -230,7 +238,13 @@ final class Engine: @unchecked Sendable {
             if packetFilter != nil {
                 packetFilter!.noteOutbound(UnsafeRawBufferPointer(rebasing: packetSpace[0..<length]), now: now)
             }
-            switch device.send(region, packetLength: length, now: now) {
+            var result = device.send(region, packetLength: length, now: now)
+            if result == .dropped(.noRoute), let tailnet,
+               let destination = Self.destination(of: UnsafeRawBufferPointer(rebasing: packetSpace[0..<length])),
+               tailnet.activate(routing: destination, in: self) {
+                result = device.send(region, packetLength: length, now: now)
+            }
+            switch result {
             case .datagram(let endpoint, let datagramLength):
                 buffer.dataStart = start
                 buffer.dataCount = datagramLength
@@ -240,6 +254,14 @@ final class Engine: @unchecked Sendable {
             }
         }
         return true
+    }
+
+    /// The destination address of an outbound IP packet (the backend wrote a whole header).
+    private static func destination(of packet: UnsafeRawBufferPointer) -> IPAddress? {
+        guard let first = packet.first else { return nil }
+        if first >> 4 == 4, let ip = try? IPv4Packet(validating: packet) { return .v4(ip.destination) }
+        if first >> 4 == 6, let ip = try? IPv6Packet(validating: packet) { return .v6(ip.destination) }
+        return nil
     }
 
     /// Handshake initiations and retries, keepalives, and packets that waited for a session.
