@@ -156,7 +156,7 @@ final class TailnetSession: Sendable {
             "foldMilliseconds": "\(Self.milliseconds(ContinuousClock.now - started))"])
         waiter?.resume()
         // Decoding a large full map leaves many megabytes of freed heap behind; give it back.
-        if update.isFull, update.peers.count >= Self.trimAfterPeers { malloc_trim(0) }
+        if update.isFull, update.peers.count >= Self.trimAfterPeers { HeapTrim.releaseFreedMemory() }
     }
 
     /// Full maps at least this large are followed by `malloc_trim` (implementation choice).
