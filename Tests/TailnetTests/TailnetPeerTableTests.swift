@@ -15,7 +15,7 @@ import WireGuard
     }
 
     func update(full: Bool, _ peers: [TailnetPeer], removed: [Int64] = []) -> NetmapUpdate {
-        NetmapUpdate(isFull: full, selfNode: nil, domain: nil, peers: peers, removed: removed, packetFilter: nil,
+        NetmapUpdate(isFull: full, selfNode: nil, domain: "tailnet.test", peers: peers, removed: removed, packetFilter: nil,
                      derpMap: nil, rejected: [])
     }
 
@@ -86,6 +86,17 @@ import WireGuard
         #expect(table.resolve("db.tailnet.test") == v4)
         #expect(table.resolve("web") == nil)
         #expect(table.resolve("100.64.0.2") == nil)
+    }
+
+    @Test func aFullNameOutsideTheDomainResolvesToo() {
+        var table = TailnetPeerTable()
+        var shared = peer(5, "printer", keyByte: 5, address: 5)
+        shared.name = "printer.other-tailnet.example."
+        _ = table.apply(update(full: true, [peer(2, "db", keyByte: 2, address: 2), shared]))
+        #expect(table.resolve("printer.other-tailnet.example") == IPAddress("100.64.0.5")!)
+        #expect(table.resolve("printer") == IPAddress("100.64.0.5")!)
+        #expect(table.resolve("printer.tailnet.test") == nil)
+        #expect(table.resolve("nobody.tailnet.test") == nil)
     }
 
     @Test func theFirstUsableEndpointIsChosen() {

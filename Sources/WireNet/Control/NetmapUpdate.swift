@@ -108,7 +108,8 @@ public struct NetmapUpdate: Sendable, Equatable {
             guard let prefix = IPPrefix(text) else { return .failure(.init(message: "peer \(id): allowed IP \(text) is not a prefix")) }
             allowed.append(prefix)
         }
-        if allowed.isEmpty { allowed = addresses }
+        // The usual case: allowed IPs are the addresses; share one array's storage.
+        if allowed.isEmpty || allowed == addresses { allowed = addresses }
         // Endpoints that do not parse are skipped: the others may still work.
         let endpoints = (raw.endpoints ?? []).compactMap { PeerEndpoint($0)?.literal }
         let name = raw.name ?? ""

@@ -16,8 +16,11 @@ struct TailnetPeerTable {
     }
 
     private(set) var peers: [Int64: TailnetPeer] = [:]
-    /// Lower-cased short host names and full names (no trailing dot) to node ids.
+    /// Lower-cased names (no trailing dot) to node ids: short host names, and full names only where
+    /// they are not `<host name>.<domain>` (those resolve through the host name).
     private var names: [String: Int64] = [:]
+    /// The tailnet's DNS domain (`tailnet.test`), lower-cased; full names under it resolve by their first label.
+    private(set) var domain = ""
     /// Host routes (/32, /128) of peers' allowed IPs to node ids: which peer an outbound packet is for.
     private var hostRoutes: [IPAddress: Int64] = [:]
     /// Wider allowed IPs (subnet routes), few: scanned, longest prefix wins.
@@ -30,6 +33,13 @@ struct TailnetPeerTable {
     /// Folds a netmap in and returns the WireGuard changes it implies.
     mutating func apply(_ update: NetmapUpdate) -> Changes {
         var changes = Changes()
+        if let domain = update.domain?.lowercased(), domain != self.domain {
+            // Names were indexed under the old domain: index them again.
+            let all = Array(peers.values)
+            for peer in all { unindex(peer) }
+            self.domain = domain.hasSuffix(".") ? String(domain.dropLast()) : domain
+            for peer in all { index(peer) }
+        }
         if update.isFull {
             let listed = Set(update.peers.map(\.id))
             for (id, old) in peers where !listed.contains(id) {
@@ -64,7 +74,23 @@ struct TailnetPeerTable {
     /// The peer a name means: its short host name or its full name, any case, with or without the
     /// trailing dot.
     func peer(named name: String) -> TailnetPeer? {
-        names[Self.key(name)].flatMap { peers[$0] }
+        let key = Self.key(name)
+        if let id = names[key] { return peers[id] }
+        // `host.<domain>`: the host name's entry, if that peer's full name is indeed this one.
+        guard !domain.isEmpty, key.hasSuffix("." + domain) else { return nil }
+        let host = String(key.dropLast(domain.count + 1))
+        guard let id = names[host], let peer = peers[id], Self.key(peer.name) == key else { return nil }
+        return peer
+    }
+
+    /// The names a peer is indexed under: its host name, and its full name unless that is
+    /// `<host name>.<domain>`.
+    private func indexedNames(_ peer: TailnetPeer) -> [String] {
+        var keys: [String] = []
+        if !peer.hostName.isEmpty { keys.append(Self.key(peer.hostName)) }
+        let full = Self.key(peer.name)
+        if !full.isEmpty, full != Self.key(peer.hostName) + "." + domain || domain.isEmpty { keys.append(full) }
+        return keys
     }
 
     /// The peer with this node key.
@@ -99,10 +125,7 @@ struct TailnetPeerTable {
     }
 
     private mutating func index(_ peer: TailnetPeer) {
-        for name in [peer.hostName, peer.name] where !name.isEmpty {
-            let key = Self.key(name)
-            if names[key] == nil { names[key] = peer.id }
-        }
+        for key in indexedNames(peer) where names[key] == nil { names[key] = peer.id }
         for prefix in peer.allowedIPs {
             if prefix.length == prefix.address.bitWidth {
                 if hostRoutes[prefix.address] == nil { hostRoutes[prefix.address] = peer.id }
@@ -114,10 +137,7 @@ struct TailnetPeerTable {
     }
 
     private mutating func unindex(_ peer: TailnetPeer) {
-        for name in [peer.hostName, peer.name] where !name.isEmpty {
-            let key = Self.key(name)
-            if names[key] == peer.id { names[key] = nil }
-        }
+        for key in indexedNames(peer) where names[key] == peer.id { names[key] = nil }
         for prefix in peer.allowedIPs where prefix.length == prefix.address.bitWidth && hostRoutes[prefix.address] == peer.id {
             hostRoutes[prefix.address] = nil
         }
