@@ -18,6 +18,7 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
         /// What the tailnet's netmap says about the peer; nil for a statically configured peer.
         public var tailnet: TailnetPeerInfo?
 
+        /// A peer's state from its parts.
         public init(publicKey: PublicKey, endpoint: String?, lastHandshakeAge: Duration?, receivedBytes: UInt64,
                     sentBytes: UInt64, droppedPackets: UInt64, tailnet: TailnetPeerInfo? = nil) {
             self.publicKey = publicKey
@@ -68,6 +69,7 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
     /// Inbound packets the tailnet's packet filter dropped.
     public var filteredPackets: UInt64 = 0
 
+    /// A snapshot from its parts (the tailnet fields start empty).
     public init(publicKey: PublicKey, addresses: [IPPrefix], listenPort: UInt16, transport: String,
                 tcpConnections: Int, peers: [Peer]) {
         self.publicKey = publicKey

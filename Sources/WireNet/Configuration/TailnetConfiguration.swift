@@ -32,6 +32,7 @@ public struct TailnetConfiguration: Sendable {
     /// tailscale's tunnel MTU (`tstun.DefaultTUNMTU`, 1280).
     public static let defaultMTU = 1280
 
+    /// A configuration from its parts; only the first four have no default.
     public init(controlURL: String, authKey: String, hostname: String, stateDirectory: String,
                 ephemeral: Bool = false, listenPort: UInt16? = nil, mtu: Int = TailnetConfiguration.defaultMTU,
                 loginTimeout: Duration = .seconds(30)) {

@@ -17,6 +17,7 @@ public enum ControlState: String, Sendable, Equatable, CustomStringConvertible {
     /// Logged out.
     case loggedOut
 
+    /// The state's name as the helper spells it.
     public var description: String { rawValue }
 }
 

@@ -6,9 +6,12 @@ import Wire
 public struct FilterRule: Sendable, Equatable {
     /// A destination prefix and the port range allowed on it (inclusive).
     public struct Destination: Sendable, Equatable {
+        /// Destination addresses the rule covers.
         public var prefix: IPPrefix
+        /// Destination ports (ignored for ICMP echo requests and protocols without ports).
         public var ports: ClosedRange<UInt16>
 
+        /// A destination from its parts.
         public init(prefix: IPPrefix, ports: ClosedRange<UInt16>) {
             self.prefix = prefix
             self.ports = ports
@@ -23,6 +26,7 @@ public struct FilterRule: Sendable, Equatable {
     /// (TCP, UDP, ICMPv4, ICMPv6) when control sent none.
     public var protocols: [UInt8]
 
+    /// A rule from its parts.
     public init(sources: [IPPrefix], destinations: [Destination], protocols: [UInt8]) {
         self.sources = sources
         self.destinations = destinations

@@ -63,6 +63,7 @@ public struct DERPMap: Decodable, Sendable, Equatable {
             case regionID = "RegionID", regionCode = "RegionCode", nodes = "Nodes"
         }
 
+        /// Decodes tailscale's JSON (`RegionID`, `RegionCode`, `Nodes`).
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             regionID = try container.decode(Int.self, forKey: .regionID)
@@ -80,7 +81,9 @@ public struct DERPMap: Decodable, Sendable, Equatable {
         /// The host name (or IP literal) to connect to.
         public var hostName: String?
         /// Explicit addresses, overriding DNS for `hostName`.
+        /// An explicit IPv4 address, overriding DNS for `hostName`.
         public var ipv4: String?
+        /// An explicit IPv6 address, overriding DNS for `hostName`.
         public var ipv6: String?
         /// The TLS port of the relay (0 or absent: 443).
         public var derpPort: Int?
@@ -100,6 +103,7 @@ public struct DERPMap: Decodable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey { case regions = "Regions" }
 
+    /// Decodes tailscale's JSON (`Regions`, keyed by the region number as text).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let byText = try container.decodeIfPresent([String: Region].self, forKey: .regions) ?? [:]

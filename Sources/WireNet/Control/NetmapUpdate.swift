@@ -161,5 +161,6 @@ public struct NetmapUpdate: Sendable, Equatable {
 public struct ControlProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What was wrong, in words.
     public var message: String
+    /// The message.
     public var description: String { message }
 }

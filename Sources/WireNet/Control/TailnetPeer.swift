@@ -30,6 +30,7 @@ public struct TailnetPeer: Sendable, Equatable {
     /// The peer's node key has expired; WireGuard does not talk to it.
     public var expired: Bool
 
+    /// Field-by-field equality (disco keys compared by their bytes).
     public static func == (a: TailnetPeer, b: TailnetPeer) -> Bool {
         a.id == b.id && a.stableID == b.stableID && a.name == b.name && a.hostName == b.hostName
             && a.nodeKey == b.nodeKey && a.discoKey?.bytes == b.discoKey?.bytes && a.addresses == b.addresses
