@@ -27,7 +27,7 @@ struct TailnetInteropTests {
         try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
         try makeRandomFile(www + "/blob", megabytes: 16)
         let httpPort = TailnetLab.freePort(), udpPort = TailnetLab.freePort(udp: true)
-        let web = try startHTTPServer(directory: www, port: httpPort, scratch: scratch)
+        let web = try await startHTTPServer(directory: www, port: httpPort, scratch: scratch)
         let echo = try startUDPEcho(port: udpPort, scratch: scratch)
         defer { _ = (web, echo) }
         let alpha = try TailnetNode("alpha", control: server, keyFile: try keyFile(scratch), state: scratch.path("alpha"), scratch: scratch,
@@ -61,7 +61,7 @@ struct TailnetInteropTests {
         try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
         try makeRandomFile(www + "/small", megabytes: 1)
         let httpPort = TailnetLab.freePort()
-        let web = try startHTTPServer(directory: www, port: httpPort, scratch: scratch)
+        let web = try await startHTTPServer(directory: www, port: httpPort, scratch: scratch)
         defer { _ = web }
         let b = try TailnetNode("bravo", control: server, keyFile: try keyFile(scratch), state: scratch.path("b"), scratch: scratch,
                                 extra: ["--serve", "80=127.0.0.1:\(httpPort)"])
@@ -138,7 +138,7 @@ struct TailnetInteropTests {
         try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
         try makeRandomFile(www + "/blob", megabytes: 24)
         let httpPort = TailnetLab.freePort()
-        let web = try startHTTPServer(directory: www, port: httpPort, scratch: scratch)
+        let web = try await startHTTPServer(directory: www, port: httpPort, scratch: scratch)
         defer { _ = web }
         let hotel = try TailnetNode("hotel", control: server, keyFile: try keyFile(scratch), state: scratch.path("h"), scratch: scratch,
                                     extra: ["--serve", "80=127.0.0.1:\(httpPort)"])
@@ -170,7 +170,7 @@ struct TailnetInteropTests {
         try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
         try makeRandomFile(www + "/blob", megabytes: 8)
         let httpPort = TailnetLab.freePort()
-        let web = try startHTTPServer(directory: www, port: httpPort, scratch: scratch)
+        let web = try await startHTTPServer(directory: www, port: httpPort, scratch: scratch)
         defer { _ = web }
         let juliet = try TailnetNode("juliet", control: server, keyFile: try keyFile(scratch), state: scratch.path("j"), scratch: scratch,
                                      extra: ["--serve", "80=127.0.0.1:\(httpPort)"])

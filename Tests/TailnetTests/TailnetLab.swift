@@ -117,10 +117,15 @@ final class TailnetNode: @unchecked Sendable {
     }
 }
 
-/// python3's http.server over a directory, on a loopback port.
-func startHTTPServer(directory: String, port: UInt16, scratch: ScratchDirectory) throws -> WirenetProcess {
-    try WirenetProcess(["-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", directory],
-                       executable: "/usr/bin/python3", scratch: scratch)
+/// python3's http.server over a directory, on a loopback port; returns once it answers.
+func startHTTPServer(directory: String, port: UInt16, scratch: ScratchDirectory) async throws -> WirenetProcess {
+    let server = try WirenetProcess(["-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", directory],
+                                    executable: "/usr/bin/python3", scratch: scratch)
+    let serving = await TailnetLab.eventually {
+        (try? Shell.run(["curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:\(port)/"])) != nil
+    }
+    guard serving else { throw WirenetProcessError("http.server did not start: \(server.stderr.suffix(500))") }
+    return server
 }
 
 /// A UDP echo server on a loopback port (python3).
