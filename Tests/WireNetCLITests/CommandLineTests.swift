@@ -67,7 +67,7 @@ struct CommandLineTests {
 
     @Test(arguments: [
         (["--serve", "tcp:x=127.0.0.1:80"], "wirenet: bad --serve tcp:x=127.0.0.1:80: tunnel port `x` is not a number"),
-        (["--forward", "8080=web.internal:80"], "wirenet: bad --forward 8080=web.internal:80: tunnel target `web.internal` is not an IPv4 or IPv6 address"),
+        (["--forward", "8080=web.internal:80"], "wirenet: --forward tcp:127.0.0.1:8080=web.internal:80: peer names need a tailnet (--control-url)"),
         (["--serve", "80=host.invalid:80"], "wirenet: --serve tcp:80=host.invalid:80: cannot resolve host.invalid"),
     ])
     func aBadRuleIsNamedAndStartsNothing(rule: [String], message: String) async throws {
@@ -79,6 +79,22 @@ struct CommandLineTests {
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.hasPrefix(message), "stderr: \(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
+    @Test(arguments: [
+        (["--control-url", "http://127.0.0.1:9", "--state", "/tmp/x"], "wirenet: --control-url needs --hostname NAME"),
+        (["--control-url", "http://127.0.0.1:9", "--hostname", "web"], "wirenet: --control-url needs --state DIR"),
+        (["--control-url", "http://127.0.0.1:9", "--config", "x.conf"], "wirenet: --config and --control-url exclude each other"),
+        (["--hostname", "web"], "wirenet: give either --config FILE (wg-quick) or --control-url URL (tailnet)"),
+        (["--control-url", "http://127.0.0.1:9", "--hostname", "web", "--state", "/tmp/x", "--authkey-file", "/nonexistent/key"],
+         "wirenet: cannot read the auth key file /nonexistent/key"),
+    ])
+    func tailnetOptionsAreCheckedBeforeAnythingStarts(arguments: [String], message: String) async throws {
+        let scratch = try ScratchDirectory()
+        let result = try await runWirenet(["up"] + arguments, scratch: scratch)
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix(message), "stderr: \(result.stderr)")
     }
 
     @Test func aForwardPortInUseIsReportedAndStartsNothing() async throws {

@@ -45,22 +45,23 @@ struct ControlHelperLibrary: @unchecked Sendable {
         return paths
     }
 
-    /// Loads the helper from the first path that exists (an explicit path must exist).
+    /// Loads the helper from the first path that exists; an explicit path is the only one tried.
     /// - Throws: ``NodeError/controlHelperUnavailable(_:)`` saying where it looked and how to build it.
     static func load(explicit: String?) throws(NodeError) -> ControlHelperLibrary {
         let candidates = searchPaths(explicit: explicit)
         var problems: [String] = []
         for (index, path) in candidates.enumerated() {
-            let mustExist = index == 0 && explicit != nil
+            // An explicit path is the only place looked: a missing file there is an error, not a fallback.
+            let explicitOnly = index == 0 && explicit != nil
             guard access(path, F_OK) == 0 else {
-                if mustExist { problems.append("\(path): no such file") }
+                if explicitOnly { problems.append("\(path): no such file"); break }
                 continue
             }
             switch open(path) {
             case .success(let library): return library
             case .failure(let reason): problems.append("\(path): \(reason)")
             }
-            if mustExist { break }
+            if explicitOnly { break }
         }
         let looked = problems.isEmpty ? "looked in \(candidates.joined(separator: ", "))" : problems.joined(separator: "; ")
         throw .controlHelperUnavailable(
