@@ -162,6 +162,34 @@ struct TailnetInteropTests {
         #expect(try await TailnetLab.eventually(within: .seconds(30)) { try india.status()["control"] as? String == "running" })
     }
 
+    @Test func peersJoiningAndLeavingDoNotDisturbATransfer() async throws {
+        let scratch = try ScratchDirectory()
+        let server = try await control(scratch)
+        let www = scratch.path("www")
+        try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+        try makeRandomFile(www + "/blob", megabytes: 16)
+        let httpPort = TailnetLab.freePort()
+        let web = try await startHTTPServer(directory: www, port: httpPort, scratch: scratch)
+        defer { _ = web }
+        let november = try TailnetNode("november", control: server, keyFile: try keyFile(scratch), state: scratch.path("n"), scratch: scratch,
+                                       extra: ["--serve", "80=127.0.0.1:\(httpPort)"])
+        try await november.ready()
+        let port = TailnetLab.freePort()
+        let oscar = try TailnetNode("oscar", control: server, keyFile: try keyFile(scratch), state: scratch.path("o"), scratch: scratch,
+                                    extra: ["--forward", "\(port)=november:80"])
+        try await oscar.ready()
+        let expected = try sha256(ofFile: www + "/blob")
+
+        // About 4 s at 4 MB/s, while 2,000 peers join the tailnet and leave it again.
+        async let fetched = Task.detached { fetchSHA256("http://127.0.0.1:\(port)/blob", options: ["--max-time", "60", "--limit-rate", "4M"]) }.value
+        try await Task.sleep(for: .milliseconds(500))
+        _ = try Shell.run(["curl", "-sf", "-X", "POST", server.url + "/test/synthetic?count=2000"])
+        #expect(try await TailnetLab.eventually { (try oscar.status()["peers"] as? [Any])?.count ?? 0 > 2000 })
+        _ = try Shell.run(["curl", "-sf", "-X", "DELETE", server.url + "/test/synthetic"])
+        #expect(try await TailnetLab.eventually { (try oscar.status()["peers"] as? [Any])?.count == 1 })
+        #expect(await fetched == expected)
+    }
+
     @Test(.enabled(if: TailnetLab.arkitektInstalled, "needs arkitekt-mesh (pip install arkitekt-mesh)"))
     func arkitektMeshFetchesAFileServedByAWireNetNode() async throws {
         let scratch = try ScratchDirectory()
