@@ -23,10 +23,10 @@ digest=$( (go version; for f in $sources; do sha256sum "$f"; done) | sha256sum |
 if [ "${1:-}" != "--force" ] && [ -f "$lib" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
     echo "build-control-helper: up to date: $lib"
 else
-    gopath="$(mktemp -d)"
-    trap 'rm -rf "$gopath"' EXIT
+    # GOPATH mode: src/wirenet -> the repository; a stable path keeps Go's build cache warm.
+    gopath="$out_dir/gopath"
     mkdir -p "$gopath/src"
-    ln -s "$root" "$gopath/src/wirenet"
+    ln -sfn "$root" "$gopath/src/wirenet"
     echo "build-control-helper: building $lib"
     (cd "$gopath/src/wirenet/Sources/ControlHelper" &&
         GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOFLAGS= GOCACHE="${GOCACHE:-$root/.build/control-helper/gocache}" CGO_ENABLED=1 \

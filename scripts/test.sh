@@ -26,4 +26,10 @@ fuzz_seconds="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_seconds" != "0" ]; then
     scripts/fuzz.sh "$fuzz_seconds"
 fi
+# --- control-plane helper (Go, Sources/ControlHelper): go vet, go test, C smoke test of the .so ---
+# Skips itself with a message when Go is not installed.
+echo "test: control-plane helper"
+Sources/ControlHelper/run-tests.sh
+# --- end control-plane helper ---
+
 echo "test: all passed"

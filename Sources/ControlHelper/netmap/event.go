@@ -7,6 +7,13 @@ import (
 	"time"
 )
 
+// timeText formats a time as the contract's timestamps: RFC 3339, UTC, whole seconds (what
+// ISO 8601 parsers without fractional-second support read).
+func timeText(t time.Time) *string {
+	s := t.UTC().Truncate(time.Second).Format(time.RFC3339)
+	return &s
+}
+
 // Self is this node as control sees it.
 type Self struct {
 	ID                int64    `json:"id"`
@@ -29,8 +36,8 @@ type Peer struct {
 	Endpoints  []string   `json:"endpoints"`
 	HomeDERP   int        `json:"homeDERP"`
 	Online     *bool      `json:"online"`
-	LastSeen   *time.Time `json:"lastSeen"`
-	KeyExpiry  *time.Time `json:"keyExpiry"`
+	LastSeen   *string    `json:"lastSeen"`  // RFC 3339 UTC, whole seconds; null = unknown
+	KeyExpiry  *string    `json:"keyExpiry"` // RFC 3339 UTC, whole seconds; null = none
 	Expired    bool       `json:"expired"`
 }
 
