@@ -191,7 +191,11 @@ func (n *node) waitFor(what string, timeout time.Duration, cond func() bool) {
 		if time.Now().After(deadline) {
 			n.mu.Lock()
 			defer n.mu.Unlock()
-			n.t.Fatalf("%s: timed out waiting for %s; states %+v; %d netmap events", n.cfg.Hostname, what, n.states, len(n.events))
+			states := n.states
+			if len(states) > 6 {
+				states = states[len(states)-6:]
+			}
+			n.t.Fatalf("%s: timed out waiting for %s; last states %+v; %d netmap events", n.cfg.Hostname, what, states, len(n.events))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
