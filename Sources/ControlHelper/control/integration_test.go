@@ -219,7 +219,9 @@ func (n *node) peerNamed(host string) (netmap.Peer, bool) {
 	return netmap.Peer{}, false
 }
 
-func (n *node) running() { n.waitFor("state running", 20*time.Second, func() bool { return n.hasState(StateRunning) }) }
+func (n *node) running() {
+	n.waitFor("state running", 20*time.Second, func() bool { return n.hasState(StateRunning) })
+}
 
 func (n *node) selfAddresses() []string {
 	n.mu.Lock()
@@ -289,6 +291,11 @@ func TestNodesSeeEachOtherDeltasAndEphemeralLogout(t *testing.T) {
 		t.Fatalf("logout: %v", err)
 	}
 	c.waitFor("state loggedOut", 5*time.Second, func() bool { return c.hasState(StateLoggedOut) })
+	c.mu.Lock()
+	if c.hasState(StateReconnecting) || c.states[len(c.states)-1].State != StateLoggedOut {
+		t.Errorf("states around the logout: %+v", c.states)
+	}
+	c.mu.Unlock()
 	a.waitFor("gamma removed from alpha's netmap", 10*time.Second, func() bool {
 		_, ok := a.peerNamed("gamma")
 		return !ok
@@ -392,4 +399,49 @@ func TestControlRestartReconnectsAndKeepsRunning(t *testing.T) {
 	if after := a.selfAddresses(); fmt.Sprint(after) != fmt.Sprint(addr) {
 		t.Fatalf("address changed across a control restart: %v → %v", addr, after)
 	}
+}
+
+func TestTenThousandPeerNetmapThenDeltas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scale test")
+	}
+	tc := startTestControl(t, "--authkey", "tskey-good", "--synthetic-peers", "10000")
+	started := time.Now()
+	a := newNode(t, tc.url, "tskey-good", "big", "", "", false)
+	a.waitFor("10,000 peers", 60*time.Second, func() bool { return len(a.peers) >= 10000 })
+	full := time.Since(started)
+	a.mu.Lock()
+	events := len(a.events)
+	a.mu.Unlock()
+	joined := time.Now()
+	newNode(t, tc.url, "tskey-good", "late", "", "", false)
+	a.waitFor("the late node", 20*time.Second, func() bool { _, ok := a.peerNamed("late"); return ok })
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ev := range a.events[events:] {
+		if ev.Full {
+			t.Fatal("a join in a 10,000-peer tailnet came as a full netmap")
+		}
+	}
+	t.Logf("10,000-peer netmap: login to full map %v; a join delivered as a delta after %v", full.Round(time.Millisecond), time.Since(joined).Round(time.Millisecond))
+}
+
+func TestSavedRegistrationControlForgotFallsBackToTheAuthKey(t *testing.T) {
+	tc := startTestControl(t, "--authkey", "tskey-good", "--ephemeral-grace", "200ms")
+	stateDir, nodeKey := t.TempDir(), randomKey("nodekey:")
+	first := newNode(t, tc.url, "tskey-good", "fleeting", stateDir, nodeKey, true)
+	first.running()
+	first.client.Stop() // no logout: control drops the ephemeral node after its grace period
+	watcher := newNode(t, tc.url, "tskey-good", "watcher", "", "", false)
+	watcher.running()
+	watcher.waitFor("fleeting gone", 10*time.Second, func() bool { _, ok := watcher.peerNamed("fleeting"); return !ok })
+
+	// The registration file is still there, but control no longer knows the node: without an auth
+	// key that is a refusal; with one, the node registers again.
+	alone := newNode(t, tc.url, "", "fleeting", stateDir, nodeKey, true)
+	alone.waitFor("refused", 15*time.Second, func() bool { return alone.hasState(StateRefused) })
+	alone.client.Stop()
+	again := newNode(t, tc.url, "tskey-good", "fleeting", stateDir, nodeKey, true)
+	again.running()
+	watcher.waitFor("fleeting back", 10*time.Second, func() bool { _, ok := watcher.peerNamed("fleeting"); return ok })
 }

@@ -1,7 +1,8 @@
 // smoke.c — loads libwirenetcontrol.so with dlopen, as the Swift side does, and drives its exports:
 //   smoke LIB bad-config                         start with malformed JSON must fail with a message
 //   smoke LIB unreachable URL STATEDIR            start, see "registering" then "reconnecting", stop
-//   smoke LIB netmap URL AUTHKEY STATEDIR         start, see a netmap event and "running", update, stop
+//   smoke LIB netmap URL AUTHKEY STATEDIR         start, see a netmap event and "running", update,
+//                                                 log out (see "loggedOut"), stop
 // After wn_control_stop returns no callback may run; the program checks that for a second.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -21,7 +22,7 @@ typedef int32_t (*update_fn)(int64_t, const uint8_t *, int64_t);
 typedef int32_t (*logout_fn)(int64_t, int64_t, uint8_t *, int64_t);
 typedef void (*stop_fn)(int64_t);
 
-static atomic_int netmaps, registering, reconnecting, running, after_stop, stopped;
+static atomic_int netmaps, registering, reconnecting, running, logged_out, after_stop, stopped;
 static char first_netmap[512];
 
 static void on_event(void *context, int32_t kind, const uint8_t *json, int64_t length) {
@@ -37,6 +38,7 @@ static void on_event(void *context, int32_t kind, const uint8_t *json, int64_t l
         if (memmem(json, (size_t)length, "\"registering\"", 13)) atomic_fetch_add(&registering, 1);
         if (memmem(json, (size_t)length, "\"reconnecting\"", 14)) atomic_fetch_add(&reconnecting, 1);
         if (memmem(json, (size_t)length, "\"running\"", 9)) atomic_fetch_add(&running, 1);
+        if (memmem(json, (size_t)length, "\"loggedOut\"", 11)) atomic_fetch_add(&logged_out, 1);
         fprintf(stderr, "smoke: state %.*s\n", (int)length, (const char *)json);
     }
 }
@@ -99,6 +101,8 @@ int main(int argc, char **argv) {
         const char *upd = "{\"endpoints\": [\"127.0.0.1:41642\"], \"discoKey\": \"\"}";
         if (ok && update(h, (const uint8_t *)upd, (int64_t)strlen(upd)) != 0) { fprintf(stderr, "smoke: update failed\n"); ok = 0; }
         if (ok) printf("smoke: netmap received: %.120s\n", first_netmap);
+        if (ok && logout(h, 10000, err, sizeof err) != 0) { fprintf(stderr, "smoke: logout failed: %s\n", (char *)err); ok = 0; }
+        if (ok && !wait_for(&logged_out, 5)) { fprintf(stderr, "smoke: no loggedOut state\n"); ok = 0; }
     } else {
         if (!wait_for(&registering, 10) || !wait_for(&reconnecting, 30)) { fprintf(stderr, "smoke: no registering/reconnecting state\n"); ok = 0; }
     }
