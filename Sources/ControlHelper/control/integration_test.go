@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -444,4 +445,27 @@ func TestSavedRegistrationControlForgotFallsBackToTheAuthKey(t *testing.T) {
 	again := newNode(t, tc.url, "tskey-good", "fleeting", stateDir, nodeKey, true)
 	again.running()
 	watcher.waitFor("fleeting back", 10*time.Second, func() bool { _, ok := watcher.peerNamed("fleeting"); return ok })
+}
+
+func TestStopLeavesNoGoroutinesBehind(t *testing.T) {
+	tc := startTestControl(t, "--authkey", "tskey-good")
+	warm := newNode(t, tc.url, "tskey-good", "warm", "", "", false)
+	warm.running()
+	warm.client.Stop()
+	time.Sleep(100 * time.Millisecond)
+	baseline := runtime.NumGoroutine()
+	for i := 0; i < 5; i++ {
+		n := newNode(t, tc.url, "tskey-good", fmt.Sprintf("cycle%d", i), "", "", true)
+		n.running()
+		n.client.Update(&Update{Endpoints: []string{"127.0.0.1:1"}})
+		n.client.Stop()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := runtime.NumGoroutine(); got > baseline {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after 5 start/stop cycles, %d before:\n%s", got, baseline, buf[:runtime.Stack(buf, true)])
+	}
 }
