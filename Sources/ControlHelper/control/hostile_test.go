@@ -6,12 +6,16 @@ package control
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -34,11 +38,27 @@ type script struct {
 }
 
 type fakeControl struct {
+	tls    *httptest.Server
 	url    string
 	priv   [32]byte
 	pub    [32]byte
 	script script
 	ln     net.Listener
+}
+
+// startFakeControlTLS serves the same script over HTTPS with a self-signed certificate.
+func startFakeControlTLS(t *testing.T, sc script) *fakeControl {
+	t.Helper()
+	fc := &fakeControl{script: sc}
+	rand.Read(fc.priv[:])
+	kp, _ := noise.NewKeyPair(fc.priv)
+	fc.pub = kp.Public
+	fc.tls = httptest.NewUnstartedServer(http.HandlerFunc(fc.serveHTTP))
+	fc.tls.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted client's handshake errors
+	fc.tls.StartTLS()
+	t.Cleanup(fc.tls.Close)
+	fc.url = fc.tls.URL
+	return fc
 }
 
 func startFakeControl(t *testing.T, sc script) *fakeControl {
@@ -227,6 +247,22 @@ func TestEarlyPayloadIsSkippedAndTheMapStillArrives(t *testing.T) {
 	if _, ok := n.peers[2]; !ok || n.self == nil || n.self.ID != 1 {
 		t.Fatalf("netmap: self %+v peers %+v", n.self, n.peers)
 	}
+}
+
+func TestHTTPSControlURLVerifiesTheCertificate(t *testing.T) {
+	fc := startFakeControlTLS(t, script{mapStream: func(w http.ResponseWriter) {
+		writeFrames(w, []byte(goodFirstMap))
+		hold(w)
+	}})
+	// Unknown certificate: refused by TLS, retried (it may be a transient misconfiguration).
+	untrusted := newNodeWith(t, fc.url, nil)
+	untrusted.waitForStateMessage(StateReconnecting, "certificate")
+	untrusted.client.Stop()
+
+	pool := x509.NewCertPool()
+	pool.AddCert(fc.tls.Certificate())
+	n := newNodeWith(t, fc.url, func(c *Client) { c.ep.rootCAs = pool })
+	n.running()
 }
 
 func TestStopEndsEverythingWhileControlHangs(t *testing.T) {
