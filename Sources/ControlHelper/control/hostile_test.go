@@ -215,6 +215,7 @@ func TestHostileControlResponsesBecomeStateEvents(t *testing.T) {
 			w.Write([]byte{100, 0, 0, 0, '{'})
 		}}},
 		{"map answers 403", StateReconnecting, "HTTP 403", script{mapStream: func(w http.ResponseWriter) { http.Error(w, "who are you", 403) }}},
+		{"map never answers", StateReconnecting, "did not answer the map request", script{mapStream: func(w http.ResponseWriter) { hold(w) }}},
 		{"map goes silent", StateReconnecting, "no message from control", script{mapStream: func(w http.ResponseWriter) {
 			writeFrames(w, []byte(goodFirstMap))
 			hold(w)
