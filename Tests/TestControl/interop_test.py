@@ -4,6 +4,10 @@ client (Rust, driven from Python). Starts the server through scripts/testcontrol
 and checks what an outside client sees: addresses, names, peers, refusals, ephemeral removal, a
 restart with --state, and UDP data between two nodes over WireGuard (direct UDP, no DERP).
 
+As root it also runs a DERP phase in a network namespace of its own (name tcderp<pid>) that has
+only a loopback interface: the nodes find no endpoints to announce, so their datagrams can only
+travel through the server's DERP relay (--derp).
+
 Run: python3 Tests/TestControl/interop_test.py   (prints "N passed, M failed"; exit 1 on failure)
 """
 
@@ -184,6 +188,61 @@ async def probe_sees_disco_ping(server, node):
         sock.close()
 
 
+async def derp_phase():
+    """Runs inside a namespace with only loopback: no endpoints, so only the relay connects nodes."""
+    workdir = tempfile.mkdtemp(prefix="tc-interop-derp-")
+    server = ControlServer(workdir, ["--authkey", "good", "--derp"])
+    nodes = []
+    try:
+        a = await start_node(workdir, server, "alpha")
+        nodes.append(a)
+        b = await start_node(workdir, server, "beta")
+        nodes.append(b)
+        listed = server.nodes()
+        check("[derp] in a namespace with only loopback the nodes announce no endpoints",
+              listed["alpha"]["endpoints"] == [] and listed["beta"]["endpoints"] == [], json.dumps(listed))
+        problem = await udp_over_the_mesh(a, b)
+        check("[derp] UDP datagrams cross between the nodes through the server's DERP relay", problem == "", problem)
+    except Exception:
+        traceback.print_exc()
+        check("[derp] the DERP phase completes without an exception", False)
+    finally:
+        for n in nodes:
+            n.close()
+        server.stop()
+        if failed:
+            with open(server.log_path, "rb") as f:
+                print(b"\n".join(f.read().splitlines()[-40:]).decode(errors="replace"))
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_derp_phase_in_namespace():
+    """Runs this file with --derp-phase in a fresh network namespace; returns its results."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        print("skip [derp] phase: needs root and ip(8) for a network namespace")
+        return
+    ns = "tcderp%d" % os.getpid()
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), "--derp-phase"],
+                              stdout=subprocess.PIPE, timeout=600)
+        out = proc.stdout.decode(errors="replace")
+        for line in out.splitlines():
+            if line.startswith("ok   "):
+                passed.append(line[5:])
+            elif line.startswith("FAIL "):
+                failed.append(line[5:])
+            if not line.endswith(" failed"):
+                print(line, flush=True)
+        if proc.returncode != 0 and not any(l.startswith("FAIL") for l in out.splitlines()):
+            check("[derp] the DERP phase exits cleanly", False, "exit status %d" % proc.returncode)
+    except (subprocess.SubprocessError, OSError) as e:
+        check("[derp] the DERP phase runs in a network namespace", False, str(e))
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+
 async def main():
     workdir = tempfile.mkdtemp(prefix="tc-interop-")
     state = os.path.join(workdir, "state")
@@ -262,9 +321,14 @@ async def main():
             with open(server.log_path, "rb") as f:
                 print(b"\n".join(f.read().splitlines()[-40:]).decode(errors="replace"))
         shutil.rmtree(workdir, ignore_errors=True)
+    run_derp_phase_in_namespace()
     print("%d passed, %d failed" % (len(passed), len(failed)))
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--derp-phase"]:
+        asyncio.run(derp_phase())
+        print("%d passed, %d failed" % (len(passed), len(failed)))
+        sys.exit(1 if failed else 0)
     sys.exit(asyncio.run(main()))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,23 @@ func TestFlagsAreCheckedWithClearMessages(t *testing.T) {
 		if _, err := parseOptions(args); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+func TestDERPMapNamesTheListenAddressAsRegion900OnlyWithARelay(t *testing.T) {
+	if m := buildDERPMap(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9911}, false); m != nil {
+		t.Fatalf("a DERP map without a relay: %+v", m)
+	}
+	m := buildDERPMap(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9911}, true)
+	r := m.Regions[900]
+	if r == nil || r.RegionCode != "test" || len(r.Nodes) != 1 {
+		t.Fatalf("%+v", m)
+	}
+	n := r.Nodes[0]
+	if n.HostName != "127.0.0.1" || n.IPv4 != "127.0.0.1" || n.DERPPort != 9911 || n.STUNPort != -1 || !n.InsecureForTests || n.RegionID != 900 {
+		t.Fatalf("%+v", n)
+	}
+	if _, err := parseOptions([]string{"--derp", "--listen", "0.0.0.0:9911"}); err == nil {
+		t.Fatal("--derp with an unspecified listen address was accepted")
 	}
 }
