@@ -4,6 +4,7 @@ package main
 // loopback address (documented in Docs/control-plane.md):
 //
 //	GET    /test/nodes                     nodes as JSON (add ?synthetic=1 to include synthetic peers)
+//	POST   /test/nodes                     add an external peer: {"hostname", "nodeKey", "discoKey", "endpoints"}
 //	DELETE /test/nodes?id=N                remove node N (its peers get PeersRemoved)
 //	GET    /test/policy                    the current policy (JSON list of FilterRule)
 //	POST   /test/policy                    replace the policy with the JSON body; pushed to every stream
@@ -48,6 +49,18 @@ func (s *controlServer) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.Method + " " + r.URL.Path {
 	case "GET /test/nodes":
 		writeJSON(w, t.summaries(q.Get("synthetic") == "1"))
+	case "POST /test/nodes":
+		var e externalNode
+		if err := readJSONBody(r, &e); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sum, err := t.addExternal(e)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, sum)
 	case "DELETE /test/nodes":
 		id, err := strconv.ParseInt(q.Get("id"), 10, 64)
 		if err != nil {

@@ -43,6 +43,7 @@ type nodeRecord struct {
 	Cap               int
 	Ephemeral         bool
 	Synthetic         bool
+	External          bool // added through POST /test/nodes: keys and endpoints of a peer run elsewhere
 	LoggedOut         bool
 	LastSeen          time.Time
 
@@ -261,7 +262,7 @@ func (t *Tailnet) fqdn(n *nodeRecord) string {
 
 // wireNode is n as a tailcfg.Node; the caller holds t.mu.
 func (t *Tailnet) wireNodeLocked(n *nodeRecord) *Node {
-	online := n.online
+	online := n.online || n.External
 	w := &Node{
 		ID:                   n.ID,
 		StableID:             fmt.Sprintf("n%d", n.ID),
@@ -359,6 +360,7 @@ type nodeSummary struct {
 	Online    bool             `json:"online"`
 	Ephemeral bool             `json:"ephemeral"`
 	Synthetic bool             `json:"synthetic"`
+	External  bool             `json:"external"`
 	LoggedOut bool             `json:"loggedOut"`
 }
 
@@ -374,7 +376,7 @@ func (t *Tailnet) summaries(includeSynthetic bool) []nodeSummary {
 			ID: n.ID, Name: t.fqdn(n), Hostname: n.Hostname, NodeKey: n.Key, DiscoKey: n.Disco,
 			Addresses: []netip.Addr{n.Addr4, n.Addr6},
 			Endpoints: append([]netip.AddrPort{}, n.Endpoints...),
-			Online:    n.online, Ephemeral: n.Ephemeral, Synthetic: n.Synthetic, LoggedOut: n.LoggedOut,
+			Online:    n.online || n.External, Ephemeral: n.Ephemeral, Synthetic: n.Synthetic, External: n.External, LoggedOut: n.LoggedOut,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
