@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -467,5 +468,51 @@ func TestStopLeavesNoGoroutinesBehind(t *testing.T) {
 	if got := runtime.NumGoroutine(); got > baseline {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines after 5 start/stop cycles, %d before:\n%s", got, baseline, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func TestPolicyChangeArrivesAsANormalisedFilterDelta(t *testing.T) {
+	tc := startTestControl(t, "--authkey", "tskey-good")
+	a := newNode(t, tc.url, "tskey-good", "guarded", "", "", false)
+	a.running()
+	a.mu.Lock()
+	initial := a.events[0].PacketFilter
+	count := len(a.events)
+	a.mu.Unlock()
+	if initial == nil || len(*initial) == 0 || (*initial)[0].SrcPrefixes[0] != "0.0.0.0/0" {
+		t.Fatalf("default allow-all policy: %+v", initial)
+	}
+	policy := `[{"SrcIPs": ["100.64.0.2", "100.64.0.8-100.64.0.11"], "DstPorts": [{"IP": "*", "Ports": {"First": 80, "Last": 80}}], "IPProto": [6]}]`
+	resp, err := http.Post(tc.url+"/test/policy", "application/json", strings.NewReader(policy))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /test/policy: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	a.waitFor("the new filter", 10*time.Second, func() bool {
+		for _, ev := range a.events[count:] {
+			if ev.PacketFilter != nil {
+				return true
+			}
+		}
+		return false
+	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var got []netmap.FilterRule
+	for _, ev := range a.events[count:] {
+		if ev.PacketFilter != nil {
+			if ev.Full {
+				t.Fatal("a policy change came as a full netmap")
+			}
+			got = *ev.PacketFilter
+		}
+	}
+	want := []netmap.FilterRule{{
+		SrcPrefixes: []string{"100.64.0.2/32", "100.64.0.8/30"},
+		DstPorts:    []netmap.DstPorts{{Prefix: "0.0.0.0/0", First: 80, Last: 80}, {Prefix: "::/0", First: 80, Last: 80}},
+		Protocols:   []int{6},
+	}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("filter %+v, want %+v", got, want)
 	}
 }
