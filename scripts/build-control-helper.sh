@@ -30,7 +30,7 @@ else
     echo "build-control-helper: building $lib"
     (cd "$gopath/src/wirenet/Sources/ControlHelper" &&
         GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOFLAGS= GOCACHE="${GOCACHE:-$root/.build/control-helper/gocache}" CGO_ENABLED=1 \
-        go build -buildmode=c-shared -trimpath -o "$lib.tmp" .)
+        go build -buildmode=c-shared -trimpath -ldflags="-s -w" -o "$lib.tmp" .)
     rm -f "$lib.h" "$lib.tmp.h" "${lib%.so}.h"
     mv "$lib.tmp" "$lib"
     echo "$digest" > "$stamp"

@@ -80,7 +80,7 @@ func fetchControlKey(ctx context.Context, ep controlEndpoint) ([32]byte, error) 
 	if err != nil {
 		return zero, err
 	}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: ep.tlsConfig()}}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: ep.tlsConfig(), MaxResponseHeaderBytes: maxUpgradeHeader}}
 	resp, err := client.Do(req)
 	if err != nil {
 		return zero, fmt.Errorf("fetching control's key: %v", err)
@@ -297,9 +297,10 @@ func newNoiseClient(ctx context.Context, ep controlEndpoint, machine noise.KeyPa
 		return nil, err
 	}
 	tr := &http2.Transport{
-		AllowHTTP:       true,
-		ReadIdleTimeout: 45 * time.Second, // ping a silent conn; the map watchdog is the backstop
-		PingTimeout:     15 * time.Second,
+		AllowHTTP:         true,
+		ReadIdleTimeout:   45 * time.Second, // ping a silent conn; the map watchdog is the backstop
+		PingTimeout:       15 * time.Second,
+		MaxHeaderListSize: maxUpgradeHeader,
 	}
 	h2, err := tr.NewClientConn(conn)
 	if err != nil {
