@@ -18,7 +18,7 @@ fi
 mkdir -p "$out_dir"
 sources=$(find Sources/ControlHelper -type f \( -name '*.go' -o -name '*.h' -o -name '*.c' \) ! -name '*_test.go' ! -path '*/testdata/*' | sort)
 stamp="$out_dir/sources.sha256"
-digest=$( (go version; for f in $sources; do sha256sum "$f"; done) | sha256sum | cut -d' ' -f1)
+digest=$( (go version; sha256sum scripts/build-control-helper.sh; for f in $sources; do sha256sum "$f"; done) | sha256sum | cut -d' ' -f1)
 
 if [ "${1:-}" != "--force" ] && [ -f "$lib" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
     echo "build-control-helper: up to date: $lib"
