@@ -44,6 +44,7 @@ lib="$root/.build/control-helper/libwirenetcontrol.so"
 cc -Wall -Wextra -Werror -o "$work/smoke" "$here/ctest/smoke.c" -ldl -lpthread
 "$work/smoke" "$lib" bad-config
 "$work/smoke" "$lib" unreachable "http://127.0.0.1:1" "$work/state-unreachable"
+"$work/smoke" "$lib" stop-in-callback "http://127.0.0.1:1" "$work/state-stop"
 
 setsid "$root/scripts/testcontrol.sh" --listen 127.0.0.1:0 --authkey tskey-smoke >"$work/tc.out" 2>"$work/tc.err" &
 server_pid=$!
