@@ -272,6 +272,15 @@ func TestTenThousandSyntheticPeersFitInTheFirstMapMessage(t *testing.T) {
 	if len(names) != 10000 || len(addrs) != 10000 {
 		t.Fatalf("%d distinct names, %d distinct addresses", len(names), len(addrs))
 	}
+	resp, err := http.Post(ts.http.URL+"/test/synthetic/churn?count=100", "", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("churn: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	m = ms.nextWhere("PeersChangedPatch", func(m *MapResponse) bool { return len(m.PeersChangedPatch) > 0 })
+	if len(m.PeersChangedPatch) != 100 || len(m.PeersChanged) != 0 || len(m.PeersChangedPatch[0].Endpoints) != 1 {
+		t.Fatalf("churn delta: %d patches, %d changed", len(m.PeersChangedPatch), len(m.PeersChanged))
+	}
 	if n := ts.tailnet.removeSynthetic(); n != 10000 {
 		t.Fatalf("removed %d", n)
 	}
