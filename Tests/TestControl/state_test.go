@@ -27,6 +27,13 @@ func serverFromState(t *testing.T, dir string) (*testServer, *stateStore) {
 	}
 	store = &stateStore{path: filepath.Join(dir, stateFileName), noiseKey: st.NoiseKey, legacyKey: st.LegacyKey, tailnet: ts.tailnet, logf: t.Logf}
 	ts.tailnet.onDirty = store.requestSave
+	t.Cleanup(func() {
+		// No save may start after the test (its directory is removed and t.Logf would panic).
+		ts.tailnet.mu.Lock()
+		ts.tailnet.onDirty = func() {}
+		ts.tailnet.mu.Unlock()
+		time.Sleep(2 * saveDelay)
+	})
 	return ts, store
 }
 
