@@ -48,6 +48,7 @@ func (t *Tailnet) addSynthetic(count int) (int, error) {
 		t.nodes[n.ID] = n
 		t.byKey[n.Key] = n
 		t.touchLocked(n, true)
+		t.wireJSONLocked(n) // marshal now, so that the first big map is quick
 	}
 	t.cfg.Logf("added %d synthetic peers", count)
 	t.notifyLocked()
