@@ -188,6 +188,18 @@ async def probe_sees_disco_ping(server, node):
         sock.close()
 
 
+def tear_down(nodes, server, workdir):
+    """Stops the nodes and the server; after a failure prints the tail of the server's log."""
+    for n in nodes:
+        n.close()
+    server.stop()
+    if failed:
+        print("--- server log (tail) ---")
+        with open(server.log_path, "rb") as f:
+            print(b"\n".join(f.read().splitlines()[-40:]).decode(errors="replace"))
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 async def derp_phase():
     """Runs inside a namespace with only loopback: no endpoints, so only the relay connects nodes."""
     workdir = tempfile.mkdtemp(prefix="tc-interop-derp-")
@@ -207,13 +219,7 @@ async def derp_phase():
         traceback.print_exc()
         check("[derp] the DERP phase completes without an exception", False)
     finally:
-        for n in nodes:
-            n.close()
-        server.stop()
-        if failed:
-            with open(server.log_path, "rb") as f:
-                print(b"\n".join(f.read().splitlines()[-40:]).decode(errors="replace"))
-        shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(nodes, server, workdir)
 
 
 def run_derp_phase_in_namespace():
@@ -313,14 +319,7 @@ async def main():
         traceback.print_exc()
         check("the interop run completes without an exception", False)
     finally:
-        for n in nodes:
-            n.close()
-        server.stop()
-        if failed:
-            print("--- server log (tail) ---")
-            with open(server.log_path, "rb") as f:
-                print(b"\n".join(f.read().splitlines()[-40:]).decode(errors="replace"))
-        shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(nodes, server, workdir)
     run_derp_phase_in_namespace()
     print("%d passed, %d failed" % (len(passed), len(failed)))
     return 1 if failed else 0

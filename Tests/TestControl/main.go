@@ -132,6 +132,28 @@ func buildDERPMap(listen net.Addr, relay bool) *DERPMap {
 	}}
 }
 
+// serveSignals re-reads the policy on SIGHUP (when reload is set) and, on SIGINT or SIGTERM, saves
+// the state and returns the exit status.
+func serveSignals(signals <-chan os.Signal, reload func() error, flush func() error, logf func(string, ...interface{})) int {
+	for sig := range signals {
+		if sig == syscall.SIGHUP {
+			if reload == nil {
+				logf("SIGHUP: no --policy file to re-read")
+			} else if err := reload(); err != nil {
+				logf("SIGHUP: policy not changed: %v", err)
+			}
+			continue
+		}
+		logf("%v: stopping", sig)
+		if err := flush(); err != nil {
+			logf("saving state: %v", err)
+			return 1
+		}
+		return 0
+	}
+	return 0
+}
+
 func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("testcontrol: ")
@@ -250,26 +272,11 @@ func run(o *options) error {
 
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		for sig := range signals {
-			if sig == syscall.SIGHUP {
-				if srv.reloadPolicy == nil {
-					logf("SIGHUP: no --policy file to re-read")
-				} else if err := srv.reloadPolicy(); err != nil {
-					logf("SIGHUP: policy not changed: %v", err)
-				}
-				continue
-			}
-			logf("%v: stopping", sig)
-			if store != nil {
-				if err := store.flush(); err != nil {
-					logf("saving state: %v", err)
-					os.Exit(1)
-				}
-			}
-			os.Exit(0)
-		}
-	}()
+	flush := func() error { return nil }
+	if store != nil {
+		flush = store.flush
+	}
+	go func() { os.Exit(serveSignals(signals, srv.reloadPolicy, flush, logf)) }()
 
 	httpServer := &http.Server{
 		Handler:           srv,

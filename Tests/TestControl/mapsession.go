@@ -52,9 +52,9 @@ func (t *Tailnet) nextMapLocked(v *mapView) (msg *MapResponse, changed <-chan st
 		msg.DNSConfig = &DNSConfig{Domains: []string{t.cfg.Domain}}
 		msg.UserProfiles = t.userProfiles()
 		peers := t.visiblePeersLocked(v.self)
-		msg.Peers = make([]*Node, 0, len(peers))
+		msg.Peers = make([]json.RawMessage, 0, len(peers))
 		for _, p := range peers {
-			msg.Peers = append(msg.Peers, t.wireNodeLocked(p))
+			msg.Peers = append(msg.Peers, t.wireJSONLocked(p))
 			v.peers[p.ID] = sentPeer{p.version, p.structVersion, len(p.Endpoints)}
 		}
 	} else {
@@ -87,7 +87,7 @@ func (t *Tailnet) peerDeltaLocked(v *mapView, msg *MapResponse) {
 		v.peers[p.ID] = sentPeer{p.version, p.structVersion, len(p.Endpoints)}
 		// A patch cannot say "no endpoints any more" (omitted means unchanged): send the node.
 		if !known || prev.structVersion != p.structVersion || (len(p.Endpoints) == 0 && prev.endpointCount > 0) {
-			msg.PeersChanged = append(msg.PeersChanged, t.wireNodeLocked(p))
+			msg.PeersChanged = append(msg.PeersChanged, t.wireJSONLocked(p))
 			continue
 		}
 		online := p.online
@@ -142,8 +142,9 @@ func (t *Tailnet) applyMapRequestLocked(n *nodeRecord, req *MapRequest) {
 			}
 		}
 	}
-	if req.Version != 0 {
+	if req.Version != 0 && req.Version != n.Cap {
 		n.Cap = req.Version
+		structural = true
 	}
 	if patchable || structural {
 		t.touchLocked(n, structural)

@@ -168,6 +168,7 @@ func (t *Tailnet) refreshRegistrationLocked(n *nodeRecord, req *RegisterRequest,
 	}
 	if req.Version != 0 && n.Cap != req.Version {
 		n.Cap = req.Version
+		changed = true
 	}
 	if len(req.Hostinfo) > 0 {
 		n.Hostinfo = append(json.RawMessage(nil), req.Hostinfo...)

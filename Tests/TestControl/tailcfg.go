@@ -178,18 +178,18 @@ type DERPMap struct {
 // MapResponse is tailcfg.MapResponse. PacketFilter is a pointer so that an empty, non-nil list
 // ("block everything") is sent as [] while nil ("unchanged") is omitted, as tailcfg documents.
 type MapResponse struct {
-	KeepAlive         bool          `json:",omitempty"`
-	Node              *Node         `json:",omitempty"`
-	DERPMap           *DERPMap      `json:",omitempty"`
-	Peers             []*Node       `json:",omitempty"`
-	PeersChanged      []*Node       `json:",omitempty"`
-	PeersRemoved      []int64       `json:",omitempty"`
-	PeersChangedPatch []*PeerChange `json:",omitempty"`
-	DNSConfig         *DNSConfig    `json:",omitempty"`
-	Domain            string        `json:",omitempty"`
-	PacketFilter      *[]FilterRule `json:",omitempty"`
-	UserProfiles      []UserProfile `json:",omitempty"`
-	ControlTime       *time.Time    `json:",omitempty"`
+	KeepAlive         bool              `json:",omitempty"`
+	Node              *Node             `json:",omitempty"`
+	DERPMap           *DERPMap          `json:",omitempty"`
+	Peers             []json.RawMessage `json:",omitempty"` // marshalled Nodes (Tailnet.wireJSONLocked)
+	PeersChanged      []json.RawMessage `json:",omitempty"`
+	PeersRemoved      []int64           `json:",omitempty"`
+	PeersChangedPatch []*PeerChange     `json:",omitempty"`
+	DNSConfig         *DNSConfig        `json:",omitempty"`
+	Domain            string            `json:",omitempty"`
+	PacketFilter      *[]FilterRule     `json:",omitempty"`
+	UserProfiles      []UserProfile     `json:",omitempty"`
+	ControlTime       *time.Time        `json:",omitempty"`
 }
 
 // isEmptyDelta reports whether a delta carries nothing a client would act on.
