@@ -29,6 +29,7 @@ func (s *Server) register(c *client) bool {
 // PeerGone(disconnected).
 func (s *Server) unregister(c *client) {
 	c.close()
+	c.drainQueues()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)

@@ -241,11 +241,27 @@ func TestClientThatStopsReadingIsDisconnectedAfterWriteTimeout(t *testing.T) {
 	})
 	a := r.dial(t, dialOptions{})
 	slow := r.dial(t, dialOptions{})
-	pkt := make([]byte, 60<<10)
-	for i := 0; i < 400; i++ {
-		a.sendPacket(slow.pub, pkt)
-	}
+	// Keep sending until the relay gives up on slow: the relay's writes to it
+	// block only once the socket buffers between them are full.
+	frame := append(append([]byte{}, slow.pub[:]...), make([]byte, 60<<10)...)
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if writeFrame(a.bw, FrameSendPacket, frame) != nil || a.bw.Flush() != nil {
+				return
+			}
+		}
+	}()
 	body := a.next(FramePeerGone)
+	close(stop)
+	<-sent
 	if !bytes.Equal(body, append(slow.pub[:], byte(PeerGoneDisconnected))) {
 		t.Fatalf("PeerGone %x", body)
 	}
