@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -366,5 +367,21 @@ func TestCloseDisconnectsClientsAndRefusesNewOnes(t *testing.T) {
 	}
 	if !strings.Contains(resp.Status, "503") {
 		t.Fatal(resp.Status)
+	}
+}
+
+func TestLatencyCheckAnswersGetAndHead(t *testing.T) {
+	srv := httptest.NewServer(LatencyCheckHandler())
+	defer srv.Close()
+	for method, want := range map[string]int{"GET": 200, "HEAD": 200, "POST": 405} {
+		req, _ := http.NewRequest(method, srv.URL+"/derp/latency-check", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", method, resp.StatusCode, want)
+		}
 	}
 }
