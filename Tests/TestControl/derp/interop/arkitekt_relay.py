@@ -113,7 +113,9 @@ async def main():
         print(f"datagrams A->B: {good}/{N} intact, {bad} corrupt, {dt:.2f}s; echo RTT ms p50 {rtts[len(rtts)//2]:.2f} max {rtts[-1]:.2f} ({len(rtts)}/20)")
         after = stats(url)
         print("relay after traffic", after)
-        ok = ok and after["acceptedTLS"] >= 2 and after["packetsRelayed"] >= N
+        # With UDP blocked every datagram must have crossed the relay; with it open the nodes
+        # go direct and only the first packets do.
+        ok = ok and after["acceptedTLS"] >= 2 and (after["packetsRelayed"] >= N or not TABLE)
         a.close()
         await asyncio.sleep(2)
         print("relay after A left", stats(url))
