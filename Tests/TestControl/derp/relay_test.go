@@ -385,3 +385,24 @@ func TestLatencyCheckAnswersGetAndHead(t *testing.T) {
 		}
 	}
 }
+
+func TestPeerGoneReachesTheReceiverOfADepartedSender(t *testing.T) {
+	r := startRelay(t, nil)
+	sender := r.dial(t, dialOptions{})
+	receiver := r.dial(t, dialOptions{tls: true})
+	sender.sendPacket(receiver.pub, []byte("one way"))
+	receiver.recvPacket()
+	sender.nc.Close()
+	if body := receiver.next(FramePeerGone); !bytes.Equal(body, append(sender.pub[:], byte(PeerGoneDisconnected))) {
+		t.Fatalf("PeerGone %x, want %x+00", body, sender.pub)
+	}
+}
+
+func TestClientInfoWithUnknownFieldsIsAccepted(t *testing.T) {
+	r := startRelay(t, nil)
+	c := r.rawUpgrade(t)
+	c.sendRawClientInfo([]byte(`{"version":2,"CanAckPings":true,"IsProber":false,"AppName":"x","FutureField":[1,2]}`))
+	if ft, _ := c.readFrame(); ft != FrameServerInfo {
+		t.Fatalf("got frame %#x, want ServerInfo", byte(ft))
+	}
+}
