@@ -8,7 +8,7 @@
 #  3. datagrams through the nodes' TURN relays (which carry them over the mesh as UDP inside
 #     WireGuard): N numbered 1000-byte datagrams A -> B, each checked, and echo round trips;
 #  4. B learns PeerGone when A leaves.
-import asyncio, hashlib, json, os, shutil, struct, subprocess, sys, tempfile, time, urllib.request
+import asyncio, hashlib, json, os, shutil, struct, subprocess, sys, tempfile, time, urllib.error, urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from turnclient import Turn
 from arkitekt_mesh import Node
@@ -19,7 +19,11 @@ WORK = tempfile.mkdtemp(prefix="derp-interop-")
 N = int(os.environ.get("N", "2000"))
 
 def stats(url):
-    st = json.load(urllib.request.urlopen(url + "/derp/stats"))
+    """The relay's counters from /derp/stats, or None when the server does not serve them."""
+    try:
+        st = json.load(urllib.request.urlopen(url + "/derp/stats"))
+    except urllib.error.HTTPError:
+        return None
     keep = ("clientsConnected", "accepted", "acceptedTLS", "handshakeFailures", "packetsReceived", "discoReceived",
             "packetsRelayed", "bytesRelayed", "dropped", "peerGoneDisconnected", "protocolErrors")
     return {k: st[k] for k in keep}
@@ -115,7 +119,9 @@ async def main():
         print("relay after traffic", after)
         # With UDP blocked every datagram must have crossed the relay; with it open the nodes
         # go direct and only the first packets do.
-        ok = ok and after["acceptedTLS"] >= 2 and (after["packetsRelayed"] >= N or not TABLE)
+        # Without /derp/stats, delivery with UDP blocked is the proof.
+        if after is not None:
+            ok = ok and after["acceptedTLS"] >= 2 and (after["packetsRelayed"] >= N or not TABLE)
         a.close()
         await asyncio.sleep(2)
         print("relay after A left", stats(url))
