@@ -8,7 +8,7 @@
 #  3. datagrams through the nodes' TURN relays (which carry them over the mesh as UDP inside
 #     WireGuard): N numbered 1000-byte datagrams A -> B, each checked, and echo round trips;
 #  4. B learns PeerGone when A leaves.
-import asyncio, hashlib, json, os, shutil, struct, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import asyncio, hashlib, json, os, shlex, shutil, signal, struct, subprocess, sys, tempfile, time, urllib.error, urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from turnclient import Turn
 from arkitekt_mesh import Node
@@ -86,7 +86,8 @@ def datagrams(ca, cb, rb, ra):
     return good, bad, dt, sorted(rtts)
 
 async def main():
-    ctl = subprocess.Popen(CONTROL_CMD, shell=True, stdout=subprocess.PIPE,
+    # Its own process group, so that the server and anything its script started end with it.
+    ctl = subprocess.Popen(shlex.split(CONTROL_CMD), stdout=subprocess.PIPE, start_new_session=True,
                            stderr=open(os.path.join(WORK, "control.log"), "w"), text=True)
     try:
         url = ctl.stdout.readline().strip().split()[1]
@@ -129,7 +130,9 @@ async def main():
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1
     finally:
-        ctl.terminate(); ctl.wait()
+        os.killpg(ctl.pid, signal.SIGTERM); ctl.wait()
         shutil.rmtree(WORK, ignore_errors=True)
 
+# A SIGTERM (e.g. from timeout) still runs the clean-up in main's finally.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 sys.exit(asyncio.run(main()))
