@@ -29,6 +29,12 @@ fi
 # --- The test control server (Go, Tests/TestControl): go vet, go test, interop with arkitekt-mesh ---
 if command -v go >/dev/null 2>&1; then
     Tests/TestControl/run-tests.sh
+    echo "test: the DERP relay (Go, Tests/TestControl/derp)"
+    Tests/TestControl/derp/run-tests.sh
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "test: the DERP relay with arkitekt-mesh, UDP dropped"
+        Tests/TestControl/derp/interop/run.sh
+    fi
 else
     echo "test: Go is not installed: skipping the test control server's tests"
 fi
