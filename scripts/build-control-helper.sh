@@ -18,19 +18,19 @@ fi
 mkdir -p "$out_dir"
 sources=$(find Sources/ControlHelper -type f \( -name '*.go' -o -name '*.h' -o -name '*.c' \) ! -name '*_test.go' ! -path '*/testdata/*' | sort)
 stamp="$out_dir/sources.sha256"
-digest=$( (go version; for f in $sources; do sha256sum "$f"; done) | sha256sum | cut -d' ' -f1)
+digest=$( (go version; sha256sum scripts/build-control-helper.sh; for f in $sources; do sha256sum "$f"; done) | sha256sum | cut -d' ' -f1)
 
 if [ "${1:-}" != "--force" ] && [ -f "$lib" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
     echo "build-control-helper: up to date: $lib"
 else
-    gopath="$(mktemp -d)"
-    trap 'rm -rf "$gopath"' EXIT
+    # GOPATH mode: src/wirenet -> the repository; a stable path keeps Go's build cache warm.
+    gopath="$out_dir/gopath"
     mkdir -p "$gopath/src"
-    ln -s "$root" "$gopath/src/wirenet"
+    ln -sfn "$root" "$gopath/src/wirenet"
     echo "build-control-helper: building $lib"
     (cd "$gopath/src/wirenet/Sources/ControlHelper" &&
         GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOFLAGS= GOCACHE="${GOCACHE:-$root/.build/control-helper/gocache}" CGO_ENABLED=1 \
-        go build -buildmode=c-shared -trimpath -o "$lib.tmp" .)
+        go build -buildmode=c-shared -trimpath -ldflags="-s -w" -o "$lib.tmp" .)
     rm -f "$lib.h" "$lib.tmp.h" "${lib%.so}.h"
     mv "$lib.tmp" "$lib"
     echo "$digest" > "$stamp"

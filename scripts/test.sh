@@ -28,4 +28,23 @@ fuzz_seconds="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_seconds" != "0" ]; then
     scripts/fuzz.sh "$fuzz_seconds"
 fi
+# --- The test control server (Go, Tests/TestControl): go vet, go test, interop with arkitekt-mesh ---
+if command -v go >/dev/null 2>&1; then
+    Tests/TestControl/run-tests.sh
+    echo "test: the DERP relay (Go, Tests/TestControl/derp)"
+    Tests/TestControl/derp/run-tests.sh
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "test: the DERP relay with arkitekt-mesh, UDP dropped"
+        Tests/TestControl/derp/interop/run.sh
+    fi
+else
+    echo "test: Go is not installed: skipping the test control server's tests"
+fi
+
+# --- control-plane helper (Go, Sources/ControlHelper): go vet, go test, C smoke test of the .so ---
+# Skips itself with a message when Go is not installed.
+echo "test: control-plane helper"
+Sources/ControlHelper/run-tests.sh
+# --- end control-plane helper ---
+
 echo "test: all passed"

@@ -222,7 +222,7 @@ type mapStream struct {
 	body     io.ReadCloser
 	compress bool
 	cancel   context.CancelFunc
-	msgs     chan *MapResponse
+	msgs     chan *mapMessage
 }
 
 func (n *testNode) stream(compress bool) *mapStream {
@@ -238,7 +238,7 @@ func (n *testNode) stream(compress bool) *mapStream {
 		n.t.Fatalf("map stream: status %d: %s", resp.StatusCode, b)
 	}
 	ms := &mapStream{t: n.t, body: resp.Body, compress: compress, cancel: cancel,
-		msgs: make(chan *MapResponse, 1000)}
+		msgs: make(chan *mapMessage, 1000)}
 	go ms.readLoop()
 	n.t.Cleanup(ms.close)
 	return ms
@@ -268,7 +268,7 @@ func (ms *mapStream) readLoop() {
 		if err != nil {
 			return
 		}
-		var m MapResponse
+		var m mapMessage
 		if err := json.Unmarshal(body, &m); err != nil {
 			ms.t.Errorf("map message is not JSON: %v", err)
 			return
@@ -280,7 +280,7 @@ func (ms *mapStream) readLoop() {
 func (ms *mapStream) close() { ms.cancel(); ms.body.Close() }
 
 // next returns the next message that is not a keep-alive (or fails after a timeout).
-func (ms *mapStream) next() *MapResponse {
+func (ms *mapStream) next() *mapMessage {
 	ms.t.Helper()
 	for {
 		select {
@@ -299,7 +299,7 @@ func (ms *mapStream) next() *MapResponse {
 }
 
 // nextWhere returns the first message for which ok holds, skipping others.
-func (ms *mapStream) nextWhere(what string, ok func(*MapResponse) bool) *MapResponse {
+func (ms *mapStream) nextWhere(what string, ok func(*mapMessage) bool) *mapMessage {
 	ms.t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -330,4 +330,11 @@ func (ms *mapStream) ended(d time.Duration) bool {
 			return false
 		}
 	}
+}
+
+// mapMessage is a MapResponse as a client decodes it, with the peers as Nodes.
+type mapMessage struct {
+	MapResponse
+	Peers        []*Node
+	PeersChanged []*Node
 }

@@ -52,9 +52,9 @@ func (t *Tailnet) nextMapLocked(v *mapView) (msg *MapResponse, changed <-chan st
 		msg.DNSConfig = &DNSConfig{Domains: []string{t.cfg.Domain}}
 		msg.UserProfiles = t.userProfiles()
 		peers := t.visiblePeersLocked(v.self)
-		msg.Peers = make([]*Node, 0, len(peers))
+		msg.Peers = make([]json.RawMessage, 0, len(peers))
 		for _, p := range peers {
-			msg.Peers = append(msg.Peers, t.wireNodeLocked(p))
+			msg.Peers = append(msg.Peers, t.wireJSONLocked(p))
 			v.peers[p.ID] = sentPeer{p.version, p.structVersion, len(p.Endpoints)}
 		}
 	} else {
@@ -87,7 +87,7 @@ func (t *Tailnet) peerDeltaLocked(v *mapView, msg *MapResponse) {
 		v.peers[p.ID] = sentPeer{p.version, p.structVersion, len(p.Endpoints)}
 		// A patch cannot say "no endpoints any more" (omitted means unchanged): send the node.
 		if !known || prev.structVersion != p.structVersion || (len(p.Endpoints) == 0 && prev.endpointCount > 0) {
-			msg.PeersChanged = append(msg.PeersChanged, t.wireNodeLocked(p))
+			msg.PeersChanged = append(msg.PeersChanged, t.wireJSONLocked(p))
 			continue
 		}
 		online := p.online
@@ -127,9 +127,8 @@ func (t *Tailnet) applyMapRequestLocked(n *nodeRecord, req *MapRequest) {
 		n.Endpoints = usableEndpoints(req.Endpoints)
 		patchable = true
 	}
-	if len(req.Hostinfo) > 0 && string(req.Hostinfo) != "null" {
-		var hi hostinfoFields
-		if json.Unmarshal(req.Hostinfo, &hi) == nil {
+	if len(req.Hostinfo) > 0 {
+		if hi, ok := parseHostinfo(req.Hostinfo); ok {
 			if string(n.Hostinfo) != string(req.Hostinfo) {
 				n.Hostinfo = append(json.RawMessage(nil), req.Hostinfo...)
 				structural = true
@@ -143,8 +142,9 @@ func (t *Tailnet) applyMapRequestLocked(n *nodeRecord, req *MapRequest) {
 			}
 		}
 	}
-	if req.Version != 0 {
+	if req.Version != 0 && req.Version != n.Cap {
 		n.Cap = req.Version
+		structural = true
 	}
 	if patchable || structural {
 		t.touchLocked(n, structural)
@@ -187,6 +187,7 @@ func (t *Tailnet) startStreamLocked(n *nodeRecord) uint64 {
 	n.streamGen = t.streamClock
 	if !n.online {
 		n.online = true
+		t.cfg.Logf("node %d (%s) online: map stream opened", n.ID, n.Hostname)
 		t.touchLocked(n, false)
 	}
 	t.notifyLocked() // also ends an older stream of the same node
@@ -204,6 +205,7 @@ func (t *Tailnet) endStream(id int64, gen uint64) {
 	}
 	n.online = false
 	n.LastSeen = time.Now().UTC().Truncate(time.Second)
+	t.cfg.Logf("node %d (%s) went offline: its map stream ended", n.ID, n.Hostname)
 	t.touchLocked(n, false)
 	t.notifyLocked()
 	t.scheduleEphemeralRemovalLocked(n)

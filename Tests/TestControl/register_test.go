@@ -101,9 +101,9 @@ func TestLogoutRemovesAnEphemeralNodeAtOnceAndDeauthorisesOthers(t *testing.T) {
 
 	eph := ts.newNode()
 	eph.mustRegister("good", "eph", true)
-	ms.nextWhere("the ephemeral node", func(m *MapResponse) bool { return len(m.PeersChanged) == 1 })
+	ms.nextWhere("the ephemeral node", func(m *mapMessage) bool { return len(m.PeersChanged) == 1 })
 	eph.logout()
-	m := ms.nextWhere("PeersRemoved", func(m *MapResponse) bool { return len(m.PeersRemoved) > 0 })
+	m := ms.nextWhere("PeersRemoved", func(m *mapMessage) bool { return len(m.PeersRemoved) > 0 })
 	if len(m.PeersRemoved) != 1 {
 		t.Fatalf("PeersRemoved %v", m.PeersRemoved)
 	}
@@ -113,10 +113,10 @@ func TestLogoutRemovesAnEphemeralNodeAtOnceAndDeauthorisesOthers(t *testing.T) {
 
 	perm := ts.newNode()
 	perm.mustRegister("good", "perm", false)
-	ms.nextWhere("the permanent node", func(m *MapResponse) bool { return len(m.PeersChanged) == 1 })
+	ms.nextWhere("the permanent node", func(m *mapMessage) bool { return len(m.PeersChanged) == 1 })
 	addr := ts.tailnet.summaries(false)[1].Addresses[0]
 	perm.logout()
-	ms.nextWhere("PeersRemoved", func(m *MapResponse) bool { return len(m.PeersRemoved) == 1 })
+	ms.nextWhere("PeersRemoved", func(m *mapMessage) bool { return len(m.PeersRemoved) == 1 })
 	if res := perm.register("", "perm", false); res.Error != errAuthKeyMissing {
 		t.Fatalf("a logged-out node registered without a key: %+v", res)
 	}
@@ -192,4 +192,26 @@ func TestMalformedRequestsGetErrorsNotCrashes(t *testing.T) {
 	}
 	// The server still works.
 	ts.newNode().mustRegister("good", "after", false)
+}
+
+func TestAHostinfoThatIsNotAnObjectNeverReachesPeers(t *testing.T) {
+	ts := newTestServer(t, nil)
+	a := ts.newNode()
+	a.mustRegister("good", "a", false)
+	ms := a.stream(false)
+	ms.next()
+	b := ts.newNode()
+	for _, hi := range []string{`"a string"`, `5`, `[1]`, `null`} {
+		resp := b.post(context.Background(), "/machine/register", map[string]interface{}{
+			"Version": testCapVersion, "NodeKey": b.node, "Auth": map[string]string{"AuthKey": "good"}, "Hostinfo": json.RawMessage(hi)})
+		resp.Body.Close()
+		resp = b.post(context.Background(), "/machine/map", map[string]interface{}{
+			"Version": testCapVersion, "NodeKey": b.node, "OmitPeers": true, "Hostinfo": json.RawMessage(hi)})
+		resp.Body.Close()
+	}
+	m := ms.nextWhere("b", func(m *mapMessage) bool { return len(m.PeersChanged) > 0 })
+	var obj map[string]interface{}
+	if err := json.Unmarshal(m.PeersChanged[0].Hostinfo, &obj); err != nil {
+		t.Fatalf("peer Hostinfo %s is not an object: %v", m.PeersChanged[0].Hostinfo, err)
+	}
 }

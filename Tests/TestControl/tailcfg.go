@@ -5,6 +5,7 @@ package main
 // fields it does not know, and this server ignores request fields it does not use.
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"time"
@@ -79,6 +80,17 @@ type hostinfoFields struct {
 	NetInfo  *struct {
 		PreferredDERP int `json:",omitempty"`
 	} `json:",omitempty"`
+}
+
+// parseHostinfo accepts a client's Hostinfo only when it is a JSON object: it is passed on to
+// every peer verbatim, and a string or number there would break their netmap decoding.
+func parseHostinfo(raw json.RawMessage) (hostinfoFields, bool) {
+	var hi hostinfoFields
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &hi) != nil {
+		return hostinfoFields{}, false
+	}
+	return hi, true
 }
 
 // Node is tailcfg.Node as this server sends it (self and peers).
@@ -166,18 +178,18 @@ type DERPMap struct {
 // MapResponse is tailcfg.MapResponse. PacketFilter is a pointer so that an empty, non-nil list
 // ("block everything") is sent as [] while nil ("unchanged") is omitted, as tailcfg documents.
 type MapResponse struct {
-	KeepAlive         bool          `json:",omitempty"`
-	Node              *Node         `json:",omitempty"`
-	DERPMap           *DERPMap      `json:",omitempty"`
-	Peers             []*Node       `json:",omitempty"`
-	PeersChanged      []*Node       `json:",omitempty"`
-	PeersRemoved      []int64       `json:",omitempty"`
-	PeersChangedPatch []*PeerChange `json:",omitempty"`
-	DNSConfig         *DNSConfig    `json:",omitempty"`
-	Domain            string        `json:",omitempty"`
-	PacketFilter      *[]FilterRule `json:",omitempty"`
-	UserProfiles      []UserProfile `json:",omitempty"`
-	ControlTime       *time.Time    `json:",omitempty"`
+	KeepAlive         bool              `json:",omitempty"`
+	Node              *Node             `json:",omitempty"`
+	DERPMap           *DERPMap          `json:",omitempty"`
+	Peers             []json.RawMessage `json:",omitempty"` // marshalled Nodes (Tailnet.wireJSONLocked)
+	PeersChanged      []json.RawMessage `json:",omitempty"`
+	PeersRemoved      []int64           `json:",omitempty"`
+	PeersChangedPatch []*PeerChange     `json:",omitempty"`
+	DNSConfig         *DNSConfig        `json:",omitempty"`
+	Domain            string            `json:",omitempty"`
+	PacketFilter      *[]FilterRule     `json:",omitempty"`
+	UserProfiles      []UserProfile     `json:",omitempty"`
+	ControlTime       *time.Time        `json:",omitempty"`
 }
 
 // isEmptyDelta reports whether a delta carries nothing a client would act on.

@@ -51,6 +51,8 @@ type nodeRecord struct {
 	streamGen     uint64 // which map stream is the node's current one; 0 = none
 	version       uint64 // bumped on any change a peer can see
 	structVersion uint64 // bumped on changes a PeerChange patch cannot express
+	wire          []byte // the node as tailcfg.Node JSON at wireVersion (a 10,000-peer map reuses it)
+	wireVersion   uint64
 }
 
 type authKeyKind int
@@ -294,6 +296,19 @@ func (t *Tailnet) wireNodeLocked(n *nodeRecord) *Node {
 		w.Hostinfo, _ = json.Marshal(map[string]string{"Hostname": n.Hostname})
 	}
 	return w
+}
+
+// wireJSONLocked is wireNodeLocked(n) marshalled, cached until n changes: every mutation of a
+// node record that a peer can see goes through touchLocked, which bumps n.version.
+func (t *Tailnet) wireJSONLocked(n *nodeRecord) json.RawMessage {
+	if n.wire == nil || n.wireVersion != n.version {
+		b, err := json.Marshal(t.wireNodeLocked(n))
+		if err != nil {
+			panic(fmt.Sprintf("marshalling node %d: %v", n.ID, err)) // only plain values: cannot fail
+		}
+		n.wire, n.wireVersion = b, n.version
+	}
+	return n.wire
 }
 
 // visiblePeersLocked lists the nodes self sees, by ID.

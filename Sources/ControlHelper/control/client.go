@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -48,6 +50,9 @@ type Client struct {
 	discoKey   string
 	updateWake chan struct{}
 	registered bool
+	// loggingOut is closed when a Logout in flight finishes; nil when none is.
+	loggingOut chan struct{}
+	random     *rand.Rand
 
 	loggedOut atomic.Bool
 	stopped   atomic.Bool
@@ -71,6 +76,7 @@ func New(cfg *Config, sink Sink) (*Client, error) {
 		endpoints:  append([]string(nil), cfg.Endpoints...),
 		discoKey:   cfg.DiscoKey,
 		updateWake: make(chan struct{}, 1),
+		random:     rand.New(rand.NewSource(randomSeed())),
 	}, nil
 }
 
@@ -129,6 +135,21 @@ func (c *Client) run(ctx context.Context) {
 		if ctx.Err() != nil || c.loggedOut.Load() {
 			return
 		}
+		// Control ends the map stream when it processes a logout: wait for the logout's outcome
+		// instead of reporting a reconnect.
+		c.mu.Lock()
+		pending := c.loggingOut
+		c.mu.Unlock()
+		if pending != nil {
+			select {
+			case <-pending:
+			case <-ctx.Done():
+				return
+			}
+			if c.loggedOut.Load() || ctx.Err() != nil {
+				return
+			}
+		}
 		var term *terminalError
 		if errors.As(err, &term) {
 			c.emitState(StateRefused, term.message, 0)
@@ -168,7 +189,18 @@ func (c *Client) backoff(attempt int) time.Duration {
 		d = c.backoffMax
 	}
 	half := d / 2
-	return half + time.Duration(rand.Int63n(int64(half)+1))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return half + time.Duration(c.random.Int63n(int64(half)+1))
+}
+
+// randomSeed seeds the jitter source per client, so nodes restarted together do not retry in step.
+func randomSeed() int64 {
+	var b [8]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		return time.Now().UnixNano()
+	}
+	return int64(binary.LittleEndian.Uint64(b[:]))
 }
 
 // session is one connection to control: key, ts2021, register if needed, update sender, map poll.
@@ -258,6 +290,16 @@ func (c *Client) Logout(timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.loggingOut = done
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.loggingOut = nil
+		c.mu.Unlock()
+		close(done)
+	}()
 	err := safely(func() error {
 		controlKey, err := fetchControlKey(ctx, c.ep)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -46,6 +47,11 @@ type controlEndpoint struct {
 	hostPort string
 	host     string
 	tls      bool
+	rootCAs  *x509.CertPool // nil: the system's roots (tests set their own)
+}
+
+func (ep controlEndpoint) tlsConfig() *tls.Config {
+	return &tls.Config{ServerName: ep.host, NextProtos: []string{"http/1.1"}, RootCAs: ep.rootCAs, MinVersion: tls.VersionTLS12}
 }
 
 func parseEndpoint(controlURL string) (controlEndpoint, error) {
@@ -74,7 +80,7 @@ func fetchControlKey(ctx context.Context, ep controlEndpoint) ([32]byte, error) 
 	if err != nil {
 		return zero, err
 	}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, ForceAttemptHTTP2: false}}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: ep.tlsConfig(), MaxResponseHeaderBytes: maxUpgradeHeader}}
 	resp, err := client.Do(req)
 	if err != nil {
 		return zero, fmt.Errorf("fetching control's key: %v", err)
@@ -189,7 +195,7 @@ func dialNoise(ctx context.Context, ep controlEndpoint, machine noise.KeyPair, c
 
 	conn := raw
 	if ep.tls {
-		tc := tls.Client(raw, &tls.Config{ServerName: ep.host, NextProtos: []string{"http/1.1"}})
+		tc := tls.Client(raw, ep.tlsConfig())
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, fmt.Errorf("TLS to control at %s: %v", ep.hostPort, err)
 		}
@@ -291,9 +297,10 @@ func newNoiseClient(ctx context.Context, ep controlEndpoint, machine noise.KeyPa
 		return nil, err
 	}
 	tr := &http2.Transport{
-		AllowHTTP:       true,
-		ReadIdleTimeout: 45 * time.Second, // ping a silent conn; the map watchdog is the backstop
-		PingTimeout:     15 * time.Second,
+		AllowHTTP:         true,
+		ReadIdleTimeout:   45 * time.Second, // ping a silent conn; the map watchdog is the backstop
+		PingTimeout:       15 * time.Second,
+		MaxHeaderListSize: maxUpgradeHeader,
 	}
 	h2, err := tr.NewClientConn(conn)
 	if err != nil {

@@ -25,8 +25,19 @@ func (c *Client) pollMap(ctx context.Context, nc *noiseClient, delivered *bool) 
 	c.mu.Unlock()
 	pollCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The watchdog runs from the request on: a control that never answers, or goes silent after
+	// answering, is left after the same time.
+	var silent atomic.Bool
+	watchdog := time.AfterFunc(c.watchdog, func() {
+		silent.Store(true)
+		cancel()
+	})
+	defer watchdog.Stop()
 	resp, err := nc.post(pollCtx, "/machine/map", req)
 	if err != nil {
+		if silent.Load() {
+			return fmt.Errorf("control did not answer the map request within %v", c.watchdog)
+		}
 		return fmt.Errorf("POST /machine/map: %v", err)
 	}
 	defer resp.Body.Close()
@@ -40,13 +51,6 @@ func (c *Client) pollMap(ctx context.Context, nc *noiseClient, delivered *bool) 
 		}
 		return &httpError{op: "POST /machine/map", status: resp.StatusCode, body: body}
 	}
-
-	var silent atomic.Bool
-	watchdog := time.AfterFunc(c.watchdog, func() {
-		silent.Store(true)
-		cancel()
-	})
-	defer watchdog.Stop()
 
 	frames, err := NewMapFrameReader(resp.Body)
 	if err != nil {

@@ -1,7 +1,9 @@
 // smoke.c — loads libwirenetcontrol.so with dlopen, as the Swift side does, and drives its exports:
 //   smoke LIB bad-config                         start with malformed JSON must fail with a message
 //   smoke LIB unreachable URL STATEDIR            start, see "registering" then "reconnecting", stop
-//   smoke LIB netmap URL AUTHKEY STATEDIR         start, see a netmap event and "running", update, stop
+//   smoke LIB stop-in-callback URL STATEDIR       the callback calls wn_control_stop: no deadlock, no more events
+//   smoke LIB netmap URL AUTHKEY STATEDIR         start, see a netmap event and "running", update,
+//                                                 log out (see "loggedOut"), stop
 // After wn_control_stop returns no callback may run; the program checks that for a second.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -21,12 +23,22 @@ typedef int32_t (*update_fn)(int64_t, const uint8_t *, int64_t);
 typedef int32_t (*logout_fn)(int64_t, int64_t, uint8_t *, int64_t);
 typedef void (*stop_fn)(int64_t);
 
-static atomic_int netmaps, registering, reconnecting, running, after_stop, stopped;
+static atomic_int netmaps, registering, reconnecting, running, logged_out, after_stop, stopped;
 static char first_netmap[512];
+// stop-in-callback mode: the callback itself stops the handle on the first event.
+static stop_fn stop_from_callback;
+static _Atomic int64_t callback_handle;
+static atomic_int stopped_in_callback, after_callback_stop;
 
 static void on_event(void *context, int32_t kind, const uint8_t *json, int64_t length) {
     (void)context;
     if (atomic_load(&stopped)) atomic_fetch_add(&after_stop, 1);
+    if (atomic_load(&stopped_in_callback)) atomic_fetch_add(&after_callback_stop, 1);
+    if (stop_from_callback && atomic_load(&callback_handle) > 0 && !atomic_load(&stopped_in_callback)) {
+        stop_from_callback(atomic_load(&callback_handle));
+        atomic_store(&stopped_in_callback, 1);
+        return;
+    }
     if (kind == WN_EVENT_NETMAP) {
         if (atomic_fetch_add(&netmaps, 1) == 0) {
             int64_t n = length < (int64_t)sizeof first_netmap - 1 ? length : (int64_t)sizeof first_netmap - 1;
@@ -37,6 +49,7 @@ static void on_event(void *context, int32_t kind, const uint8_t *json, int64_t l
         if (memmem(json, (size_t)length, "\"registering\"", 13)) atomic_fetch_add(&registering, 1);
         if (memmem(json, (size_t)length, "\"reconnecting\"", 14)) atomic_fetch_add(&reconnecting, 1);
         if (memmem(json, (size_t)length, "\"running\"", 9)) atomic_fetch_add(&running, 1);
+        if (memmem(json, (size_t)length, "\"loggedOut\"", 11)) atomic_fetch_add(&logged_out, 1);
         fprintf(stderr, "smoke: state %.*s\n", (int)length, (const char *)json);
     }
 }
@@ -81,6 +94,22 @@ int main(int argc, char **argv) {
     char nodekey[65], disco[65], config[2048];
     random_hex(nodekey, 32);
     random_hex(disco, 32);
+    if (strcmp(mode, "stop-in-callback") == 0) {
+        if (argc != 5) { fprintf(stderr, "usage: smoke LIB stop-in-callback URL STATEDIR\n"); return 2; }
+        snprintf(config, sizeof config,
+                 "{\"controlURL\": \"%s\", \"authKey\": \"k\", \"hostname\": \"smoke\", \"stateDir\": \"%s\","
+                 " \"nodeKey\": \"nodekey:%s\"}", argv[3], argv[4], nodekey);
+        stop_from_callback = stop;
+        int64_t h = start((const uint8_t *)config, (int64_t)strlen(config), on_event, NULL, err, sizeof err);
+        if (h <= 0) { fprintf(stderr, "smoke: start failed: %s\n", (char *)err); return 1; }
+        atomic_store(&callback_handle, h);
+        if (!wait_for(&stopped_in_callback, 10)) { fprintf(stderr, "smoke: the callback never stopped the handle\n"); return 1; }
+        usleep(1500 * 1000); // past the first reconnect delay: nothing may arrive
+        stop(h);             // idempotent after the in-callback stop
+        if (atomic_load(&after_callback_stop) != 0) { fprintf(stderr, "smoke: callbacks after the in-callback stop\n"); return 1; }
+        printf("smoke: stop-in-callback passed\n");
+        return 0;
+    }
     int netmap_mode = strcmp(mode, "netmap") == 0;
     if (netmap_mode && argc != 6) { fprintf(stderr, "usage: smoke LIB netmap URL AUTHKEY STATEDIR\n"); return 2; }
     if (!netmap_mode && (strcmp(mode, "unreachable") != 0 || argc != 5)) { fprintf(stderr, "usage: smoke LIB unreachable URL STATEDIR\n"); return 2; }
@@ -99,6 +128,8 @@ int main(int argc, char **argv) {
         const char *upd = "{\"endpoints\": [\"127.0.0.1:41642\"], \"discoKey\": \"\"}";
         if (ok && update(h, (const uint8_t *)upd, (int64_t)strlen(upd)) != 0) { fprintf(stderr, "smoke: update failed\n"); ok = 0; }
         if (ok) printf("smoke: netmap received: %.120s\n", first_netmap);
+        if (ok && logout(h, 10000, err, sizeof err) != 0) { fprintf(stderr, "smoke: logout failed: %s\n", (char *)err); ok = 0; }
+        if (ok && !wait_for(&logged_out, 5)) { fprintf(stderr, "smoke: no loggedOut state\n"); ok = 0; }
     } else {
         if (!wait_for(&registering, 10) || !wait_for(&reconnecting, 30)) { fprintf(stderr, "smoke: no registering/reconnecting state\n"); ok = 0; }
     }

@@ -7,6 +7,13 @@ import (
 	"time"
 )
 
+// timeText formats a time as the contract's timestamps: RFC 3339, UTC, whole seconds (what
+// ISO 8601 parsers without fractional-second support read).
+func timeText(t time.Time) *string {
+	s := t.UTC().Truncate(time.Second).Format(time.RFC3339)
+	return &s
+}
+
 // Self is this node as control sees it.
 type Self struct {
 	ID                int64    `json:"id"`
@@ -18,20 +25,20 @@ type Self struct {
 
 // Peer is one peer's complete current record.
 type Peer struct {
-	ID         int64      `json:"id"`
-	StableID   string     `json:"stableID"`
-	Name       string     `json:"name"`
-	Hostname   string     `json:"hostname"`
-	NodeKey    string     `json:"nodeKey"`
-	DiscoKey   string     `json:"discoKey"`
-	Addresses  []string   `json:"addresses"`
-	AllowedIPs []string   `json:"allowedIPs"`
-	Endpoints  []string   `json:"endpoints"`
-	HomeDERP   int        `json:"homeDERP"`
-	Online     *bool      `json:"online"`
-	LastSeen   *time.Time `json:"lastSeen"`
-	KeyExpiry  *time.Time `json:"keyExpiry"`
-	Expired    bool       `json:"expired"`
+	ID         int64    `json:"id"`
+	StableID   string   `json:"stableID"`
+	Name       string   `json:"name"`
+	Hostname   string   `json:"hostname"`
+	NodeKey    string   `json:"nodeKey"`
+	DiscoKey   string   `json:"discoKey"`
+	Addresses  []string `json:"addresses"`
+	AllowedIPs []string `json:"allowedIPs"`
+	Endpoints  []string `json:"endpoints"`
+	HomeDERP   int      `json:"homeDERP"`
+	Online     *bool    `json:"online"`
+	LastSeen   *string  `json:"lastSeen"`  // RFC 3339 UTC, whole seconds; null = unknown
+	KeyExpiry  *string  `json:"keyExpiry"` // RFC 3339 UTC, whole seconds; null = none
+	Expired    bool     `json:"expired"`
 }
 
 // Event is one netmap event: a full map (replace everything) or a delta (only what changed).

@@ -269,8 +269,10 @@ func peerRecord(n *tailcfg.Node) Peer {
 		Endpoints: endpoints(n.Endpoints),
 		HomeDERP:  n.HomeDERP,
 		Online:    n.Online,
-		LastSeen:  n.LastSeen,
 		Expired:   n.Expired,
+	}
+	if n.LastSeen != nil {
+		p.LastSeen = timeText(*n.LastSeen)
 	}
 	if n.Hostinfo != nil && n.Hostinfo.Hostname != "" {
 		p.Hostname = n.Hostinfo.Hostname
@@ -290,8 +292,7 @@ func peerRecord(n *tailcfg.Node) Peer {
 		p.AllowedIPs = p.Addresses // nil AllowedIPs means Addresses (capver 112)
 	}
 	if !n.KeyExpiry.IsZero() {
-		e := n.KeyExpiry.UTC()
-		p.KeyExpiry = &e
+		p.KeyExpiry = timeText(n.KeyExpiry)
 	}
 	return p
 }

@@ -9,10 +9,9 @@ import (
 	"net"
 	"testing"
 
-	"golang.org/x/crypto/blake2s"
-	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/hkdf"
+
+	"wirenet/Sources/ControlHelper/noise/noisetest"
 )
 
 func fixedKey(t *testing.T, seed byte) KeyPair {
@@ -28,73 +27,14 @@ func fixedKey(t *testing.T, seed byte) KeyPair {
 	return kp
 }
 
-// responder is control's side of the IK handshake, written straight from the Noise spec §5 and §7
-// with x/crypto's HKDF (as tailscale's controlbase does), independent of symmetricState above.
-type responder struct {
-	h, ck [32]byte
-}
-
-func (r *responder) mixHash(data []byte) {
-	sum := blake2s.Sum256(append(append([]byte(nil), r.h[:]...), data...))
-	r.h = sum
-}
-
-func (r *responder) mixKey(priv, pub []byte) cipher.AEAD {
-	shared, err := curve25519.X25519(priv, pub)
-	if err != nil {
-		panic(err)
-	}
-	kdf := hkdf.New(newBLAKE2s, shared, r.ck[:], nil)
-	var k [32]byte
-	io.ReadFull(kdf, r.ck[:])
-	io.ReadFull(kdf, k[:])
-	aead, _ := chacha20poly1305.New(k[:])
-	return aead
-}
-
-// respond consumes an initiation and returns the response plus transport keys (rx = client's tx).
+// respond runs control's side (package noisetest, independent of this package's code).
 func respond(t *testing.T, control KeyPair, ephemeral KeyPair, init []byte) (resp []byte, clientStatic [32]byte, rx, tx cipher.AEAD) {
 	t.Helper()
-	if len(init) != 101 || init[2] != 1 || binary.BigEndian.Uint16(init[3:5]) != 96 {
-		t.Fatalf("initiation header % x", init[:5])
-	}
-	version := binary.BigEndian.Uint16(init[0:2])
-	r := &responder{}
-	r.h = blake2s.Sum256([]byte("Noise_IK_25519_ChaChaPoly_BLAKE2s"))
-	r.ck = r.h
-	r.mixHash(Prologue(version))
-	r.mixHash(control.Public[:])
-	ce := init[5:37]
-	r.mixHash(ce)
-	aead := r.mixKey(control.Private[:], ce)
-	static, err := aead.Open(nil, make([]byte, 12), init[37:85], r.h[:])
+	r, err := noisetest.Respond(control.Private, control.Public, ephemeral.Private, init)
 	if err != nil {
-		t.Fatalf("responder cannot open the machine key: %v", err)
+		t.Fatalf("responder: %v", err)
 	}
-	r.mixHash(init[37:85])
-	copy(clientStatic[:], static)
-	aead = r.mixKey(control.Private[:], static)
-	if _, err := aead.Open(nil, make([]byte, 12), init[85:101], r.h[:]); err != nil {
-		t.Fatalf("responder: initiation tag: %v", err)
-	}
-	r.mixHash(init[85:101])
-
-	resp = make([]byte, 3, 51)
-	resp[0] = 2
-	binary.BigEndian.PutUint16(resp[1:3], 48)
-	resp = append(resp, ephemeral.Public[:]...)
-	r.mixHash(ephemeral.Public[:])
-	r.mixKey(ephemeral.Private[:], ce)
-	aead = r.mixKey(ephemeral.Private[:], static)
-	tag := aead.Seal(nil, make([]byte, 12), nil, r.h[:])
-	resp = append(resp, tag...)
-	kdf := hkdf.New(newBLAKE2s, nil, r.ck[:], nil)
-	var k1, k2 [32]byte
-	io.ReadFull(kdf, k1[:])
-	io.ReadFull(kdf, k2[:])
-	rx, _ = chacha20poly1305.New(k1[:])
-	tx, _ = chacha20poly1305.New(k2[:])
-	return resp, clientStatic, rx, tx
+	return r.Response, r.ClientStatic, r.Rx, r.Tx
 }
 
 func TestHKDFIsNoiseHKDFWithBLAKE2s(t *testing.T) {

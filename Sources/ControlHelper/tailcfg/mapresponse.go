@@ -71,59 +71,66 @@ type FilterRule struct {
 
 // MapResponse is one message of the map stream (tailcfg.MapResponse). Nil fields mean "unchanged".
 type MapResponse struct {
-	KeepAlive         bool                    `json:",omitempty"`
-	Node              *Node                   `json:",omitempty"`
-	DERPMap           json.RawMessage         `json:",omitempty"`
-	Peers             []*Node                 `json:",omitempty"`
-	PeersChanged      []*Node                 `json:",omitempty"`
-	PeersRemoved      []NodeID                `json:",omitempty"`
-	PeersChangedPatch []*PeerChange           `json:",omitempty"`
-	PeerSeenChange    map[NodeID]bool         `json:",omitempty"`
-	OnlineChange      map[NodeID]bool         `json:",omitempty"`
-	Domain            string                  `json:",omitempty"`
-	PacketFilter      []FilterRule            `json:",omitempty"`
-	PacketFilters     map[string][]FilterRule `json:",omitempty"`
-	// PacketFilterSent and PacketFiltersSent record whether the fields were present at all (an
-	// empty list is a change to "allow nothing"; absent is unchanged). Set by DecodeMapResponse.
-	PacketFilterSent bool `json:"-"`
-	// PacketFiltersNull lists PacketFilters keys sent as null (delete; "*" = clear all).
-	PacketFiltersNull map[string]bool `json:"-"`
+	KeepAlive         bool            `json:",omitempty"`
+	Node              *Node           `json:",omitempty"`
+	DERPMap           json.RawMessage `json:",omitempty"`
+	Peers             []*Node         `json:",omitempty"`
+	PeersChanged      []*Node         `json:",omitempty"`
+	PeersRemoved      []NodeID        `json:",omitempty"`
+	PeersChangedPatch []*PeerChange   `json:",omitempty"`
+	PeerSeenChange    map[NodeID]bool `json:",omitempty"`
+	OnlineChange      map[NodeID]bool `json:",omitempty"`
+	Domain            string          `json:",omitempty"`
+	// The filter fields are read raw and decoded by DecodeMapResponse, which keeps what JSON's nil
+	// slices lose: `"PacketFilter": []` is a change (to "allow nothing"), `null` or absent is none,
+	// and a `null` entry in PacketFilters deletes that chunk.
+	PacketFilterRaw  json.RawMessage            `json:"PacketFilter,omitempty"`
+	PacketFiltersRaw map[string]json.RawMessage `json:"PacketFilters,omitempty"`
+
+	// PacketFilter is the legacy whole filter; PacketFilterSent says it was present (non-null).
+	PacketFilter     []FilterRule `json:"-"`
+	PacketFilterSent bool         `json:"-"`
+	// PacketFilters are the named chunks sent with a value; PacketFiltersNull the ones sent as null.
+	PacketFilters     map[string][]FilterRule `json:"-"`
+	PacketFiltersNull map[string]bool         `json:"-"`
 }
 
-// DecodeMapResponse parses one MapResponse, keeping the presence information JSON's nil slices
-// lose: `"PacketFilter": []` is a change, and a `null` entry in PacketFilters is a deletion.
+// DecodeMapResponse parses one MapResponse in one pass over the message.
 func DecodeMapResponse(data []byte) (*MapResponse, error) {
 	var resp MapResponse
 	if err := json.Unmarshal(data, &resp); err != nil {
 		return nil, err
 	}
-	var presence struct {
-		PacketFilter  json.RawMessage
-		PacketFilters map[string]json.RawMessage
+	if raw := resp.PacketFilterRaw; len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &resp.PacketFilter); err != nil {
+			return nil, err
+		}
+		if resp.PacketFilter == nil {
+			resp.PacketFilter = []FilterRule{}
+		}
+		resp.PacketFilterSent = true
 	}
-	if err := json.Unmarshal(data, &presence); err != nil {
-		return nil, err
-	}
-	resp.PacketFilterSent = len(presence.PacketFilter) > 0 && string(presence.PacketFilter) != "null"
-	if resp.PacketFilterSent && resp.PacketFilter == nil {
-		resp.PacketFilter = []FilterRule{}
-	}
-	if presence.PacketFilters != nil {
+	for k, raw := range resp.PacketFiltersRaw {
+		if string(raw) == "null" {
+			if resp.PacketFiltersNull == nil {
+				resp.PacketFiltersNull = map[string]bool{}
+			}
+			resp.PacketFiltersNull[k] = true
+			continue
+		}
+		var rules []FilterRule
+		if err := json.Unmarshal(raw, &rules); err != nil {
+			return nil, err
+		}
+		if rules == nil {
+			rules = []FilterRule{}
+		}
 		if resp.PacketFilters == nil {
 			resp.PacketFilters = map[string][]FilterRule{}
 		}
-		for k, v := range presence.PacketFilters {
-			if string(v) == "null" {
-				if resp.PacketFiltersNull == nil {
-					resp.PacketFiltersNull = map[string]bool{}
-				}
-				resp.PacketFiltersNull[k] = true
-				delete(resp.PacketFilters, k)
-			} else if resp.PacketFilters[k] == nil {
-				resp.PacketFilters[k] = []FilterRule{}
-			}
-		}
+		resp.PacketFilters[k] = rules
 	}
+	resp.PacketFilterRaw, resp.PacketFiltersRaw = nil, nil
 	if string(resp.DERPMap) == "null" {
 		resp.DERPMap = nil
 	}

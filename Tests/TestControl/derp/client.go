@@ -89,11 +89,14 @@ func newClient(s *Server, nc net.Conn, key Key, info ClientInfo, br *bufio.Reade
 	}
 }
 
-// close ends the connection; both goroutines then return. Safe to call twice.
+// close ends the connection; both goroutines then return. Safe to call twice
+// and from any goroutine. It does not block: closing a *tls.Conn sends a
+// close_notify alert, which can wait up to 5 s on a client that does not read,
+// so the socket is closed in the background.
 func (c *client) close() {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		_ = c.nc.Close()
+		go c.nc.Close()
 	})
 }
 
@@ -129,7 +132,6 @@ func (c *client) run() error {
 	err := c.readLoop()
 	c.close()
 	sendErr := <-sendDone
-	c.drainQueues()
 	if err != nil {
 		return err
 	}
@@ -193,13 +195,17 @@ func (c *client) handleSendPacket(n uint32) error {
 	}
 	s := c.s
 	s.counters.packetsReceived.Add(1)
+	isDisco := looksLikeDisco(data)
+	if isDisco {
+		s.counters.discoReceived.Add(1)
+	}
 	dst := s.lookup(dstKey)
 	if dst == nil {
 		s.recordDrop(DropUnknownDestination)
 		// Not-here replies only for disco, rate-limited (derpserver.go
 		// requestPeerGoneWriteLimited): a peer probing a stale relay learns
 		// quickly, a WireGuard flood does not turn into a PeerGone flood.
-		if looksLikeDisco(data) && c.notHere.allow(time.Now()) {
+		if isDisco && c.notHere.allow(time.Now()) {
 			c.queueControl(FramePeerGone, peerGonePayload(dstKey, PeerGoneNotHere))
 			s.counters.peerGoneNotHere.Add(1)
 		}
@@ -326,7 +332,8 @@ func (c *client) skipFrame(n uint32) error {
 	return err
 }
 
-// drainQueues counts packets still queued when the client left.
+// drainQueues counts packets still queued when the client left. Called after
+// close, so enqueue adds no more (but for a race that costs one count).
 func (c *client) drainQueues() {
 	for {
 		select {

@@ -29,6 +29,7 @@ func (s *Server) register(c *client) bool {
 // PeerGone(disconnected).
 func (s *Server) unregister(c *client) {
 	c.close()
+	c.drainQueues()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
@@ -83,13 +84,17 @@ func (s *Server) noteExchange(src, dst *client) {
 	s.watchLocked(src, dst.key)
 }
 
-// watchLocked adds w to the clients told when k leaves.
+// watchLocked adds w to the clients told when k leaves. Both must still be
+// here: an entry for a departed key or watcher would never be removed.
 func (s *Server) watchLocked(w *client, k Key) {
 	if _, ok := w.watching[k]; ok {
 		return
 	}
 	if _, live := s.conns[w]; !live {
-		return // w already unregistered; do not leave a stale entry
+		return
+	}
+	if _, here := s.clients[k]; !here {
+		return
 	}
 	set := s.goneWatchers[k]
 	if set == nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -51,8 +52,8 @@ func TestTwoClientsExchangePacketsThroughTLSAndPlainHTTPOnOnePort(t *testing.T) 
 		t.Fatalf("64 KiB packet: got %d bytes from %v", len(got), src)
 	}
 	st := r.s.Stats()
-	if st.PacketsRelayed != 101 || st.ClientsConnected != 3 {
-		t.Errorf("stats %+v, want 101 relayed, 3 clients", st)
+	if st.PacketsRelayed != 101 || st.ClientsConnected != 3 || st.Accepted != 3 || st.AcceptedTLS != 2 {
+		t.Errorf("stats %+v, want 101 relayed, 3 clients, 2 of 3 over TLS", st)
 	}
 }
 
@@ -166,6 +167,9 @@ func TestPeerGoneNotHereOnlyForDiscoAndRateLimited(t *testing.T) {
 	if st.PeerGoneNotHere != notHereBurst {
 		t.Fatalf("PeerGoneNotHere %d, want the burst of %d", st.PeerGoneNotHere, notHereBurst)
 	}
+	if st.DiscoReceived != 10 {
+		t.Errorf("DiscoReceived %d, want 10", st.DiscoReceived)
+	}
 	if st.Dropped["unknown_dest"] != 20 {
 		t.Errorf("unknown_dest drops %d, want 20", st.Dropped["unknown_dest"])
 	}
@@ -238,11 +242,27 @@ func TestClientThatStopsReadingIsDisconnectedAfterWriteTimeout(t *testing.T) {
 	})
 	a := r.dial(t, dialOptions{})
 	slow := r.dial(t, dialOptions{})
-	pkt := make([]byte, 60<<10)
-	for i := 0; i < 400; i++ {
-		a.sendPacket(slow.pub, pkt)
-	}
+	// Keep sending until the relay gives up on slow: the relay's writes to it
+	// block only once the socket buffers between them are full.
+	frame := append(append([]byte{}, slow.pub[:]...), make([]byte, 60<<10)...)
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if writeFrame(a.bw, FrameSendPacket, frame) != nil || a.bw.Flush() != nil {
+				return
+			}
+		}
+	}()
 	body := a.next(FramePeerGone)
+	close(stop)
+	<-sent
 	if !bytes.Equal(body, append(slow.pub[:], byte(PeerGoneDisconnected))) {
 		t.Fatalf("PeerGone %x", body)
 	}
@@ -347,5 +367,42 @@ func TestCloseDisconnectsClientsAndRefusesNewOnes(t *testing.T) {
 	}
 	if !strings.Contains(resp.Status, "503") {
 		t.Fatal(resp.Status)
+	}
+}
+
+func TestLatencyCheckAnswersGetAndHead(t *testing.T) {
+	srv := httptest.NewServer(LatencyCheckHandler())
+	defer srv.Close()
+	for method, want := range map[string]int{"GET": 200, "HEAD": 200, "POST": 405} {
+		req, _ := http.NewRequest(method, srv.URL+"/derp/latency-check", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", method, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestPeerGoneReachesTheReceiverOfADepartedSender(t *testing.T) {
+	r := startRelay(t, nil)
+	sender := r.dial(t, dialOptions{})
+	receiver := r.dial(t, dialOptions{tls: true})
+	sender.sendPacket(receiver.pub, []byte("one way"))
+	receiver.recvPacket()
+	sender.nc.Close()
+	if body := receiver.next(FramePeerGone); !bytes.Equal(body, append(sender.pub[:], byte(PeerGoneDisconnected))) {
+		t.Fatalf("PeerGone %x, want %x+00", body, sender.pub)
+	}
+}
+
+func TestClientInfoWithUnknownFieldsIsAccepted(t *testing.T) {
+	r := startRelay(t, nil)
+	c := r.rawUpgrade(t)
+	c.sendRawClientInfo([]byte(`{"version":2,"CanAckPings":true,"IsProber":false,"AppName":"x","FutureField":[1,2]}`))
+	if ft, _ := c.readFrame(); ft != FrameServerInfo {
+		t.Fatalf("got frame %#x, want ServerInfo", byte(ft))
 	}
 }

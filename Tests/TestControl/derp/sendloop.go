@@ -4,16 +4,15 @@ import (
 	"time"
 )
 
-// sendLoop is the only writer to the client. It writes whatever is queued
-// without flushing, then flushes once before blocking, so bursts go out in
-// few TLS records and syscalls (derpserver.go sendLoop).
+// sendLoop is the only writer to the client. It flushes only when nothing
+// more is queued, so bursts go out in few TLS records and syscalls
+// (derpserver.go sendLoop batches the same way).
 func (c *client) sendLoop() error {
 	interval := orDefault(c.s.KeepAliveInterval, DefaultKeepAliveInterval)
 	keepAlive := time.NewTicker(interval)
 	defer keepAlive.Stop()
 	writeTimeout := orDefault(c.s.WriteTimeout, DefaultWriteTimeout)
 	for {
-		// Drain without blocking.
 		var err error
 		select {
 		case <-c.done:
@@ -26,35 +25,26 @@ func (c *client) sendLoop() error {
 			err = c.writePacket(writeTimeout, p)
 		case m := <-c.pongQueue:
 			err = c.writeFrame(writeTimeout, FramePong, m[:])
-		default:
-			if c.bw.Buffered() > 0 {
-				_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-				if err := c.bw.Flush(); err != nil {
-					return err
-				}
-			}
-			// Nothing queued: block.
-			select {
-			case <-c.done:
-				return nil
-			case f := <-c.controlQueue:
-				err = c.writeFrame(writeTimeout, f.t, f.payload)
-			case p := <-c.discoQueue:
-				err = c.writePacket(writeTimeout, p)
-			case p := <-c.sendQueue:
-				err = c.writePacket(writeTimeout, p)
-			case m := <-c.pongQueue:
-				err = c.writeFrame(writeTimeout, FramePong, m[:])
-			case <-keepAlive.C:
-				c.s.counters.keepAlives.Add(1)
-				err = c.writeFrame(writeTimeout, FrameKeepAlive, nil)
-			}
+		case <-keepAlive.C:
+			c.s.counters.keepAlives.Add(1)
+			err = c.writeFrame(writeTimeout, FrameKeepAlive, nil)
+		}
+		if err == nil && c.queuesEmpty() && c.bw.Buffered() > 0 {
+			// Whatever is enqueued after this check wakes the select above
+			// at once and is flushed after it.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			err = c.bw.Flush()
 		}
 		if err != nil {
 			c.close()
 			return err
 		}
 	}
+}
+
+// queuesEmpty reports whether nothing waits to be written.
+func (c *client) queuesEmpty() bool {
+	return len(c.controlQueue) == 0 && len(c.discoQueue) == 0 && len(c.sendQueue) == 0 && len(c.pongQueue) == 0
 }
 
 // writeFrame buffers one frame; a write that reaches the socket (buffer full)

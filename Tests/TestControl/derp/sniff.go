@@ -22,8 +22,8 @@ const sniffTimeout = DefaultHandshakeTimeout
 // tls.Server(conn, cfg) (so an [http.Server] sees a *tls.Conn and fills in
 // Request.TLS); any other connection is returned as it is, its first byte
 // intact. Connections are sniffed in their own goroutines, so a client that
-// sends nothing delays no one; it is dropped after 10 s. Closing the returned
-// listener closes inner.
+// sends nothing delays no one; it is dropped after 10 s. With a nil cfg every
+// connection is passed on as it is. Closing the returned listener closes inner.
 func NewSniffingListener(inner net.Listener, cfg *tls.Config) net.Listener {
 	l := &sniffingListener{
 		inner: inner,

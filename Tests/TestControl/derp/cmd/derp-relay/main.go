@@ -77,11 +77,9 @@ func run(listen, hosts, certOut string, keepAlive time.Duration, verbose, stdinC
 	mux := http.NewServeMux()
 	mux.Handle("/derp", relay)
 	mux.Handle("/derp/stats", relay.StatsHandler())
-	// Clients measure relay latency over HTTPS when UDP is blocked
-	// (derpserver/handler.go ProbeHandler).
-	probe := func(w http.ResponseWriter, r *http.Request) {}
-	mux.HandleFunc("/derp/probe", probe)
-	mux.HandleFunc("/derp/latency-check", probe)
+	// Clients measure relay latency over HTTPS when they cannot use STUN.
+	mux.Handle("/derp/probe", derp.LatencyCheckHandler())
+	mux.Handle("/derp/latency-check", derp.LatencyCheckHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	sniffing := derp.NewSniffingListener(ln, cfg)
