@@ -56,6 +56,11 @@ public struct Key32: Sendable {
         withUnsafeBytes { a in other.withUnsafeBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, 32) == 0 } }
     }
 
+    /// Bytewise lexicographic order (not constant time: for public keys only).
+    func orders(before other: Key32) -> Bool {
+        withUnsafeBytes { a in other.withUnsafeBytes { b in a.lexicographicallyPrecedes(b) } }
+    }
+
     /// Overwrites the bytes with zeros in a way the optimiser keeps (`sodium_memzero`).
     @inlinable
     public mutating func wipe() {

@@ -19,6 +19,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case staleTimestamp
     /// An initiation arriving sooner than 1/50 s after the previous one from the same peer (paper §5.3).
     case initiationFlood
+    /// An authentic initiation that crossed our own initiation in flight, which takes precedence
+    /// (the greater static key's initiation completes; see `WireGuardDevice.keepsOwnInitiation`).
+    case crossingInitiation
     /// A cookie reply that does not decrypt against our last mac1.
     case invalidCookieReply
     /// A transport message for keys older than `Reject-After-Time` (paper §6.1).
@@ -53,6 +56,7 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .invalidHandshake: "invalid handshake message"
         case .staleTimestamp: "stale initiation timestamp"
         case .initiationFlood: "initiation flood"
+        case .crossingInitiation: "initiation crossed ours (ours goes first)"
         case .invalidCookieReply: "invalid cookie reply"
         case .expiredKeypair: "expired keypair"
         case .replayedCounter: "replayed counter"
