@@ -36,6 +36,14 @@ public final class Node: Service, Sendable {
         public var tcp = TCPConfiguration()
         /// What carries the tunnel's IP packets: the userspace stack (default) or a kernel TUN device.
         public var packetPath = PacketPath.userspace
+        /// Seeds the non-secret random choices (WireGuard's retransmission jitter and session
+        /// indices; the stack's initial sequence numbers, ephemeral ports and timestamp offsets) so
+        /// that a test run replays; `nil` (the default) draws from the system. Never set it in
+        /// production: predictable sequence numbers and ports help off-path attackers. Keys always
+        /// come from the system's cryptographic generator.
+        public var randomSeed: UInt64? = nil
+        /// The clock the engine reads (tests replace it).
+        var clock = EngineClock.system
 
         public init() {}
     }
@@ -92,8 +100,10 @@ public final class Node: Service, Sendable {
         } catch {
             throw NodeError.configuration(error)
         }
+        let clock = options.clock
         let device = WireGuardDevice(configuration: DeviceConfiguration(
-            privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: EngineClock.wallClockAnchor()))
+            privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: clock.wallClockAnchor(),
+            random: RandomSource(seed: options.randomSeed)))
         for peer in configuration.peers {
             try device.addPeer(try PeerConfiguration(peer))
         }
@@ -104,7 +114,9 @@ public final class Node: Service, Sendable {
             var stackConfiguration = IPStackConfiguration(addresses: configuration.addresses.map(\.address))
             stackConfiguration.mtu = configuration.mtu
             stackConfiguration.tcp = options.tcp
-            stack = UserspaceStack(configuration: stackConfiguration)
+            // A different stream from WireGuard's, so the two do not mirror each other.
+            stackConfiguration.randomSeed = options.randomSeed.map { $0 ^ 0x5EED_57AC_0000_0000 }
+            stack = UserspaceStack(configuration: stackConfiguration, clock: clock)
             backend = stack!
         case .kernelTUN(let name, let configure):
             backend = try KernelTUN(name: name, mtu: configuration.mtu, addresses: configuration.addresses, configure: configure)
@@ -116,7 +128,7 @@ public final class Node: Service, Sendable {
         transport.sendBufferSize = configuration.mtu + 64
         let engine: Engine
         do {
-            engine = try Engine(device: device, backend: backend, settings: .init(mtu: configuration.mtu, transport: transport), logger: logger)
+            engine = try Engine(device: device, backend: backend, settings: .init(mtu: configuration.mtu, transport: transport, clock: clock), logger: logger)
         } catch {
             backend.close()
             throw error
@@ -222,7 +234,7 @@ public final class Node: Service, Sendable {
         let (engine, stack) = try runningEngine()
         let configuration = configuration
         return try await engine.query { engine in
-            let now = EngineClock.now()
+            let now = engine.clock.now()
             let peers = engine.device.peerKeys.compactMap { engine.device.status(of: $0) }.map { status in
                 NodeStatus.Peer(
                     publicKey: status.publicKey,

@@ -154,6 +154,25 @@ struct NodeLoopbackTests {
         stream.close()
         accepted.close()
     }
+
+    /// The engine reads its injected clock for every `now` (timers, handshake times, status): with a
+    /// stopped clock, a handshake that completed a while ago is still zero seconds old.
+    @Test func theEngineReadsTheInjectedClock() async throws {
+        var options = Node.Options()
+        let stopped = WireGuardInstant(nanoseconds: 7_000_000_000_000)
+        options.clock = EngineClock(monotonic: { stopped }, realtimeNanoseconds: { 1_700_000_000_000_000_000 })
+        options.randomSeed = 1
+        let pair = try await NodePair.start(options: options)
+        defer { Task { await pair.close() } }
+        let listener = try await pair.server.listen(tcp: 9006)
+        let stream = try await pair.client.dial(tcp: NodePair.serverAddress, port: 9006)
+        let accepted = try #require(try await listener.accept())
+        try await Task.sleep(for: .milliseconds(200))
+        let client = try await pair.client.status()
+        #expect(client.peers.first?.lastHandshakeAge == .zero)
+        stream.close()
+        accepted.close()
+    }
 }
 
 enum UDPTransportChoice: String, CustomTestStringConvertible, Sendable {

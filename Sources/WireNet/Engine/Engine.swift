@@ -22,6 +22,7 @@ final class Engine: @unchecked Sendable {
     struct Settings {
         var mtu: Int
         var transport: UDPTransport.Configuration
+        var clock = EngineClock.system
     }
 
     /// Work handed to the loop from other threads. `nil` once the loop has stopped for good.
@@ -35,6 +36,8 @@ final class Engine: @unchecked Sendable {
     private let backend: PacketBackend
     private let logger: Logger
     private let mtu: Int
+    /// The clock the loop reads for every `now` it hands the cores.
+    let clock: EngineClock
     private let inbox = Mutex(Inbox())
     private let stopRequested = Atomic<Bool>(false)
     private var thread: LoopThread?
@@ -58,6 +61,7 @@ final class Engine: @unchecked Sendable {
         self.backend = backend
         self.logger = logger
         mtu = settings.mtu
+        clock = settings.clock
     }
 
     /// The UDP port the node listens on.
@@ -111,7 +115,7 @@ final class Engine: @unchecked Sendable {
 
         while !stopRequested.load(ordering: .acquiring) {
             runQueuedWork()
-            var now = EngineClock.now()
+            var now = clock.now()
             backend.service(now: now)
             let backendHasMore = sendOutbound(into: &outgoing, now: now)
             let deviceDeadline = pollDevice(into: &outgoing, now: now)
@@ -133,7 +137,7 @@ final class Engine: @unchecked Sendable {
                 logger.error("UDP transport failed; the node stops", metadata: ["error": "\(error)"])
                 break
             }
-            now = EngineClock.now()
+            now = clock.now()
             handle(&received, replies: &outgoing, now: now)
         }
 
