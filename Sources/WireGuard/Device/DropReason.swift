@@ -9,6 +9,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case invalidMAC1
     /// Under load, a handshake message without a valid mac2: answered with a cookie reply (paper §5.4.7).
     case cookieRequired
+    /// Under load, a handshake message with a valid mac2 from a source over its rate (20/s, burst 5;
+    /// wireguard-go `ratelimiter`).
+    case rateLimited
     /// A response, cookie reply or transport message for an index we did not hand out.
     case unknownReceiverIndex
     /// An initiation from a static key that is not a configured peer.
@@ -51,6 +54,7 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .unknownMessageType: "unknown message type"
         case .invalidMAC1: "invalid mac1"
         case .cookieRequired: "cookie required (under load)"
+        case .rateLimited: "handshake rate limit (under load)"
         case .unknownReceiverIndex: "unknown receiver index"
         case .unknownPeer: "unknown peer"
         case .invalidHandshake: "invalid handshake message"

@@ -42,7 +42,11 @@ extension WireGuardDevice {
         let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
         guard cookieChecker.checkMAC1(message) else { return drop(.invalidMAC1) }
         guard noteHandshakeMessage(now: now) else { return nil }
-        if cookieChecker.checkMAC2(message, source: source, now: now) { return nil }
+        if cookieChecker.checkMAC2(message, source: source, now: now) {
+            // mac2 proves the source address; now bound the work each source may cause (wireguard-go
+            // `RoutineHandshake`: `rate.limiter.Allow` after `CheckMAC2`).
+            return rateLimiter.allow(source.address, now: now) ? nil : drop(.rateLimited)
+        }
         // The reply needs the message's mac1 as additional data: build it aside, then copy it over.
         var reply = (Key32(), Key32())
         withUnsafeMutableBytes(of: &reply) { replyBytes in

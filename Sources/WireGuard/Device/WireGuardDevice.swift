@@ -115,6 +115,8 @@ public final class WireGuardDevice {
     var routes = AllowedIPs<Peer>()
     var indexTable: [UInt32: IndexEntry] = [:]
     let cookieChecker: CookieChecker
+    /// Per-source limits on handshake messages under load.
+    var rateLimiter = HandshakeRateLimiter()
     /// See ``DeviceConfiguration/random``.
     var random: RandomSource
     /// Drops not attributable to a configured peer (and, summed, all drops).
