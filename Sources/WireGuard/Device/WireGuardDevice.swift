@@ -155,9 +155,11 @@ public final class WireGuardDevice {
             for prefix in configuration.allowedIPs { routes.insert(prefix, value: existing) }
             return
         }
-        guard key != publicKey, privateKey.sharedSecret(with: key) != nil else {
+        // The shared secret itself is the peer's to compute; this one only checks and is wiped.
+        guard key != publicKey, var check = privateKey.sharedSecret(with: key) else {
             throw WireGuardConfigurationError.unusablePublicKey(key)
         }
+        check.wipe()
         let peer = Peer(configuration: configuration, local: privateKey)
         peers[key] = peer
         for prefix in configuration.allowedIPs { routes.insert(prefix, value: peer) }

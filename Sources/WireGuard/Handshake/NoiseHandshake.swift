@@ -238,8 +238,9 @@ enum NoiseHandshake {
         se.wipe()
 
         // psk
-        let psk = peer.presharedKey?.key ?? Key32()
+        var psk = peer.presharedKey?.key ?? Key32()
         (chainKey, tau, key) = psk.withUnsafeBytes { NoiseKDF.kdf3(key: chainKey, input: $0) }
+        psk.wipe()
         mixHash(&hash, tau)
 
         // {}
@@ -283,8 +284,9 @@ enum NoiseHandshake {
         se.wipe()
 
         // psk
-        let psk = peer.presharedKey?.key ?? Key32()
+        var psk = peer.presharedKey?.key ?? Key32()
         (chainKey, tau, key) = psk.withUnsafeBytes { NoiseKDF.kdf3(key: chainKey, input: $0) }
+        psk.wipe()
         mixHash(&hash, tau)
 
         // {}
