@@ -62,6 +62,8 @@ struct UpSession {
     let serveRules: [ServeRule]
     let forwardRules: [ForwardRule]
     let controlPath: String
+    /// The control socket is in the default directory (which must then be private to this user).
+    let controlSocketIsDefault: Bool
     let options: Node.Options
     let logger: Logger
 
@@ -73,8 +75,10 @@ struct UpSession {
          options: Node.Options, logger: Logger) throws {
         self.configPath = configPath
         file = try WGQuickFile(contentsOfFile: configPath)
+        if let warning = KeyFileAccess.worldAccessibleWarning(forConfiguration: configPath) { Console.error(warning) }
         serveRules = try serve.map { text throws(ForwardingRuleError) in try ServeRule(parsing: text) }
         forwardRules = try forward.map { text throws(ForwardingRuleError) in try ForwardRule(parsing: text) }
+        controlSocketIsDefault = controlSocket == nil
         controlPath = controlSocket ?? ControlSocketPath.current(interface: ControlSocketPath.interfaceName(forConfiguration: configPath))
         self.options = options
         self.logger = logger
@@ -90,7 +94,8 @@ struct UpSession {
 
         // Everything on the host side first (cheap to undo), then the node, then its tunnel ports.
         let serveTargets = try resolveServeRules(serveRules)
-        let control = try ControlServer(path: controlPath, reactor: reactor, logger: logger)
+        let control = try ControlServer(
+            path: controlPath, checkingDirectory: controlSocketIsDefault, reactor: reactor, logger: logger)
         let node = Node(configuration: file.configuration, options: options, logger: logger)
         var opened: [any Forwarder] = []
         do {
