@@ -186,12 +186,29 @@ public final class Node: Service, Sendable {
         await close()
     }
 
+    /// The error that stopped the node on its own (its UDP socket failed), or nil while it runs
+    /// normally, before it starts and after ``close()``. Once set, every call on the node throws it;
+    /// the node still needs ``close()``.
+    public var failure: NodeError? {
+        guard case .running(let engine, _) = state.withLock({ $0 }) else { return nil }
+        return engine.failure
+    }
+
+    /// Waits until the node stops: returns the error if it stopped on its own (see ``failure``),
+    /// nil after ``close()`` (or at once when the node is not running).
+    public func waitUntilStopped() async -> NodeError? {
+        guard case .running(let engine, _) = state.withLock({ $0 }) else { return nil }
+        return await engine.waitUntilEnded()
+    }
+
     /// The running engine, or the error a call on a node that is not running gets.
     func runningEngine() throws(NodeError) -> (Engine, UserspaceStack?) {
         try state.withLock { state throws(NodeError) in
             switch state {
             case .idle: throw .notStarted
-            case .running(let engine, let stack): return (engine, stack)
+            case .running(let engine, let stack):
+                if let failure = engine.failure { throw failure }
+                return (engine, stack)
             case .closed: throw .closed
             }
         }

@@ -173,6 +173,28 @@ struct NodeLoopbackTests {
         stream.close()
         accepted.close()
     }
+
+    /// When the engine loop stops on its own (here: its UDP socket is closed under it, as a broken
+    /// socket or ring would), the node says so: ``Node/failure``, ``Node/waitUntilStopped()`` and every
+    /// call report the error instead of a node that looks alive.
+    @Test(arguments: [UDPTransportChoice.ioUring, .portable])
+    func aTransportFailureStopsTheNodeVisibly(transport: UDPTransportChoice) async throws {
+        var options = Node.Options()
+        options.transportBackend = transport.backend
+        let pair = try await NodePair.start(options: options)
+        defer { Task { await pair.close() } }
+        #expect(pair.server.failure == nil)
+        let (engine, _) = try pair.server.runningEngine()
+        engine.perform { $0.transport.close() }
+        let failure = await pair.server.waitUntilStopped()
+        #expect(failure != nil)
+        #expect(pair.server.failure == failure)
+        #expect(failure?.description.contains("receive from the UDP socket") == true)
+        await #expect(throws: failure!) { try await pair.server.status() }
+        // A node closed on purpose stops without a failure.
+        await pair.client.close()
+        #expect(await pair.client.waitUntilStopped() == nil)
+    }
 }
 
 enum UDPTransportChoice: String, CustomTestStringConvertible, Sendable {

@@ -126,8 +126,13 @@ struct UpSession {
             "rules": "\(forwarders.map(\.rule).joined(separator: "; "))",
         ])
 
-        try await signals.wait()
-        logger.info("stopping")
+        // Run until SIGINT/SIGTERM, or until the node stops on its own (its UDP socket failed).
+        let failure = try await Self.waitForSignalOrFailure(signals: signals, node: node)
+        if let failure {
+            logger.error("the node stopped on its own; exiting", metadata: ["error": "\(failure)"])
+        } else {
+            logger.info("stopping")
+        }
         control.close()
         for forwarder in forwarders { forwarder.close() }
         await node.close()
@@ -139,6 +144,23 @@ struct UpSession {
             await answering.value
         }
         if !drained { logger.warning("some connections did not finish within \(Self.drainTimeout); exiting anyway") }
+        if let failure { throw CommandFailure("the node stopped: \(failure)") }
+    }
+
+    /// Waits for a termination signal (nil) or the node's own failure (the error), whichever comes first.
+    static func waitForSignalOrFailure(signals: TerminationSignals, node: Node) async throws -> NodeError? {
+        try await withThrowingTaskGroup(of: NodeError?.self) { group in
+            group.addTask {
+                try await signals.wait()
+                return nil
+            }
+            group.addTask {
+                // nil when cancelled (the signal came first) or the node was closed.
+                await node.waitUntilStopped()
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
     }
 
     /// The reply to a control-socket command.
