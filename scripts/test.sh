@@ -3,6 +3,7 @@
 # Installs missing Debian packages first (as root). Environment:
 #   FUZZ_SECONDS        seconds per fuzz target (default 30; 0 skips fuzzing)
 #   TEST_CONFIGURATION  debug (default) or release
+#   REQUIRE_ALL_TESTS   1 fails the run when any test was skipped (e.g. real-peer tests without root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +22,24 @@ swift build "${flags[@]}" --build-tests
 scripts/build-control-helper.sh
 
 echo "test: running the test suite"
-[ "$(id -u)" -eq 0 ] || echo "test: not root: tests that need network namespaces are skipped"
-swift test "${flags[@]}" --skip-build
+[ "$(id -u)" -eq 0 ] || echo "test: not root: real-peer tests that need network namespaces or TUN are skipped" \
+    "(two wirenet processes and node pairs on loopback UDP still run)"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+swift test "${flags[@]}" --skip-build 2>&1 | tee "$log"
+
+# Say how many tests were skipped and why (swift-testing prints `Test <name> skipped: "<reason>"`).
+skipped="$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^[^ ]+ Test .* skipped: ' || true)"
+if [ -n "$skipped" ]; then
+    echo "test: $(printf '%s\n' "$skipped" | wc -l) tests skipped, by reason:"
+    printf '%s\n' "$skipped" | sed -E 's/.* skipped: "?([^"]*)"?$/\1/' | sort | uniq -c | sort -rn | sed 's/^ */test:   /'
+    if [ "${REQUIRE_ALL_TESTS:-0}" = 1 ]; then
+        echo "test: REQUIRE_ALL_TESTS=1 and tests were skipped: failing"
+        exit 1
+    fi
+else
+    echo "test: no tests skipped"
+fi
 
 fuzz_seconds="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_seconds" != "0" ]; then

@@ -39,6 +39,14 @@ public final class Node: Service, Sendable {
         /// The control helper library for tailnet nodes; nil searches `$WIRENET_CONTROL_HELPER`, the
         /// executable's directory and `/usr/local/lib` for `libwirenetcontrol.so`.
         public var controlHelperPath: String?
+        /// Seeds the non-secret random choices (WireGuard's retransmission jitter and session
+        /// indices; the stack's initial sequence numbers, ephemeral ports and timestamp offsets) so
+        /// that a test run replays; `nil` (the default) draws from the system. Never set it in
+        /// production: predictable sequence numbers and ports help off-path attackers. Keys always
+        /// come from the system's cryptographic generator.
+        public var randomSeed: UInt64? = nil
+        /// The clock the engine reads (tests replace it).
+        var clock = EngineClock.system
 
         public init() {}
     }
@@ -123,8 +131,10 @@ public final class Node: Service, Sendable {
     /// Builds WireGuard, the packet backend and the engine for `configuration`, and starts the loop.
     @discardableResult
     func launch(_ configuration: NodeConfiguration) throws -> Engine {
+        let clock = options.clock
         let device = WireGuardDevice(configuration: DeviceConfiguration(
-            privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: EngineClock.wallClockAnchor()))
+            privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: clock.wallClockAnchor(),
+            random: RandomSource(seed: options.randomSeed)))
         for peer in configuration.peers {
             try device.addPeer(try PeerConfiguration(peer))
         }
@@ -135,7 +145,9 @@ public final class Node: Service, Sendable {
             var stackConfiguration = IPStackConfiguration(addresses: configuration.addresses.map(\.address))
             stackConfiguration.mtu = configuration.mtu
             stackConfiguration.tcp = options.tcp
-            stack = UserspaceStack(configuration: stackConfiguration)
+            // A different stream from WireGuard's, so the two do not mirror each other.
+            stackConfiguration.randomSeed = options.randomSeed.map { $0 ^ 0x5EED_57AC_0000_0000 }
+            stack = UserspaceStack(configuration: stackConfiguration, clock: clock)
             backend = stack!
         case .kernelTUN(let name, let configure):
             backend = try KernelTUN(name: name, mtu: configuration.mtu, addresses: configuration.addresses, configure: configure)
@@ -147,7 +159,7 @@ public final class Node: Service, Sendable {
         transport.sendBufferSize = configuration.mtu + 64
         let engine: Engine
         do {
-            engine = try Engine(device: device, backend: backend, settings: .init(mtu: configuration.mtu, transport: transport), logger: logger)
+            engine = try Engine(device: device, backend: backend, settings: .init(mtu: configuration.mtu, transport: transport, clock: clock), logger: logger)
         } catch {
             backend.close()
             throw error
@@ -207,12 +219,29 @@ public final class Node: Service, Sendable {
         await close()
     }
 
+    /// The error that stopped the node on its own (its UDP socket failed), or nil while it runs
+    /// normally, before it starts and after ``close()``. Once set, every call on the node throws it;
+    /// the node still needs ``close()``.
+    public var failure: NodeError? {
+        guard case .running(let engine, _) = state.withLock({ $0 }) else { return nil }
+        return engine.failure
+    }
+
+    /// Waits until the node stops: returns the error if it stopped on its own (see ``failure``),
+    /// nil after ``close()`` (or at once when the node is not running).
+    public func waitUntilStopped() async -> NodeError? {
+        guard case .running(let engine, _) = state.withLock({ $0 }) else { return nil }
+        return await engine.waitUntilEnded()
+    }
+
     /// The running engine, or the error a call on a node that is not running gets.
     func runningEngine() throws(NodeError) -> (Engine, UserspaceStack?) {
         try state.withLock { state throws(NodeError) in
             switch state {
             case .idle: throw .notStarted
-            case .running(let engine, let stack): return (engine, stack)
+            case .running(let engine, let stack):
+                if let failure = engine.failure { throw failure }
+                return (engine, stack)
             case .closed: throw .closed
             }
         }
@@ -256,7 +285,7 @@ public final class Node: Service, Sendable {
         let configuration = configuration
         let tailnetView = tailnet?.snapshot()
         var status = try await engine.query { engine in
-            let now = EngineClock.now()
+            let now = engine.clock.now()
             let peers = engine.device.peerKeys.compactMap { engine.device.status(of: $0) }.map { status in
                 NodeStatus.Peer(
                     publicKey: status.publicKey,

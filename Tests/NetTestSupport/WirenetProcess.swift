@@ -12,6 +12,7 @@ public final class ScratchDirectory: @unchecked Sendable {
     public func write(_ name: String, _ text: String) throws -> String {
         let path = path(name)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)  // configurations hold private keys
         return path
     }
     deinit { try? FileManager.default.removeItem(at: url) }

@@ -43,6 +43,7 @@ extension NodeInteropTests {
         Endpoint = \(KernelPeer.underlayPeer):\(KernelPeer.defaultListenPort)
         AllowedIPs = \(KernelPeer.tunnelV4)/32, \(KernelPeer.tunnelV6)/128
         """.write(toFile: config, atomically: true, encoding: .utf8)
+        chmod(config, 0o600)  // it holds a private key; `wirenet up` warns otherwise
 
         let forwardHTTP = try freeLoopbackPort()
         let forwardIperf = try freeLoopbackPort()

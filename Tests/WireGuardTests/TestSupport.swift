@@ -65,12 +65,12 @@ final class SimulatedHost {
     var receiveResults: [ReceiveResult] = []
 
     init(endpoint: Endpoint, tunnelAddress: UInt32, now: WireGuardInstant, loadThreshold: Int = 1000,
-         privateKey: PrivateKey = PrivateKey()) {
+         privateKey: PrivateKey = PrivateKey(), random: RandomSource = .system) {
         self.endpoint = endpoint
         self.tunnelAddress = tunnelAddress
         device = WireGuardDevice(configuration: DeviceConfiguration(
             privateKey: privateKey, handshakeLoadThreshold: loadThreshold,
-            wallClock: WallClockAnchor(instant: now, unixNanoseconds: 1_700_000_000_000_000_000)))
+            wallClock: WallClockAnchor(instant: now, unixNanoseconds: 1_700_000_000_000_000_000), random: random))
     }
 
     var publicKey: PublicKey { device.publicKey }
@@ -87,25 +87,50 @@ struct SimulatedDatagram {
     var bytes: [UInt8]
 }
 
-/// An in-memory underlay between hosts with a manual clock and fault injection (drop, duplicate,
-/// reorder), driving each device as an engine would: receive, send, poll until idle.
+/// An in-memory underlay between hosts with a manual clock, a one-way latency and fault injection
+/// (drop, duplicate, reorder), driving each device as an engine would: receive, send, poll until idle.
+///
+/// Time moves from event to event: ``advance(by:step:)`` never steps past a device's deadline or a
+/// datagram's arrival, so timers fire at their exact instants (a coarse step would merge distinct
+/// jittered deadlines into one instant). With a `seed`, hosts draw keys, jitter and indices from it
+/// and are served in a fixed order, so a run replays exactly.
 final class SimulatedNetwork {
     enum Fault { case deliver, drop, duplicate, hold }
 
     var now = WireGuardInstant(nanoseconds: 1_000_000_000)
+    /// Seeds every host's jitter, indices and private key (nil: system randomness).
+    let seed: UInt64?
+    /// One-way delay of every delivered datagram (zero: delivered within the same instant).
+    var latency: Duration = .zero
     var hosts: [Endpoint: SimulatedHost] = [:]
+    /// Hosts in the order they were added: the order they are polled in.
+    private(set) var hostOrder: [SimulatedHost] = []
     var inFlight: [SimulatedDatagram] = []
     var held: [SimulatedDatagram] = []
+    /// Datagrams on the wire that arrive later (`latency` > 0), in sending order.
+    private var scheduled: [(due: WireGuardInstant, datagram: SimulatedDatagram)] = []
+    /// Each host's next deadline, as its last poll returned it.
+    private var deadlines: [Endpoint: WireGuardInstant] = [:]
     /// Decides what happens to each datagram put on the wire.
     var fault: (SimulatedDatagram) -> Fault = { _ in .deliver }
     var log: [SimulatedDatagram] = []
 
+    init(seed: UInt64? = nil) { self.seed = seed }
+
     @discardableResult
     func addHost(_ octet: UInt8, loadThreshold: Int = 1000) -> SimulatedHost {
+        var random = seed.map { RandomSource(seed: $0 &* 0x1_0000 &+ UInt64(octet)) } ?? .system
+        let privateKey: PrivateKey
+        if random.isSeeded {
+            privateKey = PrivateKey(Key32(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })!)
+        } else {
+            privateKey = PrivateKey()
+        }
         let host = SimulatedHost(
             endpoint: .v4(10, 250, 9, octet, port: 51820), tunnelAddress: ip(100, 64, 9, UInt32(octet)), now: now,
-            loadThreshold: loadThreshold)
+            loadThreshold: loadThreshold, privateKey: privateKey, random: random)
         hosts[host.endpoint] = host
+        hostOrder.append(host)
         return host
     }
 
@@ -123,11 +148,29 @@ final class SimulatedNetwork {
     func transmit(_ datagram: SimulatedDatagram) {
         log.append(datagram)
         switch fault(datagram) {
-        case .deliver: inFlight.append(datagram)
+        case .deliver: put(datagram)
         case .drop: break
-        case .duplicate: inFlight.append(datagram); inFlight.append(datagram)
+        case .duplicate: put(datagram); put(datagram)
         case .hold: held.append(datagram)
         }
+    }
+
+    private func put(_ datagram: SimulatedDatagram) {
+        if latency == .zero {
+            inFlight.append(datagram)
+        } else {
+            scheduled.append((now + latency, datagram))
+        }
+    }
+
+    /// Moves datagrams whose arrival time has come to `inFlight`.
+    private func releaseArrived() {
+        guard !scheduled.isEmpty else { return }
+        var remaining: [(due: WireGuardInstant, datagram: SimulatedDatagram)] = []
+        for entry in scheduled {
+            if entry.due <= now { inFlight.append(entry.datagram) } else { remaining.append(entry) }
+        }
+        scheduled = remaining
     }
 
     /// Sends an inner packet from `host` as an engine would.
@@ -159,34 +202,58 @@ final class SimulatedNetwork {
     }
 
     func pollAll() {
-        for host in hosts.values {
-            var buffer = [UInt8](repeating: 0, count: 2048)
-            while case .datagram(let to, let length) = buffer.withUnsafeMutableBytes({ host.device.poll(into: $0, now: now) }) {
-                transmit(SimulatedDatagram(from: host.endpoint, to: to, bytes: Array(buffer[0..<length])))
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        for host in hostOrder {
+            polling: while true {
+                switch buffer.withUnsafeMutableBytes({ host.device.poll(into: $0, now: now) }) {
+                case .datagram(let to, let length):
+                    transmit(SimulatedDatagram(from: host.endpoint, to: to, bytes: Array(buffer[0..<length])))
+                case .idle(let deadline):
+                    deadlines[host.endpoint] = deadline
+                    break polling
+                }
             }
         }
     }
 
-    /// Polls and delivers until nothing is in flight.
+    /// Polls and delivers until nothing is in flight at this instant.
     func run(maxRounds: Int = 100) {
         pollAll()
+        releaseArrived()
         var rounds = 0
         while !inFlight.isEmpty, rounds < maxRounds {
             let batch = inFlight
             inFlight = []
             for datagram in batch { deliver(datagram) }
             pollAll()
+            releaseArrived()
             rounds += 1
         }
     }
 
-    /// Advances the clock (in steps, so timers fire in order) and runs the network.
+    /// Advances the clock by `duration`, stopping at every device deadline and datagram arrival
+    /// (and at least every `step`), and runs the network at each stop.
     func advance(by duration: Duration, step: Duration = .milliseconds(100)) {
         let end = now + duration
-        while now < end {
-            now = min(now + step, end)
-            run()
+        while now < end { advanceToNextEvent(notAfter: end, step: step) }
+    }
+
+    /// Advances event by event until `condition` holds or `limit` has passed; returns whether it held.
+    func advance(until condition: () -> Bool, limit: Duration) -> Bool {
+        let end = now + limit
+        while !condition() {
+            guard now < end else { return false }
+            advanceToNextEvent(notAfter: end, step: .milliseconds(100))
         }
+        return true
+    }
+
+    private func advanceToNextEvent(notAfter end: WireGuardInstant, step: Duration) {
+        var next = min(now + step, end)
+        for deadline in deadlines.values where deadline > now { next = min(next, deadline) }
+        for entry in scheduled where entry.due > now { next = min(next, entry.due) }
+        now = next
+        run()
     }
 
     /// Releases held datagrams (in reverse order: reordering).

@@ -97,6 +97,18 @@ struct CommandLineTests {
         #expect(result.stderr.hasPrefix(message), "stderr: \(result.stderr)")
     }
 
+    /// As wg-quick does: a configuration others can read (it holds the private key) is warned about.
+    @Test func aWorldReadableConfigurationIsWarnedAboutOnStandardError() async throws {
+        let scratch = try ScratchDirectory()
+        let config = try scratch.write("node.conf", Self.configuration(address: "100.64.21.1", peerAddress: "100.64.21.2"))
+        chmod(config, 0o644)
+        let socket = scratch.path("control.sock")
+        let result = try await runWirenet(
+            ["up", "--config", config, "--control-socket", socket, "--serve", "tcp:x=127.0.0.1:80"], scratch: scratch)
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("Warning: `\(config)' is world accessible (mode 0644)"), "stderr: \(result.stderr)")
+    }
+
     @Test func aForwardPortInUseIsReportedAndStartsNothing() async throws {
         let scratch = try ScratchDirectory()
         let taken = try HostListener(address: try loopback(0), reactor: try SocketReactor.shared())

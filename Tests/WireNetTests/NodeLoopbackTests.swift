@@ -154,6 +154,47 @@ struct NodeLoopbackTests {
         stream.close()
         accepted.close()
     }
+
+    /// The engine reads its injected clock for every `now` (timers, handshake times, status): with a
+    /// stopped clock, a handshake that completed a while ago is still zero seconds old.
+    @Test func theEngineReadsTheInjectedClock() async throws {
+        var options = Node.Options()
+        let stopped = WireGuardInstant(nanoseconds: 7_000_000_000_000)
+        options.clock = EngineClock(monotonic: { stopped }, realtimeNanoseconds: { 1_700_000_000_000_000_000 })
+        options.randomSeed = 1
+        let pair = try await NodePair.start(options: options)
+        defer { Task { await pair.close() } }
+        let listener = try await pair.server.listen(tcp: 9006)
+        let stream = try await pair.client.dial(tcp: NodePair.serverAddress, port: 9006)
+        let accepted = try #require(try await listener.accept())
+        try await Task.sleep(for: .milliseconds(200))
+        let client = try await pair.client.status()
+        #expect(client.peers.first?.lastHandshakeAge == .zero)
+        stream.close()
+        accepted.close()
+    }
+
+    /// When the engine loop stops on its own (here: its UDP socket is closed under it, as a broken
+    /// socket or ring would), the node says so: ``Node/failure``, ``Node/waitUntilStopped()`` and every
+    /// call report the error instead of a node that looks alive.
+    @Test(arguments: [UDPTransportChoice.ioUring, .portable])
+    func aTransportFailureStopsTheNodeVisibly(transport: UDPTransportChoice) async throws {
+        var options = Node.Options()
+        options.transportBackend = transport.backend
+        let pair = try await NodePair.start(options: options)
+        defer { Task { await pair.close() } }
+        #expect(pair.server.failure == nil)
+        let (engine, _) = try pair.server.runningEngine()
+        engine.perform { $0.transport.close() }
+        let failure = await pair.server.waitUntilStopped()
+        #expect(failure != nil)
+        #expect(pair.server.failure == failure)
+        #expect(failure?.description.contains("receive from the UDP socket") == true)
+        await #expect(throws: failure!) { try await pair.server.status() }
+        // A node closed on purpose stops without a failure.
+        await pair.client.close()
+        #expect(await pair.client.waitUntilStopped() == nil)
+    }
 }
 
 enum UDPTransportChoice: String, CustomTestStringConvertible, Sendable {

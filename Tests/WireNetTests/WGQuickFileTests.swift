@@ -107,6 +107,32 @@ struct WGQuickFileTests {
         }
     }
 
+    /// A broken line may carry a key (a missing `=`, a mistyped key name, a key pasted into the
+    /// wrong field); the error names the line but never repeats the key.
+    @Test func errorsNeverEchoAKey() {
+        let secret = nodeKey.base64
+        let unpadded = String(secret.dropLast())
+        let lines = [
+            "PrivateKey \(unpadded)",          // no `=` at all: the whole line used to be echoed
+            "PrivateKey \(secret)",            // the key's own `=` makes "PrivateKey <key>" the key name
+            "PrivateKey: \(secret)",
+            "[\(unpadded)]",
+            "[\(unpadded)",
+            "Address = \(secret)",
+            "ListenPort = \(secret)",
+            "MTU = \(secret)",
+        ]
+        for line in lines {
+            do {
+                _ = try WGQuickFile(parsing: "[Interface]\n\(line)\n", file: "k.conf")
+                Issue.record("accepted \(line)")
+            } catch {
+                #expect(error.line == 2)
+                #expect(!error.description.contains(unpadded.prefix(20)), "echoed: \(error.description)")
+            }
+        }
+    }
+
     @Test func aDuplicatePeerNamesBothLines() {
         let text = """
         [Interface]

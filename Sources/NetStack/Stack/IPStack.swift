@@ -20,7 +20,7 @@ public final class IPStack {
 
     var ipv4Addresses: [IPv4Address] = []
     var ipv6Addresses: [IPv6Address] = []
-    var random: StackRandom
+    var random: RandomSource
     var errorReplies: TokenBucket
     var output: PacketQueue
     /// Scratch space for building non-TCP packets before they are queued.
@@ -57,7 +57,7 @@ public final class IPStack {
             case let .v6(a): ipv6Addresses.append(a)
             }
         }
-        random = StackRandom(seed: configuration.randomSeed)
+        random = RandomSource(seed: configuration.randomSeed)
         errorReplies = TokenBucket(
             ratePerSecond: configuration.errorRepliesPerSecond, burst: configuration.errorReplyBurst)
         output = PacketQueue(capacity: Swift.max(configuration.outputQueueSize, 2 * 65536))

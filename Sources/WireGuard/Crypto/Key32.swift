@@ -5,7 +5,7 @@ import CSodium
 /// `Key32` is a plain value: copies are not zeroed. Long-lived secrets live in classes that own one
 /// `Key32` and wipe it in `deinit` (``PrivateKey``, ``PresharedKey``, the handshake and keypair state);
 /// temporaries in the handshake are wiped with ``wipe()`` before they go out of scope, as wireguard-go does.
-public struct Key32: Sendable {
+public struct Key32: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// Byte count of every key, hash and chaining key (BLAKE2s-256 output, Curve25519 point).
     public static let byteCount = 32
 
@@ -33,9 +33,21 @@ public struct Key32: Sendable {
         withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<Self.byteCount])) }
     }
 
+    /// Lends the bytes to `body`. A value has no fixed address, so this lends a copy on the stack
+    /// and wipes it afterwards; long-lived keys in classes lend their own storage instead (see
+    /// ``withUnsafeBytes(of:_:)``), which copies nothing.
     @inlinable
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try Swift.withUnsafeBytes(of: storage, body)
+        var copy = storage
+        defer { Swift.withUnsafeMutableBytes(of: &copy) { sodium_memzero($0.baseAddress!, 32) } }
+        return try Swift.withUnsafeBytes(of: &copy, body)
+    }
+
+    /// Lends the bytes of `key` in place (no copy): for keys stored in a class or another place
+    /// with a stable address.
+    @inlinable
+    public static func withUnsafeBytes<R>(of key: inout Key32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try Swift.withUnsafeBytes(of: &key.storage, body)
     }
 
     @inlinable
@@ -54,6 +66,18 @@ public struct Key32: Sendable {
     /// Constant-time equality (`sodium_memcmp`): use for anything secret.
     public func constantTimeEquals(_ other: Key32) -> Bool {
         withUnsafeBytes { a in other.withUnsafeBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, 32) == 0 } }
+    }
+
+    /// Redacted: a `Key32` may hold a secret. Public keys print through ``PublicKey``; use ``base64``
+    /// or ``hex`` to print a key on purpose.
+    public var description: String { "Key32(<redacted>)" }
+    public var debugDescription: String { description }
+    /// No children: `dump` and debuggers' reflection show no bytes.
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+
+    /// Bytewise lexicographic order (not constant time: for public keys only).
+    func orders(before other: Key32) -> Bool {
+        withUnsafeBytes { a in other.withUnsafeBytes { b in a.lexicographicallyPrecedes(b) } }
     }
 
     /// Overwrites the bytes with zeros in a way the optimiser keeps (`sodium_memzero`).

@@ -1,7 +1,7 @@
 import CSodium
 
 /// A Curve25519 public key: the identity of a WireGuard peer. Not secret; hashable.
-public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
+public struct PublicKey: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var key: Key32
 
     public init(_ key: Key32) { self.key = key }
@@ -22,10 +22,15 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
 
     /// Base64, as `wg` prints it.
     public var description: String { key.base64 }
+    public var debugDescription: String { "PublicKey(\(key.base64))" }
+    public var customMirror: Mirror { Mirror(self, children: ["base64": key.base64], displayStyle: .struct) }
 }
 
 /// A Curve25519 private key, zeroed when released.
-public final class PrivateKey: @unchecked Sendable {
+///
+/// Printing it (`description`, `debugDescription`, `dump`) shows only the public key; use ``base64``
+/// to write the key out on purpose.
+public final class PrivateKey: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     fileprivate(set) var key: Key32
     /// The matching public key.
     public let publicKey: PublicKey
@@ -59,6 +64,10 @@ public final class PrivateKey: @unchecked Sendable {
     /// The key as base64 (for handing to `wg set … private-key`).
     public var base64: String { key.base64 }
 
+    public var description: String { "PrivateKey(<redacted>, public: \(publicKey))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["publicKey": publicKey.description], displayStyle: .class) }
+
     /// X25519(self, peer); nil when the result is all zeros (a low-order point; WireGuard paper §5.4).
     public func sharedSecret(with peer: PublicKey) -> Key32? {
         X25519.sharedSecret(privateKey: key, publicKey: peer.key)
@@ -68,7 +77,8 @@ public final class PrivateKey: @unchecked Sendable {
 }
 
 /// An optional symmetric pre-shared key mixed into the handshake (Noise `psk2`), zeroed when released.
-public final class PresharedKey: @unchecked Sendable {
+/// Printing it shows no bytes; use ``base64`` to write it out on purpose.
+public final class PresharedKey: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private(set) var key: Key32
 
     public init(_ key: Key32) { self.key = key }
@@ -87,6 +97,10 @@ public final class PresharedKey: @unchecked Sendable {
     }
 
     public var base64: String { key.base64 }
+
+    public var description: String { "PresharedKey(<redacted>)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
 
     deinit { key.wipe() }
 }

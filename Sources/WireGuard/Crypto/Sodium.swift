@@ -1,6 +1,7 @@
 import CSodium
 
-/// The thin layer over libsodium: initialisation, randomness, constant-time helpers.
+/// The thin layer over libsodium: initialisation, secret randomness, constant-time helpers.
+/// (Non-secret choices such as jitter and indices come from an injected `RandomSource`.)
 enum Sodium {
     /// `sodium_init()` runs once, the first time any WireGuard type needs libsodium.
     static let initialized: Bool = { sodium_init() >= 0 }()
@@ -10,17 +11,6 @@ enum Sodium {
         precondition(initialized)
         guard let base = buffer.baseAddress else { return }
         randombytes_buf(base, buffer.count)
-    }
-
-    static func randomUInt32() -> UInt32 {
-        precondition(initialized)
-        return randombytes_random()
-    }
-
-    /// A uniformly random value in `0..<upperBound`.
-    static func randomUniform(_ upperBound: UInt32) -> UInt32 {
-        precondition(initialized)
-        return randombytes_uniform(upperBound)
     }
 
     /// Constant-time equality of two equally long buffers.

@@ -9,6 +9,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case invalidMAC1
     /// Under load, a handshake message without a valid mac2: answered with a cookie reply (paper §5.4.7).
     case cookieRequired
+    /// Under load, a handshake message with a valid mac2 from a source over its rate (20/s, burst 5;
+    /// wireguard-go `ratelimiter`).
+    case rateLimited
     /// A response, cookie reply or transport message for an index we did not hand out.
     case unknownReceiverIndex
     /// An initiation from a static key that is not a configured peer.
@@ -19,6 +22,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case staleTimestamp
     /// An initiation arriving sooner than 1/50 s after the previous one from the same peer (paper §5.3).
     case initiationFlood
+    /// An authentic initiation that crossed our own initiation in flight, which takes precedence
+    /// (the greater static key's initiation completes; see `WireGuardDevice.keepsOwnInitiation`).
+    case crossingInitiation
     /// A cookie reply that does not decrypt against our last mac1.
     case invalidCookieReply
     /// A transport message for keys older than `Reject-After-Time` (paper §6.1).
@@ -48,11 +54,13 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .unknownMessageType: "unknown message type"
         case .invalidMAC1: "invalid mac1"
         case .cookieRequired: "cookie required (under load)"
+        case .rateLimited: "handshake rate limit (under load)"
         case .unknownReceiverIndex: "unknown receiver index"
         case .unknownPeer: "unknown peer"
         case .invalidHandshake: "invalid handshake message"
         case .staleTimestamp: "stale initiation timestamp"
         case .initiationFlood: "initiation flood"
+        case .crossingInitiation: "initiation crossed ours (ours goes first)"
         case .invalidCookieReply: "invalid cookie reply"
         case .expiredKeypair: "expired keypair"
         case .replayedCounter: "replayed counter"

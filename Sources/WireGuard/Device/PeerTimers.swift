@@ -30,8 +30,4 @@ struct PeerTimers {
                        persistentKeepalive)
     }
 
-    /// `Rekey-Timeout` plus a random 0–333 ms (paper §6.1: jitter avoids synchronised initiations).
-    static func jitter() -> Duration {
-        .milliseconds(Int64(Sodium.randomUniform(ProtocolConstants.rekeyTimeoutJitterMaxMilliseconds)))
-    }
 }

@@ -42,7 +42,11 @@ extension WireGuardDevice {
         let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
         guard cookieChecker.checkMAC1(message) else { return drop(.invalidMAC1) }
         guard noteHandshakeMessage(now: now) else { return nil }
-        if cookieChecker.checkMAC2(message, source: source, now: now) { return nil }
+        if cookieChecker.checkMAC2(message, source: source, now: now) {
+            // mac2 proves the source address; now bound the work each source may cause (wireguard-go
+            // `RoutineHandshake`: `rate.limiter.Allow` after `CheckMAC2`).
+            return rateLimiter.allow(source.address, now: now) ? nil : drop(.rateLimited)
+        }
         // The reply needs the message's mac1 as additional data: build it aside, then copy it over.
         var reply = (Key32(), Key32())
         withUnsafeMutableBytes(of: &reply) { replyBytes in
@@ -62,7 +66,9 @@ extension WireGuardDevice {
         if let early = checkMACs(buffer, length: length, senderIndex: senderIndex, from: source, now: now) {
             return early
         }
-        let consumed = NoiseHandshake.consumeInitiation(message, local: privateKey, now: now) { self.peers[$0] }
+        let consumed = NoiseHandshake.consumeInitiation(
+            message, local: privateKey, now: now, peerFor: { self.peers[$0] },
+            keepsOwnInitiation: { self.keepsOwnInitiation(crossing: $0, now: now) })
         let peer: Peer
         switch consumed {
         case .accepted(let found): peer = found
@@ -70,6 +76,10 @@ extension WireGuardDevice {
         case .unknownPeer: return drop(.unknownPeer)
         case .staleTimestamp(let found): return drop(.staleTimestamp, peer: found)
         case .flood(let found): return drop(.initiationFlood, peer: found)
+        case .crossing(let found):
+            // Authentic: the peer is alive and may have roamed; our initiation answers it.
+            found.endpoint = source
+            return drop(.crossingInitiation, peer: found)
         }
         peer.receivedBytes &+= UInt64(length)
         timersAnyAuthenticatedPacketTraversal(peer, now: now)
@@ -92,6 +102,23 @@ extension WireGuardDevice {
         timersAnyAuthenticatedPacketSent(peer)
         peer.sentBytes &+= UInt64(HandshakeResponseLayout.size)
         return .reply(to: source, length: HandshakeResponseLayout.size)
+    }
+
+    /// Whether an authentic initiation from `peer` that crossed our own initiation in flight is set
+    /// aside so that ours completes (an implementation choice; wireguard-go and the kernel answer
+    /// both, each side forgets its own initiation, both responses are dropped, and only the jittered
+    /// retries break the tie — at one-way delays near the 333 ms jitter span that takes many rounds
+    /// or never ends within Rekey-Attempt-Time, see Docs/reliability.md).
+    ///
+    /// Both sides agree without talking: the side with the greater static public key (bytewise)
+    /// keeps its initiation, the other answers it. Only while our initiation is in flight (sent less
+    /// than Rekey-Timeout ago): after that the peer's initiation is answered as usual. A peer that
+    /// answers every initiation (wireguard-go, the kernel) answers ours, so it converges either way.
+    func keepsOwnInitiation(crossing peer: Peer, now: WireGuardInstant) -> Bool {
+        guard peer.handshake.phase == .initiationCreated, let sent = peer.handshake.lastSentInitiation,
+              now.since(sent) < ProtocolConstants.rekeyTimeout
+        else { return false }
+        return publicKey.key.orders(before: peer.publicKey.key) == false
     }
 
     private func receiveResponse(

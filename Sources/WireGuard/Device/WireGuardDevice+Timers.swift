@@ -11,7 +11,7 @@ extension WireGuardDevice {
     @inline(__always)
     func timersDataSent(_ peer: Peer, now: WireGuardInstant) {
         guard peer.timers.newHandshake == nil else { return }
-        peer.timers.newHandshake = arm(now + ProtocolConstants.newHandshakeAfterUnansweredData + PeerTimers.jitter())
+        peer.timers.newHandshake = arm(now + ProtocolConstants.newHandshakeAfterUnansweredData + jitter())
     }
 
     /// Data came in: answer with a keepalive if we send nothing within `Keepalive-Timeout`.
@@ -44,7 +44,7 @@ extension WireGuardDevice {
     }
 
     func timersHandshakeInitiated(_ peer: Peer, now: WireGuardInstant) {
-        peer.timers.retransmitHandshake = arm(now + ProtocolConstants.rekeyTimeout + PeerTimers.jitter())
+        peer.timers.retransmitHandshake = arm(now + ProtocolConstants.rekeyTimeout + jitter())
     }
 
     func timersHandshakeComplete(_ peer: Peer, now: WireGuardInstant) {

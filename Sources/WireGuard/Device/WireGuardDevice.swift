@@ -12,13 +12,18 @@ public struct DeviceConfiguration: Sendable {
     public var handshakeLoadThreshold: Int
     /// Ties `now` to wall-clock time for initiation timestamps.
     public var wallClock: WallClockAnchor
+    /// The non-secret random choices: retransmission jitter (paper §6.1) and session indices
+    /// (paper §5.4.2). ``RandomSource/system`` in production; a seed makes a simulated run replay.
+    /// Ephemeral keys and cookie secrets always come from libsodium.
+    public var random: RandomSource
 
     public init(privateKey: PrivateKey, mtu: Int = 1420, handshakeLoadThreshold: Int = 1000,
-                wallClock: WallClockAnchor) {
+                wallClock: WallClockAnchor, random: RandomSource = .system) {
         self.privateKey = privateKey
         self.mtu = mtu
         self.handshakeLoadThreshold = handshakeLoadThreshold
         self.wallClock = wallClock
+        self.random = random
     }
 }
 
@@ -110,6 +115,10 @@ public final class WireGuardDevice {
     var routes = AllowedIPs<Peer>()
     var indexTable: [UInt32: IndexEntry] = [:]
     let cookieChecker: CookieChecker
+    /// Per-source limits on handshake messages under load.
+    var rateLimiter = HandshakeRateLimiter()
+    /// See ``DeviceConfiguration/random``.
+    var random: RandomSource
     /// Drops not attributable to a configured peer (and, summed, all drops).
     public private(set) var drops = DropCounters()
 
@@ -127,6 +136,7 @@ public final class WireGuardDevice {
         mtu = configuration.mtu
         handshakeLoadThreshold = configuration.handshakeLoadThreshold
         wallClock = configuration.wallClock
+        random = configuration.random
         cookieChecker = CookieChecker(localPublicKey: configuration.privateKey.publicKey)
         readyPeers.reserveCapacity(64)
     }
@@ -145,9 +155,11 @@ public final class WireGuardDevice {
             for prefix in configuration.allowedIPs { routes.insert(prefix, value: existing) }
             return
         }
-        guard key != publicKey, privateKey.sharedSecret(with: key) != nil else {
+        // The shared secret itself is the peer's to compute; this one only checks and is wiped.
+        guard key != publicKey, var check = privateKey.sharedSecret(with: key) else {
             throw WireGuardConfigurationError.unusablePublicKey(key)
         }
+        check.wipe()
         let peer = Peer(configuration: configuration, local: privateKey)
         peers[key] = peer
         for prefix in configuration.allowedIPs { routes.insert(prefix, value: peer) }
@@ -195,7 +207,7 @@ public final class WireGuardDevice {
     /// Registers a fresh random non-zero index for `entry`.
     func newIndex(for entry: IndexEntry) -> UInt32 {
         while true {
-            let index = Sodium.randomUInt32()
+            let index = random.next32()
             if index != 0, indexTable[index] == nil {
                 indexTable[index] = entry
                 return index
@@ -229,6 +241,12 @@ public final class WireGuardDevice {
         clearHandshake(peer)
         peer.staged.removeAll()
         peer.wantsKeepalive = false
+    }
+
+    /// `Rekey-Timeout` jitter: a random 0–333 ms (paper §6.1: avoids synchronised initiations;
+    /// wireguard-go `RekeyTimeoutJitterMaxMs`).
+    func jitter() -> Duration {
+        .milliseconds(Int64(random.next() % UInt64(ProtocolConstants.rekeyTimeoutJitterMaxMilliseconds)))
     }
 
     // MARK: - Counting

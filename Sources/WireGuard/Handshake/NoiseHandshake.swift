@@ -117,13 +117,17 @@ enum NoiseHandshake {
         case unknownPeer
         case staleTimestamp(Peer)
         case flood(Peer)
+        /// Authentic and fresh, but it crossed our own initiation in flight and ours takes precedence:
+        /// the timestamp is recorded, the handshake in flight is kept.
+        case crossing(Peer)
     }
 
     /// Decrypts an initiation, finds the peer by its static key, checks timestamp replay and the
-    /// per-peer initiation rate, and on success moves the peer's handshake to `.initiationConsumed`.
+    /// per-peer initiation rate, and on success moves the peer's handshake to `.initiationConsumed`
+    /// — unless `keepsOwnInitiation(peer)` says our crossing initiation goes first.
     static func consumeInitiation(
         _ message: UnsafeRawBufferPointer, local: PrivateKey, now: WireGuardInstant,
-        peerFor: (PublicKey) -> Peer?
+        peerFor: (PublicKey) -> Peer?, keepsOwnInitiation: (Peer) -> Bool = { _ in false }
     ) -> InitiationOutcome {
         var hash = initialHash
         var chainKey = initialChainKey
@@ -180,6 +184,11 @@ enum NoiseHandshake {
         if let last = handshake.lastInitiationConsumption, now.since(last) <= ProtocolConstants.handshakeInitiationRate {
             return .flood(peer)
         }
+        if keepsOwnInitiation(peer) {
+            handshake.lastTimestamp = timestamp
+            handshake.lastInitiationConsumption = now
+            return .crossing(peer)
+        }
 
         handshake.hash = hash
         handshake.chainKey = chainKey
@@ -229,8 +238,9 @@ enum NoiseHandshake {
         se.wipe()
 
         // psk
-        let psk = peer.presharedKey?.key ?? Key32()
+        var psk = peer.presharedKey?.key ?? Key32()
         (chainKey, tau, key) = psk.withUnsafeBytes { NoiseKDF.kdf3(key: chainKey, input: $0) }
+        psk.wipe()
         mixHash(&hash, tau)
 
         // {}
@@ -274,8 +284,9 @@ enum NoiseHandshake {
         se.wipe()
 
         // psk
-        let psk = peer.presharedKey?.key ?? Key32()
+        var psk = peer.presharedKey?.key ?? Key32()
         (chainKey, tau, key) = psk.withUnsafeBytes { NoiseKDF.kdf3(key: chainKey, input: $0) }
+        psk.wipe()
         mixHash(&hash, tau)
 
         // {}

@@ -1,8 +1,8 @@
 /// A pair of transport keys from one handshake (WireGuard paper §5.4.5), with the sending counter and
 /// the receiving replay window. Keys are wiped when the keypair is released.
 final class Keypair {
-    private(set) var sendKey: Key32
-    private(set) var receiveKey: Key32
+    @exclusivity(unchecked) private var sendKey: Key32
+    @exclusivity(unchecked) private var receiveKey: Key32
     /// The next counter (nonce) to send with.
     @exclusivity(unchecked) var sendCounter: UInt64 = 0
     let replayWindow = ReplayWindow()
@@ -45,14 +45,16 @@ final class Keypair {
         sendCounter < ProtocolConstants.rejectAfterMessages && isFresh(at: now)
     }
 
+    /// Lends the send key in place (no copy is made per packet).
     @inline(__always)
     func withSendKey<R>(_ body: (UnsafeRawPointer) -> R) -> R {
-        sendKey.withUnsafeBytes { body($0.baseAddress!) }
+        Key32.withUnsafeBytes(of: &sendKey) { body($0.baseAddress!) }
     }
 
+    /// Lends the receive key in place (no copy is made per packet).
     @inline(__always)
     func withReceiveKey<R>(_ body: (UnsafeRawPointer) -> R) -> R {
-        receiveKey.withUnsafeBytes { body($0.baseAddress!) }
+        Key32.withUnsafeBytes(of: &receiveKey) { body($0.baseAddress!) }
     }
 
     deinit {

@@ -17,7 +17,8 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     let stack: IPStack
     /// The time for socket calls that arrive between loop turns (connect, close): read fresh, since
     /// the loop may have slept long since its last turn.
-    private var now: NetInstant { Self.instant(EngineClock.now()) }
+    private var now: NetInstant { Self.instant(clock.now()) }
+    private let clock: EngineClock
 
     /// A read or accept still waiting for data, with what to hand back.
     struct PendingRead {
@@ -57,8 +58,9 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     private var scratch = [UInt8](repeating: 0, count: 65536)
     private var closed = false
 
-    init(configuration: IPStackConfiguration) {
+    init(configuration: IPStackConfiguration, clock: EngineClock) {
         stack = IPStack(configuration: configuration)
+        self.clock = clock
     }
 
     // MARK: PacketBackend

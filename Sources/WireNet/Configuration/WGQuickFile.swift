@@ -93,7 +93,7 @@ private struct Parser {
         if text.isEmpty { return }
 
         if text.hasPrefix("[") {
-            guard text.hasSuffix("]") else { throw error(number, "unterminated section header \(text)") }
+            guard text.hasSuffix("]") else { throw error(number, "unterminated section header \(quoted(text))") }
             switch text.dropFirst().dropLast().trimmingWhitespace().lowercased() {
             case "interface":
                 if sawInterface { throw error(number, "a second [Interface] section; a file has exactly one") }
@@ -103,20 +103,20 @@ private struct Parser {
                 section = .peer
                 peers.append(PeerDraft(line: number))
             default:
-                throw error(number, "unknown section \(text); expected [Interface] or [Peer]")
+                throw error(number, "unknown section \(quoted(text)); expected [Interface] or [Peer]")
             }
             return
         }
 
         guard let equals = text.firstIndex(of: "=") else {
-            throw error(number, "expected `Key = Value`, found \(text)")
+            throw error(number, "expected `Key = Value`, found \(quoted(text))")
         }
         let key = text[..<equals].trimmingWhitespace()
         let value = text[text.index(after: equals)...].trimmingWhitespace()
         let lowered = key.lowercased()
         switch section {
         case .none:
-            throw error(number, "\(key) appears before any [Interface] or [Peer] section")
+            throw error(number, "\(quoted(key)) appears before any [Interface] or [Peer] section")
         case .interface:
             try interfaceKey(key, lowered, value, number)
         case .peer:
@@ -127,7 +127,7 @@ private struct Parser {
     mutating func interfaceKey(_ key: String, _ lowered: String, _ value: String, _ line: Int) throws(ConfigurationError) {
         // Address may repeat (and accumulates, as in wg-quick); every other key is said once.
         if lowered != "address", !interfaceSeenKeys.insert(lowered).inserted {
-            throw error(line, "duplicate \(key) in [Interface]")
+            throw error(line, "duplicate \(quoted(key)) in [Interface]")
         }
         switch lowered {
         case "privatekey":
@@ -136,23 +136,23 @@ private struct Parser {
         case "address":
             for item in try list(value, line) {
                 guard let prefix = IPPrefix(addressOrPrefix: item) else {
-                    throw error(line, "bad address \(item) in Address; expected e.g. 100.64.0.1/32 or fd7a:115c:a1e0::1/128")
+                    throw error(line, "bad address \(quoted(item)) in Address; expected e.g. 100.64.0.1/32 or fd7a:115c:a1e0::1/128")
                 }
                 addresses.append(prefix)
             }
         case "listenport":
-            guard let port = UInt16(value) else { throw error(line, "bad ListenPort \(value); expected 0...65535") }
+            guard let port = UInt16(value) else { throw error(line, "bad ListenPort \(quoted(value)); expected 0...65535") }
             listenPort = port == 0 ? nil : port
         case "mtu":
             guard let mtu = Int(value), (NodeConfiguration.minimumMTU...NodeConfiguration.maximumMTU).contains(mtu) else {
-                throw error(line, "bad MTU \(value); expected \(NodeConfiguration.minimumMTU)...\(NodeConfiguration.maximumMTU)")
+                throw error(line, "bad MTU \(quoted(value)); expected \(NodeConfiguration.minimumMTU)...\(NodeConfiguration.maximumMTU)")
             }
             self.mtu = mtu
         default:
             if WGQuickFile.hostOnlyKeys.contains(lowered) {
                 ignored.append((line, key))
             } else {
-                throw error(line, "unknown key \(key) in [Interface]; known: PrivateKey, Address, ListenPort, MTU")
+                throw error(line, "unknown key \(quoted(key)) in [Interface]; known: PrivateKey, Address, ListenPort, MTU")
             }
         }
     }
@@ -161,7 +161,7 @@ private struct Parser {
         var peer = peers.removeLast()
         defer { peers.append(peer) }
         if lowered != "allowedips", !peer.seenKeys.insert(lowered).inserted {
-            throw error(line, "duplicate \(key) in [Peer]")
+            throw error(line, "duplicate \(quoted(key)) in [Peer]")
         }
         switch lowered {
         case "publickey":
@@ -172,13 +172,13 @@ private struct Parser {
             peer.presharedKey = key
         case "endpoint":
             guard let endpoint = PeerEndpoint(value) else {
-                throw error(line, "bad Endpoint \(value); expected host:port, 192.0.2.1:51820 or [2001:db8::1]:51820")
+                throw error(line, "bad Endpoint \(quoted(value)); expected host:port, 192.0.2.1:51820 or [2001:db8::1]:51820")
             }
             peer.endpoint = endpoint
         case "allowedips":
             for item in try list(value, line) {
                 guard let prefix = IPPrefix(addressOrPrefix: item) else {
-                    throw error(line, "bad CIDR \(item) in AllowedIPs; expected e.g. 100.64.0.0/10 or fd7a:115c:a1e0::/48")
+                    throw error(line, "bad CIDR \(quoted(item)) in AllowedIPs; expected e.g. 100.64.0.0/10 or fd7a:115c:a1e0::/48")
                 }
                 peer.allowedIPs.append(prefix.masked)
             }
@@ -188,17 +188,32 @@ private struct Parser {
             } else if let seconds = UInt16(value) {
                 peer.persistentKeepalive = .seconds(Int(seconds))
             } else {
-                throw error(line, "bad PersistentKeepalive \(value); expected seconds 1...65535 or off")
+                throw error(line, "bad PersistentKeepalive \(quoted(value)); expected seconds 1...65535 or off")
             }
         default:
-            throw error(line, "unknown key \(key) in [Peer]; known: PublicKey, PresharedKey, Endpoint, AllowedIPs, PersistentKeepalive")
+            throw error(line, "unknown key \(quoted(key)) in [Peer]; known: PublicKey, PresharedKey, Endpoint, AllowedIPs, PersistentKeepalive")
         }
     }
 
     func list(_ value: String, _ line: Int) throws(ConfigurationError) -> [String] {
         let items = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
-        if items.isEmpty || items.contains(where: \.isEmpty) { throw error(line, "empty item in list \(value)") }
+        if items.isEmpty || items.contains(where: \.isEmpty) { throw error(line, "empty item in list \(quoted(value))") }
         return items
+    }
+
+    /// `text` for an error message, unless it may carry key material: a line in a configuration file
+    /// can hold a private key (a missing `=`, a typo in the key name, a key pasted into the wrong
+    /// field), and error messages end up in terminals and logs. A run of 20 or more base64
+    /// characters (a key is 43 plus `=`) withholds the whole fragment.
+    func quoted(_ text: String) -> String {
+        var run = 0
+        for byte in text.utf8 {
+            let isBase64 = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
+                || (byte >= 0x61 && byte <= 0x7A) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "/")
+            run = isBase64 ? run + 1 : 0
+            if run >= 20 { return "<\(text.count) characters withheld: may contain a key>" }
+        }
+        return text
     }
 
     func badKey(_ name: String) -> String {

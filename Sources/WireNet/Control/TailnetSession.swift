@@ -247,7 +247,7 @@ final class TailnetSession: Sendable {
                 engine.tailnet = self
                 // A restarted node greets the peers control sees online at once, so that a peer still
                 // holding a session with the old instance does not wait for it to time out.
-                let now = EngineClock.now()
+                let now = engine.clock.now()
                 for peer in peers.lazy.filter({ $0.online == true && PeerPathChoice.endpoint(for: $0) != nil }).prefix(Self.initialHandshakeLimit)
                 where self.install(peer, in: engine) {
                     try? engine.device.initiateHandshake(with: peer.nodeKey, now: now)

@@ -23,6 +23,7 @@ final class Engine: @unchecked Sendable {
     struct Settings {
         var mtu: Int
         var transport: UDPTransport.Configuration
+        var clock = EngineClock.system
     }
 
     /// Work handed to the loop from other threads. `nil` once the loop has stopped for good.
@@ -36,8 +37,21 @@ final class Engine: @unchecked Sendable {
     private let backend: PacketBackend
     private let logger: Logger
     private let mtu: Int
+    /// The clock the loop reads for every `now` it hands the cores.
+    let clock: EngineClock
     private let inbox = Mutex(Inbox())
     private let stopRequested = Atomic<Bool>(false)
+
+    /// Whether the loop has ended, why, and who waits for it.
+    private struct Ending {
+        var ended = false
+        /// Set when the loop stopped on its own (the transport failed), not by ``stop()``.
+        var failure: NodeError?
+        var waiters: [UInt64: CheckedContinuation<NodeError?, Never>] = [:]
+        var cancelledWaiters: Set<UInt64> = []
+        var nextWaiter: UInt64 = 0
+    }
+    private let ending = Mutex(Ending())
     private var thread: LoopThread?
     /// The tailnet's access policy on inbound packets (nil: no policy, everything passes — a static
     /// WireGuard configuration). Loop thread only.
@@ -67,6 +81,7 @@ final class Engine: @unchecked Sendable {
         self.backend = backend
         self.logger = logger
         mtu = settings.mtu
+        clock = settings.clock
     }
 
     /// The UDP port the node listens on.
@@ -83,6 +98,36 @@ final class Engine: @unchecked Sendable {
         transport.waker.wake()
         thread?.join()
         thread = nil
+    }
+
+    /// The error that stopped the loop on its own; nil while it runs or after a requested stop.
+    var failure: NodeError? { ending.withLock { $0.failure } }
+
+    /// Waits until the loop has ended; returns the error if it stopped on its own. Returns nil at
+    /// once when the calling task is cancelled.
+    func waitUntilEnded() async -> NodeError? {
+        let id = ending.withLock { ending -> UInt64 in
+            ending.nextWaiter &+= 1
+            return ending.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<NodeError?, Never>) in
+                let immediate = ending.withLock { ending -> (NodeError?)? in
+                    if ending.ended { return .some(ending.failure) }
+                    if ending.cancelledWaiters.remove(id) != nil { return .some(nil) }
+                    ending.waiters[id] = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            let waiter = ending.withLock { ending -> CheckedContinuation<NodeError?, Never>? in
+                if let waiter = ending.waiters.removeValue(forKey: id) { return waiter }
+                if !ending.ended { ending.cancelledWaiters.insert(id) }
+                return nil
+            }
+            waiter?.resume(returning: nil)
+        }
     }
 
     /// Runs `work` on the loop thread between batches. Returns false (and drops `work`) once the
@@ -120,7 +165,7 @@ final class Engine: @unchecked Sendable {
 
         while !stopRequested.load(ordering: .acquiring) {
             runQueuedWork()
-            var now = EngineClock.now()
+            var now = clock.now()
             backend.service(now: now)
             let backendHasMore = sendOutbound(into: &outgoing, now: now)
             let deviceDeadline = pollDevice(into: &outgoing, now: now)
@@ -139,10 +184,12 @@ final class Engine: @unchecked Sendable {
                     try transport.receive(into: &received, timeout: timeout)
                 }
             } catch {
-                logger.error("UDP transport failed; the node stops", metadata: ["error": "\(error)"])
+                let failure = NodeError.system(operation: "receive from the UDP socket", errno: error.rawValue)
+                logger.error("the UDP transport failed; the node stops", metadata: ["error": "\(failure)"])
+                ending.withLock { $0.failure = failure }
                 break
             }
-            now = EngineClock.now()
+            now = clock.now()
             handle(&received, replies: &outgoing, now: now)
         }
 
@@ -157,6 +204,12 @@ final class Engine: @unchecked Sendable {
         backend.close()
         transport.close()
         logger.debug("engine loop stopped")
+        let (waiters, failure) = ending.withLock { ending in
+            ending.ended = true
+            defer { ending.waiters = [:]; ending.cancelledWaiters = [] }
+            return (ending.waiters, ending.failure)
+        }
+        for waiter in waiters.values { waiter.resume(returning: failure) }
     }
 
     private func runQueuedWork() {

@@ -10,6 +10,7 @@ struct GenerateKey: ParsableCommand {
         commandName: "genkey", abstract: "Print a new private key (base64), like `wg genkey`.")
 
     func run() {
+        if let warning = KeyFileAccess.worldAccessibleWarning(forOutput: STDOUT_FILENO) { Console.error(warning) }
         Console.out(PrivateKey().base64)
     }
 }
@@ -20,6 +21,7 @@ struct GeneratePresharedKey: ParsableCommand {
         commandName: "genpsk", abstract: "Print a new pre-shared key (base64), like `wg genpsk`.")
 
     func run() {
+        if let warning = KeyFileAccess.worldAccessibleWarning(forOutput: STDOUT_FILENO) { Console.error(warning) }
         Console.out(PresharedKey().base64)
     }
 }

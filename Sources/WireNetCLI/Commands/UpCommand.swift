@@ -80,7 +80,10 @@ extension Up {
             guard authkeyFile == nil, hostname == nil, state == nil, !ephemeral else {
                 throw CommandFailure("--authkey-file, --hostname, --state and --ephemeral need --control-url, not --config")
             }
-            return .wgQuick(path: path, file: try WGQuickFile(contentsOfFile: path))
+            let file = try WGQuickFile(contentsOfFile: path)
+            // As wg-quick does: the file holds the private key.
+            if let warning = KeyFileAccess.worldAccessibleWarning(forConfiguration: path) { Console.error(warning) }
+            return .wgQuick(path: path, file: file)
         case (nil, let url?):
             guard let hostname else { throw CommandFailure("--control-url needs --hostname NAME") }
             guard let state else { throw CommandFailure("--control-url needs --state DIR (the node's keys and registration live there)") }
@@ -126,6 +129,8 @@ struct UpSession {
     let serveRules: [ServeRule]
     let forwardRules: [ForwardRule]
     let controlPath: String
+    /// The control socket is in the default directory (which must then be private to this user).
+    let controlSocketIsDefault: Bool
     let options: Node.Options
     let logger: Logger
 
@@ -148,6 +153,7 @@ struct UpSession {
         case .tailnet(let tailnet):
             interface = tailnet.hostname
         }
+        controlSocketIsDefault = controlSocket == nil
         controlPath = controlSocket ?? ControlSocketPath.current(interface: interface)
         self.options = options
         self.logger = logger
@@ -181,7 +187,8 @@ struct UpSession {
 
         // Everything on the host side first (cheap to undo), then the node, then its tunnel ports.
         let serveTargets = try resolveServeRules(serveRules)
-        let control = try ControlServer(path: controlPath, reactor: reactor, logger: logger)
+        let control = try ControlServer(
+            path: controlPath, checkingDirectory: controlSocketIsDefault, reactor: reactor, logger: logger)
         let node: Node
         do { node = try makeNode() } catch {
             control.close()
@@ -217,8 +224,13 @@ struct UpSession {
             "rules": "\(forwarders.map(\.rule).joined(separator: "; "))",
         ])
 
-        try await signals.wait()
-        logger.info("stopping")
+        // Run until SIGINT/SIGTERM, or until the node stops on its own (its UDP socket failed).
+        let failure = try await Self.waitForSignalOrFailure(signals: signals, node: node)
+        if let failure {
+            logger.error("the node stopped on its own; exiting", metadata: ["error": "\(failure)"])
+        } else {
+            logger.info("stopping")
+        }
         control.close()
         for forwarder in forwarders { forwarder.close() }
         await node.close()
@@ -230,6 +242,23 @@ struct UpSession {
             await answering.value
         }
         if !drained { logger.warning("some connections did not finish within \(Self.drainTimeout); exiting anyway") }
+        if let failure { throw CommandFailure("the node stopped: \(failure)") }
+    }
+
+    /// Waits for a termination signal (nil) or the node's own failure (the error), whichever comes first.
+    static func waitForSignalOrFailure(signals: TerminationSignals, node: Node) async throws -> NodeError? {
+        try await withThrowingTaskGroup(of: NodeError?.self) { group in
+            group.addTask {
+                try await signals.wait()
+                return nil
+            }
+            group.addTask {
+                // nil when cancelled (the signal came first) or the node was closed.
+                await node.waitUntilStopped()
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
     }
 
     /// The reply to a control-socket command.

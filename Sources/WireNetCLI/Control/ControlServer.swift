@@ -19,14 +19,19 @@ final class ControlServer: Sendable {
     static let maximumRequestLength = 256
 
     /// Creates the directory if needed and binds the socket. A socket file left behind by a process
-    /// that is gone is replaced; one that still answers is not.
+    /// that is gone is replaced; one that still answers is not. With `checkingDirectory` (the
+    /// default location, e.g. `/tmp/wirenet-UID`, which another user could have created first), the
+    /// directory must be a real directory owned by this user with no access for anyone else.
     ///
     /// - Throws: ``ControlSocketError``.
-    init(path: String, reactor: SocketReactor, logger: Logger) throws(ControlSocketError) {
+    init(path: String, checkingDirectory: Bool = true, reactor: SocketReactor, logger: Logger) throws(ControlSocketError) {
         guard let address = SocketAddress(unixPath: path) else {
             throw ControlSocketError(path: path, reason: "path longer than a unix socket allows (107 bytes)")
         }
         try Self.prepareDirectory(of: path)
+        if checkingDirectory, let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            try Self.checkPrivateDirectory(String(path[..<slash]), owner: geteuid(), socketPath: path)
+        }
         try Self.removeStaleSocket(at: path, address: address)
         let previous = umask(0o077)
         defer { umask(previous) }
@@ -44,6 +49,31 @@ final class ControlServer: Sendable {
         let directory = String(path[..<slash])
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw ControlSocketError(path: path, reason: "cannot create directory \(directory): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Refuses a socket directory another user could tamper with: a symbolic link, not a directory,
+    /// owned by someone other than `owner`, or with any group/other permission bits.
+    static func checkPrivateDirectory(_ directory: String, owner: uid_t, socketPath: String) throws(ControlSocketError) {
+        var info = stat()
+        guard lstat(directory, &info) == 0 else {
+            throw ControlSocketError(path: socketPath, reason: "cannot examine directory \(directory): \(String(cString: strerror(errno)))")
+        }
+        let advice = "remove it, or pass --control-socket with a path in a directory only you can write"
+        if info.st_mode & S_IFMT == S_IFLNK {
+            throw ControlSocketError(path: socketPath, reason: "directory \(directory) is a symbolic link; \(advice)")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw ControlSocketError(path: socketPath, reason: "\(directory) is not a directory; \(advice)")
+        }
+        guard info.st_uid == owner else {
+            throw ControlSocketError(
+                path: socketPath, reason: "directory \(directory) belongs to uid \(info.st_uid), not to you (uid \(owner)); \(advice)")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw ControlSocketError(
+                path: socketPath,
+                reason: "directory \(directory) has mode \(KeyFileAccess.octal(info.st_mode & 0o777)); it must be 0700 (chmod 700 it), or \(advice)")
         }
     }
 

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Floods against a running WireNet node from another network namespace, while a legitimate peer
+# downloads through the tunnel; prints the peer's goodput under each flood next to the quiet baseline.
+#
+#   sudo perf/floods/run.sh            (WIRENET_BIN=path to use a built wirenet; default: release build)
+#
+# Topology (three namespaces, all traffic stays inside them):
+#   rl-fp (peer: wirenet up --forward, curl)  10.251.5.2 ── 10.251.5.1  rl-fn (node: wirenet up --serve,
+#   rl-fa (attacker: perf/floods/flood.py)     10.251.5.6 ── 10.251.5.5         python http.server)
+# Floods (flood.py): garbage UDP, initiations with invalid mac1, with valid mac1 (cookie mode),
+# with valid mac1+mac2 (a cookie answered: the per-source rate limit), replayed transport datagrams.
+# Environment: SIZE_MB (download size, 256), FLOOD_SECONDS (upper bound per flood, 60).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+[ "$(id -u)" -eq 0 ] || { echo "floods: run as root (network namespaces)" >&2; exit 1; }
+SIZE_MB="${SIZE_MB:-256}"
+FLOOD_SECONDS="${FLOOD_SECONDS:-60}"
+if [ -z "${WIRENET_BIN:-}" ]; then
+    (cd "$repo" && swift build -c release --product wirenet >/dev/null)
+    WIRENET_BIN="$repo/.build/release/wirenet"
+fi
+
+work="$(mktemp -d /tmp/rl-floods.XXXXXX)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    for ns in rl-fn rl-fp rl-fa; do ip netns del "$ns" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+for ns in rl-fn rl-fp rl-fa; do ip netns del "$ns" 2>/dev/null || true; ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip link add rl-fnp type veth peer name rl-fpn
+ip link set rl-fnp netns rl-fn; ip link set rl-fpn netns rl-fp
+ip link add rl-fna type veth peer name rl-fan
+ip link set rl-fna netns rl-fn; ip link set rl-fan netns rl-fa
+ip -n rl-fn addr add 10.251.5.1/30 dev rl-fnp; ip -n rl-fn link set rl-fnp up
+ip -n rl-fp addr add 10.251.5.2/30 dev rl-fpn; ip -n rl-fp link set rl-fpn up
+ip -n rl-fn addr add 10.251.5.5/30 dev rl-fna; ip -n rl-fn link set rl-fna up
+ip -n rl-fa addr add 10.251.5.6/30 dev rl-fan; ip -n rl-fa link set rl-fan up
+
+node_key="$("$WIRENET_BIN" genkey)"; peer_key="$("$WIRENET_BIN" genkey)"
+node_pub="$(echo "$node_key" | "$WIRENET_BIN" pubkey)"; peer_pub="$(echo "$peer_key" | "$WIRENET_BIN" pubkey)"
+umask 077
+cat >"$work/node.conf" <<CONF
+[Interface]
+PrivateKey = $node_key
+Address = 100.64.55.1/32
+ListenPort = 51820
+[Peer]
+PublicKey = $peer_pub
+AllowedIPs = 100.64.55.2/32
+CONF
+cat >"$work/peer.conf" <<CONF
+[Interface]
+PrivateKey = $peer_key
+Address = 100.64.55.2/32
+[Peer]
+PublicKey = $node_pub
+Endpoint = 10.251.5.1:51820
+AllowedIPs = 100.64.55.1/32
+CONF
+umask 022
+mkdir -p "$work/site"
+truncate -s "${SIZE_MB}M" "$work/site/big"
+
+ip netns exec rl-fn python3 -m http.server 8000 --bind 127.0.0.1 --directory "$work/site" >/dev/null 2>&1 &
+pids+=($!)
+ip netns exec rl-fn "$WIRENET_BIN" up --config "$work/node.conf" --control-socket "$work/node.sock" \
+    --serve tcp:8080=127.0.0.1:8000 --log-level error >"$work/node.out" 2>&1 &
+pids+=($!)
+ip netns exec rl-fp "$WIRENET_BIN" up --config "$work/peer.conf" --control-socket "$work/peer.sock" \
+    --forward tcp:127.0.0.1:9000=100.64.55.1:8080 --log-level error >"$work/peer.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q ready "$work/node.out" && grep -q ready "$work/peer.out" && break; sleep 0.2; done
+grep -q ready "$work/peer.out" || { echo "floods: wirenet up did not start"; cat "$work"/*.out; exit 1; }
+
+# Goodput of one download through the tunnel, in Mbit/s.
+goodput() {
+    { ip netns exec rl-fp curl -sS -o /dev/null --max-time 120 -w '%{speed_download}' http://127.0.0.1:9000/big \
+        2>>"$work/curl.err" || true; } \
+        | awk '{ printf "%.0f", $1 * 8 / 1e6 }'
+}
+
+# Transport datagrams from the peer for the replay flood.
+ip netns exec rl-fn timeout 3 tcpdump -i rl-fnp -w "$work/transport.pcap" -c 200 'udp dst port 51820 and greater 200' \
+    >/dev/null 2>&1 &
+capture=$!
+sleep 0.5
+goodput >/dev/null
+wait "$capture" || true
+
+echo "floods: warming up"; goodput >/dev/null
+base="$(goodput)"
+echo "floods: quiet baseline ${base} Mbit/s"
+results=("| none (baseline) | – | ${base} Mbit/s | 100 % |")
+for mode in garbage init-nomac init-mac1 init-mac2 replay; do
+    ip netns exec rl-fa python3 "$here/flood.py" "$mode" 10.251.5.5 51820 "$FLOOD_SECONDS" \
+        --peer-key "$node_pub" --pcap "$work/transport.pcap" >"$work/flood.out" 2>&1 &
+    flood=$!
+    sleep 2
+    rate="$(goodput)"
+    kill -INT "$flood" 2>/dev/null || true
+    wait "$flood" 2>/dev/null || true
+    sent="$(tail -1 "$work/flood.out")"
+    if ! kill -0 "${pids[1]}" 2>/dev/null; then echo "floods: the node exited:"; cat "$work/node.out"; exit 1; fi
+    share=$(( base > 0 ? rate * 100 / base : 0 ))
+    echo "floods: $mode: ${rate} Mbit/s (${share} % of baseline); attacker: $sent"
+    results+=("| $mode | $sent | ${rate} Mbit/s | ${share} % |")
+    sleep 2
+done
+status="$(ip netns exec rl-fn "$WIRENET_BIN" status --socket "$work/node.sock" || true)"
+if [ -s "$work/curl.err" ]; then echo "curl errors:"; sed 's/^/    /' "$work/curl.err"; fi
+
+echo
+echo "| flood | attacker (one python process) | peer goodput | of baseline |"
+echo "|---|---|---|---|"
+printf '%s\n' "${results[@]}"
+echo
+echo "node status afterwards:"
+echo "$status" | sed 's/^/    /'
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
