@@ -9,7 +9,8 @@
 #   rl-fa (attacker: perf/floods/flood.py)     10.251.5.6 ── 10.251.5.5         python http.server)
 # Floods (flood.py): garbage UDP, initiations with invalid mac1, with valid mac1 (cookie mode),
 # with valid mac1+mac2 (a cookie answered: the per-source rate limit), replayed transport datagrams.
-# Environment: SIZE_MB (download size, 256), FLOOD_SECONDS (upper bound per flood, 60).
+# Environment: SIZE_MB (download size, 256), FLOOD_SECONDS (upper bound per flood, 60),
+# PROFILE_MODE (a flood to profile the node under with perf for 5 s).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -77,6 +78,10 @@ pids+=($!)
 for _ in $(seq 50); do grep -q ready "$work/node.out" && grep -q ready "$work/peer.out" && break; sleep 0.2; done
 grep -q ready "$work/peer.out" || { echo "floods: wirenet up did not start"; cat "$work"/*.out; exit 1; }
 
+node_pid="${pids[1]}"
+# CPU seconds (user + system) the node has used so far.
+node_cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$node_pid/stat"; }
+
 # Goodput of one download through the tunnel, in Mbit/s.
 goodput() {
     { ip netns exec rl-fp curl -sS -o /dev/null --max-time 120 -w '%{speed_download}' http://127.0.0.1:9000/big \
@@ -93,30 +98,38 @@ goodput >/dev/null
 wait "$capture" || true
 
 echo "floods: warming up"; goodput >/dev/null
+cpu0="$(node_cpu)"; t0="$(date +%s.%N)"
 base="$(goodput)"
-echo "floods: quiet baseline ${base} Mbit/s"
-results=("| none (baseline) | – | ${base} Mbit/s | 100 % |")
+cpu_base="$(awk -v a="$cpu0" -v b="$(node_cpu)" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) * 100 }')"
+echo "floods: quiet baseline ${base} Mbit/s, node CPU ${cpu_base} %"
+results=("| none (baseline) | – | ${base} Mbit/s | 100 % | ${cpu_base} % |")
 for mode in garbage init-nomac init-mac1 init-mac2 replay; do
     ip netns exec rl-fa python3 "$here/flood.py" "$mode" 10.251.5.5 51820 "$FLOOD_SECONDS" \
         --peer-key "$node_pub" --pcap "$work/transport.pcap" >"$work/flood.out" 2>&1 &
     flood=$!
     sleep 2
+    if [ "${PROFILE_MODE:-}" = "$mode" ]; then
+        perf record -g -p "$node_pid" -o "$work/perf.data" -- sleep 5 >/dev/null 2>&1
+        perf report -i "$work/perf.data" --no-children --percent-limit 2 --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -25
+    fi
+    cpu0="$(node_cpu)"; t0="$(date +%s.%N)"
     rate="$(goodput)"
+    cpu="$(awk -v a="$cpu0" -v b="$(node_cpu)" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) * 100 }')"
     kill -INT "$flood" 2>/dev/null || true
     wait "$flood" 2>/dev/null || true
     sent="$(tail -1 "$work/flood.out")"
     if ! kill -0 "${pids[1]}" 2>/dev/null; then echo "floods: the node exited:"; cat "$work/node.out"; exit 1; fi
     share=$(( base > 0 ? rate * 100 / base : 0 ))
-    echo "floods: $mode: ${rate} Mbit/s (${share} % of baseline); attacker: $sent"
-    results+=("| $mode | $sent | ${rate} Mbit/s | ${share} % |")
+    echo "floods: $mode: ${rate} Mbit/s (${share} % of baseline), node CPU ${cpu} %; attacker: $sent"
+    results+=("| $mode | $sent | ${rate} Mbit/s | ${share} % | ${cpu} % |")
     sleep 2
 done
 status="$(ip netns exec rl-fn "$WIRENET_BIN" status --socket "$work/node.sock" || true)"
 if [ -s "$work/curl.err" ]; then echo "curl errors:"; sed 's/^/    /' "$work/curl.err"; fi
 
 echo
-echo "| flood | attacker (one python process) | peer goodput | of baseline |"
-echo "|---|---|---|---|"
+echo "| flood | attacker (one python process) | peer goodput | of baseline | node CPU |"
+echo "|---|---|---|---|---|"
 printf '%s\n' "${results[@]}"
 echo
 echo "node status afterwards:"
