@@ -9,7 +9,9 @@
 #   rl-fa (attacker: perf/floods/flood.py)     10.251.5.6 ── 10.251.5.5         python http.server)
 # Floods (flood.py): garbage UDP, initiations with invalid mac1, with valid mac1 (cookie mode),
 # with valid mac1+mac2 (a cookie answered: the per-source rate limit), replayed transport datagrams.
-# Environment: SIZE_MB (download size, 256), FLOOD_SECONDS (upper bound per flood, 60).
+# Environment: SIZE_MB (download size, 256), FLOOD_SECONDS (upper bound per flood, 60),
+# PROFILE_MODE (a flood to profile the node under with perf for 5 s), MODES (the floods to run),
+# NODE_ARGS (more `wirenet up` options for the node, e.g. `--transport portable`).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -69,13 +71,19 @@ truncate -s "${SIZE_MB}M" "$work/site/big"
 ip netns exec rl-fn python3 -m http.server 8000 --bind 127.0.0.1 --directory "$work/site" >/dev/null 2>&1 &
 pids+=($!)
 ip netns exec rl-fn "$WIRENET_BIN" up --config "$work/node.conf" --control-socket "$work/node.sock" \
-    --serve tcp:8080=127.0.0.1:8000 --log-level error >"$work/node.out" 2>&1 &
+    --serve tcp:8080=127.0.0.1:8000 --log-level error ${NODE_ARGS:-} >"$work/node.out" 2>&1 &
 pids+=($!)
 ip netns exec rl-fp "$WIRENET_BIN" up --config "$work/peer.conf" --control-socket "$work/peer.sock" \
     --forward tcp:127.0.0.1:9000=100.64.55.1:8080 --log-level error >"$work/peer.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q ready "$work/node.out" && grep -q ready "$work/peer.out" && break; sleep 0.2; done
 grep -q ready "$work/peer.out" || { echo "floods: wirenet up did not start"; cat "$work"/*.out; exit 1; }
+
+node_pid="${pids[1]}"
+# Datagrams the kernel dropped because the node's socket buffer was full, so far.
+socket_drops() { ip netns exec rl-fn awk '/^Udp:/ { if (seen++) print $6 }' /proc/net/snmp; }
+# CPU seconds (user + system) the node has used so far.
+node_cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$node_pid/stat"; }
 
 # Goodput of one download through the tunnel, in Mbit/s.
 goodput() {
@@ -93,30 +101,39 @@ goodput >/dev/null
 wait "$capture" || true
 
 echo "floods: warming up"; goodput >/dev/null
+cpu0="$(node_cpu)"; t0="$(date +%s.%N)"
 base="$(goodput)"
-echo "floods: quiet baseline ${base} Mbit/s"
-results=("| none (baseline) | – | ${base} Mbit/s | 100 % |")
-for mode in garbage init-nomac init-mac1 init-mac2 replay; do
+cpu_base="$(awk -v a="$cpu0" -v b="$(node_cpu)" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) * 100 }')"
+echo "floods: quiet baseline ${base} Mbit/s, node CPU ${cpu_base} %"
+results=("| none (baseline) | – | ${base} Mbit/s | 100 % | ${cpu_base} % |")
+for mode in ${MODES:-garbage init-nomac init-mac1 init-mac2 replay}; do
     ip netns exec rl-fa python3 "$here/flood.py" "$mode" 10.251.5.5 51820 "$FLOOD_SECONDS" \
         --peer-key "$node_pub" --pcap "$work/transport.pcap" >"$work/flood.out" 2>&1 &
     flood=$!
     sleep 2
+    if [ "${PROFILE_MODE:-}" = "$mode" ]; then
+        perf record -g -p "$node_pid" -o "$work/perf.data" -- sleep 5 >/dev/null 2>&1
+        perf report -i "$work/perf.data" --no-children --percent-limit 2 --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -25
+    fi
+    cpu0="$(node_cpu)"; t0="$(date +%s.%N)"; drops0="$(socket_drops)"
     rate="$(goodput)"
+    drops=$(( $(socket_drops) - drops0 ))
+    cpu="$(awk -v a="$cpu0" -v b="$(node_cpu)" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) * 100 }')"
     kill -INT "$flood" 2>/dev/null || true
     wait "$flood" 2>/dev/null || true
     sent="$(tail -1 "$work/flood.out")"
     if ! kill -0 "${pids[1]}" 2>/dev/null; then echo "floods: the node exited:"; cat "$work/node.out"; exit 1; fi
     share=$(( base > 0 ? rate * 100 / base : 0 ))
-    echo "floods: $mode: ${rate} Mbit/s (${share} % of baseline); attacker: $sent"
-    results+=("| $mode | $sent | ${rate} Mbit/s | ${share} % |")
+    echo "floods: $mode: ${rate} Mbit/s (${share} % of baseline), node CPU ${cpu} %, socket buffer overflows ${drops}; attacker: $sent"
+    results+=("| $mode | $sent | ${rate} Mbit/s | ${share} % | ${cpu} % |")
     sleep 2
 done
 status="$(ip netns exec rl-fn "$WIRENET_BIN" status --socket "$work/node.sock" || true)"
 if [ -s "$work/curl.err" ]; then echo "curl errors:"; sed 's/^/    /' "$work/curl.err"; fi
 
 echo
-echo "| flood | attacker (one python process) | peer goodput | of baseline |"
-echo "|---|---|---|---|"
+echo "| flood | attacker (one python process) | peer goodput | of baseline | node CPU |"
+echo "|---|---|---|---|---|"
 printf '%s\n' "${results[@]}"
 echo
 echo "node status afterwards:"

@@ -225,7 +225,7 @@ struct UpSession {
         ])
 
         // Run until SIGINT/SIGTERM, or until the node stops on its own (its UDP socket failed).
-        let failure = try await Self.waitForSignalOrFailure(signals: signals, node: node)
+        let failure = try await Self.waitForSignalOrFailure(signal: { try await signals.wait() }, node: node)
         if let failure {
             logger.error("the node stopped on its own; exiting", metadata: ["error": "\(failure)"])
         } else {
@@ -245,11 +245,15 @@ struct UpSession {
         if let failure { throw CommandFailure("the node stopped: \(failure)") }
     }
 
-    /// Waits for a termination signal (nil) or the node's own failure (the error), whichever comes first.
-    static func waitForSignalOrFailure(signals: TerminationSignals, node: Node) async throws -> NodeError? {
+    /// Waits for a termination signal (nil) or the node's own failure (the error), whichever comes
+    /// first; `signal` is the wait for SIGINT/SIGTERM (``TerminationSignals/wait()``) and must end
+    /// when cancelled.
+    static func waitForSignalOrFailure(
+        signal: @escaping @Sendable () async throws -> Void, node: Node
+    ) async throws -> NodeError? {
         try await withThrowingTaskGroup(of: NodeError?.self) { group in
             group.addTask {
-                try await signals.wait()
+                try await signal()
                 return nil
             }
             group.addTask {
