@@ -20,6 +20,9 @@ echo "test: building ($configuration)"
 swift build "${flags[@]}" --build-tests
 # The tailnet tests load the Go control helper next to the wirenet executable (skipped without Go).
 scripts/build-control-helper.sh
+# The tailnet tests start the test control server; build it once here rather than inside a test's
+# start-up wait, which a loaded machine can outlast.
+if command -v go >/dev/null 2>&1; then scripts/testcontrol.sh --build-only; fi
 
 echo "test: running the test suite"
 [ "$(id -u)" -eq 0 ] || echo "test: not root: real-peer tests that need network namespaces or TUN are skipped" \

@@ -3,6 +3,7 @@
 # sources are newer than the binary. It prints "ready http://HOST:PORT" once it accepts; logs go
 # to stderr. Every flag is the server's own (see Docs/control-plane.md, "The test control server"):
 #   scripts/testcontrol.sh --listen 127.0.0.1:PORT --authkey KEY [--authkey KEY ...] [--state DIR]
+#   scripts/testcontrol.sh --build-only      builds (if needed) and exits
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="$repo/.build/testcontrol"
@@ -23,4 +24,5 @@ if [ ! -x "$bin" ] || [ -n "$newest_source" ]; then
         GO111MODULE=off GOPATH="$out/gopath:/usr/share/gocode" GOFLAGS= go build -o "$bin.tmp" .) >&2
     mv "$bin.tmp" "$bin"
 fi
+[ "${1:-}" = "--build-only" ] && exit 0
 exec "$bin" "$@"
