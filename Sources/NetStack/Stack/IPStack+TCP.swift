@@ -137,7 +137,7 @@ extension IPStack {
             let flow = tcpSlots[i].flow
             let options = TCPOptions(
                 maximumSegmentSize: segment.maxSegmentSize, windowScale: segment.windowScale,
-                sackPermitted: segment.sackPermitted, timestamps: segment.timestamps)
+                sackPermitted: segment.sackPermitted, timestamps: segment.timestamps, sackBlocks: segment.sackBlocks)
             let header = TCPHeader(
                 sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: segment.seq.rawValue,
                 acknowledgmentNumber: segment.control.contains(.ack) ? segment.ack.rawValue : 0,

@@ -172,7 +172,7 @@ struct TCPEstablishedTests {
         #expect(f.receive(dup).isEmpty)
         #expect(f.receive(dup).isEmpty)
         #expect(f.receive(dup) == [seg(una + 1000, ack: rcv, [], len: 1000)])
-        #expect(f.connection.congestion.inFastRecovery)
+        #expect(f.connection.sender.inRecovery)
     }
 
     @Test("RFC 9293 §3.8.6.1: a zero window is probed with one octet, backing off, while data waits")

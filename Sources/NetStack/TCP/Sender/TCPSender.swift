@@ -1,0 +1,223 @@
+import Wire
+
+/// The sending half of a connection's loss machinery: the SACK scoreboard, loss recovery (RFC 6675
+/// with SACK, RFC 6582 NewReno without) and the congestion-control policy, composed by `TCPConnection`.
+///
+/// It decides, per acknowledgment, whether loss recovery starts or ends and what the congestion window
+/// is; per transmission opportunity, what may be in flight (`pipe`) and which hole to resend next
+/// (`nextRetransmission`). It never sees payload bytes or builds segments.
+struct TCPSender: Hashable {
+    /// RFC 5681 §3.2 / RFC 6675 §2: DupThresh.
+    static let duplicateThreshold = 3
+
+    var congestion: CongestionController
+    private(set) var scoreboard = SACKScoreboard()
+    /// Both sides offered SACK-permitted (RFC 2018 §2).
+    private(set) var sackEnabled = false
+    private(set) var mss: Int
+
+    /// In fast recovery (RFC 6675 §5 / RFC 6582 §3.2).
+    private(set) var inRecovery = false
+    /// RecoveryPoint (RFC 6675 §2) / "recover" (RFC 6582 §3.2): SND.MAX when recovery (or the last
+    /// timeout) began; recovery ends when it is acknowledged and does not restart below it.
+    private(set) var recoveryPoint: SequenceNumber? = nil
+    /// DupAcks (RFC 6675 §2; RFC 5681 §2 without SACK).
+    private(set) var duplicateAcks = 0
+    /// HighRxt (RFC 6675 §2): the highest sequence number retransmitted in this recovery.
+    private(set) var highRetransmitted: SequenceNumber
+    /// The segment at SND.UNA must be retransmitted at the next opportunity (fast retransmit,
+    /// RFC 5681 §3.2 step 2 / RFC 6675 §5 step 4.2; a NewReno partial ACK, RFC 6582 §3.2 step 3).
+    var retransmitHeadDue = false
+    /// Without SACK: bytes presumed delivered above the first hole, one SMSS per duplicate ACK
+    /// (what RFC 6582's window inflation accounts for).
+    private(set) var renoDelivered = 0
+
+    /// RFC 2883 §5 / RFC 3708: the congestion state before the current episode, restored when D-SACKs
+    /// show every retransmission of the episode was unnecessary.
+    private(set) var undoState: CongestionController? = nil
+    private(set) var retransmittedInEpisode = 0
+    private(set) var duplicateSackedInEpisode = 0
+    /// Episodes undone (for tests and statistics).
+    private(set) var undoCount = 0
+
+    init(algorithm: TCPCongestionControlAlgorithm, mss: Int, iss: SequenceNumber) {
+        self.mss = Swift.max(1, mss)
+        congestion = CongestionController(algorithm, mss: self.mss)
+        highRetransmitted = iss
+    }
+
+    mutating func updateMSS(_ newMSS: Int) {
+        mss = Swift.max(1, newMSS)
+        congestion.updateMSS(mss)
+    }
+
+    mutating func enableSACK() { sackEnabled = true }
+
+    var cwnd: Int { congestion.cwnd }
+
+    // MARK: Acknowledgments
+
+    /// Processes an acceptable ACK (SND.UNA ≤ SEG.ACK ≤ SND.MAX). `oldUna` is SND.UNA before it;
+    /// `isDuplicate` says whether it meets RFC 5681 §2's duplicate-ACK definition (used without SACK);
+    /// `flight` is SND.MAX − old SND.UNA.
+    mutating func onAck(
+        ack: SequenceNumber, oldUna: SequenceNumber, sndMax: SequenceNumber, blocks: TCPSACKBlocks,
+        isDuplicate: Bool, now: NetInstant, rtt: Int64?
+    ) {
+        let advanced = ack - oldUna
+        let flight = sndMax - oldUna
+        var newlySacked = 0
+        if sackEnabled {
+            let update = scoreboard.update(blocks: blocks, ack: ack, una: ack, sndMax: sndMax)
+            newlySacked = update.newlySacked
+            if update.duplicateBytes > 0, undoState != nil { duplicateSackedInEpisode += update.duplicateBytes }
+            scoreboard.advance(to: ack)
+        }
+        if advanced > 0 {
+            duplicateAcks = 0
+            if highRetransmitted < ack { highRetransmitted = ack }
+            if inRecovery, let point = recoveryPoint {
+                if ack >= point {
+                    // RFC 6675 §5 / RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
+                    inRecovery = false
+                    renoDelivered = 0
+                    congestion.onRecoveryEnd()
+                } else if !sackEnabled {
+                    // RFC 6582 §3.2 step 3, partial acknowledgment: resend the next hole; the segments
+                    // the ACK covered beyond the retransmitted one were among those presumed delivered.
+                    retransmitHeadDue = true
+                    renoDelivered = Swift.max(0, renoDelivered - Swift.max(0, advanced - mss))
+                }
+            } else {
+                congestion.onAck(acked: advanced, now: now, rtt: rtt)
+            }
+        } else if sackEnabled ? newlySacked > 0 : isDuplicate {
+            // RFC 6675 §2: with SACK, a duplicate is an ACK that SACKs new data.
+            duplicateAcks += 1
+            if inRecovery && !sackEnabled { renoDelivered += mss }
+        }
+        if undoState != nil, retransmittedInEpisode > 0, duplicateSackedInEpisode >= retransmittedInEpisode {
+            undoEpisode()
+        }
+        guard !inRecovery else { return }
+        // RFC 6675 §5: enter recovery on DupThresh duplicates or when IsLost(HighACK + 1);
+        // RFC 6582 §3.2 step 2: not for ACKs that do not cover the last recovery point.
+        let lost = sackEnabled && isLost(ack, una: ack)
+        guard duplicateAcks >= Self.duplicateThreshold || lost else { return }
+        if let point = recoveryPoint, !(ack > point) && !(advanced == 0 && ack - 1 > point) { return }
+        guard sndMax > ack else { return }
+        enterRecovery(una: ack, sndMax: sndMax, flight: flight, now: now)
+    }
+
+    private mutating func enterRecovery(una: SequenceNumber, sndMax: SequenceNumber, flight: Int, now: NetInstant) {
+        undoState = congestion
+        retransmittedInEpisode = 0
+        duplicateSackedInEpisode = 0
+        recoveryPoint = sndMax
+        inRecovery = true
+        // RFC 6675 §5 step 4.2 / RFC 5681 eq. 4: ssthresh from FlightSize, cwnd = ssthresh.
+        congestion.onCongestionEvent(flight: flight, now: now)
+        retransmitHeadDue = true
+        highRetransmitted = una
+        renoDelivered = sackEnabled ? 0 : Swift.min(duplicateAcks * mss, flight)
+    }
+
+    /// RFC 2883 §5 (and Linux's undo): every retransmission of the episode was reported as a duplicate,
+    /// so the loss was not a loss: restore the congestion state of before the episode.
+    private mutating func undoEpisode() {
+        if let previous = undoState {
+            if previous.cwnd > congestion.cwnd || previous.ssthresh > congestion.ssthresh { congestion = previous }
+        }
+        undoState = nil
+        undoCount += 1
+        if inRecovery {
+            inRecovery = false
+            renoDelivered = 0
+        }
+    }
+
+    /// RFC 6675 §4 IsLost(seq) for an unSACKed `seq`.
+    func isLost(_ seq: SequenceNumber, una: SequenceNumber) -> Bool {
+        guard let boundary = scoreboard.lossBoundary(duplicateThreshold: Self.duplicateThreshold, smss: mss)
+        else { return false }
+        return seq < boundary && !scoreboard.covers(left: seq, right: seq + 1)
+    }
+
+    // MARK: Transmission
+
+    /// RFC 6675 §4 SetPipe(): the sender's estimate of bytes in the network. Outside recovery, SND.NXT −
+    /// SND.UNA less what the peer SACKed; without SACK in recovery, less one SMSS per duplicate ACK.
+    func pipe(una: SequenceNumber, sndNxt: SequenceNumber, sndMax: SequenceNumber) -> Int {
+        guard inRecovery else {
+            let flight = sndNxt - una
+            return Swift.max(0, flight - (sackEnabled ? scoreboard.sackedBytes(from: una, to: sndNxt) : 0))
+        }
+        guard sackEnabled else { return Swift.max(0, (sndMax - una) - renoDelivered) }
+        let unsacked = (sndMax - una) - scoreboard.sackedBytes(from: una, to: sndMax)
+        var lostUnsacked = 0
+        if let boundary = scoreboard.lossBoundary(duplicateThreshold: Self.duplicateThreshold, smss: mss),
+            boundary > una
+        {
+            lostUnsacked = (boundary - una) - scoreboard.sackedBytes(from: una, to: boundary)
+        }
+        var retransmittedUnsacked = 0
+        if highRetransmitted > una {
+            retransmittedUnsacked = (highRetransmitted - una) - scoreboard.sackedBytes(from: una, to: highRetransmitted)
+        }
+        return Swift.max(0, unsacked - lostUnsacked + retransmittedUnsacked)
+    }
+
+    /// Bytes that may be sent now under the congestion window (RFC 6675 §5 step (C): cwnd − pipe).
+    func congestionRoom(una: SequenceNumber, sndNxt: SequenceNumber, sndMax: SequenceNumber) -> Int {
+        Swift.max(0, congestion.cwnd - pipe(una: una, sndNxt: sndNxt, sndMax: sndMax))
+    }
+
+    /// RFC 6675 §4 NextSeg() rule 1: the first unSACKed range above HighRxt that IsLost(), as
+    /// (start, length ≤ SMSS); nil when none, or outside SACK recovery.
+    func nextRetransmission(una: SequenceNumber, sndMax: SequenceNumber) -> (seq: SequenceNumber, length: Int)? {
+        guard inRecovery, sackEnabled,
+            let boundary = scoreboard.lossBoundary(duplicateThreshold: Self.duplicateThreshold, smss: mss)
+        else { return nil }
+        let start = highRetransmitted > una ? highRetransmitted : una
+        let (seq, room) = scoreboard.nextUnsacked(from: start)
+        guard seq < boundary, seq < sndMax else { return nil }
+        var length = Swift.min(mss, sndMax - seq, boundary - seq)
+        if let room { length = Swift.min(length, room) }
+        return length > 0 ? (seq, length) : nil
+    }
+
+    /// A retransmission of `[seq, seq + length)` was sent.
+    mutating func didRetransmit(seq: SequenceNumber, length: Int) {
+        let end = seq + length
+        if highRetransmitted < end { highRetransmitted = end }
+        retransmittedInEpisode += Swift.max(length, 1)
+    }
+
+    /// Where to resume sending after a timeout's go-back-N at `seq` (RFC 6675 §5.1: SACKed data need not
+    /// be resent): the next unSACKed byte and how much may follow before a SACKed range.
+    func skipSacked(from seq: SequenceNumber) -> (seq: SequenceNumber, room: Int?) {
+        guard sackEnabled else { return (seq, nil) }
+        return scoreboard.nextUnsacked(from: seq)
+    }
+
+    // MARK: Timeout
+
+    /// The retransmission timer expired (RFC 5681 §3.1, RFC 6582 §4, RFC 6675 §5.1). After a second
+    /// consecutive timeout the SACK information is discarded in case the receiver reneged (RFC 2018 §8).
+    mutating func onRetransmissionTimeout(una: SequenceNumber, sndMax: SequenceNumber, consecutive: Int, now: NetInstant) {
+        if consecutive <= 1 {
+            // A new episode; a backed-off timeout continues the previous one.
+            undoState = congestion
+            retransmittedInEpisode = 0
+            duplicateSackedInEpisode = 0
+        }
+        congestion.onRetransmissionTimeout(flight: sndMax - una, now: now)
+        inRecovery = false
+        recoveryPoint = sndMax
+        duplicateAcks = 0
+        renoDelivered = 0
+        retransmitHeadDue = false
+        highRetransmitted = una
+        if consecutive > 1 { scoreboard.removeAll() }
+    }
+}
