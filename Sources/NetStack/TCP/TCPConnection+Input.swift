@@ -99,6 +99,10 @@ extension TCPConnection {
         }
         guard acceptable else {
             if !ctl.contains(.rst) { ackNow = true }
+            // RFC 2883 §4: data that was already received is reported in a D-SACK block.
+            if seg.payloadLength > 0 && seg.seq + seg.payloadLength <= receive.nxt {
+                receiver.receiveDuplicate(seq: seg.seq, length: seg.payloadLength)
+            }
             // A retransmitted FIN in TIME-WAIT restarts the 2 MSL timeout (RFC 9293 §3.10.7.4 eighth).
             if state == .timeWait && ctl.contains(.fin) { closeDeadline = now + configuration.timeWaitDuration }
             return []
