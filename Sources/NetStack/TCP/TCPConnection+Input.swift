@@ -290,6 +290,8 @@ extension TCPConnection {
         // RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged, otherwise restart it.
         retransmitDeadline = nil
         armRetransmitTimerIfNeeded(now: now)
+        sender.armTailLossProbe(
+            now: now, smoothedRTT: rto.smoothedRTT, flight: send.max - send.una, retransmitDeadline: retransmitDeadline)
         return events
     }
 

@@ -39,6 +39,10 @@ extension TCPConnection {
             if let segment = retransmissionOfHead(now: now) { return segment }
         }
         if let segment = lossRecoveryRetransmission(now: now) { return segment }
+        if sender.tailLossProbeDue {
+            sender.tailLossProbeDue = false
+            if let segment = tailLossProbe(now: now) { return segment }
+        }
         if state != .timeWait, let segment = newDataSegment(now: now) { return segment }
         if probeDue {
             probeDue = false
@@ -151,7 +155,7 @@ extension TCPConnection {
         guard length > 0 || control.contains(.fin) else { return nil }
         var segment = header(seq: send.una, control: control, now: now)
         segment.payloadLength = length
-        sender.didRetransmit(seq: send.una, length: length)
+        sender.didRetransmit(seq: send.una, length: length, sndMax: send.max)
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
         return segment
     }
@@ -170,7 +174,7 @@ extension TCPConnection {
         guard dataLength > 0 || control.contains(.fin) else { return nil }
         var segment = header(seq: seq, control: control, now: now)
         segment.payloadLength = dataLength
-        sender.didRetransmit(seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0))
+        sender.didRetransmit(seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0), sndMax: send.max)
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
         return segment
     }
@@ -183,7 +187,7 @@ extension TCPConnection {
 
     /// How much new data (and whether the FIN) may go out now under the peer's window, the congestion
     /// window, Nagle (RFC 9293 §3.7.4) and sender SWS avoidance (RFC 9293 §3.8.6.2.1).
-    private func sendableLength() -> (length: Int, fin: Bool)? {
+    private func sendableLength(ignoringCongestionWindow: Bool = false) -> (length: Int, fin: Bool)? {
         let dataEnd = sendBufferStart + sendBuffer.count
         let start = resumePoint
         var available = dataEnd - start.seq
@@ -194,7 +198,8 @@ extension TCPConnection {
         // The peer's window limits by sequence space, the congestion window by what is in the network
         // (RFC 6675 §5: cwnd − pipe).
         let peerRoom = send.window - (start.seq - send.una)
-        let congestionRoom = sender.congestionRoom(una: send.una, sndNxt: send.nxt, sndMax: send.max)
+        let congestionRoom = ignoringCongestionWindow
+            ? effectiveMSS : sender.congestionRoom(una: send.una, sndNxt: send.nxt, sndMax: send.max)
         let usable = Swift.max(0, Swift.min(peerRoom, congestionRoom))
         let length = Swift.max(0, Swift.min(available, usable, effectiveMSS))
         let fin = finPending && start.seq + length == dataEnd
@@ -218,8 +223,27 @@ extension TCPConnection {
         return (seq, room)
     }
 
-    private mutating func newDataSegment(now: NetInstant) -> TCPSegmentHeader? {
-        guard let (length, fin) = sendableLength() else { return nil }
+    /// RFC 8985 §7.3: the probe is one segment of new data if the peer's window allows, otherwise the
+    /// last segment sent again; the RTO is re-armed by the caller, not the PTO.
+    private mutating func tailLossProbe(now: NetInstant) -> TCPSegmentHeader? {
+        guard send.max > send.una else { return nil }
+        if send.nxt == send.max, let segment = newDataSegment(now: now, probing: true) { return segment }
+        let dataEnd = sendBufferStart + sendBuffer.count
+        let finSent = finQueued && send.max > dataEnd
+        let dataMax = finSent ? dataEnd : send.max
+        let length = Swift.min(effectiveMSS, Swift.max(0, dataMax - send.una))
+        let seq = dataMax - length
+        var control: TCPControlBits = .ack
+        if finSent { control.insert(.fin) }
+        guard length > 0 || finSent else { return nil }
+        var segment = header(seq: seq, control: control, now: now)
+        segment.payloadLength = length
+        sender.didRetransmit(seq: seq, length: length + (finSent ? 1 : 0), sndMax: send.max)
+        return segment
+    }
+
+    private mutating func newDataSegment(now: NetInstant, probing: Bool = false) -> TCPSegmentHeader? {
+        guard let (length, fin) = sendableLength(ignoringCongestionWindow: probing) else { return nil }
         let dataEnd = sendBufferStart + sendBuffer.count
         let start = resumePoint.seq
         if start != send.nxt { send.nxt = start }
@@ -229,7 +253,7 @@ extension TCPConnection {
         var segment = header(seq: send.nxt, control: control, now: now)
         segment.payloadLength = length
         let isNew = send.nxt == send.max
-        if !isNew { sender.didRetransmit(seq: send.nxt, length: length + (fin ? 1 : 0)) }
+        if !isNew { sender.didRetransmit(seq: send.nxt, length: length + (fin ? 1 : 0), sndMax: send.max) }
         send.nxt += length + (fin ? 1 : 0)
         if isNew && !timestampsEnabled && rttTimedSequence == nil {
             rttTimedSequence = send.nxt
@@ -238,6 +262,10 @@ extension TCPConnection {
         send.max = SequenceNumber.max(send.max, send.nxt)
         // RFC 6298 §5.1: start the timer when sending data if it is not running.
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        if isNew && !probing {
+            sender.armTailLossProbe(
+                now: now, smoothedRTT: rto.smoothedRTT, flight: send.max - send.una, retransmitDeadline: retransmitDeadline)
+        }
         return segment
     }
 

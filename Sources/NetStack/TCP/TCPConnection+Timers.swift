@@ -18,6 +18,10 @@ extension TCPConnection {
             events.formUnion(retransmitTimerExpired(now: now))
             if state == .closed { return events }
         }
+        if sender.probeTimerExpired(now: now) {
+            // RFC 8985 §7.3: after sending the probe, the RTO (not the PTO) is armed.
+            retransmitDeadline = now + rto.current
+        }
         if receiver.ackPolicy.timerExpired(now: now) {
             ackNow = true
         }

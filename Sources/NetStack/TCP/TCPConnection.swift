@@ -304,6 +304,7 @@ public struct TCPConnection {
         closeDeadline = nil
         ackNow = false
         sender.retransmitHeadDue = false
+        sender.cancelTailLossProbe()
         probeDue = false
         keepaliveDue = false
     }
@@ -313,12 +314,14 @@ public struct TCPConnection {
     /// When `handleTimers(now:)` must next be called; nil when no timer runs.
     public var nextDeadline: NetInstant? {
         guard state != .closed else { return nil }
-        return earliest(earliest(retransmitDeadline, receiver.ackPolicy.deadline), earliest(keepaliveDeadline, closeDeadline))
+        return earliest(
+            earliest(earliest(retransmitDeadline, sender.probeDeadline), receiver.ackPolicy.deadline),
+            earliest(keepaliveDeadline, closeDeadline))
     }
 
     /// True when `nextSegment(now:)` would return something.
     public var hasPendingOutput: Bool {
-        pendingReset != nil || ackNow || sender.retransmitHeadDue || probeDue || keepaliveDue
+        pendingReset != nil || ackNow || sender.retransmitHeadDue || sender.tailLossProbeDue || probeDue || keepaliveDue
             || (state != .closed && wouldSendNewSegment)
     }
 

@@ -21,6 +21,10 @@ struct StackPairSimulation {
     var serverClosed = false
     var steps = 0
     var packets = 0
+    var observer: ((StackPairSimulation) -> Void)? = nil
+    /// When the server had read the last byte (the transfer time, without the closing handshake and
+    /// TIME-WAIT).
+    var completedAt: NetInstant? = nil
     let buffer: UnsafeMutableRawBufferPointer
 
     init(
@@ -72,6 +76,7 @@ struct StackPairSimulation {
             server.handleTimers(now: now)
             runApplications()
             pump()
+            observer?(self)
         }
         return false
     }
@@ -102,6 +107,7 @@ struct StackPairSimulation {
             if n == 0 { break }
             received += n
         }
+        if received == source.total && completedAt == nil { completedAt = now }
         if server.status(of: socket)?.isAtEndOfStream == true {
             serverClosed = true
             server.close(socket, now: now)

@@ -139,11 +139,33 @@ struct TCPSACKTests {
         var a = seg(rcv, ack: una, [])
         a.sackBlocks = [block(una + 1000, una + 3000)]
         _ = f.receive(a)
-        // RTO: resend [0, 1000), then skip to 3000.
+        // RFC 8985 §7.3: first the tail loss probe (the last segment again, no new data is queued)...
+        #expect(f.advanceToDeadline() == [seg(una + 3000, ack: rcv, [], len: 1000)])
+        // ...then the RTO: resend [0, 1000), then skip to 3000.
         #expect(f.advanceToDeadline() == [seg(una, ack: rcv, [], len: 1000)])
         // Its ACK still SACKs [1000, 3000): the go-back-N resumes at 3000.
         let ack = seg(rcv, ack: una + 1000, []).with { $0.sackBlocks = [block(una + 1000, una + 3000)] }
         #expect(f.receive(ack) == [seg(una + 3000, ack: rcv, .psh, len: 1000)])
+    }
+
+    @Test("RFC 8985 §7.2-7.3: with data outstanding, the PTO (2·SRTT, at least 10 ms) sends new data if the peer's window allows, ignoring cwnd; then the RTO is armed")
+    func tailLossProbeSendsNewData() {
+        let f = established()
+        // Fill the initial window (10 segments) and queue one more segment.
+        _ = f.write(bytes(8192))
+        #expect(f.drain().count == 8)
+        #expect(f.connection.sender.probeDeadline == f.now + .milliseconds(10))
+        _ = f.receive(seg(rcv, ack: una + 1000, [], wnd: 16384))
+        _ = f.write(bytes(1000))
+        let sent = f.drain()
+        _ = sent
+        let deadline = f.connection.sender.probeDeadline
+        #expect(deadline != nil)
+        #expect(f.connection.nextDeadline == deadline)
+        let probe = f.advanceToDeadline()
+        #expect(probe.count == 1)
+        #expect(f.connection.sender.tailLossProbes == 1)
+        #expect(f.connection.sender.probeDeadline == nil, "one probe until an ACK advances SND.UNA")
     }
 }
 

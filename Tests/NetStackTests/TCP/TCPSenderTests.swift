@@ -165,7 +165,7 @@ struct LossRecoveryTests {
         #expect(s.inRecovery)
         // 10000 outstanding − 3000 SACKed − 1000 lost (the head) = 6000.
         #expect(s.pipe(una: una, sndNxt: max, sndMax: max) == 6000)
-        s.didRetransmit(seq: una, length: 1000)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max)
         #expect(s.pipe(una: una, sndNxt: max, sndMax: max) == 7000)
     }
 
@@ -175,10 +175,10 @@ struct LossRecoveryTests {
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 2000), (3000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.inRecovery)
         s.retransmitHeadDue = false
-        s.didRetransmit(seq: una, length: 1000)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max)
         let next = s.nextRetransmission(una: una, sndMax: max)
         #expect(next?.seq == una + 2000 && next?.length == 1000)
-        s.didRetransmit(seq: una + 2000, length: 1000)
+        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max)
         #expect(s.nextRetransmission(una: una, sndMax: max) == nil, "nothing above 6000 is lost")
     }
 
@@ -217,7 +217,7 @@ struct LossRecoveryTests {
         let cwndBefore = s.cwnd
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 4000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.inRecovery && s.cwnd < cwndBefore)
-        s.didRetransmit(seq: una, length: 1000)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max)
         // The original arrived after all (reordering): the cumulative ACK covers everything, then the
         // retransmission is reported as a duplicate.
         s.onAck(ack: max, oldUna: una, sndMax: max, blocks: [], isDuplicate: false, now: .zero, rtt: nil)

@@ -6,9 +6,41 @@ import Wire
 /// It decides, per acknowledgment, whether loss recovery starts or ends and what the congestion window
 /// is; per transmission opportunity, what may be in flight (`pipe`) and which hole to resend next
 /// (`nextRetransmission`). It never sees payload bytes or builds segments.
-struct TCPSender: Hashable {
+struct TCPSender {
     /// RFC 5681 §3.2 / RFC 6675 §2: DupThresh.
     static let duplicateThreshold = 3
+    /// The largest reordering degree (in segments) DupThresh adapts to (Linux `tcp_max_reordering`).
+    static let maximumReordering = 300
+
+    /// DupThresh adapted to the reordering seen: 3, raised when D-SACKs show that a recovery was caused
+    /// by reordering (RFC 6675 §2 allows a larger value; RFC 4653 and Linux's `tp->reordering` adapt it
+    /// this way).
+    private var adaptedThreshold = TCPSender.duplicateThreshold
+    /// Segments outstanding at the last ACK.
+    private var outstandingSegments = 0
+    /// DupThresh in use: the adapted value, but never more than half the segments in flight, so that a
+    /// small window still finds its losses by SACK rather than by the RTO (the concern of RFC 5827).
+    var duplicateThreshold: Int {
+        Swift.max(Self.duplicateThreshold, Swift.min(adaptedThreshold, outstandingSegments / 2))
+    }
+    /// SACKed bytes above SND.UNA when the current recovery began: the reordering degree if it was
+    /// spurious.
+    private var sackedAtEntry = 0
+    /// Retransmissions of the current recovery and SND.MAX when each was sent. Data above that SND.MAX
+    /// was sent later; once it is SACKed while the retransmission is still missing, the retransmission
+    /// was lost too (the sequence-order form of RFC 8985 §6.2's "a later-sent segment was delivered").
+    private var retransmissions: [(seq: SequenceNumber, end: SequenceNumber, sentBelow: SequenceNumber)] = []
+    /// Retransmissions found lost this way (for tests and statistics).
+    private(set) var lostRetransmissions = 0
+
+    /// RFC 8985 §7: the probe timeout (PTO) of a tail loss probe, or nil when none is armed.
+    private(set) var probeDeadline: NetInstant? = nil
+    /// A tail loss probe is due now (the PTO fired).
+    var tailLossProbeDue = false
+    /// RFC 8985 §7.2: at most one probe until an ACK advances SND.UNA.
+    private var probeAllowed = true
+    /// Probes sent (for tests and statistics).
+    private(set) var tailLossProbes = 0
 
     var congestion: CongestionController
     private(set) var scoreboard = SACKScoreboard()
@@ -44,6 +76,7 @@ struct TCPSender: Hashable {
         self.mss = Swift.max(1, mss)
         congestion = CongestionController(algorithm, mss: self.mss)
         highRetransmitted = iss
+        retransmissions.reserveCapacity(16)
     }
 
     mutating func updateMSS(_ newMSS: Int) {
@@ -66,15 +99,18 @@ struct TCPSender: Hashable {
     ) {
         let advanced = ack - oldUna
         let flight = sndMax - oldUna
+        outstandingSegments = (sndMax - ack) / mss
         var newlySacked = 0
         if sackEnabled {
             let update = scoreboard.update(blocks: blocks, ack: ack, una: ack, sndMax: sndMax)
             newlySacked = update.newlySacked
             if update.duplicateBytes > 0, undoState != nil { duplicateSackedInEpisode += update.duplicateBytes }
             scoreboard.advance(to: ack)
+            if inRecovery { detectLostRetransmissions(una: ack) }
         }
         if advanced > 0 {
             duplicateAcks = 0
+            probeAllowed = true
             if highRetransmitted < ack { highRetransmitted = ack }
             if inRecovery, let point = recoveryPoint {
                 if ack >= point {
@@ -103,7 +139,7 @@ struct TCPSender: Hashable {
         // RFC 6675 §5: enter recovery on DupThresh duplicates or when IsLost(HighACK + 1);
         // RFC 6582 §3.2 step 2: not for ACKs that do not cover the last recovery point.
         let lost = sackEnabled && isLost(ack, una: ack)
-        guard duplicateAcks >= Self.duplicateThreshold || lost else { return }
+        guard duplicateAcks >= duplicateThreshold || lost else { return }
         if let point = recoveryPoint, !(ack > point) && !(advanced == 0 && ack - 1 > point) { return }
         guard sndMax > ack else { return }
         enterRecovery(una: ack, sndMax: sndMax, flight: flight, now: now)
@@ -111,6 +147,9 @@ struct TCPSender: Hashable {
 
     private mutating func enterRecovery(una: SequenceNumber, sndMax: SequenceNumber, flight: Int, now: NetInstant) {
         undoState = congestion
+        probeDeadline = nil
+        sackedAtEntry = scoreboard.sackedBytes
+        retransmissions.removeAll(keepingCapacity: true)
         retransmittedInEpisode = 0
         duplicateSackedInEpisode = 0
         recoveryPoint = sndMax
@@ -130,15 +169,42 @@ struct TCPSender: Hashable {
         }
         undoState = nil
         undoCount += 1
+        // The episode was reordering, not loss: tolerate that much reordering from now on, and let the
+        // next real loss start recovery at once.
+        let degree = sackedAtEntry / mss + 1
+        adaptedThreshold = Swift.min(Self.maximumReordering, Swift.max(adaptedThreshold, degree))
+        recoveryPoint = nil
         if inRecovery {
             inRecovery = false
             renoDelivered = 0
         }
     }
 
+    /// Marks retransmissions lost when data sent after them has been SACKed while they are still
+    /// missing; NextSeg() then resends them (HighRxt moves back below them).
+    private mutating func detectLostRetransmissions(una: SequenceNumber) {
+        guard let highest = scoreboard.highestSacked, !retransmissions.isEmpty else { return }
+        var i = 0
+        while i < retransmissions.count {
+            let r = retransmissions[i]
+            if r.end <= una || scoreboard.covers(left: r.seq, right: r.end) {
+                retransmissions.remove(at: i)
+                continue
+            }
+            if highest > r.sentBelow + (duplicateThreshold - 1) * mss {
+                retransmissions.remove(at: i)
+                lostRetransmissions += 1
+                let start = r.seq > una ? r.seq : una
+                if start < highRetransmitted { highRetransmitted = start }
+                continue
+            }
+            i += 1
+        }
+    }
+
     /// RFC 6675 §4 IsLost(seq) for an unSACKed `seq`.
     func isLost(_ seq: SequenceNumber, una: SequenceNumber) -> Bool {
-        guard let boundary = scoreboard.lossBoundary(duplicateThreshold: Self.duplicateThreshold, smss: mss)
+        guard let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
         else { return false }
         return seq < boundary && !scoreboard.covers(left: seq, right: seq + 1)
     }
@@ -155,7 +221,7 @@ struct TCPSender: Hashable {
         guard sackEnabled else { return Swift.max(0, (sndMax - una) - renoDelivered) }
         let unsacked = (sndMax - una) - scoreboard.sackedBytes(from: una, to: sndMax)
         var lostUnsacked = 0
-        if let boundary = scoreboard.lossBoundary(duplicateThreshold: Self.duplicateThreshold, smss: mss),
+        if let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss),
             boundary > una
         {
             lostUnsacked = (boundary - una) - scoreboard.sackedBytes(from: una, to: boundary)
@@ -176,7 +242,7 @@ struct TCPSender: Hashable {
     /// (start, length ≤ SMSS); nil when none, or outside SACK recovery.
     func nextRetransmission(una: SequenceNumber, sndMax: SequenceNumber) -> (seq: SequenceNumber, length: Int)? {
         guard inRecovery, sackEnabled,
-            let boundary = scoreboard.lossBoundary(duplicateThreshold: Self.duplicateThreshold, smss: mss)
+            let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
         else { return nil }
         let start = highRetransmitted > una ? highRetransmitted : una
         let (seq, room) = scoreboard.nextUnsacked(from: start)
@@ -186,11 +252,14 @@ struct TCPSender: Hashable {
         return length > 0 ? (seq, length) : nil
     }
 
-    /// A retransmission of `[seq, seq + length)` was sent.
-    mutating func didRetransmit(seq: SequenceNumber, length: Int) {
+    /// A retransmission of `[seq, seq + length)` was sent while SND.MAX was `sndMax`.
+    mutating func didRetransmit(seq: SequenceNumber, length: Int, sndMax: SequenceNumber) {
         let end = seq + length
         if highRetransmitted < end { highRetransmitted = end }
         retransmittedInEpisode += Swift.max(length, 1)
+        if inRecovery && sackEnabled && length > 0 && retransmissions.count < 1024 {
+            retransmissions.append((seq, end, sndMax))
+        }
     }
 
     /// Where to resume sending after a timeout's go-back-N at `seq` (RFC 6675 §5.1: SACKed data need not
@@ -198,6 +267,50 @@ struct TCPSender: Hashable {
     func skipSacked(from seq: SequenceNumber) -> (seq: SequenceNumber, room: Int?) {
         guard sackEnabled else { return (seq, nil) }
         return scoreboard.nextUnsacked(from: seq)
+    }
+
+    // MARK: Tail loss probe (RFC 8985 §7)
+
+    /// RFC 8985 §7.2: arms the PTO after new data was sent or an ACK arrived, when SACK is in use,
+    /// nothing is being recovered and data is outstanding: PTO = 2·SRTT, plus the peer's worst-case
+    /// delayed ACK when only one segment is in flight, and never later than the RTO.
+    mutating func armTailLossProbe(
+        now: NetInstant, smoothedRTT: Int64?, flight: Int, retransmitDeadline: NetInstant?
+    ) {
+        guard sackEnabled, !inRecovery, probeAllowed, flight > 0, let srtt = smoothedRTT else {
+            if flight == 0 { probeDeadline = nil }
+            return
+        }
+        var pto = Swift.max(2 * srtt, Self.minimumProbeTimeout)
+        if flight <= mss { pto += Self.worstCaseDelayedAck }
+        let deadline = now + pto
+        if let rto = retransmitDeadline, rto <= deadline {
+            probeDeadline = nil
+            return
+        }
+        probeDeadline = deadline
+    }
+
+    /// RFC 8985 §7.2: 10 ms lower bound on the PTO (Linux `TCP_TIMEOUT_MIN` for TLP is 2 jiffies;
+    /// the RFC's example uses 10 ms for tick-based timers).
+    static let minimumProbeTimeout: Int64 = 10_000_000
+    /// RFC 8985 §7.2 WCDelAckT: 200 ms.
+    static let worstCaseDelayedAck: Int64 = 200_000_000
+
+    /// The PTO fired: a probe is due (RFC 8985 §7.3); the caller re-arms the RTO.
+    mutating func probeTimerExpired(now: NetInstant) -> Bool {
+        guard let d = probeDeadline, d <= now else { return false }
+        probeDeadline = nil
+        probeAllowed = false
+        tailLossProbeDue = true
+        tailLossProbes += 1
+        return true
+    }
+
+    /// Cancels a pending probe (recovery began, or the connection ended).
+    mutating func cancelTailLossProbe() {
+        probeDeadline = nil
+        tailLossProbeDue = false
     }
 
     // MARK: Timeout
@@ -218,6 +331,9 @@ struct TCPSender: Hashable {
         renoDelivered = 0
         retransmitHeadDue = false
         highRetransmitted = una
+        retransmissions.removeAll(keepingCapacity: true)
+        probeDeadline = nil
+        tailLossProbeDue = false
         if consecutive > 1 { scoreboard.removeAll() }
     }
 }
