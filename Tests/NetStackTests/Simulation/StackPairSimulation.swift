@@ -22,6 +22,7 @@ struct StackPairSimulation {
     var steps = 0
     var packets = 0
     var observer: ((StackPairSimulation) -> Void)? = nil
+    var onClientPacket: (([UInt8], NetInstant) -> Void)? = nil
     /// When the server had read the last byte (the transfer time, without the closing handshake and
     /// TIME-WAIT).
     var completedAt: NetInstant? = nil
@@ -116,6 +117,7 @@ struct StackPairSimulation {
 
     private mutating func pump() {
         while let n = client.nextOutgoingPacket(into: buffer, now: now) {
+            onClientPacket?(Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n))), now)
             clientToServer.send(Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n))), size: n, now: now)
             packets += 1
         }

@@ -27,8 +27,9 @@ struct TCPSender {
     /// spurious.
     private var sackedAtEntry = 0
     /// Retransmissions of the current recovery and SND.MAX when each was sent. Data above that SND.MAX
-    /// was sent later; once it is SACKed while the retransmission is still missing, the retransmission
-    /// was lost too (the sequence-order form of RFC 8985 §6.2's "a later-sent segment was delivered").
+    /// was sent later; once it is SACKed while the retransmission at SND.UNA is still missing, that
+    /// retransmission was lost too (the sequence-order form of RFC 8985 §6.2's "a later-sent segment
+    /// was delivered").
     private var retransmissions: [(seq: SequenceNumber, end: SequenceNumber, sentBelow: SequenceNumber)] = []
     /// Retransmissions found lost this way (for tests and statistics).
     private(set) var lostRetransmissions = 0
@@ -68,6 +69,8 @@ struct TCPSender {
     /// show every retransmission of the episode was unnecessary.
     private(set) var undoState: CongestionController? = nil
     private(set) var retransmittedInEpisode = 0
+    /// SND.UNA when the episode began: D-SACKs below it belong to earlier episodes.
+    private var undoMarker: SequenceNumber? = nil
     private(set) var duplicateSackedInEpisode = 0
     /// Episodes undone (for tests and statistics).
     private(set) var undoCount = 0
@@ -104,7 +107,13 @@ struct TCPSender {
         if sackEnabled {
             let update = scoreboard.update(blocks: blocks, ack: ack, una: ack, sndMax: sndMax)
             newlySacked = update.newlySacked
-            if update.duplicateBytes > 0, undoState != nil { duplicateSackedInEpisode += update.duplicateBytes }
+            // RFC 2883 §5: only D-SACKs of this episode's retransmissions (at or above SND.UNA when it
+            // began, below HighRxt) count towards undoing it.
+            if let d = update.duplicate, undoState != nil, let marker = undoMarker,
+                d.left >= marker, d.right <= highRetransmitted
+            {
+                duplicateSackedInEpisode += update.duplicateBytes
+            }
             scoreboard.advance(to: ack)
             if inRecovery { detectLostRetransmissions(una: ack) }
         }
@@ -147,6 +156,7 @@ struct TCPSender {
 
     private mutating func enterRecovery(una: SequenceNumber, sndMax: SequenceNumber, flight: Int, now: NetInstant) {
         undoState = congestion
+        undoMarker = una
         probeDeadline = nil
         sackedAtEntry = scoreboard.sackedBytes
         retransmissions.removeAll(keepingCapacity: true)
@@ -180,8 +190,8 @@ struct TCPSender {
         }
     }
 
-    /// Marks retransmissions lost when data sent after them has been SACKed while they are still
-    /// missing; NextSeg() then resends them (HighRxt moves back below them).
+    /// Marks the retransmission at SND.UNA lost when data sent after it has been SACKed while it is
+    /// still missing, and has it resent.
     private mutating func detectLostRetransmissions(una: SequenceNumber) {
         guard let highest = scoreboard.highestSacked, !retransmissions.isEmpty else { return }
         var i = 0
@@ -191,11 +201,14 @@ struct TCPSender {
                 retransmissions.remove(at: i)
                 continue
             }
-            if highest > r.sentBelow + (duplicateThreshold - 1) * mss {
+            // Only the retransmission at SND.UNA is judged: the cumulative ACK reports it exactly, while
+            // a retransmission that filled a hole further up may merge blocks the peer has no room to
+            // report (RFC 2018 §4 keeps 3-4 blocks), and judging those would resend delivered data.
+            if r.seq <= una && highest > r.sentBelow + (duplicateThreshold - 1) * mss {
                 retransmissions.remove(at: i)
                 lostRetransmissions += 1
-                let start = r.seq > una ? r.seq : una
-                if start < highRetransmitted { highRetransmitted = start }
+                // Resend just that segment; HighRxt stays, so the holes above are not resent again.
+                retransmitHeadDue = true
                 continue
             }
             i += 1
@@ -321,6 +334,7 @@ struct TCPSender {
         if consecutive <= 1 {
             // A new episode; a backed-off timeout continues the previous one.
             undoState = congestion
+            undoMarker = una
             retransmittedInEpisode = 0
             duplicateSackedInEpisode = 0
         }
