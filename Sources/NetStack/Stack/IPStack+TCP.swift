@@ -395,6 +395,14 @@ extension IPStack {
         return n
     }
 
+    /// Turns Nagle's algorithm off (`true`, like TCP_NODELAY) or on for one connection (RFC 1122
+    /// §4.2.3.4). Turning it off sends data Nagle was holding at once.
+    public func setNoDelay(_ socket: TCPSocketHandle, _ enabled: Bool) throws(SocketError) {
+        let i = try slotIndex(socket)
+        tcpSlots[i].connection!.noDelay = enabled
+        markOutputPending(socket.index)
+    }
+
     /// Half-close: sends FIN after the queued data; receiving continues.
     public func shutdownWrite(_ socket: TCPSocketHandle) throws(SocketError) {
         let i = try slotIndex(socket)

@@ -207,7 +207,7 @@ extension TCPConnection {
         if length >= effectiveMSS || fin || inFlight == 0 { return (length, fin) }
         if length == available {
             // All queued data fits: Nagle holds a small segment while data is unacknowledged.
-            return configuration.noDelay ? (length, fin) : nil
+            return noDelay ? (length, fin) : nil
         }
         // Window-limited: send only if at least half the largest window the peer offered.
         return length * 2 >= send.maxWindow ? (length, fin) : nil

@@ -52,6 +52,9 @@ public struct TCPConnection {
     var pendingFinOffset: Int? = nil
     /// The application closed the connection and will not read any more.
     var closedByApplication = false
+    /// Nagle's algorithm is off for this connection (RFC 1122 §4.2.3.4: switchable per connection,
+    /// like TCP_NODELAY); starts from `configuration.noDelay`.
+    public var noDelay: Bool
 
     // MARK: Timers (deadlines)
     var rto: RetransmissionTimeout
@@ -88,6 +91,7 @@ public struct TCPConnection {
         timestampOffset: UInt32 = 0, defaultPeerMSS: Int = 536
     ) {
         self.configuration = configuration
+        noDelay = configuration.noDelay
         state = .synSent
         send = SendSequenceSpace(iss: iss)
         sendBufferStart = iss + 1

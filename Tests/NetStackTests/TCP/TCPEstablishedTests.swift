@@ -309,3 +309,16 @@ struct TCPEstablishedTests {
         #expect(f.connection.writableBytes == 1000)
     }
 }
+
+extension TCPEstablishedTests {
+    @Test("RFC 1122 §4.2.3.4: Nagle holds a small segment while data is unacknowledged, unless switched off per connection")
+    func nagleSwitchablePerConnection() {
+        let f = TCPFixture.established()
+        _ = f.write(bytes(100))
+        #expect(f.drain() == [seg(una, ack: rcv, .psh, len: 100)])
+        _ = f.write(bytes(50))
+        #expect(f.drain().isEmpty, "Nagle: 100 bytes are unacknowledged")
+        f.connection.noDelay = true
+        #expect(f.drain() == [seg(una + 100, ack: rcv, .psh, len: 50)])
+    }
+}
