@@ -28,6 +28,19 @@ struct CongestionControlTests {
         #expect(cc.cwnd == 2000)  // slow start
     }
 
+    @Test("RFC 5681 §3.1 / RFC 3465 §2: a stretch ACK in slow start grows cwnd by all the bytes it acknowledges, never past ssthresh")
+    func slowStartStretchAck() {
+        var reno = NewRenoCongestionControl(mss: 1000)
+        reno.onAck(acked: 8000, now: .zero, rtt: nil)
+        #expect(reno.cwnd == 18_000)
+        reno.onRetransmissionTimeout(flight: 20_000, now: .zero)  // ssthresh 10000, cwnd 1000
+        reno.onAck(acked: 16_000, now: .zero, rtt: nil)
+        #expect(reno.cwnd == 10_000)
+        var cubic = CubicCongestionControl(mss: 1000)
+        cubic.onAck(acked: 8000, now: .zero, rtt: nil)
+        #expect(cubic.cwnd == 18_000)
+    }
+
     @Test("RFC 9438 §4.6: a congestion event multiplies cwnd by β_cubic = 0.7")
     func cubicMultiplicativeDecrease() {
         var cc = CubicCongestionControl(mss: 1000)
@@ -209,6 +222,20 @@ struct LossRecoveryTests {
             s.onAck(ack: una, oldUna: una, sndMax: max, blocks: [], isDuplicate: true, now: .zero, rtt: nil)
         }
         #expect(!s.inRecovery)
+    }
+
+    @Test("RFC 8985 §6.2 (in send order): the retransmission at SND.UNA is lost again once a retransmission sent after it is SACKed")
+    func lostRetransmissionDetected() {
+        var s = sackSender()
+        s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 2000), (3000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
+        #expect(s.inRecovery)
+        s.retransmitHeadDue = false
+        s.didRetransmit(seq: una, length: 1000, sndMax: max)          // hole 1 (at SND.UNA)
+        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max)   // hole 2, sent after it
+        // Hole 2's retransmission arrives (SACKed); hole 1's does not.
+        s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
+        #expect(s.lostRetransmissions == 1)
+        #expect(s.retransmitHeadDue)
     }
 
     @Test("RFC 2883 §5: when D-SACKs cover every retransmission of an episode, the congestion state is restored")

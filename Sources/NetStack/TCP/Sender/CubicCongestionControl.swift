@@ -45,8 +45,9 @@ struct CubicCongestionControl: CongestionPolicy, Hashable {
     mutating func onAck(acked: Int, now: NetInstant, rtt: Int64?) {
         let smss = Double(mss)
         if cwnd < ssthresh {
-            // RFC 9438 §4.10 / RFC 5681 §3.1 with RFC 3465 (L = 2*SMSS).
-            window += Double(Swift.min(acked, 2 * mss))
+            // RFC 9438 §4.10 / RFC 5681 §3.1 with RFC 3465 byte counting, uncapped as in Linux's
+            // tcp_slow_start (stretch ACKs from coalescing receivers), never past ssthresh.
+            window = Swift.min(window + Double(acked), Swift.max(Double(ssthresh), window))
             return
         }
         let segments = window / smss

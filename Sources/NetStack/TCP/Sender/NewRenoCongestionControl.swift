@@ -24,8 +24,10 @@ struct NewRenoCongestionControl: CongestionPolicy, Hashable {
 
     mutating func onAck(acked: Int, now: NetInstant, rtt: Int64?) {
         if cwnd < ssthresh {
-            // RFC 5681 §3.1 eq. 2, with RFC 3465 appropriate byte counting (L = 2*SMSS).
-            cwnd += Swift.min(acked, 2 * mss)
+            // RFC 5681 §3.1 eq. 2 with RFC 3465 byte counting, without RFC 3465's L = 2·SMSS cap (as
+            // Linux's tcp_slow_start): receivers that coalesce segments (GRO) send stretch ACKs, and a
+            // capped increase would keep slow start far below doubling per round trip.
+            cwnd = Swift.min(cwnd + acked, Swift.max(ssthresh, cwnd))
         } else {
             // RFC 5681 §3.1: cwnd += SMSS once per cwnd of acknowledged bytes.
             bytesAckedInAvoidance += acked

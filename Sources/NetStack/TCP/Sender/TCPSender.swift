@@ -194,9 +194,17 @@ struct TCPSender {
     /// still missing, and has it resent.
     private mutating func detectLostRetransmissions(una: SequenceNumber) {
         guard let highest = scoreboard.highestSacked, !retransmissions.isEmpty else { return }
+        // The latest retransmission known to be delivered (SACKed): one sent before it that is still
+        // missing was lost (RFC 8985 §6.2 in send order instead of send time).
+        var lastDelivered = -1
+        for (k, r) in retransmissions.enumerated() where r.end > una && scoreboard.covers(left: r.seq, right: r.end) {
+            lastDelivered = k
+        }
         var i = 0
+        var k = 0
         while i < retransmissions.count {
             let r = retransmissions[i]
+            defer { k += 1 }
             if r.end <= una || scoreboard.covers(left: r.seq, right: r.end) {
                 retransmissions.remove(at: i)
                 continue
@@ -204,7 +212,8 @@ struct TCPSender {
             // Only the retransmission at SND.UNA is judged: the cumulative ACK reports it exactly, while
             // a retransmission that filled a hole further up may merge blocks the peer has no room to
             // report (RFC 2018 §4 keeps 3-4 blocks), and judging those would resend delivered data.
-            if r.seq <= una && highest > r.sentBelow + (duplicateThreshold - 1) * mss {
+            let laterDataDelivered = highest > r.sentBelow + (duplicateThreshold - 1) * mss
+            if r.seq <= una && (laterDataDelivered || k < lastDelivered) {
                 retransmissions.remove(at: i)
                 lostRetransmissions += 1
                 // Resend just that segment; HighRxt stays, so the holes above are not resent again.
