@@ -157,6 +157,7 @@ extension TCPConnection {
         segment.payloadLength = length
         sender.didRetransmit(seq: send.una, length: length, sndMax: send.max)
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        sender.armRecoveryProbe(now: now, smoothedRTT: rto.smoothedRTT, retransmitDeadline: retransmitDeadline)
         return segment
     }
 

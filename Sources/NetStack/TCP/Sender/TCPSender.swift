@@ -11,6 +11,8 @@ struct TCPSender {
     static let duplicateThreshold = 3
     /// The largest reordering degree (in segments) DupThresh adapts to (Linux `tcp_max_reordering`).
     static let maximumReordering = 300
+    /// RFC 3042 §2: segments limited transmit may send beyond cwnd on the first two duplicate ACKs.
+    static let limitedTransmitSegments = 2
 
     /// DupThresh adapted to the reordering seen: 3, raised when D-SACKs show that a recovery was caused
     /// by reordering (RFC 6675 §2 allows a larger value; RFC 4653 and Linux's `tp->reordering` adapt it
@@ -125,6 +127,7 @@ struct TCPSender {
                 if ack >= point {
                     // RFC 6675 §5 / RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
                     inRecovery = false
+                    probeDeadline = nil
                     renoDelivered = 0
                     congestion.onRecoveryEnd()
                 } else if !sackEnabled {
@@ -182,7 +185,9 @@ struct TCPSender {
         // The episode was reordering, not loss: tolerate that much reordering from now on, and let the
         // next real loss start recovery at once.
         let degree = sackedAtEntry / mss + 1
-        adaptedThreshold = Swift.min(Self.maximumReordering, Swift.max(adaptedThreshold, degree))
+        // Raise DupThresh by at most one segment per undone episode (RFC 4653 §3.2 style), so that one
+        // episode that looked like a long reordering cannot hide real losses for long.
+        adaptedThreshold = Swift.min(Self.maximumReordering, Swift.max(adaptedThreshold, Swift.min(degree, adaptedThreshold + 1)))
         recoveryPoint = nil
         if inRecovery {
             inRecovery = false
@@ -237,8 +242,12 @@ struct TCPSender {
     /// SND.UNA less what the peer SACKed; without SACK in recovery, less one SMSS per duplicate ACK.
     func pipe(una: SequenceNumber, sndNxt: SequenceNumber, sndMax: SequenceNumber) -> Int {
         guard inRecovery else {
+            // Outside recovery SACKed data leaves the pipe only up to RFC 3042's limited transmit (two
+            // segments): more would let the flight grow without bound past a hole that recovery has not
+            // (yet) been entered for.
             let flight = sndNxt - una
-            return Swift.max(0, flight - (sackEnabled ? scoreboard.sackedBytes(from: una, to: sndNxt) : 0))
+            let sacked = sackEnabled ? scoreboard.sackedBytes(from: una, to: sndNxt) : 0
+            return Swift.max(0, flight - Swift.min(sacked, Self.limitedTransmitSegments * mss))
         }
         guard sackEnabled else { return Swift.max(0, (sndMax - una) - renoDelivered) }
         let unsacked = (sndMax - una) - scoreboard.sackedBytes(from: una, to: sndMax)
@@ -319,14 +328,31 @@ struct TCPSender {
     /// RFC 8985 §7.2 WCDelAckT: 200 ms.
     static let worstCaseDelayedAck: Int64 = 200_000_000
 
-    /// The PTO fired: a probe is due (RFC 8985 §7.3); the caller re-arms the RTO.
+    /// The PTO fired: a probe is due (RFC 8985 §7.3); the caller re-arms the RTO. In recovery the same
+    /// timer guards the retransmission at SND.UNA: still unacknowledged after 2·SRTT, it is taken as lost
+    /// and sent again (RFC 8985 §6.3's reordering timer, for the one segment a window-limited recovery
+    /// cannot learn about from later deliveries), instead of waiting for the RTO.
     mutating func probeTimerExpired(now: NetInstant) -> Bool {
         guard let d = probeDeadline, d <= now else { return false }
         probeDeadline = nil
+        if inRecovery {
+            retransmitHeadDue = true
+            lostRetransmissions += 1
+            return true
+        }
         probeAllowed = false
         tailLossProbeDue = true
         tailLossProbes += 1
         return true
+    }
+
+    /// In recovery, after the segment at SND.UNA was retransmitted: arm the timer that resends it if it
+    /// is still missing after max(2·SRTT, 10 ms) (see `probeTimerExpired`).
+    mutating func armRecoveryProbe(now: NetInstant, smoothedRTT: Int64?, retransmitDeadline: NetInstant?) {
+        guard inRecovery, sackEnabled, let srtt = smoothedRTT else { return }
+        let deadline = now + Swift.max(2 * srtt, Self.minimumProbeTimeout)
+        if let rto = retransmitDeadline, rto <= deadline { return }
+        probeDeadline = deadline
     }
 
     /// Cancels a pending probe (recovery began, or the connection ended).
