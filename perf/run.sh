@@ -39,6 +39,9 @@ PROFILE="${PROFILE:-1}"
 DOCS="${DOCS:-1}"
 NOTE="${NOTE:-}"
 WIRENET_BIN="${WIRENET_BIN:-}"
+# Names and underlay of the namespaces this run creates (so that parallel users keep theirs apart).
+PERF_NAME="${PERF_NAME:-wnp}"
+PERF_UNDERLAY="${PERF_UNDERLAY:-10.250.8}"
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root (network namespaces, TUN devices)" >&2; exit 1; }
 
@@ -59,7 +62,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -c /dev/net/tun ] || { mkdir -p /dev/net; mknod /dev/net/tun c 10 200; chmod 0666 /dev/net/tun; }
 
-"$perf_dir/build.sh"
+# SKIP_BUILD=1 uses the tools already in perf/.build/bin (e.g. only wnperf for rows a, b, d).
+[ "${SKIP_BUILD:-0}" = 1 ] || "$perf_dir/build.sh"
 
 # WireNet's side (rows a, b): the release `wirenet` of this checkout unless WIRENET_BIN names one.
 # WIRENET_BIN=none skips those rows.
@@ -80,8 +84,8 @@ work="$(mktemp -d /tmp/wnperf.XXXXXX)"
 raw="$results/$stamp.raw.jsonl"    # written as the run goes, so a failed run keeps its data
 : >"$raw"
 id="$$"
-ns_l="wnp${id}L"
-ns_r="wnp${id}R"
+ns_l="${PERF_NAME}${id}L"
+ns_r="${PERF_NAME}${id}R"
 started_pids=()
 
 cleanup() {
@@ -94,7 +98,7 @@ cleanup() {
     done
     ip netns del "$ns_l" 2>/dev/null || true
     ip netns del "$ns_r" 2>/dev/null || true
-    rm -f /var/run/wireguard/wnp"${id}"*.sock
+    rm -f /var/run/wireguard/"${PERF_NAME}${id}"*.sock
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -135,9 +139,9 @@ wait_for() { # SECONDS COMMAND... : polls until the command succeeds
 }
 
 # ---------------------------------------------------------------------------------------------
-# Underlay: two namespaces joined by a veth pair (10.250.8.0/24).
-underlay_l=10.250.8.1
-underlay_r=10.250.8.2
+# Underlay: two namespaces joined by a veth pair ($PERF_UNDERLAY.0/24, default 10.250.8.0/24).
+underlay_l=$PERF_UNDERLAY.1
+underlay_r=$PERF_UNDERLAY.2
 tunnel_l=100.64.8.1
 tunnel_r=100.64.8.2
 tunnel6_l=fd7a:115c:a1e0:8::1
@@ -148,16 +152,16 @@ mtu=1420
 
 ip netns add "$ns_l"
 ip netns add "$ns_r"
-ip link add "wnp${id}l" type veth peer name "wnp${id}r"
-ip link set "wnp${id}l" netns "$ns_l"
-ip link set "wnp${id}r" netns "$ns_r"
-ip -n "$ns_l" addr add "$underlay_l/24" dev "wnp${id}l"
-ip -n "$ns_r" addr add "$underlay_r/24" dev "wnp${id}r"
+ip link add "${PERF_NAME}${id}l" type veth peer name "${PERF_NAME}${id}r"
+ip link set "${PERF_NAME}${id}l" netns "$ns_l"
+ip link set "${PERF_NAME}${id}r" netns "$ns_r"
+ip -n "$ns_l" addr add "$underlay_l/24" dev "${PERF_NAME}${id}l"
+ip -n "$ns_r" addr add "$underlay_r/24" dev "${PERF_NAME}${id}r"
 for ns in "$ns_l" "$ns_r"; do
     ip -n "$ns" link set lo up
 done
-ip -n "$ns_l" link set "wnp${id}l" up
-ip -n "$ns_r" link set "wnp${id}r" up
+ip -n "$ns_l" link set "${PERF_NAME}${id}l" up
+ip -n "$ns_r" link set "${PERF_NAME}${id}r" up
 
 key_l="$work/l.key"; key_r="$work/r.key"
 (umask 077; wg genkey >"$key_l"; wg genkey >"$key_r")
@@ -182,7 +186,7 @@ wgquick_config() {
 # wireguard-go on a TUN device + Linux TCP (+ wnperf server on the right side).
 start_wg_side() { # SIDE ROWTAG [WG_BINARY]
     local side="$1" tag="$2" wgbin="${3:-wireguard-go}"
-    local ns key peer_pub peer_ep addr addr6 peer_addr peer_addr6 ifname="wnp${id}${tag}${1}"
+    local ns key peer_pub peer_ep addr addr6 peer_addr peer_addr6 ifname="${PERF_NAME}${id}${tag}${1}"
     if [ "$side" = l ]; then
         ns=$ns_l key=$key_l peer_pub=$pub_r peer_ep=$underlay_r addr=$tunnel_l addr6=$tunnel6_l peer_addr=$tunnel_r peer_addr6=$tunnel6_r
     else

@@ -75,8 +75,10 @@ extension IPStack {
         config.maxSegmentSize = maxSegmentSize(for: flow.local.address)
         guard
             let connection = TCPConnection(
-                passiveOpenFrom: header, configuration: config, iss: SequenceNumber(random.next32()), now: now,
-                timestampOffset: random.next32(), defaultPeerMSS: defaultPeerMSS(for: flow.remote.address))
+                passiveOpenFrom: header, configuration: config,
+                iss: identifiers.initialSequenceNumber(local: flow.local, remote: flow.remote, now: now), now: now,
+                timestampOffset: identifiers.timestampOffset(local: flow.local, remote: flow.remote),
+                defaultPeerMSS: defaultPeerMSS(for: flow.remote.address))
         else { return }
         let index = allocateSlot(connection, flow: flow)
         tcpSlots[Int(index)].listener = listener
@@ -135,7 +137,7 @@ extension IPStack {
             let flow = tcpSlots[i].flow
             let options = TCPOptions(
                 maximumSegmentSize: segment.maxSegmentSize, windowScale: segment.windowScale,
-                sackPermitted: segment.sackPermitted, timestamps: segment.timestamps)
+                sackPermitted: segment.sackPermitted, timestamps: segment.timestamps, sackBlocks: segment.sackBlocks)
             let header = TCPHeader(
                 sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: segment.seq.rawValue,
                 acknowledgmentNumber: segment.control.contains(.ack) ? segment.ack.rawValue : 0,
@@ -343,10 +345,11 @@ extension IPStack {
             }
         }
         guard tcpByFlow.count < configuration.maximumConnections else { throw .tooManyConnections }
-        // RFC 6056 §3.3.1: random ephemeral port in 49152-65535, retrying on collisions.
+        // RFC 6056 §3.3.3 (Algorithm 3): ports in 49152-65535 in a per-destination order, so a 4-tuple
+        // comes back only after the whole range was used; skip ports in use.
         var flow: TCPFlow? = nil
-        for _ in 0..<64 {
-            let port = UInt16(49152 + Int(random.next() % 16384))
+        for _ in 0..<ConnectionIdentifiers.ephemeralPorts.count {
+            let port = identifiers.nextEphemeralPort(local: local, remote: remote)
             let candidate = TCPFlow(local: IPEndpoint(local, port), remote: remote)
             if tcpByFlow[candidate] == nil && listenerByPort[port] == nil {
                 flow = candidate
@@ -357,8 +360,9 @@ extension IPStack {
         var config = configuration.tcp
         config.maxSegmentSize = maxSegmentSize(for: local)
         let connection = TCPConnection(
-            activeOpenWith: config, iss: SequenceNumber(random.next32()), now: now,
-            timestampOffset: random.next32(), defaultPeerMSS: defaultPeerMSS(for: remote.address))
+            activeOpenWith: config, iss: identifiers.initialSequenceNumber(local: flow.local, remote: remote, now: now),
+            now: now, timestampOffset: identifiers.timestampOffset(local: flow.local, remote: remote),
+            defaultPeerMSS: defaultPeerMSS(for: remote.address))
         let index = allocateSlot(connection, flow: flow)
         tcpSlots[Int(index)].applicationOwned = true
         markOutputPending(index)
@@ -389,6 +393,14 @@ extension IPStack {
         let n = tcpSlots[i].connection!.read(body)
         if n > 0 { markOutputPending(socket.index) }
         return n
+    }
+
+    /// Turns Nagle's algorithm off (`true`, like TCP_NODELAY) or on for one connection (RFC 1122
+    /// §4.2.3.4). Turning it off sends data Nagle was holding at once.
+    public func setNoDelay(_ socket: TCPSocketHandle, _ enabled: Bool) throws(SocketError) {
+        let i = try slotIndex(socket)
+        tcpSlots[i].connection!.noDelay = enabled
+        markOutputPending(socket.index)
     }
 
     /// Half-close: sends FIN after the queued data; receiving continues.

@@ -21,6 +21,7 @@ public final class IPStack {
     var ipv4Addresses: [IPv4Address] = []
     var ipv6Addresses: [IPv6Address] = []
     var random: RandomSource
+    var identifiers: ConnectionIdentifiers
     var errorReplies: TokenBucket
     var output: PacketQueue
     /// Scratch space for building non-TCP packets before they are queued.
@@ -58,6 +59,7 @@ public final class IPStack {
             }
         }
         random = RandomSource(seed: configuration.randomSeed)
+        identifiers = ConnectionIdentifiers(random: &random)
         errorReplies = TokenBucket(
             ratePerSecond: configuration.errorRepliesPerSecond, burst: configuration.errorReplyBurst)
         output = PacketQueue(capacity: Swift.max(configuration.outputQueueSize, 2 * 65536))

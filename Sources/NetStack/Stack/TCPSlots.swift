@@ -44,6 +44,6 @@ extension TCPSegmentHeader {
             control: TCPControlBits(rawValue: UInt8(truncatingIfNeeded: segment.flags.rawValue & 0x3F)),
             window: segment.window, payloadLength: segment.payload.count,
             maxSegmentSize: options.maximumSegmentSize, windowScale: options.windowScale,
-            sackPermitted: options.sackPermitted, timestamps: options.timestamps)
+            sackPermitted: options.sackPermitted, timestamps: options.timestamps, sackBlocks: options.sackBlocks)
     }
 }

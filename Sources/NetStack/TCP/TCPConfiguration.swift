@@ -37,9 +37,14 @@ public struct TCPConfiguration: Sendable, Hashable {
     public var keepalive: Keepalive? = nil
     /// RFC 5961 §7: at most this many challenge ACKs per second per connection.
     public var challengeAckLimit: Int = 10
-    /// Out-of-order ranges held at once (bounds reassembly state; smoltcp uses 4, we use more for
-    /// lossy tunnels).
-    public var maxOutOfOrderRanges: Int = 16
+    /// Negotiate selective acknowledgments (RFC 2018; Linux tcp_sack = 1) and use them for loss
+    /// recovery (RFC 6675).
+    public var selectiveAcknowledgments: Bool = true
+    /// The congestion-control algorithm (Linux's default is CUBIC, RFC 9438).
+    public var congestionControl: TCPCongestionControlAlgorithm = .cubic
+    /// In-order segments acknowledged at once at the start of a connection before delayed ACKs begin
+    /// (Linux TCP_MAX_QUICKACKS = 16), so that the peer's slow start is not slowed by delayed ACKs.
+    public var quickAcks: Int = 16
 
     /// Keepalive parameters (RFC 1122 §4.2.3.6; defaults as Linux tcp_keepalive_*).
     public struct Keepalive: Sendable, Hashable {

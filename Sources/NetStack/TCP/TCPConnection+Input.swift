@@ -99,6 +99,10 @@ extension TCPConnection {
         }
         guard acceptable else {
             if !ctl.contains(.rst) { ackNow = true }
+            // RFC 2883 §4: data that was already received is reported in a D-SACK block.
+            if seg.payloadLength > 0 && seg.seq + seg.payloadLength <= receive.nxt {
+                receiver.receiveDuplicate(seq: seg.seq, length: seg.payloadLength)
+            }
             // A retransmitted FIN in TIME-WAIT restarts the 2 MSL timeout (RFC 9293 §3.10.7.4 eighth).
             if state == .timeWait && ctl.contains(.fin) { closeDeadline = now + configuration.timeWaitDuration }
             return []
@@ -272,29 +276,38 @@ extension TCPConnection {
             sendBufferStart += dataAcked
             events.insert(.writable)
         }
+        let oldUna = send.una
         send.una = ack
         if send.nxt < ack { send.nxt = ack }
         retransmitCount = 0
         rto.resetBackoff()
-        let flight = send.nxt - send.una
-        if congestion.onNewAck(acked: acked, ack: ack, flightAfter: flight) {
-            retransmitHeadNow = true
+        if state.isSynchronized || state == .synReceived {
+            sender.onAck(
+                ack: ack, oldUna: oldUna, sndMax: send.max, blocks: seg.sackBlocks, isDuplicate: false, now: now,
+                rtt: rto.smoothedRTT)
         }
+        if sender.retransmitHeadDue { rttTimedSequence = nil }
         // RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged, otherwise restart it.
         retransmitDeadline = nil
         armRetransmitTimerIfNeeded(now: now)
+        sender.armTailLossProbe(
+            now: now, smoothedRTT: rto.smoothedRTT, flight: send.max - send.una, retransmitDeadline: retransmitDeadline)
         return events
     }
 
-    /// RFC 5681 §2: a duplicate ACK acknowledges SND.UNA, carries no data, does not change the window,
-    /// has no SYN/FIN, and arrives while data is outstanding.
+    /// An ACK that does not advance SND.UNA: its SACK blocks go to the scoreboard, and it counts as a
+    /// duplicate (RFC 5681 §2) if it carries no data, does not change the window, has no SYN/FIN, and
+    /// arrives while data is outstanding. With SACK, RFC 6675 §2 counts ACKs that SACK new data instead.
     private mutating func noteDuplicateAckCandidate(_ seg: TCPSegmentHeader, now: NetInstant) {
         let outstanding = send.max - send.una
-        guard outstanding > 0, seg.payloadLength == 0, !seg.control.contains(.syn), !seg.control.contains(.fin),
-            Int(seg.window) << Int(send.scale) == send.window, state != .synReceived
-        else { return }
-        if congestion.onDuplicateAck(ack: seg.ack, flight: send.nxt - send.una, highestSent: send.max) {
-            retransmitHeadNow = true
+        guard outstanding > 0, state != .synReceived else { return }
+        let isDuplicate = seg.payloadLength == 0 && !seg.control.contains(.syn) && !seg.control.contains(.fin)
+            && Int(seg.window) << Int(send.scale) == send.window
+        let wasDue = sender.retransmitHeadDue
+        sender.onAck(
+            ack: seg.ack, oldUna: send.una, sndMax: send.max, blocks: seg.sackBlocks, isDuplicate: isDuplicate,
+            now: now, rtt: rto.smoothedRTT)
+        if sender.retransmitHeadDue && !wasDue {
             rttTimedSequence = nil  // Karn: the retransmitted segment must not be timed.
         }
     }
@@ -312,9 +325,11 @@ extension TCPConnection {
             // Trim the part already received.
             let skip = -offset
             guard skip < bytes.count else {
+                receiver.receiveDuplicate(seq: seg.seq, length: bytes.count)
                 ackNow = true
                 return []
             }
+            receiver.receiveDuplicate(seq: seg.seq, length: skip)
             bytes = UnsafeRawBufferPointer(rebasing: bytes.dropFirst(skip))
             offset = 0
         }
@@ -325,13 +340,13 @@ extension TCPConnection {
             return []
         }
         if bytes.count > room { bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(room)) }
-        let hadHoles = !assembler.isEmpty
-        guard assembler.add(start: offset, end: offset + bytes.count) else {
-            ackNow = true  // too many out-of-order ranges: drop, the sender will retransmit
+        let arrival = receiver.receive(
+            seq: receive.nxt + offset, offset: offset, length: bytes.count, rcvNxt: receive.nxt, now: now)
+        guard case .stored(let ready, let ackDue) = arrival else {
+            ackNow = true  // nothing new, or no room to track it: the sender will retransmit
             return []
         }
         receiveBuffer.write(bytes, atOffset: offset)
-        let ready = assembler.takeContiguousPrefix()
         var events: TCPConnectionEvents = []
         if ready > 0 {
             receiveBuffer.commit(ready)
@@ -341,18 +356,7 @@ extension TCPConnection {
                 pendingFinOffset = fin - ready
             }
         }
-        if offset > 0 || hadHoles {
-            // RFC 5681 §4.2: out-of-order data and data filling a hole are acknowledged immediately.
-            ackNow = true
-        } else {
-            bytesSinceAck += ready
-            // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment.
-            if bytesSinceAck >= 2 * effectiveMSS {
-                ackNow = true
-            } else if delayedAckDeadline == nil {
-                delayedAckDeadline = now + configuration.delayedAckTimeout
-            }
-        }
+        if ackDue { ackNow = true }
         if pendingFinOffset == 0 {
             pendingFinOffset = nil
             events.formUnion(processFin(now: now))
@@ -388,7 +392,7 @@ extension TCPConnection {
         state = .timeWait
         retransmitDeadline = nil
         keepaliveDeadline = nil
-        delayedAckDeadline = nil
+        receiver.ackPolicy.cancel()
         closeDeadline = now + configuration.timeWaitDuration
     }
 

@@ -7,6 +7,18 @@ extension TCPConnection {
     /// for segments with `payloadLength > 0`, copy the bytes with `copyPayload(of:into:)` before calling
     /// again.
     public mutating func nextSegment(now: NetInstant) -> TCPSegmentHeader? {
+        guard var segment = nextSegmentWithoutSACK(now: now) else { return nil }
+        if segment.control.contains(.ack) && !segment.control.contains(.syn) && !segment.control.contains(.rst) {
+            // RFC 2018 §4: SACK blocks on every ACK while data is held out of order, as many as fit in
+            // the option space (3 with timestamps) and in the MSS next to the payload (RFC 9293 §3.7.1).
+            let optionRoom = effectiveMSS - segment.payloadLength
+            let fit = Swift.min(timestampsEnabled ? 3 : 4, Swift.max(0, (optionRoom - 4) / 8))
+            segment.sackBlocks = receiver.sackBlocksForAck(rcvNxt: receive.nxt, limit: fit)
+        }
+        return segment
+    }
+
+    private mutating func nextSegmentWithoutSACK(now: NetInstant) -> TCPSegmentHeader? {
         if let reset = pendingReset {
             pendingReset = nil
             return reset
@@ -22,9 +34,14 @@ extension TCPConnection {
         default:
             break
         }
-        if retransmitHeadNow {
-            retransmitHeadNow = false
+        if sender.retransmitHeadDue {
+            sender.retransmitHeadDue = false
             if let segment = retransmissionOfHead(now: now) { return segment }
+        }
+        if let segment = lossRecoveryRetransmission(now: now) { return segment }
+        if sender.tailLossProbeDue {
+            sender.tailLossProbeDue = false
+            if let segment = tailLossProbe(now: now) { return segment }
         }
         if state != .timeWait, let segment = newDataSegment(now: now) { return segment }
         if probeDue {
@@ -38,7 +55,7 @@ extension TCPConnection {
             segment.payloadLength = 0
             return segment
         }
-        if ackNow || (delayedAckDeadline.map { $0 <= now } ?? false) {
+        if ackNow || (receiver.ackPolicy.deadline.map { $0 <= now } ?? false) {
             return pureAck(now: now)
         }
         // Nothing more to send: make sure a closed peer window is probed (RFC 9293 §3.8.6.1).
@@ -56,8 +73,7 @@ extension TCPConnection {
         if control.contains(.ack) {
             lastAckSent = receive.nxt
             ackNow = false
-            bytesSinceAck = 0
-            delayedAckDeadline = nil
+            receiver.ackPolicy.ackSent()
         }
         return segment
     }
@@ -99,6 +115,8 @@ extension TCPConnection {
         receive.advertisedEdge = receive.nxt + Int(segment.window)
         segment.maxSegmentSize = UInt16(clamping: configuration.maxSegmentSize)
         if isSynAck {
+            // RFC 2018 §2: SACK-permitted on a SYN,ACK only if the SYN carried it.
+            segment.sackPermitted = receiver.sackEnabled
             if wantsWindowScale && peerSentWindowScale {
                 segment.windowScale = receive.scale
             }
@@ -106,6 +124,7 @@ extension TCPConnection {
                 segment.timestamps = TCPTimestamps(value: timestampValue(now: now), echoReply: tsRecent)
             }
         } else {
+            segment.sackPermitted = configuration.selectiveAcknowledgments
             if wantsWindowScale { segment.windowScale = receive.scale }
             if configuration.timestamps {
                 segment.timestamps = TCPTimestamps(value: timestampValue(now: now), echoReply: 0)
@@ -136,6 +155,27 @@ extension TCPConnection {
         guard length > 0 || control.contains(.fin) else { return nil }
         var segment = header(seq: send.una, control: control, now: now)
         segment.payloadLength = length
+        sender.didRetransmit(seq: send.una, length: length, sndMax: send.max)
+        if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        sender.armRecoveryProbe(now: now, smoothedRTT: rto.smoothedRTT, retransmitDeadline: retransmitDeadline)
+        return segment
+    }
+
+    /// RFC 6675 §5 step (C): in SACK recovery, while cwnd − pipe ≥ 1 SMSS, resend the next lost range
+    /// (NextSeg() rule 1). New data (rule 2) is sent by `newDataSegment` under the same limit.
+    private mutating func lossRecoveryRetransmission(now: NetInstant) -> TCPSegmentHeader? {
+        guard sender.inRecovery,
+            sender.congestionRoom(una: send.una, sndNxt: send.nxt, sndMax: send.max) >= effectiveMSS,
+            let (seq, length) = sender.nextRetransmission(una: send.una, sndMax: send.max)
+        else { return nil }
+        let dataEnd = sendBufferStart + sendBuffer.count
+        let dataLength = Swift.max(0, Swift.min(length, dataEnd - seq))
+        var control: TCPControlBits = .ack
+        if finQueued && seq + dataLength == dataEnd && send.max > dataEnd { control.insert(.fin) }
+        guard dataLength > 0 || control.contains(.fin) else { return nil }
+        var segment = header(seq: seq, control: control, now: now)
+        segment.payloadLength = dataLength
+        sender.didRetransmit(seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0), sndMax: send.max)
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
         return segment
     }
@@ -148,35 +188,73 @@ extension TCPConnection {
 
     /// How much new data (and whether the FIN) may go out now under the peer's window, the congestion
     /// window, Nagle (RFC 9293 §3.7.4) and sender SWS avoidance (RFC 9293 §3.8.6.2.1).
-    private func sendableLength() -> (length: Int, fin: Bool)? {
+    private func sendableLength(ignoringCongestionWindow: Bool = false) -> (length: Int, fin: Bool)? {
         let dataEnd = sendBufferStart + sendBuffer.count
-        let available = dataEnd - send.nxt
-        let finPending = finQueued && send.nxt <= dataEnd
+        let start = resumePoint
+        var available = dataEnd - start.seq
+        if let room = start.room { available = Swift.min(available, room) }
+        let finPending = finQueued && start.seq <= dataEnd && start.room == nil
         guard available > 0 || finPending else { return nil }
         let inFlight = send.nxt - send.una
-        let window = Swift.min(send.window, congestion.cwnd)
-        let usable = Swift.max(0, window - inFlight)
+        // The peer's window limits by sequence space, the congestion window by what is in the network
+        // (RFC 6675 §5: cwnd − pipe).
+        let peerRoom = send.window - (start.seq - send.una)
+        let congestionRoom = ignoringCongestionWindow
+            ? effectiveMSS : sender.congestionRoom(una: send.una, sndNxt: send.nxt, sndMax: send.max)
+        let usable = Swift.max(0, Swift.min(peerRoom, congestionRoom))
         let length = Swift.max(0, Swift.min(available, usable, effectiveMSS))
-        let fin = finPending && send.nxt + length == dataEnd
+        let fin = finPending && start.seq + length == dataEnd
         if length == 0 { return fin ? (0, true) : nil }
         if length >= effectiveMSS || fin || inFlight == 0 { return (length, fin) }
         if length == available {
             // All queued data fits: Nagle holds a small segment while data is unacknowledged.
-            return configuration.noDelay ? (length, fin) : nil
+            return noDelay ? (length, fin) : nil
         }
         // Window-limited: send only if at least half the largest window the peer offered.
         return length * 2 >= send.maxWindow ? (length, fin) : nil
     }
 
-    private mutating func newDataSegment(now: NetInstant) -> TCPSegmentHeader? {
-        guard let (length, fin) = sendableLength() else { return nil }
+    /// Where the next new (or, after a timeout, resent) segment starts: SND.NXT, moved past data the
+    /// peer SACKed while resending after a timeout (RFC 6675 §5.1), and the room before the next SACKed
+    /// range (nil: unlimited).
+    var resumePoint: (seq: SequenceNumber, room: Int?) {
+        guard send.nxt < send.max else { return (send.nxt, nil) }
+        let (seq, room) = sender.skipSacked(from: send.nxt)
+        if seq >= send.max { return (send.max, nil) }
+        return (seq, room)
+    }
+
+    /// RFC 8985 §7.3: the probe is one segment of new data if the peer's window allows, otherwise the
+    /// last segment sent again; the RTO is re-armed by the caller, not the PTO.
+    private mutating func tailLossProbe(now: NetInstant) -> TCPSegmentHeader? {
+        guard send.max > send.una else { return nil }
+        if send.nxt == send.max, let segment = newDataSegment(now: now, probing: true) { return segment }
         let dataEnd = sendBufferStart + sendBuffer.count
+        let finSent = finQueued && send.max > dataEnd
+        let dataMax = finSent ? dataEnd : send.max
+        let length = Swift.min(effectiveMSS, Swift.max(0, dataMax - send.una))
+        let seq = dataMax - length
+        var control: TCPControlBits = .ack
+        if finSent { control.insert(.fin) }
+        guard length > 0 || finSent else { return nil }
+        var segment = header(seq: seq, control: control, now: now)
+        segment.payloadLength = length
+        sender.didRetransmit(seq: seq, length: length + (finSent ? 1 : 0), sndMax: send.max)
+        return segment
+    }
+
+    private mutating func newDataSegment(now: NetInstant, probing: Bool = false) -> TCPSegmentHeader? {
+        guard let (length, fin) = sendableLength(ignoringCongestionWindow: probing) else { return nil }
+        let dataEnd = sendBufferStart + sendBuffer.count
+        let start = resumePoint.seq
+        if start != send.nxt { send.nxt = start }
         var control: TCPControlBits = .ack
         if length > 0 && send.nxt + length == dataEnd { control.insert(.psh) }
         if fin { control.insert(.fin) }
         var segment = header(seq: send.nxt, control: control, now: now)
         segment.payloadLength = length
         let isNew = send.nxt == send.max
+        if !isNew { sender.didRetransmit(seq: send.nxt, length: length + (fin ? 1 : 0), sndMax: send.max) }
         send.nxt += length + (fin ? 1 : 0)
         if isNew && !timestampsEnabled && rttTimedSequence == nil {
             rttTimedSequence = send.nxt
@@ -185,6 +263,10 @@ extension TCPConnection {
         send.max = SequenceNumber.max(send.max, send.nxt)
         // RFC 6298 §5.1: start the timer when sending data if it is not running.
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        if isNew && !probing {
+            sender.armTailLossProbe(
+                now: now, smoothedRTT: rto.smoothedRTT, flight: send.max - send.una, retransmitDeadline: retransmitDeadline)
+        }
         return segment
     }
 

@@ -18,8 +18,11 @@ extension TCPConnection {
             events.formUnion(retransmitTimerExpired(now: now))
             if state == .closed { return events }
         }
-        if let deadline = delayedAckDeadline, deadline <= now {
-            delayedAckDeadline = nil
+        if sender.probeTimerExpired(now: now) {
+            // RFC 8985 §7.3: after sending the probe, the RTO (not the PTO) is armed.
+            retransmitDeadline = now + rto.current
+        }
+        if receiver.ackPolicy.timerExpired(now: now) {
             ackNow = true
         }
         if let deadline = keepaliveDeadline, deadline <= now, let keepalive = configuration.keepalive {
@@ -97,12 +100,11 @@ extension TCPConnection {
         }
         retransmitCount += 1
         // RFC 5681 §3.1 eq. 4 and the loss window; RFC 6298 §5.5 backoff; Karn's rule.
-        congestion.onRetransmissionTimeout(flight: send.nxt - send.una, highestSent: send.max)
+        sender.onRetransmissionTimeout(una: send.una, sndMax: send.max, consecutive: retransmitCount, now: now)
         rto.backOff()
         rttTimedSequence = nil
         // Go back N: resend from SND.UNA; ACKs up to SND.MAX remain acceptable.
         send.nxt = send.una
-        retransmitHeadNow = false
         retransmitDeadline = now + rto.current
         return []
     }

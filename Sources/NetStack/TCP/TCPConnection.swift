@@ -42,7 +42,6 @@ public struct TCPConnection {
     // MARK: Buffers
     let sendBuffer: ByteRing
     let receiveBuffer: ByteRing
-    var assembler: SegmentAssembler
     /// Sequence number of the first byte in `sendBuffer`.
     var sendBufferStart: SequenceNumber
     /// The application shut down its sending side; a FIN follows the last byte in `sendBuffer`.
@@ -53,13 +52,15 @@ public struct TCPConnection {
     var pendingFinOffset: Int? = nil
     /// The application closed the connection and will not read any more.
     var closedByApplication = false
+    /// Nagle's algorithm is off for this connection (RFC 1122 §4.2.3.4: switchable per connection,
+    /// like TCP_NODELAY); starts from `configuration.noDelay`.
+    public var noDelay: Bool
 
     // MARK: Timers (deadlines)
     var rto: RetransmissionTimeout
     /// Retransmission timer, or persist timer while the peer's window is zero (RFC 9293 §3.8.6.1).
     var retransmitDeadline: NetInstant? = nil
     var retransmitCount = 0
-    var delayedAckDeadline: NetInstant? = nil
     var keepaliveDeadline: NetInstant? = nil
     var keepaliveProbesSent = 0
     /// TIME-WAIT expiry, or the FIN-WAIT-2 timeout of a fully closed connection.
@@ -70,15 +71,17 @@ public struct TCPConnection {
 
     // MARK: Output obligations
     var ackNow = false
-    var bytesSinceAck = 0
-    var retransmitHeadNow = false
     var probeDue = false
     var keepaliveDue = false
     var pendingReset: TCPSegmentHeader? = nil
     var challengeAckWindowStart = NetInstant.zero
     var challengeAcksInWindow = 0
 
-    var congestion: NewRenoCongestionControl
+    // MARK: Loss recovery, congestion control, reassembly and ACK policy
+    /// Scoreboard, loss recovery and congestion policy (RFC 6675, RFC 6582, RFC 9438/5681).
+    var sender: TCPSender
+    /// Reassembly queue, SACK blocks and ACK policy (RFC 2018, RFC 2883, RFC 5681 §4.2).
+    var receiver: TCPReceiver
 
     // MARK: Creating connections
 
@@ -88,6 +91,7 @@ public struct TCPConnection {
         timestampOffset: UInt32 = 0, defaultPeerMSS: Int = 536
     ) {
         self.configuration = configuration
+        noDelay = configuration.noDelay
         state = .synSent
         send = SendSequenceSpace(iss: iss)
         sendBufferStart = iss + 1
@@ -97,11 +101,14 @@ public struct TCPConnection {
         wantsWindowScale = configuration.windowScaling
         sendBuffer = ByteRing(capacity: configuration.sendBufferSize)
         receiveBuffer = ByteRing(capacity: configuration.receiveBufferSize)
-        assembler = SegmentAssembler(maxRanges: Swift.max(1, configuration.maxOutOfOrderRanges))
+        receiver = TCPReceiver(
+            bufferSize: configuration.receiveBufferSize,
+            delayedAck: configuration.delayedAckTimeout.saturatedNanoseconds,
+            quickAcks: configuration.quickAcks, mss: configuration.maxSegmentSize)
         rto = RetransmissionTimeout(
             minimum: configuration.minimumRTO.saturatedNanoseconds,
             maximum: configuration.maximumRTO.saturatedNanoseconds)
-        congestion = NewRenoCongestionControl(mss: effectiveMSS)
+        sender = TCPSender(algorithm: configuration.congestionControl, mss: effectiveMSS, iss: iss)
         if wantsWindowScale { receive.scale = Self.windowScale(for: receiveBuffer.capacity) }
         resetKeepalive(now: now)
     }
@@ -149,6 +156,11 @@ public struct TCPConnection {
             receive.scale = 0
         }
         if let mss = syn.maxSegmentSize { peerMSS = Int(mss) }
+        // RFC 2018 §2: SACK is used only when both SYNs carried SACK-permitted.
+        if syn.sackPermitted && configuration.selectiveAcknowledgments {
+            sender.enableSACK()
+            receiver.enableSACK()
+        }
         if let ts = syn.timestamps, configuration.timestamps {
             timestampsEnabled = true
             tsRecent = ts.value
@@ -158,7 +170,7 @@ public struct TCPConnection {
         // RFC 9293 §3.7.1: effective send MSS, less the options carried on every segment (RFC 7323 §3).
         let optionBytes = timestampsEnabled ? 12 : 0
         effectiveMSS = Swift.max(1, Swift.min(peerMSS, configuration.maxSegmentSize) - optionBytes)
-        congestion.updateMSS(effectiveMSS)
+        sender.updateMSS(effectiveMSS)
     }
 
     // MARK: Application interface
@@ -182,7 +194,10 @@ public struct TCPConnection {
     public var unacknowledgedBytes: Int { sendBuffer.count }
 
     /// Congestion window in bytes (RFC 5681).
-    public var congestionWindow: Int { congestion.cwnd }
+    public var congestionWindow: Int { sender.cwnd }
+
+    /// Whether SACK (RFC 2018) was negotiated.
+    public var selectiveAcknowledgmentsEnabled: Bool { sender.sackEnabled }
 
     /// Current retransmission timeout including backoff, nanoseconds (RFC 6298).
     public var retransmissionTimeout: Int64 { rto.current }
@@ -213,14 +228,20 @@ public struct TCPConnection {
         return n
     }
 
-    /// After the application read data: send a window update if the window grew enough
-    /// (RFC 9293 §3.8.6.2.2 receiver-side SWS avoidance; RFC 1122 §4.2.3.3).
+    /// After the application read data: send a window update only when the window the peer knows of
+    /// has become small against what could be offered now — the new window is at least twice the
+    /// advertised one left, and grew by 2·MSS or half the buffer (RFC 9293 §3.8.6.2.2 receiver-side SWS
+    /// avoidance; RFC 1122 §4.2.3.3; Linux `tcp_cleanup_rbuf`). Other window growth rides on the ACKs
+    /// the data produces anyway, so a reader does not cost the sender an extra packet per read.
     mutating func noteWindowOpened() {
         guard state.acceptsData else { return }
-        let potentialEdge = receive.nxt + receiveBuffer.freeSpace
-        let growth = potentialEdge - receive.advertisedEdge
+        let potentialWindow = receiveBuffer.freeSpace
+        let advertised = receive.window
+        let growth = potentialWindow - advertised
         let threshold = Swift.min(receiveBuffer.capacity / 2, 2 * configuration.maxSegmentSize)
-        if growth >= threshold || (receive.window < effectiveMSS && growth >= effectiveMSS) {
+        if growth >= threshold && potentialWindow >= 2 * advertised {
+            ackNow = true
+        } else if advertised < effectiveMSS && growth >= effectiveMSS {
             ackNow = true
         }
     }
@@ -282,11 +303,12 @@ public struct TCPConnection {
         state = .closed
         if self.error == nil { self.error = error }
         retransmitDeadline = nil
-        delayedAckDeadline = nil
+        receiver.ackPolicy.cancel()
         keepaliveDeadline = nil
         closeDeadline = nil
         ackNow = false
-        retransmitHeadNow = false
+        sender.retransmitHeadDue = false
+        sender.cancelTailLossProbe()
         probeDue = false
         keepaliveDue = false
     }
@@ -296,12 +318,14 @@ public struct TCPConnection {
     /// When `handleTimers(now:)` must next be called; nil when no timer runs.
     public var nextDeadline: NetInstant? {
         guard state != .closed else { return nil }
-        return earliest(earliest(retransmitDeadline, delayedAckDeadline), earliest(keepaliveDeadline, closeDeadline))
+        return earliest(
+            earliest(earliest(retransmitDeadline, sender.probeDeadline), receiver.ackPolicy.deadline),
+            earliest(keepaliveDeadline, closeDeadline))
     }
 
     /// True when `nextSegment(now:)` would return something.
     public var hasPendingOutput: Bool {
-        pendingReset != nil || ackNow || retransmitHeadNow || probeDue || keepaliveDue
+        pendingReset != nil || ackNow || sender.retransmitHeadDue || sender.tailLossProbeDue || probeDue || keepaliveDue
             || (state != .closed && wouldSendNewSegment)
     }
 

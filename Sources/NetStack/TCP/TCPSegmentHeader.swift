@@ -48,11 +48,14 @@ public struct TCPSegmentHeader: Hashable, Sendable, CustomStringConvertible {
     public var sackPermitted: Bool
     /// Timestamps option (RFC 7323 §3).
     public var timestamps: TCPTimestamps?
+    /// SACK blocks (RFC 2018 §3; the first may be a D-SACK, RFC 2883).
+    public var sackBlocks: TCPSACKBlocks
 
     public init(
         seq: SequenceNumber, ack: SequenceNumber = SequenceNumber(0), control: TCPControlBits,
         window: UInt16 = 0, payloadLength: Int = 0, maxSegmentSize: UInt16? = nil,
-        windowScale: UInt8? = nil, sackPermitted: Bool = false, timestamps: TCPTimestamps? = nil
+        windowScale: UInt8? = nil, sackPermitted: Bool = false, timestamps: TCPTimestamps? = nil,
+        sackBlocks: TCPSACKBlocks = []
     ) {
         self.seq = seq
         self.ack = ack
@@ -63,6 +66,7 @@ public struct TCPSegmentHeader: Hashable, Sendable, CustomStringConvertible {
         self.windowScale = windowScale
         self.sackPermitted = sackPermitted
         self.timestamps = timestamps
+        self.sackBlocks = sackBlocks
     }
 
     /// SEG.LEN: payload octets plus one for each of SYN and FIN (RFC 9293 §3.4).
@@ -77,6 +81,7 @@ public struct TCPSegmentHeader: Hashable, Sendable, CustomStringConvertible {
         if windowScale != nil { n += 3 }
         if sackPermitted { n += 2 }
         if timestamps != nil { n += 10 }
+        if !sackBlocks.isEmpty { n += 2 + 8 * sackBlocks.count }
         return (n + 3) & ~3
     }
 
@@ -89,6 +94,7 @@ public struct TCPSegmentHeader: Hashable, Sendable, CustomStringConvertible {
         if let ws = windowScale { s += "<WS=\(ws)>" }
         if sackPermitted { s += "<SACKOK>" }
         if let ts = timestamps { s += "<TS=\(ts.value),\(ts.echoReply)>" }
+        if !sackBlocks.isEmpty { s += "<SACK=" + sackBlocks.map { "\($0.left)-\($0.right)" }.joined(separator: ",") + ">" }
         return s
     }
 }

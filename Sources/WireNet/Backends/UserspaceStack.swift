@@ -173,6 +173,10 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         serviceWrites(socket)
     }
 
+    func setNoDelay(_ socket: TCPSocketHandle, _ enabled: Bool) throws(NodeError) {
+        do { try stack.setNoDelay(socket, enabled) } catch { throw NodeError(error) }
+    }
+
     func shutdownWrite(_ socket: TCPSocketHandle) throws(NodeError) {
         do { try stack.shutdownWrite(socket) } catch { throw NodeError(error) }
     }

@@ -85,6 +85,21 @@ public final class TCPStream: Sendable {
         try await write(Array(text.utf8))
     }
 
+    /// Turns Nagle's algorithm off for this stream (`true`, like `TCP_NODELAY`) or back on. With it off,
+    /// every ``write(_:)`` goes out at once even while earlier data is unacknowledged: what
+    /// request/response protocols with small messages want. The node's default comes from its TCP
+    /// configuration (`noDelay`, off).
+    ///
+    /// - Throws: ``NodeError/closed`` after ``close()``, or the connection's error if it failed.
+    public func setNoDelay(_ enabled: Bool = true) async throws {
+        guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
+        let (stack, socket) = (self.stack, self.socket)
+        let error = try await engine.query { _ -> NodeError? in
+            do throws(NodeError) { try stack.setNoDelay(socket, enabled); return nil } catch { return error }
+        }
+        if let error { throw error }
+    }
+
     /// Half-close: sends FIN after everything written so far. Reading goes on until the peer closes.
     public func shutdownWrite() async throws {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }

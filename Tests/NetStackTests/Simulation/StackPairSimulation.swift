@@ -21,6 +21,11 @@ struct StackPairSimulation {
     var serverClosed = false
     var steps = 0
     var packets = 0
+    var observer: ((StackPairSimulation) -> Void)? = nil
+    var onClientPacket: (([UInt8], NetInstant) -> Void)? = nil
+    /// When the server had read the last byte (the transfer time, without the closing handshake and
+    /// TIME-WAIT).
+    var completedAt: NetInstant? = nil
     let buffer: UnsafeMutableRawBufferPointer
 
     init(
@@ -72,6 +77,7 @@ struct StackPairSimulation {
             server.handleTimers(now: now)
             runApplications()
             pump()
+            observer?(self)
         }
         return false
     }
@@ -102,6 +108,7 @@ struct StackPairSimulation {
             if n == 0 { break }
             received += n
         }
+        if received == source.total && completedAt == nil { completedAt = now }
         if server.status(of: socket)?.isAtEndOfStream == true {
             serverClosed = true
             server.close(socket, now: now)
@@ -110,6 +117,7 @@ struct StackPairSimulation {
 
     private mutating func pump() {
         while let n = client.nextOutgoingPacket(into: buffer, now: now) {
+            onClientPacket?(Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n))), now)
             clientToServer.send(Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n))), size: n, now: now)
             packets += 1
         }

@@ -100,43 +100,6 @@ struct TCPBuildingBlockTests {
         rto.resetBackoff()
         #expect(rto.current == 1_000_000_000)
     }
-
-    @Test("RFC 5681 §3.2 / RFC 6582: three duplicate ACKs enter fast recovery, a full ACK exits")
-    func newRenoFastRecovery() {
-        var cc = NewRenoCongestionControl(mss: 1000)
-        #expect(cc.cwnd == 10_000)  // RFC 6928
-        let highest = SequenceNumber(20_000)
-        let r7 = cc.onDuplicateAck(ack: SequenceNumber(10_000), flight: 10_000, highestSent: highest)
-        #expect(!r7)
-        let r8 = cc.onDuplicateAck(ack: SequenceNumber(10_000), flight: 10_000, highestSent: highest)
-        #expect(!r8)
-        let r9 = cc.onDuplicateAck(ack: SequenceNumber(10_000), flight: 10_000, highestSent: highest)
-        #expect(r9)
-        #expect(cc.ssthresh == 5000)
-        #expect(cc.cwnd == 8000)
-        let r10 = cc.onDuplicateAck(ack: SequenceNumber(10_000), flight: 10_000, highestSent: highest)
-        #expect(!r10)
-        #expect(cc.cwnd == 9000)
-        // Partial ACK: retransmit again.
-        let r11 = cc.onNewAck(acked: 2000, ack: SequenceNumber(12_000), flightAfter: 8000)
-        #expect(r11)
-        #expect(cc.inFastRecovery)
-        // Full ACK.
-        let r12 = cc.onNewAck(acked: 8000, ack: highest, flightAfter: 0)
-        #expect(!r12)
-        #expect(!cc.inFastRecovery)
-        #expect(cc.cwnd == 2000)
-    }
-
-    @Test("RFC 5681 §3.1: a timeout sets cwnd to one segment and ssthresh to half the flight")
-    func newRenoTimeout() {
-        var cc = NewRenoCongestionControl(mss: 1000)
-        cc.onRetransmissionTimeout(flight: 9000, highestSent: SequenceNumber(9000))
-        #expect(cc.cwnd == 1000)
-        #expect(cc.ssthresh == 4500)
-        _ = cc.onNewAck(acked: 1000, ack: SequenceNumber(1000), flightAfter: 0)
-        #expect(cc.cwnd == 2000)  // slow start
-    }
 }
 
 extension TCPBuildingBlockTests {

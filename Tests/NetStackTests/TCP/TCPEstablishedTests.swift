@@ -172,7 +172,7 @@ struct TCPEstablishedTests {
         #expect(f.receive(dup).isEmpty)
         #expect(f.receive(dup).isEmpty)
         #expect(f.receive(dup) == [seg(una + 1000, ack: rcv, [], len: 1000)])
-        #expect(f.connection.congestion.inFastRecovery)
+        #expect(f.connection.sender.inRecovery)
     }
 
     @Test("RFC 9293 §3.8.6.1: a zero window is probed with one octet, backing off, while data waits")
@@ -307,5 +307,18 @@ struct TCPEstablishedTests {
         _ = f.receive(seg(rcv, ack: una + 1000, []))
         #expect(f.events.contains(.writable))
         #expect(f.connection.writableBytes == 1000)
+    }
+}
+
+extension TCPEstablishedTests {
+    @Test("RFC 1122 §4.2.3.4: Nagle holds a small segment while data is unacknowledged, unless switched off per connection")
+    func nagleSwitchablePerConnection() {
+        let f = TCPFixture.established()
+        _ = f.write(bytes(100))
+        #expect(f.drain() == [seg(una, ack: rcv, .psh, len: 100)])
+        _ = f.write(bytes(50))
+        #expect(f.drain().isEmpty, "Nagle: 100 bytes are unacknowledged")
+        f.connection.noDelay = true
+        #expect(f.drain() == [seg(una + 100, ack: rcv, .psh, len: 50)])
     }
 }

@@ -5,13 +5,19 @@ import Testing
 let localISS = SequenceNumber(1000)
 let remoteISS = SequenceNumber(5000)
 
-/// A configuration without window scaling or timestamps so fixture segments stay short and exact.
+/// A configuration without window scaling, timestamps or SACK, and without the initial quick ACKs, so
+/// fixture segments stay short and exact and delayed ACKs apply from the first segment. The SACK, ACK
+/// policy and congestion-control suites turn these on.
 func fixtureConfiguration(
-    buffer: Int = 8192, mss: Int = 1000, timestamps: Bool = false, windowScaling: Bool = false
+    buffer: Int = 8192, mss: Int = 1000, timestamps: Bool = false, windowScaling: Bool = false,
+    sack: Bool = false, quickAcks: Int = 0, congestionControl: TCPCongestionControlAlgorithm = .newReno
 ) -> TCPConfiguration {
     var c = TCPConfiguration()
     c.windowScaling = windowScaling
     c.timestamps = timestamps
+    c.selectiveAcknowledgments = sack
+    c.quickAcks = quickAcks
+    c.congestionControl = congestionControl
     c.receiveBufferSize = buffer
     c.sendBufferSize = buffer
     c.maxSegmentSize = mss

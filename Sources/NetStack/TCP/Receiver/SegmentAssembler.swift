@@ -12,7 +12,7 @@ struct SegmentAssembler {
     init(maxRanges: Int) {
         self.maxRanges = maxRanges
         ranges = []
-        ranges.reserveCapacity(maxRanges + 1)
+        ranges.reserveCapacity(Swift.min(maxRanges + 1, 64))
     }
 
     var isEmpty: Bool { ranges.isEmpty }
@@ -73,6 +73,11 @@ struct SegmentAssembler {
     /// True if `[start, end)` shares a byte with a recorded range.
     func overlaps(start: Int, end: Int) -> Bool {
         ranges.contains { start < $0.end && $0.start < end }
+    }
+
+    /// True if every byte of `[start, end)` has been recorded.
+    func covers(start: Int, end: Int) -> Bool {
+        ranges.contains { $0.start <= start && end <= $0.end }
     }
 
     /// True when exactly `[0, length)` has been recorded.

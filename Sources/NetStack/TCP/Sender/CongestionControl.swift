@@ -1,0 +1,98 @@
+/// The congestion-control algorithm of a connection (RFC 5033 lets each sender choose one).
+public enum TCPCongestionControlAlgorithm: Sendable, Hashable {
+    /// CUBIC (RFC 9438), Linux's default since 2.6.19.
+    case cubic
+    /// NewReno's congestion window rules (RFC 5681 §3, RFC 6582).
+    case newReno
+}
+
+/// A congestion-control policy: how the congestion window grows on acknowledgments and shrinks on
+/// congestion events. Which segments are lost and resent is `LossRecovery`'s business, not the policy's.
+///
+/// Sizes are bytes; time comes in as `now` (sans-IO).
+protocol CongestionPolicy {
+    var cwnd: Int { get }
+    var ssthresh: Int { get }
+    /// The sender's MSS changed (at connection set-up): reset the initial window.
+    mutating func updateMSS(_ mss: Int)
+    /// `acked` new bytes were acknowledged outside loss recovery. `rtt` is the smoothed RTT if known.
+    mutating func onAck(acked: Int, now: NetInstant, rtt: Int64?)
+    /// Loss recovery begins (a congestion event, RFC 5681 §3.2 step 2 / RFC 6675 §5 step 4.2).
+    mutating func onCongestionEvent(flight: Int, now: NetInstant)
+    /// Loss recovery ended: the recovery point was acknowledged.
+    mutating func onRecoveryEnd()
+    /// The retransmission timer expired (RFC 5681 §3.1 "loss window").
+    mutating func onRetransmissionTimeout(flight: Int, now: NetInstant)
+}
+
+/// The configured policy, stored inline (no existential boxes on the per-ACK path).
+enum CongestionController: Hashable {
+    case cubic(CubicCongestionControl)
+    case newReno(NewRenoCongestionControl)
+
+    init(_ algorithm: TCPCongestionControlAlgorithm, mss: Int) {
+        switch algorithm {
+        case .cubic: self = .cubic(CubicCongestionControl(mss: mss))
+        case .newReno: self = .newReno(NewRenoCongestionControl(mss: mss))
+        }
+    }
+
+    var algorithm: TCPCongestionControlAlgorithm {
+        switch self {
+        case .cubic: .cubic
+        case .newReno: .newReno
+        }
+    }
+
+    var cwnd: Int {
+        switch self {
+        case .cubic(let c): c.cwnd
+        case .newReno(let c): c.cwnd
+        }
+    }
+
+    var ssthresh: Int {
+        switch self {
+        case .cubic(let c): c.ssthresh
+        case .newReno(let c): c.ssthresh
+        }
+    }
+
+    mutating func updateMSS(_ mss: Int) {
+        switch self {
+        case .cubic(var c): c.updateMSS(mss); self = .cubic(c)
+        case .newReno(var c): c.updateMSS(mss); self = .newReno(c)
+        }
+    }
+
+    mutating func onAck(acked: Int, now: NetInstant, rtt: Int64?) {
+        switch self {
+        case .cubic(var c): c.onAck(acked: acked, now: now, rtt: rtt); self = .cubic(c)
+        case .newReno(var c): c.onAck(acked: acked, now: now, rtt: rtt); self = .newReno(c)
+        }
+    }
+
+    mutating func onCongestionEvent(flight: Int, now: NetInstant) {
+        switch self {
+        case .cubic(var c): c.onCongestionEvent(flight: flight, now: now); self = .cubic(c)
+        case .newReno(var c): c.onCongestionEvent(flight: flight, now: now); self = .newReno(c)
+        }
+    }
+
+    mutating func onRecoveryEnd() {
+        switch self {
+        case .cubic(var c): c.onRecoveryEnd(); self = .cubic(c)
+        case .newReno(var c): c.onRecoveryEnd(); self = .newReno(c)
+        }
+    }
+
+    mutating func onRetransmissionTimeout(flight: Int, now: NetInstant) {
+        switch self {
+        case .cubic(var c): c.onRetransmissionTimeout(flight: flight, now: now); self = .cubic(c)
+        case .newReno(var c): c.onRetransmissionTimeout(flight: flight, now: now); self = .newReno(c)
+        }
+    }
+}
+
+/// RFC 6928 §2: IW = min(10*MSS, max(2*MSS, 14600)).
+func initialCongestionWindow(mss: Int) -> Int { Swift.min(10 * mss, Swift.max(2 * mss, 14600)) }

@@ -1,0 +1,388 @@
+import Wire
+
+/// The sending half of a connection's loss machinery: the SACK scoreboard, loss recovery (RFC 6675
+/// with SACK, RFC 6582 NewReno without) and the congestion-control policy, composed by `TCPConnection`.
+///
+/// It decides, per acknowledgment, whether loss recovery starts or ends and what the congestion window
+/// is; per transmission opportunity, what may be in flight (`pipe`) and which hole to resend next
+/// (`nextRetransmission`). It never sees payload bytes or builds segments.
+struct TCPSender {
+    /// RFC 5681 §3.2 / RFC 6675 §2: DupThresh.
+    static let duplicateThreshold = 3
+    /// The largest reordering degree (in segments) DupThresh adapts to (Linux `tcp_max_reordering`).
+    static let maximumReordering = 300
+    /// RFC 3042 §2: segments limited transmit may send beyond cwnd on the first two duplicate ACKs.
+    static let limitedTransmitSegments = 2
+
+    /// DupThresh adapted to the reordering seen: 3, raised when D-SACKs show that a recovery was caused
+    /// by reordering (RFC 6675 §2 allows a larger value; RFC 4653 and Linux's `tp->reordering` adapt it
+    /// this way).
+    private var adaptedThreshold = TCPSender.duplicateThreshold
+    /// Segments outstanding at the last ACK.
+    private var outstandingSegments = 0
+    /// DupThresh in use: the adapted value, but never more than half the segments in flight, so that a
+    /// small window still finds its losses by SACK rather than by the RTO (the concern of RFC 5827).
+    var duplicateThreshold: Int {
+        Swift.max(Self.duplicateThreshold, Swift.min(adaptedThreshold, outstandingSegments / 2))
+    }
+    /// SACKed bytes above SND.UNA when the current recovery began: the reordering degree if it was
+    /// spurious.
+    private var sackedAtEntry = 0
+    /// Retransmissions of the current recovery and SND.MAX when each was sent. Data above that SND.MAX
+    /// was sent later; once it is SACKed while the retransmission at SND.UNA is still missing, that
+    /// retransmission was lost too (the sequence-order form of RFC 8985 §6.2's "a later-sent segment
+    /// was delivered").
+    private var retransmissions: [(seq: SequenceNumber, end: SequenceNumber, sentBelow: SequenceNumber)] = []
+    /// Retransmissions found lost this way (for tests and statistics).
+    private(set) var lostRetransmissions = 0
+
+    /// RFC 8985 §7: the probe timeout (PTO) of a tail loss probe, or nil when none is armed.
+    private(set) var probeDeadline: NetInstant? = nil
+    /// A tail loss probe is due now (the PTO fired).
+    var tailLossProbeDue = false
+    /// RFC 8985 §7.2: at most one probe until an ACK advances SND.UNA.
+    private var probeAllowed = true
+    /// Probes sent (for tests and statistics).
+    private(set) var tailLossProbes = 0
+
+    var congestion: CongestionController
+    private(set) var scoreboard = SACKScoreboard()
+    /// Both sides offered SACK-permitted (RFC 2018 §2).
+    private(set) var sackEnabled = false
+    private(set) var mss: Int
+
+    /// In fast recovery (RFC 6675 §5 / RFC 6582 §3.2).
+    private(set) var inRecovery = false
+    /// RecoveryPoint (RFC 6675 §2) / "recover" (RFC 6582 §3.2): SND.MAX when recovery (or the last
+    /// timeout) began; recovery ends when it is acknowledged and does not restart below it.
+    private(set) var recoveryPoint: SequenceNumber? = nil
+    /// DupAcks (RFC 6675 §2; RFC 5681 §2 without SACK).
+    private(set) var duplicateAcks = 0
+    /// HighRxt (RFC 6675 §2): the highest sequence number retransmitted in this recovery.
+    private(set) var highRetransmitted: SequenceNumber
+    /// The segment at SND.UNA must be retransmitted at the next opportunity (fast retransmit,
+    /// RFC 5681 §3.2 step 2 / RFC 6675 §5 step 4.2; a NewReno partial ACK, RFC 6582 §3.2 step 3).
+    var retransmitHeadDue = false
+    /// Without SACK: bytes presumed delivered above the first hole, one SMSS per duplicate ACK
+    /// (what RFC 6582's window inflation accounts for).
+    private(set) var renoDelivered = 0
+
+    /// RFC 2883 §5 / RFC 3708: the congestion state before the current episode, restored when D-SACKs
+    /// show every retransmission of the episode was unnecessary.
+    private(set) var undoState: CongestionController? = nil
+    private(set) var retransmittedInEpisode = 0
+    /// SND.UNA when the episode began: D-SACKs below it belong to earlier episodes.
+    private var undoMarker: SequenceNumber? = nil
+    private(set) var duplicateSackedInEpisode = 0
+    /// Episodes undone (for tests and statistics).
+    private(set) var undoCount = 0
+
+    init(algorithm: TCPCongestionControlAlgorithm, mss: Int, iss: SequenceNumber) {
+        self.mss = Swift.max(1, mss)
+        congestion = CongestionController(algorithm, mss: self.mss)
+        highRetransmitted = iss
+        retransmissions.reserveCapacity(16)
+    }
+
+    mutating func updateMSS(_ newMSS: Int) {
+        mss = Swift.max(1, newMSS)
+        congestion.updateMSS(mss)
+    }
+
+    mutating func enableSACK() { sackEnabled = true }
+
+    var cwnd: Int { congestion.cwnd }
+
+    // MARK: Acknowledgments
+
+    /// Processes an acceptable ACK (SND.UNA ≤ SEG.ACK ≤ SND.MAX). `oldUna` is SND.UNA before it;
+    /// `isDuplicate` says whether it meets RFC 5681 §2's duplicate-ACK definition (used without SACK);
+    /// `flight` is SND.MAX − old SND.UNA.
+    mutating func onAck(
+        ack: SequenceNumber, oldUna: SequenceNumber, sndMax: SequenceNumber, blocks: TCPSACKBlocks,
+        isDuplicate: Bool, now: NetInstant, rtt: Int64?
+    ) {
+        let advanced = ack - oldUna
+        let flight = sndMax - oldUna
+        outstandingSegments = (sndMax - ack) / mss
+        var newlySacked = 0
+        if sackEnabled {
+            let update = scoreboard.update(blocks: blocks, ack: ack, una: ack, sndMax: sndMax)
+            newlySacked = update.newlySacked
+            // RFC 2883 §5: only D-SACKs of this episode's retransmissions (at or above SND.UNA when it
+            // began, below HighRxt) count towards undoing it.
+            if let d = update.duplicate, undoState != nil, let marker = undoMarker,
+                d.left >= marker, d.right <= highRetransmitted
+            {
+                duplicateSackedInEpisode += update.duplicateBytes
+            }
+            scoreboard.advance(to: ack)
+            if inRecovery { detectLostRetransmissions(una: ack) }
+        }
+        if advanced > 0 {
+            duplicateAcks = 0
+            probeAllowed = true
+            if highRetransmitted < ack { highRetransmitted = ack }
+            if inRecovery, let point = recoveryPoint {
+                if ack >= point {
+                    // RFC 6675 §5 / RFC 6582 §3.2 step 3: full acknowledgment ends recovery.
+                    inRecovery = false
+                    probeDeadline = nil
+                    renoDelivered = 0
+                    congestion.onRecoveryEnd()
+                } else if !sackEnabled {
+                    // RFC 6582 §3.2 step 3, partial acknowledgment: resend the next hole; the segments
+                    // the ACK covered beyond the retransmitted one were among those presumed delivered.
+                    retransmitHeadDue = true
+                    renoDelivered = Swift.max(0, renoDelivered - Swift.max(0, advanced - mss))
+                }
+            } else {
+                congestion.onAck(acked: advanced, now: now, rtt: rtt)
+            }
+        } else if sackEnabled ? newlySacked > 0 : isDuplicate {
+            // RFC 6675 §2: with SACK, a duplicate is an ACK that SACKs new data.
+            duplicateAcks += 1
+            if inRecovery && !sackEnabled { renoDelivered += mss }
+        }
+        if undoState != nil, retransmittedInEpisode > 0, duplicateSackedInEpisode >= retransmittedInEpisode {
+            undoEpisode()
+        }
+        guard !inRecovery else { return }
+        // RFC 6675 §5: enter recovery on DupThresh duplicates or when IsLost(HighACK + 1);
+        // RFC 6582 §3.2 step 2: not for ACKs that do not cover the last recovery point.
+        let lost = sackEnabled && isLost(ack, una: ack)
+        guard duplicateAcks >= duplicateThreshold || lost else { return }
+        if let point = recoveryPoint, !(ack > point) && !(advanced == 0 && ack - 1 > point) { return }
+        guard sndMax > ack else { return }
+        enterRecovery(una: ack, sndMax: sndMax, flight: flight, now: now)
+    }
+
+    private mutating func enterRecovery(una: SequenceNumber, sndMax: SequenceNumber, flight: Int, now: NetInstant) {
+        undoState = congestion
+        undoMarker = una
+        probeDeadline = nil
+        sackedAtEntry = scoreboard.sackedBytes
+        retransmissions.removeAll(keepingCapacity: true)
+        retransmittedInEpisode = 0
+        duplicateSackedInEpisode = 0
+        recoveryPoint = sndMax
+        inRecovery = true
+        // RFC 6675 §5 step 4.2 / RFC 5681 eq. 4: ssthresh from FlightSize, cwnd = ssthresh.
+        congestion.onCongestionEvent(flight: flight, now: now)
+        retransmitHeadDue = true
+        highRetransmitted = una
+        renoDelivered = sackEnabled ? 0 : Swift.min(duplicateAcks * mss, flight)
+    }
+
+    /// RFC 2883 §5 (and Linux's undo): every retransmission of the episode was reported as a duplicate,
+    /// so the loss was not a loss: restore the congestion state of before the episode.
+    private mutating func undoEpisode() {
+        if let previous = undoState {
+            if previous.cwnd > congestion.cwnd || previous.ssthresh > congestion.ssthresh { congestion = previous }
+        }
+        undoState = nil
+        undoCount += 1
+        // The episode was reordering, not loss: tolerate that much reordering from now on, and let the
+        // next real loss start recovery at once.
+        let degree = sackedAtEntry / mss + 1
+        // Raise DupThresh by at most one segment per undone episode (RFC 4653 §3.2 style), so that one
+        // episode that looked like a long reordering cannot hide real losses for long.
+        adaptedThreshold = Swift.min(Self.maximumReordering, Swift.max(adaptedThreshold, Swift.min(degree, adaptedThreshold + 1)))
+        recoveryPoint = nil
+        if inRecovery {
+            inRecovery = false
+            renoDelivered = 0
+        }
+    }
+
+    /// Marks the retransmission at SND.UNA lost when data sent after it has been SACKed while it is
+    /// still missing, and has it resent.
+    private mutating func detectLostRetransmissions(una: SequenceNumber) {
+        guard let highest = scoreboard.highestSacked, !retransmissions.isEmpty else { return }
+        // The latest retransmission known to be delivered (SACKed): one sent before it that is still
+        // missing was lost (RFC 8985 §6.2 in send order instead of send time).
+        var lastDelivered = -1
+        for (k, r) in retransmissions.enumerated() where r.end > una && scoreboard.covers(left: r.seq, right: r.end) {
+            lastDelivered = k
+        }
+        var i = 0
+        var k = 0
+        while i < retransmissions.count {
+            let r = retransmissions[i]
+            defer { k += 1 }
+            if r.end <= una || scoreboard.covers(left: r.seq, right: r.end) {
+                retransmissions.remove(at: i)
+                continue
+            }
+            // Only the retransmission at SND.UNA is judged: the cumulative ACK reports it exactly, while
+            // a retransmission that filled a hole further up may merge blocks the peer has no room to
+            // report (RFC 2018 §4 keeps 3-4 blocks), and judging those would resend delivered data.
+            let laterDataDelivered = highest > r.sentBelow + (duplicateThreshold - 1) * mss
+            if r.seq <= una && (laterDataDelivered || k < lastDelivered) {
+                retransmissions.remove(at: i)
+                lostRetransmissions += 1
+                // Resend just that segment; HighRxt stays, so the holes above are not resent again.
+                retransmitHeadDue = true
+                continue
+            }
+            i += 1
+        }
+    }
+
+    /// RFC 6675 §4 IsLost(seq) for an unSACKed `seq`.
+    func isLost(_ seq: SequenceNumber, una: SequenceNumber) -> Bool {
+        guard let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
+        else { return false }
+        return seq < boundary && !scoreboard.covers(left: seq, right: seq + 1)
+    }
+
+    // MARK: Transmission
+
+    /// RFC 6675 §4 SetPipe(): the sender's estimate of bytes in the network. Outside recovery, SND.NXT −
+    /// SND.UNA less what the peer SACKed; without SACK in recovery, less one SMSS per duplicate ACK.
+    func pipe(una: SequenceNumber, sndNxt: SequenceNumber, sndMax: SequenceNumber) -> Int {
+        guard inRecovery else {
+            // Outside recovery SACKed data leaves the pipe only up to RFC 3042's limited transmit (two
+            // segments): more would let the flight grow without bound past a hole that recovery has not
+            // (yet) been entered for.
+            let flight = sndNxt - una
+            let sacked = sackEnabled ? scoreboard.sackedBytes(from: una, to: sndNxt) : 0
+            return Swift.max(0, flight - Swift.min(sacked, Self.limitedTransmitSegments * mss))
+        }
+        guard sackEnabled else { return Swift.max(0, (sndMax - una) - renoDelivered) }
+        let unsacked = (sndMax - una) - scoreboard.sackedBytes(from: una, to: sndMax)
+        var lostUnsacked = 0
+        if let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss),
+            boundary > una
+        {
+            lostUnsacked = (boundary - una) - scoreboard.sackedBytes(from: una, to: boundary)
+        }
+        var retransmittedUnsacked = 0
+        if highRetransmitted > una {
+            retransmittedUnsacked = (highRetransmitted - una) - scoreboard.sackedBytes(from: una, to: highRetransmitted)
+        }
+        return Swift.max(0, unsacked - lostUnsacked + retransmittedUnsacked)
+    }
+
+    /// Bytes that may be sent now under the congestion window (RFC 6675 §5 step (C): cwnd − pipe).
+    func congestionRoom(una: SequenceNumber, sndNxt: SequenceNumber, sndMax: SequenceNumber) -> Int {
+        Swift.max(0, congestion.cwnd - pipe(una: una, sndNxt: sndNxt, sndMax: sndMax))
+    }
+
+    /// RFC 6675 §4 NextSeg() rule 1: the first unSACKed range above HighRxt that IsLost(), as
+    /// (start, length ≤ SMSS); nil when none, or outside SACK recovery.
+    func nextRetransmission(una: SequenceNumber, sndMax: SequenceNumber) -> (seq: SequenceNumber, length: Int)? {
+        guard inRecovery, sackEnabled,
+            let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
+        else { return nil }
+        let start = highRetransmitted > una ? highRetransmitted : una
+        let (seq, room) = scoreboard.nextUnsacked(from: start)
+        guard seq < boundary, seq < sndMax else { return nil }
+        var length = Swift.min(mss, sndMax - seq, boundary - seq)
+        if let room { length = Swift.min(length, room) }
+        return length > 0 ? (seq, length) : nil
+    }
+
+    /// A retransmission of `[seq, seq + length)` was sent while SND.MAX was `sndMax`.
+    mutating func didRetransmit(seq: SequenceNumber, length: Int, sndMax: SequenceNumber) {
+        let end = seq + length
+        if highRetransmitted < end { highRetransmitted = end }
+        retransmittedInEpisode += Swift.max(length, 1)
+        if inRecovery && sackEnabled && length > 0 && retransmissions.count < 1024 {
+            retransmissions.append((seq, end, sndMax))
+        }
+    }
+
+    /// Where to resume sending after a timeout's go-back-N at `seq` (RFC 6675 §5.1: SACKed data need not
+    /// be resent): the next unSACKed byte and how much may follow before a SACKed range.
+    func skipSacked(from seq: SequenceNumber) -> (seq: SequenceNumber, room: Int?) {
+        guard sackEnabled else { return (seq, nil) }
+        return scoreboard.nextUnsacked(from: seq)
+    }
+
+    // MARK: Tail loss probe (RFC 8985 §7)
+
+    /// RFC 8985 §7.2: arms the PTO after new data was sent or an ACK arrived, when SACK is in use,
+    /// nothing is being recovered and data is outstanding: PTO = 2·SRTT, plus the peer's worst-case
+    /// delayed ACK when only one segment is in flight, and never later than the RTO.
+    mutating func armTailLossProbe(
+        now: NetInstant, smoothedRTT: Int64?, flight: Int, retransmitDeadline: NetInstant?
+    ) {
+        guard sackEnabled, !inRecovery, probeAllowed, flight > 0, let srtt = smoothedRTT else {
+            if flight == 0 { probeDeadline = nil }
+            return
+        }
+        var pto = Swift.max(2 * srtt, Self.minimumProbeTimeout)
+        if flight <= mss { pto += Self.worstCaseDelayedAck }
+        let deadline = now + pto
+        if let rto = retransmitDeadline, rto <= deadline {
+            probeDeadline = nil
+            return
+        }
+        probeDeadline = deadline
+    }
+
+    /// RFC 8985 §7.2: 10 ms lower bound on the PTO (Linux `TCP_TIMEOUT_MIN` for TLP is 2 jiffies;
+    /// the RFC's example uses 10 ms for tick-based timers).
+    static let minimumProbeTimeout: Int64 = 10_000_000
+    /// RFC 8985 §7.2 WCDelAckT: 200 ms.
+    static let worstCaseDelayedAck: Int64 = 200_000_000
+
+    /// The PTO fired: a probe is due (RFC 8985 §7.3); the caller re-arms the RTO. In recovery the same
+    /// timer guards the retransmission at SND.UNA: still unacknowledged after 2·SRTT, it is taken as lost
+    /// and sent again (RFC 8985 §6.3's reordering timer, for the one segment a window-limited recovery
+    /// cannot learn about from later deliveries), instead of waiting for the RTO.
+    mutating func probeTimerExpired(now: NetInstant) -> Bool {
+        guard let d = probeDeadline, d <= now else { return false }
+        probeDeadline = nil
+        if inRecovery {
+            retransmitHeadDue = true
+            lostRetransmissions += 1
+            return true
+        }
+        probeAllowed = false
+        tailLossProbeDue = true
+        tailLossProbes += 1
+        return true
+    }
+
+    /// In recovery, after the segment at SND.UNA was retransmitted: arm the timer that resends it if it
+    /// is still missing after max(2·SRTT, 10 ms) (see `probeTimerExpired`).
+    mutating func armRecoveryProbe(now: NetInstant, smoothedRTT: Int64?, retransmitDeadline: NetInstant?) {
+        guard inRecovery, sackEnabled, let srtt = smoothedRTT else { return }
+        let deadline = now + Swift.max(2 * srtt, Self.minimumProbeTimeout)
+        if let rto = retransmitDeadline, rto <= deadline { return }
+        probeDeadline = deadline
+    }
+
+    /// Cancels a pending probe (recovery began, or the connection ended).
+    mutating func cancelTailLossProbe() {
+        probeDeadline = nil
+        tailLossProbeDue = false
+    }
+
+    // MARK: Timeout
+
+    /// The retransmission timer expired (RFC 5681 §3.1, RFC 6582 §4, RFC 6675 §5.1). After a second
+    /// consecutive timeout the SACK information is discarded in case the receiver reneged (RFC 2018 §8).
+    mutating func onRetransmissionTimeout(una: SequenceNumber, sndMax: SequenceNumber, consecutive: Int, now: NetInstant) {
+        if consecutive <= 1 {
+            // A new episode; a backed-off timeout continues the previous one.
+            undoState = congestion
+            undoMarker = una
+            retransmittedInEpisode = 0
+            duplicateSackedInEpisode = 0
+        }
+        congestion.onRetransmissionTimeout(flight: sndMax - una, now: now)
+        inRecovery = false
+        recoveryPoint = sndMax
+        duplicateAcks = 0
+        renoDelivered = 0
+        retransmitHeadDue = false
+        highRetransmitted = una
+        retransmissions.removeAll(keepingCapacity: true)
+        probeDeadline = nil
+        tailLossProbeDue = false
+        if consecutive > 1 { scoreboard.removeAll() }
+    }
+}

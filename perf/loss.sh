@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Single-flow goodput under loss and reordering (issue #13): WireNet against wireguard-go + Linux TCP,
+# through perf/impair (a seeded userspace UDP relay between the two WireGuard endpoints; this kernel
+# has no netem).
+#
+#   sudo WIRENET_BIN=.build/release/wirenet perf/loss.sh
+#
+# Rows (left = client in namespace L, right = server in namespace R):
+#   b  wireguard-go + Linux TCP  ->  WireNet         upload: Linux sends into WireNet; download: WireNet sends
+#   d  wireguard-go + Linux TCP  ->  wireguard-go + Linux TCP (the reference)
+# Conditions: 0, 1, 2, 5 % random loss, and 1 % loss + 5 % reordering (reordered datagrams held
+# REORDER_DELAY_US longer), the same in both directions. RUNS rounds (≥ 3), interleaved: each round
+# runs every row under every condition; the table gives the median and the min–max spread.
+#
+# Topology: veth 10.251.4.1 (L) – 10.251.4.2 (R); the relay runs in R: L's peer endpoint is
+# 10.251.4.2:40001, R's is 127.0.0.1:40002, and the relay forwards between them and R's port 51820.
+# Tunnel 100.64.4.1 / 100.64.4.2, MTU 1420. Results: perf/results/<stamp>-loss.{md,jsonl}.
+#
+# Environment: WIRENET_BIN (required for row b), RUNS (3), DURATION (8 s per test), ROWS ("b d"),
+# CONDITIONS ("0 1 2 5 1r5"), REORDER_DELAY_US (2000), SEED (1).
+set -euo pipefail
+
+perf_dir="$(cd "$(dirname "$0")" && pwd)"
+bin="$perf_dir/.build/bin"
+RUNS="${RUNS:-3}"
+DURATION="${DURATION:-8}"
+ROWS="${ROWS:-b d}"
+CONDITIONS="${CONDITIONS:-0 1 2 5 1r5}"
+REORDER_DELAY_US="${REORDER_DELAY_US:-2000}"
+SEED="${SEED:-1}"
+WIRENET_BIN="${WIRENET_BIN:-}"
+
+[ "$(id -u)" -eq 0 ] || { echo "loss.sh: run as root (network namespaces, TUN devices)" >&2; exit 1; }
+for tool in wireguard-go wg go cc ip; do
+    command -v "$tool" >/dev/null || { echo "loss.sh: $tool is missing (see perf/run.sh for the packages)" >&2; exit 1; }
+done
+[ -c /dev/net/tun ] || { mkdir -p /dev/net; mknod /dev/net/tun c 10 200; chmod 0666 /dev/net/tun; }
+
+# Tools: wnperf (as perf/build.sh builds it) and the relay.
+mkdir -p "$bin" "$perf_dir/.build/gopath/src"
+ln -sfn "$perf_dir" "$perf_dir/.build/gopath/src/wirenet-perf"
+GO111MODULE=off GOPATH="/usr/share/gocode:$perf_dir/.build/gopath" GOCACHE="${GOCACHE:-$perf_dir/.build/gocache}" \
+    nice -n 10 go build -o "$bin/wnperf" wirenet-perf/wnperf
+cc -O2 -Wall -Wextra -o "$bin/impair" "$perf_dir/impair/impair.c"
+
+stamp="$(date -u +%Y-%m-%dT%H%MZ)"
+results="$perf_dir/results"
+mkdir -p "$results"
+raw="$results/$stamp-loss.jsonl"
+: >"$raw"
+work="$(mktemp -d /tmp/tploss.XXXXXX)"
+id="$$"
+ns_l="tpL$id"
+ns_r="tpR$id"
+started_pids=()
+
+cleanup() {
+    local pid
+    for pid in "${started_pids[@]+"${started_pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${started_pids[@]+"${started_pids[@]}"}"; do wait "$pid" 2>/dev/null || true; done
+    ip netns del "$ns_l" 2>/dev/null || true
+    ip netns del "$ns_r" 2>/dev/null || true
+    rm -f /var/run/wireguard/tp"${id}"*.sock
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "loss.sh: $*" >&2; }
+
+start() { # NAMESPACE LOGFILE COMMAND... ; sets last_pid
+    local ns="$1" logf="$2"
+    shift 2
+    ip netns exec "$ns" "$@" >"$logf" 2>&1 &
+    last_pid=$!
+    started_pids+=("$last_pid")
+}
+
+stop() { # PIDS...
+    local pid keep=() p
+    for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+    for p in "${started_pids[@]+"${started_pids[@]}"}"; do [[ " $* " == *" $p "* ]] || keep+=("$p"); done
+    started_pids=("${keep[@]+"${keep[@]}"}")
+}
+
+wait_for() { # SECONDS COMMAND...
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}
+
+underlay_l=10.251.4.1
+underlay_r=10.251.4.2
+tunnel_l=100.64.4.1
+tunnel_r=100.64.4.2
+wg_port=51820
+relay_a=40001   # L sends here
+relay_b=40002   # R sends here
+app_port=5201
+mtu=1420
+
+ip netns add "$ns_l"
+ip netns add "$ns_r"
+ip link add "tp${id}l" type veth peer name "tp${id}r"
+ip link set "tp${id}l" netns "$ns_l"
+ip link set "tp${id}r" netns "$ns_r"
+ip -n "$ns_l" addr add "$underlay_l/24" dev "tp${id}l"
+ip -n "$ns_r" addr add "$underlay_r/24" dev "tp${id}r"
+for ns in "$ns_l" "$ns_r"; do ip -n "$ns" link set lo up; done
+ip -n "$ns_l" link set "tp${id}l" up
+ip -n "$ns_r" link set "tp${id}r" up
+
+key_l="$work/l.key"; key_r="$work/r.key"
+(umask 077; wg genkey >"$key_l"; wg genkey >"$key_r")
+pub_l="$(wg pubkey <"$key_l")"; pub_r="$(wg pubkey <"$key_r")"
+endpoint_for_l="$underlay_r:$relay_a"     # where L sends (the relay)
+endpoint_for_r="127.0.0.1:$relay_b"       # where R sends (the relay)
+
+start_wg_side() { # SIDE TAG
+    local side="$1" tag="$2" ns key peer_pub peer_ep addr peer_addr ifname="tp${id}${2}${1}"
+    if [ "$side" = l ]; then
+        ns=$ns_l key=$key_l peer_pub=$pub_r peer_ep=$endpoint_for_l addr=$tunnel_l peer_addr=$tunnel_r
+    else
+        ns=$ns_r key=$key_r peer_pub=$pub_l peer_ep=$endpoint_for_r addr=$tunnel_r peer_addr=$tunnel_l
+    fi
+    start "$ns" "$work/$ifname.log" env WG_PROCESS_FOREGROUND=1 wireguard-go "$ifname"
+    side_pids="$last_pid"
+    wait_for 10 test -S "/var/run/wireguard/$ifname.sock" || { log "wireguard-go $ifname did not start"; return 1; }
+    ip netns exec "$ns" wg set "$ifname" private-key "$key" listen-port "$wg_port" \
+        peer "$peer_pub" endpoint "$peer_ep" allowed-ips "$peer_addr/32"
+    ip -n "$ns" addr add "$addr/24" dev "$ifname"
+    ip -n "$ns" link set "$ifname" mtu "$mtu" up
+    if [ "$side" = r ]; then
+        start "$ns" "$work/wnperf-server-$tag.log" "$bin/wnperf" server -listen ":$app_port"
+        side_pids="$side_pids $last_pid"
+        wait_for 5 grep -q listening "$work/wnperf-server-$tag.log"
+    fi
+}
+
+start_wirenet_server() { # TAG
+    local tag="$1" conf="$work/wirenet-$1.conf"
+    printf '[Interface]\nPrivateKey = %s\nListenPort = %s\nAddress = %s/24\nMTU = %s\n\n[Peer]\nPublicKey = %s\nEndpoint = %s\nAllowedIPs = %s/32\n' \
+        "$(cat "$key_r")" "$wg_port" "$tunnel_r" "$mtu" "$pub_l" "$endpoint_for_r" "$tunnel_l" >"$conf"
+    start "$ns_r" "$work/wnperf-backend-$tag.log" "$bin/wnperf" server -listen "127.0.0.1:$((app_port + 1))"
+    local backend=$last_pid
+    wait_for 5 grep -q listening "$work/wnperf-backend-$tag.log"
+    start "$ns_r" "$work/wirenet-$tag.log" "$WIRENET_BIN" up --config "$conf" --serve "tcp:$app_port=127.0.0.1:$((app_port + 1))"
+    side_pids="$last_pid $backend"
+}
+
+start_relay() { # CONDITION
+    local cond="$1" loss reorder=0
+    case "$cond" in
+        *r*) loss="${cond%r*}"; reorder="${cond#*r}" ;;
+        *) loss="$cond" ;;
+    esac
+    start "$ns_r" "$work/impair.log" "$bin/impair" -a "$relay_a" -b "$relay_b" \
+        -A "$underlay_l:$wg_port" -B "127.0.0.1:$wg_port" \
+        -l "$(awk -v p="$loss" 'BEGIN{print p/100}')" -r "$(awk -v p="$reorder" 'BEGIN{print p/100}')" \
+        -R "$REORDER_DELAY_US" -s "$SEED"
+    relay_pid=$last_pid
+    sleep 0.2
+}
+
+measure() { # ROW CONDITION RUN TEST
+    local row="$1" cond="$2" run="$3" test="$4" out rc=0
+    out="$(ip netns exec "$ns_l" timeout $((DURATION + 30)) "$bin/wnperf" client -connect "$tunnel_r:$app_port" \
+        -test "$test" -flows 1 -duration "${DURATION}s" 2>"$work/client.err")" || rc=$?
+    if [ $rc -ne 0 ] || [ -z "$out" ]; then
+        log "  row $row, $cond %, $test: FAILED ($(tr '\n' ' ' <"$work/client.err"))"
+        printf '{"row":"%s","condition":"%s","run":%s,"test":"%s","error":true}\n' "$row" "$cond" "$run" "$test" >>"$raw"
+        return 0
+    fi
+    local gbps
+    gbps="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["result"]["gbit_per_s"])' "$out")"
+    log "  row $row, condition $cond, run $run, $test: $gbps Gbit/s"
+    printf '{"row":"%s","condition":"%s","run":%s,"test":"%s","gbit_per_s":%s}\n' "$row" "$cond" "$run" "$test" "$gbps" >>"$raw"
+}
+
+for run in $(seq 1 "$RUNS"); do
+    for row in $ROWS; do
+        if [ "$row" = b ] && { [ -z "$WIRENET_BIN" ] || [ ! -x "$WIRENET_BIN" ]; }; then
+            log "row b needs WIRENET_BIN (a release wirenet); skipped"
+            continue
+        fi
+        tag="$row$run"
+        start_wg_side l "$tag"; pids_l="$side_pids"
+        case "$row" in
+            b) start_wirenet_server "$tag" ;;
+            d) start_wg_side r "$tag" ;;
+        esac
+        pids_r="$side_pids"
+        for cond in $CONDITIONS; do
+            start_relay "$cond"
+            if ! wait_for 20 ip netns exec "$ns_l" "$bin/wnperf" client -connect "$tunnel_r:$app_port" -test connect -duration 200ms; then
+                log "row $row: no connection through the tunnel"; cat "$work"/*.log >&2 || true
+                stop "$relay_pid"; continue
+            fi
+            measure "$row" "$cond" "$run" upload
+            measure "$row" "$cond" "$run" download
+            stop "$relay_pid"
+            grep '^{' "$work/impair.log" | sed "s/^/{\"row\":\"$row\",\"condition\":\"$cond\",\"run\":$run,\"relay\":/; s/\$/}/" >>"$raw" || true
+        done
+        stop $pids_l $pids_r
+        sleep 0.5
+    done
+done
+
+python3 - "$raw" "$results/$stamp-loss.md" "$DURATION" "$RUNS" "$REORDER_DELAY_US" <<'PY'
+import json, statistics, sys
+raw, md, duration, runs, reorder_delay = sys.argv[1:6]
+rows = [json.loads(l) for l in open(raw) if l.strip()]
+data = {}
+for r in rows:
+    if "gbit_per_s" in r:
+        data.setdefault((r["row"], r["condition"], r["test"]), []).append(r["gbit_per_s"])
+conds = []
+for r in rows:
+    if "condition" in r and r["condition"] not in conds: conds.append(r["condition"])
+def cell(key):
+    v = data.get(key)
+    if not v: return None, "–"
+    m = statistics.median(v)
+    return m, f"{m:.3f} ({min(v):.3f}–{max(v):.3f}, n={len(v)})"
+name = lambda c: (c.replace("r", " % loss + ") + " % reordering") if "r" in c else f"{c} % loss"
+out = [f"# Single-flow goodput under loss (perf/loss.sh)\n",
+       f"Median Gbit/s (min–max, n runs) of {duration} s single-flow tests, {runs} interleaved rounds; "
+       f"loss/reordering by perf/impair in both directions (reordered datagrams held {reorder_delay} µs).\n",
+       "| condition | Linux sends into WireNet (b upload) | WireNet sends (b download) | Linux ↔ Linux (d upload) | Linux ↔ Linux (d download) | b up / d up | b down / d down | b up / b up at 0 % | b down / b down at 0 % |",
+       "|---|---|---|---|---|---|---|---|---|"]
+base_up, _ = cell(("b", "0", "upload")); base_down, _ = cell(("b", "0", "download"))
+for c in conds:
+    bu, bus = cell(("b", c, "upload")); bd, bds = cell(("b", c, "download"))
+    du, dus = cell(("d", c, "upload")); dd, dds = cell(("d", c, "download"))
+    r = lambda a, b: f"{100*a/b:.0f} %" if a is not None and b else "–"
+    out.append(f"| {name(c)} | {bus} | {bds} | {dus} | {dds} | {r(bu, du)} | {r(bd, dd)} | {r(bu, base_up)} | {r(bd, base_down)} |")
+open(md, "w").write("\n".join(out) + "\n")
+print("\n".join(out))
+PY
+log "results: $results/$stamp-loss.md"
