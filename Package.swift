@@ -90,6 +90,9 @@ let package = Package(
         .testTarget(name: "NetStackTests", dependencies: ["NetStack", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NodeInteropTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "NetTestSupport", "CSodium",
                                                              .product(name: "Logging", package: "swift-log")]),
+        // Joining a tailnet: netmap decoding, peer table, packet filter; real control servers and peers.
+        .testTarget(name: "TailnetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetTestSupport",
+                                                         .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "WireNetCLITests", dependencies: ["WireNetCLI", "WireNet", "Wire", "WireGuard", "NetStack", "CSodium", "NetTestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
     ]

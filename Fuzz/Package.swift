@@ -23,5 +23,6 @@ let package = Package(
         fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
         fuzzTarget("FuzzDERP", ["Relay", "WireGuard"]),
         fuzzTarget("FuzzDisco", ["Relay", "WireGuard"]),
+        fuzzTarget("FuzzNetmap", ["WireNet"]),
     ]
 )

@@ -17,12 +17,13 @@ extension Node {
     /// Opens a TCP connection through the tunnel.
     ///
     /// - Parameters:
-    ///   - host: an IPv4 or IPv6 address inside the tunnel (a peer's allowed IPs must contain it).
+    ///   - host: a tailnet peer's name (short host name or full name, see ``resolve(host:)``), or an
+    ///     IPv4 or IPv6 address inside the tunnel (a peer's allowed IPs must contain it).
     ///   - timeout: how long to wait for the handshake before giving up.
     /// - Throws: ``NodeError/noRouteToHost(_:)``, ``NodeError/connectionRefused``,
     ///   ``NodeError/timedOut``, ``NodeError/unresolvableHost(_:)`` for a host that is not an address.
     public func dial(tcp host: String, port: UInt16, timeout: Duration = .seconds(10)) async throws -> TCPStream {
-        guard let address = IPAddress(host) else { throw NodeError.unresolvableHost(host) }
+        guard let address = resolve(host: host) else { throw NodeError.unresolvableHost(host) }
         return try await dial(tcp: IPEndpoint(address, port), timeout: timeout)
     }
 

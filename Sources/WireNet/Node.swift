@@ -36,6 +36,9 @@ public final class Node: Service, Sendable {
         public var tcp = TCPConfiguration()
         /// What carries the tunnel's IP packets: the userspace stack (default) or a kernel TUN device.
         public var packetPath = PacketPath.userspace
+        /// The control helper library for tailnet nodes; nil searches `$WIRENET_CONTROL_HELPER`, the
+        /// executable's directory and `/usr/local/lib` for `libwirenetcontrol.so`.
+        public var controlHelperPath: String?
 
         public init() {}
     }
@@ -62,12 +65,30 @@ public final class Node: Service, Sendable {
     public let options: Options
     let logger: Logger
     private let state = Mutex(State.idle)
+    /// The tailnet membership of a node made with ``init(tailnet:options:logger:)``; nil otherwise.
+    let tailnet: TailnetSession?
 
     /// Creates a node; nothing happens until ``start()``.
     public init(configuration: NodeConfiguration, options: Options = Options(), logger: Logger = Logger(label: "wirenet")) {
         self.configuration = configuration
         self.options = options
         self.logger = logger
+        tailnet = nil
+    }
+
+    /// Creates a node that joins a tailnet: loads (or creates) its keys in the state directory now;
+    /// ``start()`` logs in and applies the netmap. ``configuration`` holds the node's key; its
+    /// addresses and peers come from control (see ``status()``).
+    ///
+    /// - Throws: ``NodeError/configuration(_:)`` for an unusable configuration or key file,
+    ///   ``NodeError/system(operation:errno:)`` when the state directory cannot be written.
+    public init(tailnet: TailnetConfiguration, options: Options = Options(), logger: Logger = Logger(label: "wirenet")) throws {
+        do { try tailnet.validate() } catch { throw NodeError.configuration(error) }
+        let keys = try StateDirectoryKeys.loadOrCreate(in: tailnet.stateDirectory)
+        configuration = NodeConfiguration(privateKey: keys.node, addresses: [], listenPort: tailnet.listenPort, mtu: tailnet.mtu)
+        self.options = options
+        self.logger = logger
+        self.tailnet = TailnetSession(configuration: tailnet, keys: keys, logger: logger)
     }
 
     /// The node's WireGuard public key.
@@ -87,11 +108,21 @@ public final class Node: Service, Sendable {
             case .closed: throw .closed
             }
         }
+        if let tailnet {
+            try await startTailnet(tailnet)
+            return
+        }
         do {
             try configuration.validate()
         } catch {
             throw NodeError.configuration(error)
         }
+        try launch(configuration)
+    }
+
+    /// Builds WireGuard, the packet backend and the engine for `configuration`, and starts the loop.
+    @discardableResult
+    func launch(_ configuration: NodeConfiguration) throws -> Engine {
         let device = WireGuardDevice(configuration: DeviceConfiguration(
             privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: EngineClock.wallClockAnchor()))
         for peer in configuration.peers {
@@ -143,11 +174,13 @@ public final class Node: Service, Sendable {
             "transport": "\(engine.transport.backend)", "peers": "\(configuration.peers.count)",
             "packetPath": "\(options.packetPath)",
         ])
+        return engine
     }
 
     /// Stops the engine: open streams and listeners fail with ``NodeError/closed``, the UDP socket and
     /// every buffer are released. Calling it again does nothing.
     public func close() async {
+        if let tailnet { await tailnet.shutdownOffPool(logout: tailnet.configuration.ephemeral) }
         let engine = state.withLock { state -> Engine? in
             defer { state = .closed }
             if case .running(let engine, _) = state { return engine }
@@ -221,7 +254,8 @@ public final class Node: Service, Sendable {
     public func status() async throws -> NodeStatus {
         let (engine, stack) = try runningEngine()
         let configuration = configuration
-        return try await engine.query { engine in
+        let tailnetView = tailnet?.snapshot()
+        var status = try await engine.query { engine in
             let now = EngineClock.now()
             let peers = engine.device.peerKeys.compactMap { engine.device.status(of: $0) }.map { status in
                 NodeStatus.Peer(
@@ -231,11 +265,15 @@ public final class Node: Service, Sendable {
                     receivedBytes: status.receivedBytes, sentBytes: status.sentBytes,
                     droppedPackets: status.drops.total)
             }.sorted { $0.publicKey.description < $1.publicKey.description }
-            return NodeStatus(
+            var status = NodeStatus(
                 publicKey: configuration.privateKey.publicKey, addresses: configuration.addresses,
                 listenPort: engine.localPort, transport: "\(engine.transport.backend)",
                 tcpConnections: stack?.stack.connectionCount ?? 0, peers: peers)
+            status.filteredPackets = engine.packetFilter?.drops.total ?? 0
+            return status
         }
+        if let tailnetView { status.merge(tailnetView) }
+        return status
     }
 }
 

@@ -35,6 +35,15 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case system(operation: String, errno: CInt)
     /// The call does not apply to this node's setup (the reason says why).
     case notAvailable(String)
+    /// The control helper library (`libwirenetcontrol.so`) is missing or unusable; the message says
+    /// where it was looked for and how to build it.
+    case controlHelperUnavailable(String)
+    /// The control server refused the node (wrong, expired or used-up auth key); control's message.
+    case loginRefused(String)
+    /// No netmap arrived from the control server in time.
+    case timedOutWaitingForControl(Duration)
+    /// The control session failed (the message says how).
+    case control(String)
 
     public var description: String {
         switch self {
@@ -52,6 +61,11 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .datagramTooLarge(let size, let limit): return "datagram of \(size) bytes exceeds the limit of \(limit)"
         case .unresolvableHost(let host): return "cannot resolve host \(host)"
         case .notAvailable(let reason): return "not available: \(reason)"
+        case .controlHelperUnavailable(let message): return message
+        case .loginRefused(let message): return "the control server refused this node: \(message)"
+        case .timedOutWaitingForControl(let timeout):
+            return "no netmap from the control server within \(timeout.components.seconds) s; is the control URL right and the server up?"
+        case .control(let message): return "control: \(message)"
         case .system(let operation, let errno):
             return "cannot \(operation): \(String(cString: strerror(errno))) (errno \(errno))"
         }

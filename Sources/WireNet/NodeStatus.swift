@@ -15,6 +15,39 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
         public var sentBytes: UInt64
         /// Datagrams from this peer that were dropped (bad, replayed, not allowed), all reasons summed.
         public var droppedPackets: UInt64
+        /// What the tailnet's netmap says about the peer; nil for a statically configured peer.
+        public var tailnet: TailnetPeerInfo?
+
+        public init(publicKey: PublicKey, endpoint: String?, lastHandshakeAge: Duration?, receivedBytes: UInt64,
+                    sentBytes: UInt64, droppedPackets: UInt64, tailnet: TailnetPeerInfo? = nil) {
+            self.publicKey = publicKey
+            self.endpoint = endpoint
+            self.lastHandshakeAge = lastHandshakeAge
+            self.receivedBytes = receivedBytes
+            self.sentBytes = sentBytes
+            self.droppedPackets = droppedPackets
+            self.tailnet = tailnet
+        }
+    }
+
+    /// A tailnet peer's names and state, from the latest netmap.
+    public struct TailnetPeerInfo: Sendable, Equatable {
+        /// Control's node id.
+        public var id: Int64
+        /// The short host name (`db`).
+        public var hostName: String
+        /// The full name with its trailing dot (`db.tailnet.test.`).
+        public var name: String
+        /// The peer's tailnet addresses.
+        public var addresses: [IPPrefix]
+        /// Whether control sees it connected; nil when unknown.
+        public var online: Bool?
+        /// When control last saw it (RFC 3339), when known.
+        public var lastSeen: String?
+        /// Its node key expired: WireGuard does not talk to it.
+        public var expired: Bool
+        /// Its home DERP region (0: none).
+        public var homeDERP: Int
     }
 
     public var publicKey: PublicKey
@@ -26,6 +59,24 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
     /// TCP connections in the userspace stack (all states).
     public var tcpConnections: Int
     public var peers: [Peer]
+    /// The node's full tailnet name (`web.tailnet.test.`); nil for a static configuration.
+    public var name: String?
+    /// The control session's state (`running`, `reconnecting`, …); nil for a static configuration.
+    public var controlState: ControlState?
+    /// Control's last message (why it refused, why it is reconnecting), when there is one.
+    public var controlMessage: String?
+    /// Inbound packets the tailnet's packet filter dropped.
+    public var filteredPackets: UInt64 = 0
+
+    public init(publicKey: PublicKey, addresses: [IPPrefix], listenPort: UInt16, transport: String,
+                tcpConnections: Int, peers: [Peer]) {
+        self.publicKey = publicKey
+        self.addresses = addresses
+        self.listenPort = listenPort
+        self.transport = transport
+        self.tcpConnections = tcpConnections
+        self.peers = peers
+    }
 
     /// A `wg show`-like summary.
     public var description: String {
@@ -35,9 +86,19 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
             "listening port: \(listenPort) (\(transport))",
             "tcp connections: \(tcpConnections)",
         ]
+        if let name { lines.insert("name: \(name)", at: 1) }
+        if let controlState {
+            lines.append("control: \(controlState)" + (controlMessage.map { " (\($0))" } ?? ""))
+            lines.append("filtered packets: \(filteredPackets)")
+        }
         for peer in peers {
             lines.append("")
             lines.append("peer: \(peer.publicKey)")
+            if let info = peer.tailnet {
+                let online = info.online.map { $0 ? "online" : "offline" } ?? "unknown"
+                lines.append("  name: \(info.name) (\(info.hostName)), \(online)\(info.expired ? ", key expired" : "")")
+                lines.append("  addresses: \(info.addresses.map(\.description).joined(separator: ", "))")
+            }
             if let endpoint = peer.endpoint { lines.append("  endpoint: \(endpoint)") }
             if let age = peer.lastHandshakeAge {
                 lines.append("  latest handshake: \(age.components.seconds) seconds ago")

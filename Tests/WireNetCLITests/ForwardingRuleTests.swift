@@ -33,6 +33,14 @@ struct ForwardingRuleTests {
         #expect(rule.description == "tcp:127.0.0.1:8080=100.64.0.2:80")
     }
 
+    @Test func forwardRuleTakesATailnetPeerNameResolvedLater() throws {
+        let rule = try ForwardRule(parsing: "8080=db.tailnet.test:80")
+        #expect(rule.targetName == "db.tailnet.test")
+        #expect(rule.target.port == 80)
+        #expect(rule.description == "tcp:127.0.0.1:8080=db.tailnet.test:80")
+        #expect(try ForwardRule(parsing: "8080=100.64.0.2:80").targetName == nil)
+    }
+
     @Test func forwardRuleAcceptsIPv6OnBothSides() throws {
         let rule = try ForwardRule(parsing: "udp:[::1]:5353=[fd7a:115c:a1e0::2]:53")
         #expect(rule.proto == .udp)
@@ -67,7 +75,6 @@ struct ForwardingRuleTests {
     }
 
     @Test(arguments: [
-        ("8080=web.internal:80", "not an IPv4 or IPv6 address"),
         ("8080", "no `=`"),
         ("abc=100.64.0.2:80", "local port `abc`"),
         ("127.0.0.1:=100.64.0.2:80", "port ``"),

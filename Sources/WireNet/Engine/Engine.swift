@@ -38,6 +38,9 @@ final class Engine: @unchecked Sendable {
     private let inbox = Mutex(Inbox())
     private let stopRequested = Atomic<Bool>(false)
     private var thread: LoopThread?
+    /// The tailnet's access policy on inbound packets (nil: no policy, everything passes — a static
+    /// WireGuard configuration). Loop thread only.
+    var packetFilter: PacketFilter?
 
     /// Most outbound packets taken from the backend per loop turn, so receiving is never starved.
     static let outboundBurst = 256
@@ -180,6 +183,7 @@ final class Engine: @unchecked Sendable {
             let bytes = datagram.bytes
             switch device.receive(bytes, length: bytes.count, from: Endpoint(datagram.source), now: now) {
             case .packet(let peer, let range):
+                if packetFilter != nil, !packetFilter!.admitsInbound(UnsafeRawBufferPointer(rebasing: bytes[range]), now: now) { continue }
                 backend.deliver(UnsafeMutableRawBufferPointer(rebasing: bytes[range]), from: peer, now: now)
             case .reply(let endpoint, let length):
                 guard var buffer = transport.makeSendBuffer() else { continue }
@@ -206,6 +210,9 @@ final class Engine: @unchecked Sendable {
             guard let length = backend.nextOutbound(into: packetSpace, now: now) else {
                 transport.releaseSendBuffer(buffer)
                 return false
+            }
+            if packetFilter != nil {
+                packetFilter!.noteOutbound(UnsafeRawBufferPointer(rebasing: packetSpace[0..<length]), now: now)
             }
             switch device.send(region, packetLength: length, now: now) {
             case .datagram(let endpoint, let datagramLength):

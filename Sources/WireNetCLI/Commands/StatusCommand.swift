@@ -9,16 +9,19 @@ struct Status: ParsableCommand {
         commandName: "status",
         abstract: "Show the state of a running `wirenet up` (keys, addresses, peers, handshakes, forwarding).")
 
-    @Argument(help: "The interface: the configuration file's name without .conf (default: the only one running).")
+    @Argument(help: "The interface: the configuration file's name without .conf, or the tailnet host name (default: the only one running).")
     var interface: String?
 
     @Option(help: ArgumentHelp("The control socket of the `wirenet up` to ask (overrides the interface).", valueName: "path"))
     var socket: String?
 
+    @Flag(help: "Print one JSON object (per-peer host name, addresses, online state, last handshake, traffic).")
+    var json = false
+
     func run() throws {
         do {
             let path = try socket ?? interface.map(ControlSocketPath.current(interface:)) ?? onlyRunningSocket()
-            let reply = try ControlClient.request("status", path: path)
+            let reply = try ControlClient.request(json ? "status-json" : "status", path: path)
             Console.write(reply, to: STDOUT_FILENO)
         } catch {
             Console.error("wirenet: \(error)")

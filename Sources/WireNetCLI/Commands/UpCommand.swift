@@ -6,13 +6,18 @@ import Logging
 import Synchronization
 import WireNet
 
-/// `wirenet up`: runs a node from a wg-quick file in the foreground, with port forwarding between
-/// the tunnel and the host, until SIGINT or SIGTERM.
+/// `wirenet up`: runs a node — from a wg-quick file, or joining a tailnet through a control server —
+/// in the foreground, with port forwarding between the tunnel and the host, until SIGINT or SIGTERM.
 struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Run a node from a wg-quick file until SIGINT/SIGTERM, forwarding ports between the tunnel and this host.",
+        abstract: "Run a node (a wg-quick file, or a tailnet login) until SIGINT/SIGTERM, forwarding ports between the tunnel and this host.",
         discussion: """
+        The node comes from --config FILE (a wg-quick file), or joins a tailnet with \
+        --control-url URL --authkey-file F --hostname H --state DIR [--ephemeral]: it logs in, waits \
+        for the first netmap and reaches peers by name. A refused or expired auth key exits with \
+        status 1 and control's message. An ephemeral node logs out on SIGINT/SIGTERM.
+
         Once the node runs and every rule listens, prints one line to standard output, \
         `ready <address>...`, e.g. `ready 100.64.1.1/32 fd7a:115c:a1e0::1/128`. \
         A bad configuration or rule, or a port in use, is reported as `wirenet: ...` on standard \
@@ -22,11 +27,27 @@ struct Up: AsyncParsableCommand {
         --serve [tcp:|udp:]PORT=HOST:PORT
             accept on the tunnel at PORT; carry each connection (UDP: each sender's flow) to HOST:PORT on this host.
         --forward [tcp:|udp:][BIND:]PORT=TUNNEL_IP:PORT
-            accept on this host at BIND:PORT (BIND defaults to 127.0.0.1); carry each connection through the tunnel to TUNNEL_IP:PORT.
+            accept on this host at BIND:PORT (BIND defaults to 127.0.0.1); carry each connection through the tunnel to TUNNEL_IP:PORT \
+        (in a tailnet, TUNNEL_IP may be a peer's name).
         """)
 
     @Option(help: ArgumentHelp("The wg-quick configuration file.", valueName: "file"))
-    var config: String
+    var config: String?
+
+    @Option(help: ArgumentHelp("Join a tailnet through this control server instead of a wg-quick file.", valueName: "url"))
+    var controlURL: String?
+
+    @Option(help: ArgumentHelp("A file holding the tailnet auth key (not needed once the state directory is registered).", valueName: "file"))
+    var authkeyFile: String?
+
+    @Option(help: ArgumentHelp("The host name to register in the tailnet.", valueName: "name"))
+    var hostname: String?
+
+    @Option(help: ArgumentHelp("The state directory keeping the node's keys and registration.", valueName: "dir"))
+    var state: String?
+
+    @Flag(help: "Register as an ephemeral node: control forgets it when it stops.")
+    var ephemeral = false
 
     @Option(help: ArgumentHelp("Serve a tunnel port from a host service (repeatable).", valueName: "[tcp:|udp:]PORT=HOST:PORT"))
     var serve: [String] = []
@@ -44,11 +65,49 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let session = try UpSession(
-                configPath: config, serve: serve, forward: forward, controlSocket: controlSocket,
+                source: try nodeSource(), serve: serve, forward: forward, controlSocket: controlSocket,
                 options: nodeOptions.nodeOptions, logger: nodeOptions.logger(defaultLevel: .info))
             try await session.run()
         }
     }
+}
+
+extension Up {
+    /// The node's configuration from the options: a wg-quick file or a tailnet login, not both.
+    func nodeSource() throws -> UpSession.Source {
+        switch (config, controlURL) {
+        case (let path?, nil):
+            guard authkeyFile == nil, hostname == nil, state == nil, !ephemeral else {
+                throw CommandFailure("--authkey-file, --hostname, --state and --ephemeral need --control-url, not --config")
+            }
+            return .wgQuick(path: path, file: try WGQuickFile(contentsOfFile: path))
+        case (nil, let url?):
+            guard let hostname else { throw CommandFailure("--control-url needs --hostname NAME") }
+            guard let state else { throw CommandFailure("--control-url needs --state DIR (the node's keys and registration live there)") }
+            var key = ""
+            if let authkeyFile { key = try readSecretFile(authkeyFile) }
+            return .tailnet(TailnetConfiguration(controlURL: url, authKey: key, hostname: hostname, stateDirectory: state,
+                                                 ephemeral: ephemeral))
+        case (nil, nil):
+            throw CommandFailure("give either --config FILE (wg-quick) or --control-url URL (tailnet)")
+        case (_?, _?):
+            throw CommandFailure("--config and --control-url exclude each other")
+        }
+    }
+}
+
+/// The first line of a small file holding a secret (an auth key), whitespace trimmed.
+func readSecretFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw CommandFailure("cannot read the auth key file \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 4096)
+    let count = read(fd, &bytes, bytes.count)
+    guard count >= 0 else { throw CommandFailure("cannot read the auth key file \(path): \(String(cString: strerror(errno)))") }
+    let text = String(decoding: bytes[0..<count], as: UTF8.self)
+    let key = String((text.split(whereSeparator: \.isNewline).first ?? "").filter { !$0.isWhitespace })
+    guard !key.isEmpty else { throw CommandFailure("the auth key file \(path) is empty") }
+    return key
 }
 
 /// One `wirenet up` run, from parsing to shutdown.
@@ -57,8 +116,13 @@ struct Up: AsyncParsableCommand {
 /// listening socket, the control socket — is set up before `ready` is printed, and undone in
 /// reverse if a step fails, so a failed start leaves no socket, file or thread behind.
 struct UpSession {
-    let configPath: String
-    let file: WGQuickFile
+    /// Where the node's configuration comes from.
+    enum Source {
+        case wgQuick(path: String, file: WGQuickFile)
+        case tailnet(TailnetConfiguration)
+    }
+
+    let source: Source
     let serveRules: [ServeRule]
     let forwardRules: [ForwardRule]
     let controlPath: String
@@ -69,21 +133,48 @@ struct UpSession {
     static let drainTimeout: Duration = .seconds(3)
 
     /// Parses the configuration and the rules (nothing is opened yet).
-    init(configPath: String, serve: [String], forward: [String], controlSocket: String?,
+    init(source: Source, serve: [String], forward: [String], controlSocket: String?,
          options: Node.Options, logger: Logger) throws {
-        self.configPath = configPath
-        file = try WGQuickFile(contentsOfFile: configPath)
+        self.source = source
         serveRules = try serve.map { text throws(ForwardingRuleError) in try ServeRule(parsing: text) }
         forwardRules = try forward.map { text throws(ForwardingRuleError) in try ForwardRule(parsing: text) }
-        controlPath = controlSocket ?? ControlSocketPath.current(interface: ControlSocketPath.interfaceName(forConfiguration: configPath))
+        let interface: String
+        switch source {
+        case .wgQuick(let path, _):
+            interface = ControlSocketPath.interfaceName(forConfiguration: path)
+            if let named = forwardRules.first(where: { $0.targetName != nil }) {
+                throw CommandFailure("--forward \(named): peer names need a tailnet (--control-url); with --config the target must be an address")
+            }
+        case .tailnet(let tailnet):
+            interface = tailnet.hostname
+        }
+        controlPath = controlSocket ?? ControlSocketPath.current(interface: interface)
         self.options = options
         self.logger = logger
     }
 
-    func run() async throws {
-        for (line, key) in file.ignoredKeys {
-            logger.notice("\(configPath):\(line): \(key) changes the host in wg-quick and does nothing in wirenet; ignored")
+    /// The node for the source (a tailnet node loads its keys from the state directory here).
+    private func makeNode() throws -> Node {
+        switch source {
+        case .wgQuick(let path, let file):
+            for (line, key) in file.ignoredKeys {
+                logger.notice("\(path):\(line): \(key) changes the host in wg-quick and does nothing in wirenet; ignored")
+            }
+            return Node(configuration: file.configuration, options: options, logger: logger)
+        case .tailnet(let tailnet):
+            return try Node(tailnet: tailnet, options: options, logger: logger)
         }
+    }
+
+    /// What the log calls the node's configuration.
+    private var sourceDescription: String {
+        switch source {
+        case .wgQuick(let path, _): return path
+        case .tailnet(let tailnet): return "\(tailnet.controlURL) as \(tailnet.hostname)"
+        }
+    }
+
+    func run() async throws {
         let reactor = try SocketReactor.shared()
         let signals = try TerminationSignals(reactor: reactor)
         raiseDescriptorLimit(logger: logger)
@@ -91,14 +182,18 @@ struct UpSession {
         // Everything on the host side first (cheap to undo), then the node, then its tunnel ports.
         let serveTargets = try resolveServeRules(serveRules)
         let control = try ControlServer(path: controlPath, reactor: reactor, logger: logger)
-        let node = Node(configuration: file.configuration, options: options, logger: logger)
+        let node: Node
+        do { node = try makeNode() } catch {
+            control.close()
+            throw error
+        }
         var opened: [any Forwarder] = []
         do {
             opened = try openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
             do {
                 try await node.start()
             } catch NodeError.portInUse(let port) {
-                throw CommandFailure("\(configPath): ListenPort \(port): UDP port already in use")
+                throw CommandFailure("\(sourceDescription): ListenPort \(port): UDP port already in use")
             }
             opened += try await openServeRules(serveTargets, node: node, reactor: reactor, logger: logger)
         } catch {
@@ -115,9 +210,10 @@ struct UpSession {
                 await Self.answer(command, node: node, forwarders: forwarders)
             }
         }
-        Console.out("ready " + file.configuration.addresses.map(\.description).joined(separator: " "))
+        let addresses = (try? await node.status().addresses) ?? node.configuration.addresses
+        Console.out("ready " + addresses.map(\.description).joined(separator: " "))
         logger.info("wirenet up", metadata: [
-            "config": "\(configPath)", "control": "\(controlPath)",
+            "config": "\(sourceDescription)", "control": "\(controlPath)",
             "rules": "\(forwarders.map(\.rule).joined(separator: "; "))",
         ])
 
@@ -138,7 +234,12 @@ struct UpSession {
 
     /// The reply to a control-socket command.
     static func answer(_ command: String, node: Node, forwarders: [any Forwarder]) async -> String {
-        guard command == "status" else { return "unknown command \(command); known: status\n" }
+        if command == "status-json" {
+            do { return try StatusJSON(try await node.status(), forwarders: forwarders).encoded() + "\n" } catch {
+                return #"{"error": "\#(error)"}"# + "\n"
+            }
+        }
+        guard command == "status" else { return "unknown command \(command); known: status, status-json\n" }
         do {
             var text = try await node.status().description + "\n"
             if !forwarders.isEmpty {

@@ -77,27 +77,33 @@ public struct ServeRule: Hashable, Sendable, CustomStringConvertible {
 /// ```
 /// --forward 8080=100.64.0.2:80                  # 127.0.0.1:8080 → a peer's port 80
 /// --forward tcp:[::1]:2222=fd7a:115c:a1e0::2:22 # IPv6 on both sides (no brackets needed after =)
+/// --forward 8080=db:80                          # a tailnet peer by name (`wirenet up --control-url`)
 /// ```
 public struct ForwardRule: Hashable, Sendable, CustomStringConvertible {
     /// TCP (the default) or UDP.
     public var proto: ForwardedProtocol
     /// The host address and port accepted on.
     public var bind: HostPort
-    /// The address inside the tunnel that connections are carried to.
+    /// The address inside the tunnel that connections are carried to; for a ``targetName`` its
+    /// address is unspecified (`0.0.0.0`) and only the port counts.
     public var target: IPEndpoint
+    /// A tailnet peer's name (short or full) when the rule names one instead of an address; the
+    /// node resolves it from the netmap for each new connection or flow.
+    public var targetName: String?
 
     /// The bind address when the rule names only a port: loopback, so a forward is never exposed
     /// to the network by accident.
     public static let defaultBindHost = "127.0.0.1"
 
     /// The syntax, for messages.
-    public static let syntax = "[tcp:|udp:][BIND:]PORT=TUNNEL_IP:PORT"
+    public static let syntax = "[tcp:|udp:][BIND:]PORT=TUNNEL_IP:PORT or PEER_NAME:PORT"
 
     /// A rule from its parts (no validation: bind port 0 lets the kernel pick, which tests use).
-    public init(proto: ForwardedProtocol, bind: HostPort, target: IPEndpoint) {
+    public init(proto: ForwardedProtocol, bind: HostPort, target: IPEndpoint, targetName: String? = nil) {
         self.proto = proto
         self.bind = bind
         self.target = target
+        self.targetName = targetName
     }
 
     /// Parses the argument of `--forward`.
@@ -117,15 +123,19 @@ public struct ForwardRule: Hashable, Sendable, CustomStringConvertible {
         let remote = rest[rest.index(after: equals)...]
         let target: HostPort
         do { target = try parseHostPort(remote, bareIPv6: true) } catch { throw fail(error.reason) }
-        guard let address = IPAddress(target.host) else {
-            throw fail("tunnel target `\(target.host)` is not an IPv4 or IPv6 address (names are not resolved inside the tunnel)")
-        }
         self.proto = proto
-        self.target = IPEndpoint(address, target.port)
+        if let address = IPAddress(target.host) {
+            self.target = IPEndpoint(address, target.port)
+        } else {
+            self.target = IPEndpoint(.v4(IPv4Address(rawValue: 0)), target.port)
+            targetName = target.host
+        }
     }
 
-    /// The canonical form, e.g. `tcp:127.0.0.1:5201=100.64.8.2:5201`.
-    public var description: String { "\(proto.rawValue):\(bind)=\(target)" }
+    /// The canonical form, e.g. `tcp:127.0.0.1:5201=100.64.8.2:5201` or `tcp:127.0.0.1:8080=db:80`.
+    public var description: String {
+        "\(proto.rawValue):\(bind)=" + (targetName.map { "\($0):\(target.port)" } ?? "\(target)")
+    }
 }
 
 /// A `--serve` or `--forward` argument that cannot be used.

@@ -47,10 +47,14 @@ final class TCPForwardForwarder: Forwarder {
             connections.spawn { [node, target, logger] in
                 let tunnel: TCPStream
                 do {
-                    tunnel = try await node.dial(tcp: target.target, timeout: Self.dialTimeout)
+                    if let name = target.targetName {
+                        tunnel = try await node.dial(tcp: name, port: target.target.port, timeout: Self.dialTimeout)
+                    } else {
+                        tunnel = try await node.dial(tcp: target.target, timeout: Self.dialTimeout)
+                    }
                 } catch {
                     logger.info("cannot reach the tunnel target", metadata: [
-                        "target": "\(target.target)", "from": "\(host.remoteAddress.map(\.description) ?? "?")",
+                        "target": "\(target.targetName ?? target.target.description)", "from": "\(host.remoteAddress.map(\.description) ?? "?")",
                         "error": "\(error)"])
                     host.close(reset: true)
                     return false

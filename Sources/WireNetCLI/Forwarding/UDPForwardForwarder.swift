@@ -12,6 +12,8 @@ final class UDPForwardForwarder: Forwarder {
     /// The host address datagrams are accepted on.
     let localAddress: SocketAddress
     private let target: IPEndpoint
+    /// A tailnet peer's name, resolved from the netmap for each datagram (the peer may join later).
+    private let targetName: String?
     private let socket: HostUDPSocket
     private let node: Node
     private let logger: Logger
@@ -24,6 +26,7 @@ final class UDPForwardForwarder: Forwarder {
         socket = try HostUDPSocket.bound(to: address, reactor: reactor)
         localAddress = socket.localAddress ?? address
         target = rule.target
+        targetName = rule.targetName
         flows = UDPFlowTable(idleTimeout: idleTimeout)
         self.node = node
         self.logger = logger
@@ -70,7 +73,11 @@ final class UDPForwardForwarder: Forwarder {
                     return
                 }
             }
-            do { try await conn?.send(datagram.bytes, to: target) } catch {
+            guard let destination = Self.currentTarget(target, name: targetName, node: node) else {
+                logger.debug("forward target is not a tailnet peer (yet)", metadata: ["target": "\(targetName ?? "")"])
+                continue
+            }
+            do { try await conn?.send(datagram.bytes, to: destination) } catch {
                 logger.debug("UDP send through the tunnel failed", metadata: ["error": "\(error)"])
             }
         }
@@ -78,7 +85,7 @@ final class UDPForwardForwarder: Forwarder {
 
     /// Relays the target's replies for one flow until its tunnel socket is closed (expired or shut down).
     private func startReplies(from conn: PacketConn, to sender: SocketAddress) {
-        connections.spawn { [socket, flows, target, logger] in
+        connections.spawn { [socket, flows, target, targetName, node, logger] in
             defer {
                 flows.remove(sender, ifChannel: conn)
                 conn.close()
@@ -86,7 +93,8 @@ final class UDPForwardForwarder: Forwarder {
             do {
                 while true {
                     let (reply, from) = try await conn.receive()
-                    guard from == target else { continue }  // only the target's replies belong to the flow
+                    // Only the target's replies belong to the flow.
+                    guard from == Self.currentTarget(target, name: targetName, node: node) else { continue }
                     flows.touch(sender)
                     try await socket.send(reply, to: sender)
                 }
@@ -97,6 +105,12 @@ final class UDPForwardForwarder: Forwarder {
                 return false
             }
         }
+    }
+
+    /// The target's address now: the literal, or the peer name's address in the current netmap.
+    private static func currentTarget(_ target: IPEndpoint, name: String?, node: Node) -> IPEndpoint? {
+        guard let name else { return target }
+        return node.resolve(host: name).map { IPEndpoint($0, target.port) }
     }
 
     func close() { socket.interrupt() }

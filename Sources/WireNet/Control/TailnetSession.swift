@@ -1,0 +1,254 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import Synchronization
+import Wire
+import WireGuard
+
+/// A node's membership in a tailnet: its keys, its control session, the peer table and the latest
+/// policy, and the link from each netmap to the running engine.
+///
+/// Netmaps arrive on the helper's threads. The session folds each into the peer table under its lock,
+/// then hands WireGuard's share of the change to the engine's loop with ``Engine/perform(_:)``, in
+/// order. Before the engine runs, netmaps only fill the table; ``attach(_:)`` then installs all of it.
+final class TailnetSession: Sendable {
+    let configuration: TailnetConfiguration
+    let keys: StateDirectoryKeys
+    private let logger: Logger
+
+    private struct State {
+        var client: ControlClient?
+        var table = TailnetPeerTable()
+        var selfNode: TailnetSelf?
+        var domain: String?
+        var rules: [FilterRule] = []
+        var derpMap: DERPMap?
+        var controlState: ControlState = .registering
+        var controlMessage = ""
+        var engine: Engine?
+        /// `start()` waiting for the first netmap (or a refusal).
+        var firstNetmapWaiter: CheckedContinuation<Void, any Error>?
+        var sawNetmap = false
+        var terminalError: NodeError?
+        var netmapsApplied = 0
+    }
+
+    private let state = Mutex(State())
+
+    init(configuration: TailnetConfiguration, keys: StateDirectoryKeys, logger: Logger) {
+        self.configuration = configuration
+        self.keys = keys
+        self.logger = logger
+    }
+
+    // MARK: Login
+
+    /// Starts the control session and waits for the first netmap.
+    /// - Throws: ``NodeError/loginRefused(_:)`` with control's message, ``NodeError/timedOut`` when no
+    ///   netmap arrives within the login timeout.
+    func login(library: ControlHelperLibrary) async throws {
+        let node = keys.node.publicKey
+        let disco = keys.disco.publicKey.key
+        let client = try ControlClient(
+            library: library,
+            configuration: .init(
+                controlURL: configuration.controlURL, authKey: configuration.authKey, hostname: configuration.hostname,
+                stateDir: configuration.stateDirectory, ephemeral: configuration.ephemeral,
+                nodeKey: KeyText.format(node.key, prefix: KeyText.nodePublic),
+                discoKey: KeyText.format(disco, prefix: KeyText.discoPublic), endpoints: []),
+            onEvent: { [weak self] event in self?.handle(event) },
+            onMalformed: { [logger] error in logger.warning("control helper sent a malformed event", metadata: ["error": "\(error)"]) })
+        state.withLock { $0.client = client }
+        let timeout = configuration.loginTimeout
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.waitForFirstNetmap() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                self.failWaiter(.timedOutWaitingForControl(timeout))
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    private func waitForFirstNetmap() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome = state.withLock { state -> Result<Void, NodeError>? in
+                if let error = state.terminalError { return .failure(error) }
+                if state.sawNetmap { return .success(()) }
+                state.firstNetmapWaiter = continuation
+                return nil
+            }
+            switch outcome {
+            case .success?: continuation.resume()
+            case .failure(let error)?: continuation.resume(throwing: error)
+            case nil: break
+            }
+        }
+    }
+
+    private func failWaiter(_ error: NodeError) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            if state.terminalError == nil, !state.sawNetmap { state.terminalError = error }
+            defer { state.firstNetmapWaiter = nil }
+            return state.firstNetmapWaiter
+        }
+        waiter?.resume(throwing: error)
+    }
+
+    // MARK: Events
+
+    private func handle(_ event: ControlEvent) {
+        switch event {
+        case .netmap(let update):
+            apply(update)
+        case .state(let controlState, let message, let retry):
+            state.withLock { $0.controlState = controlState; $0.controlMessage = message }
+            switch controlState {
+            case .refused:
+                logger.error("control refused the node", metadata: ["message": "\(message)"])
+                failWaiter(.loginRefused(message))
+            case .reconnecting:
+                logger.warning("control unreachable; keeping the current netmap", metadata: [
+                    "message": "\(message)", "retryIn": "\(retry.map { "\($0)" } ?? "?")"])
+            default:
+                logger.info("control state", metadata: ["state": "\(controlState)", "message": "\(message)"])
+            }
+        case .log(let line):
+            logger.debug("control helper", metadata: ["line": "\(line)"])
+        }
+    }
+
+    /// Folds a netmap into the table and hands WireGuard's share to the engine.
+    func apply(_ update: NetmapUpdate) {
+        for reason in update.rejected { logger.warning("netmap entry left out", metadata: ["reason": "\(reason)"]) }
+        let (changes, rules, engine, waiter) = state.withLock { state in
+            let changes = state.table.apply(update)
+            if let node = update.selfNode { state.selfNode = node }
+            if let domain = update.domain { state.domain = domain }
+            if let filter = update.packetFilter { state.rules = filter }
+            if let derp = update.derpMap { state.derpMap = derp }
+            state.netmapsApplied += 1
+            var waiter: CheckedContinuation<Void, any Error>?
+            if !state.sawNetmap, state.selfNode != nil {
+                state.sawNetmap = true
+                waiter = state.firstNetmapWaiter
+                state.firstNetmapWaiter = nil
+            }
+            return (changes, update.packetFilter, state.engine, waiter)
+        }
+        if let engine {
+            engine.perform { engine in
+                Self.applyToDevice(changes, engine: engine, logger: self.logger)
+                if let rules { engine.packetFilter?.replaceRules(rules) }
+            }
+        }
+        logger.debug("netmap", metadata: [
+            "full": "\(update.isFull)", "peers": "\(update.peers.count)", "removed": "\(update.removed.count)",
+            "wireguardChanges": "\(changes.upserts.count + changes.removals.count)"])
+        waiter?.resume()
+    }
+
+    /// Adds, updates and removes WireGuard peers; runs on the loop thread. Established sessions
+    /// survive an update: `addPeer` on an existing key keeps its keypairs.
+    private static func applyToDevice(_ changes: TailnetPeerTable.Changes, engine: Engine, logger: Logger) {
+        for old in changes.removals {
+            try? engine.device.removePeer(old.nodeKey)
+        }
+        for (peer, old) in changes.upserts {
+            let endpoint = PeerPathChoice.endpoint(for: peer)
+            if let old, engine.device.status(of: peer.nodeKey) != nil {
+                // Re-inserting allowed IPs rebuilds the routing trie: only when they changed.
+                if old.allowedIPs != peer.allowedIPs {
+                    try? engine.device.addPeer(PeerConfiguration(publicKey: peer.nodeKey, endpoint: nil, allowedIPs: peer.allowedIPs))
+                }
+                // Control's endpoint list changed: follow it (roaming may override it again).
+                if let endpoint, endpoint != PeerPathChoice.endpoint(for: old) {
+                    try? engine.device.setEndpoint(endpoint, of: peer.nodeKey)
+                }
+                continue
+            }
+            do {
+                try engine.device.addPeer(PeerConfiguration(publicKey: peer.nodeKey, endpoint: endpoint, allowedIPs: peer.allowedIPs))
+            } catch {
+                logger.warning("peer left out of WireGuard", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Engine
+
+    /// The addresses control gave this node (empty before the first netmap).
+    var addresses: [IPPrefix] { state.withLock { $0.selfNode?.addresses ?? [] } }
+
+    /// Connects the running engine: installs every known peer and the policy, starts handshakes
+    /// with peers control sees online (a restarted node must not wait for their stale sessions to
+    /// time out), and reports this node's endpoints to control.
+    func attach(_ engine: Engine) {
+        let (peers, rules, client) = state.withLock { state in
+            state.engine = engine
+            return (Array(state.table.peers.values), state.rules, state.client)
+        }
+        let logger = logger
+        engine.perform { engine in
+            engine.packetFilter = PacketFilter(rules: rules)
+            var changes = TailnetPeerTable.Changes()
+            changes.upserts = peers.map { ($0, nil) }
+            Self.applyToDevice(changes, engine: engine, logger: logger)
+            let now = EngineClock.now()
+            for peer in peers.prefix(Self.initialHandshakeLimit) where peer.online == true && PeerPathChoice.endpoint(for: peer) != nil {
+                try? engine.device.initiateHandshake(with: peer.nodeKey, now: now)
+            }
+        }
+        let endpoints = LocalEndpoints.list(port: engine.localPort).map(\.description)
+        let disco = keys.disco.publicKey.key
+        client?.update(endpoints: endpoints, discoKey: KeyText.format(disco, prefix: KeyText.discoPublic))
+        logger.info("tailnet endpoints reported", metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
+    }
+
+    /// Peers handshaken with at once when the node starts (bounded: a large tailnet is mostly idle).
+    static let initialHandshakeLimit = 256
+
+    // MARK: Queries
+
+    /// The address a peer's name resolves to.
+    func resolve(_ name: String) -> IPAddress? { state.withLock { $0.table.resolve(name) } }
+
+    struct Snapshot {
+        var selfNode: TailnetSelf?
+        var peers: [TailnetPeer]
+        var controlState: ControlState
+        var controlMessage: String
+        var derpMap: DERPMap?
+    }
+
+    func snapshot() -> Snapshot {
+        state.withLock { state in
+            Snapshot(selfNode: state.selfNode, peers: Array(state.table.peers.values), controlState: state.controlState,
+                     controlMessage: state.controlMessage, derpMap: state.derpMap)
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Logs out (ephemeral nodes, or when asked), then stops the control session. Blocks on the
+    /// helper: call off the cooperative pool. Idempotent.
+    func shutdown(logout: Bool) {
+        let client = state.withLock { state -> ControlClient? in
+            defer { state.client = nil; state.engine = nil }
+            return state.client
+        }
+        guard let client else { return }
+        if logout {
+            do {
+                try client.logout(timeout: .seconds(5))
+                logger.info("logged out of the tailnet")
+            } catch {
+                logger.warning("logout failed", metadata: ["error": "\(error)"])
+            }
+        }
+        client.stop()
+        failWaiter(.closed)
+    }
+}

@@ -1,0 +1,67 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import WireNet
+
+/// `wirenet status --json`: the node's state as one JSON object, for scripts and tests.
+///
+/// ```json
+/// {"publicKey": "…", "name": "web.tailnet.test.", "addresses": ["100.64.0.1/32"], "control": "running",
+///  "peers": [{"hostName": "db", "name": "db.tailnet.test.", "addresses": ["100.64.0.2/32"], "online": true,
+///             "lastHandshakeSecondsAgo": 3, "receivedBytes": 1200, "sentBytes": 900, …}], "forwarding": […]}
+/// ```
+struct StatusJSON: Encodable {
+    struct Peer: Encodable {
+        var publicKey: String
+        var hostName: String?
+        var name: String?
+        var addresses: [String]
+        var online: Bool?
+        var lastSeen: String?
+        var expired: Bool?
+        var endpoint: String?
+        /// Seconds since the last completed handshake; nil before the first.
+        var lastHandshakeSecondsAgo: Int64?
+        var receivedBytes: UInt64
+        var sentBytes: UInt64
+        var droppedPackets: UInt64
+    }
+
+    var publicKey: String
+    var name: String?
+    var addresses: [String]
+    var listenPort: UInt16
+    var control: String?
+    var controlMessage: String?
+    var filteredPackets: UInt64
+    var tcpConnections: Int
+    var peers: [Peer]
+    var forwarding: [String]
+
+    init(_ status: NodeStatus, forwarders: [any Forwarder]) {
+        publicKey = status.publicKey.description
+        name = status.name
+        addresses = status.addresses.map(\.description)
+        listenPort = status.listenPort
+        control = status.controlState?.rawValue
+        controlMessage = status.controlMessage
+        filteredPackets = status.filteredPackets
+        tcpConnections = status.tcpConnections
+        peers = status.peers.map { peer in
+            Peer(publicKey: peer.publicKey.description, hostName: peer.tailnet?.hostName, name: peer.tailnet?.name,
+                 addresses: peer.tailnet?.addresses.map(\.description) ?? [], online: peer.tailnet?.online,
+                 lastSeen: peer.tailnet?.lastSeen, expired: peer.tailnet?.expired, endpoint: peer.endpoint,
+                 lastHandshakeSecondsAgo: peer.lastHandshakeAge.map { $0.components.seconds },
+                 receivedBytes: peer.receivedBytes, sentBytes: peer.sentBytes, droppedPackets: peer.droppedPackets)
+        }
+        forwarding = forwarders.map(\.statusLine)
+    }
+
+    func encoded() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
