@@ -155,8 +155,11 @@ final class TailnetSession: Sendable {
     private static func applyToDevice(_ changes: TailnetPeerTable.Changes, engine: Engine, logger: Logger) {
         for old in changes.removals {
             try? engine.device.removePeer(old.nodeKey)
+            if let disco = old.discoKey { engine.discoResponder?.remove(PublicKey(disco)) }
         }
         for (peer, old) in changes.upserts {
+            if let disco = old?.discoKey { engine.discoResponder?.remove(PublicKey(disco)) }
+            if let disco = peer.discoKey { engine.discoResponder?.add(PublicKey(disco)) }
             let endpoint = PeerPathChoice.endpoint(for: peer)
             if let old, engine.device.status(of: peer.nodeKey) != nil {
                 // Re-inserting allowed IPs rebuilds the routing trie: only when they changed.
@@ -191,8 +194,9 @@ final class TailnetSession: Sendable {
             return (Array(state.table.peers.values), state.rules, state.client)
         }
         let logger = logger
-        engine.perform { engine in
+        engine.perform { [keys] engine in
             engine.packetFilter = PacketFilter(rules: rules)
+            engine.discoResponder = DiscoPongResponder(privateKey: keys.disco)
             var changes = TailnetPeerTable.Changes()
             changes.upserts = peers.map { ($0, nil) }
             Self.applyToDevice(changes, engine: engine, logger: logger)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import Relay
 import Synchronization
 import UDPTransport
 import Wire
@@ -41,6 +42,8 @@ final class Engine: @unchecked Sendable {
     /// The tailnet's access policy on inbound packets (nil: no policy, everything passes — a static
     /// WireGuard configuration). Loop thread only.
     var packetFilter: PacketFilter?
+    /// Answers tailnet peers' disco pings (nil for a static configuration). Loop thread only.
+    var discoResponder: DiscoPongResponder?
 
     /// Most outbound packets taken from the backend per loop turn, so receiving is never starved.
     static let outboundBurst = 256
@@ -181,6 +184,12 @@ final class Engine: @unchecked Sendable {
         }
         for datagram in batch.datagrams {
             let bytes = datagram.bytes
+            if let discoResponder, DiscoProtocol.looksLikeDisco(UnsafeRawBufferPointer(bytes)) {
+                if let pong = discoResponder.answer(UnsafeRawBufferPointer(bytes), from: Endpoint(datagram.source)) {
+                    send(pong, to: datagram.source, in: &replies)
+                }
+                continue
+            }
             switch device.receive(bytes, length: bytes.count, from: Endpoint(datagram.source), now: now) {
             case .packet(let peer, let range):
                 if packetFilter != nil, !packetFilter!.admitsInbound(UnsafeRawBufferPointer(rebasing: bytes[range]), now: now) { continue }
@@ -196,6 +205,13 @@ final class Engine: @unchecked Sendable {
                 break
             }
         }
+    }
+
+    /// Queues a small datagram built outside the send buffers (a disco pong).
+    private func send(_ datagram: [UInt8], to destination: UDPEndpoint, in batch: inout SendBatch) {
+        guard var buffer = transport.makeSendBuffer() else { return }
+        let fits = datagram.withUnsafeBytes { buffer.setDatagram($0) }
+        if fits { batch.append(buffer, to: destination) } else { transport.releaseSendBuffer(buffer) }
     }
 
     /// Packets out: the backend writes each packet straight into a send buffer, after room for the
