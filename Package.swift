@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "WireNet",
             dependencies: [
-                "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "Relay",
+                "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "Relay", "RelayTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),

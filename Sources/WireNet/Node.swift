@@ -264,6 +264,13 @@ public final class Node: Service, Sendable {
                     lastHandshakeAge: status.lastHandshake.map { now.since($0) },
                     receivedBytes: status.receivedBytes, sentBytes: status.sentBytes,
                     droppedPackets: status.drops.total)
+            }.map { peer -> NodeStatus.Peer in
+                var peer = peer
+                if let path = engine.paths?.pathStatus(of: peer.publicKey, now: now) {
+                    peer.path = path
+                    peer.endpoint = path.kind == .direct ? path.endpoint : path.region.map { "derp region \($0)" }
+                }
+                return peer
             }.sorted { $0.publicKey.description < $1.publicKey.description }
             var status = NodeStatus(
                 publicKey: configuration.privateKey.publicKey, addresses: configuration.addresses,

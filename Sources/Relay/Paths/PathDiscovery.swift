@@ -7,7 +7,7 @@ public enum PeerRoute: Equatable, Sendable {
     case direct(Endpoint)
     /// Through the DERP relay of this region (the peer's home).
     case relay(region: Int)
-    /// Nowhere yet: no confirmed endpoint and no home region.
+    /// Nowhere: no confirmed endpoint, no home region and no netmap endpoint.
     case unreachable
 }
 
@@ -168,7 +168,9 @@ public final class PathDiscovery {
         if let best = state.best, let pong = state.candidates[best]?.lastPong, now.since(pong) < timing.trustDuration {
             return .direct(best)
         }
-        return state.peer.homeRegion > 0 ? .relay(region: state.peer.homeRegion) : .unreachable
+        if state.peer.homeRegion > 0 { return .relay(region: state.peer.homeRegion) }
+        // No relay to fall back on (a flat network): the netmap's first endpoint, unconfirmed.
+        return state.peer.endpoints.first.map { .direct($0) } ?? .unreachable
     }
 
     // MARK: Receiving

@@ -123,7 +123,7 @@ final class TailnetSession: Sendable {
     /// Folds a netmap into the table and hands WireGuard's share to the engine.
     func apply(_ update: NetmapUpdate) {
         for reason in update.rejected { logger.warning("netmap entry left out", metadata: ["reason": "\(reason)"]) }
-        let (changes, rules, engine, waiter) = state.withLock { state in
+        let (changes, rules, derpMap, engine, waiter) = state.withLock { state in
             let changes = state.table.apply(update)
             if let node = update.selfNode { state.selfNode = node }
             if let domain = update.domain { state.domain = domain }
@@ -136,10 +136,11 @@ final class TailnetSession: Sendable {
                 waiter = state.firstNetmapWaiter
                 state.firstNetmapWaiter = nil
             }
-            return (changes, update.packetFilter, state.engine, waiter)
+            return (changes, update.packetFilter, update.derpMap, state.engine, waiter)
         }
         if let engine {
             engine.perform { engine in
+                if let derpMap { engine.paths?.setDERPMap(derpMap, now: EngineClock.now()) }
                 Self.applyToDevice(changes, engine: engine, logger: self.logger)
                 if let rules { engine.packetFilter?.replaceRules(rules) }
             }
@@ -155,11 +156,11 @@ final class TailnetSession: Sendable {
     private static func applyToDevice(_ changes: TailnetPeerTable.Changes, engine: Engine, logger: Logger) {
         for old in changes.removals {
             try? engine.device.removePeer(old.nodeKey)
-            if let disco = old.discoKey { engine.discoResponder?.remove(PublicKey(disco)) }
+            engine.paths?.remove(id: old.id)
         }
         for (peer, old) in changes.upserts {
-            if let disco = old?.discoKey { engine.discoResponder?.remove(PublicKey(disco)) }
-            if let disco = peer.discoKey { engine.discoResponder?.add(PublicKey(disco)) }
+            engine.paths?.upsert(id: peer.id, nodeKey: peer.nodeKey, discoKey: peer.discoKey, homeDERP: peer.homeDERP,
+                                 endpoints: peer.endpoints)
             let endpoint = PeerPathChoice.endpoint(for: peer)
             if let old, engine.device.status(of: peer.nodeKey) != nil {
                 // Re-inserting allowed IPs rebuilds the routing trie: only when they changed.
@@ -189,14 +190,17 @@ final class TailnetSession: Sendable {
     /// with peers control sees online (a restarted node must not wait for their stale sessions to
     /// time out), and reports this node's endpoints to control.
     func attach(_ engine: Engine) {
-        let (peers, rules, client) = state.withLock { state in
+        let (peers, rules, derpMap, client) = state.withLock { state in
             state.engine = engine
-            return (Array(state.table.peers.values), state.rules, state.client)
+            return (Array(state.table.peers.values), state.rules, state.derpMap, state.client)
         }
+        let localEndpoints = LocalEndpoints.list(port: engine.localPort)
         let logger = logger
         engine.perform { [keys] engine in
             engine.packetFilter = PacketFilter(rules: rules)
-            engine.discoResponder = DiscoPongResponder(privateKey: keys.disco)
+            engine.paths = PeerPaths(nodeKey: keys.node, discoKey: keys.disco,
+                                     plainHTTPForTestRelays: Self.plainHTTPForTestRelays, localEndpoints: localEndpoints)
+            if let derpMap { engine.paths?.setDERPMap(derpMap, now: EngineClock.now()) }
             var changes = TailnetPeerTable.Changes()
             changes.upserts = peers.map { ($0, nil) }
             Self.applyToDevice(changes, engine: engine, logger: logger)
@@ -205,10 +209,17 @@ final class TailnetSession: Sendable {
                 try? engine.device.initiateHandshake(with: peer.nodeKey, now: now)
             }
         }
-        let endpoints = LocalEndpoints.list(port: engine.localPort).map(\.description)
+        let endpoints = localEndpoints.map(\.description)
         let disco = keys.disco.publicKey.key
         client?.update(endpoints: endpoints, discoKey: KeyText.format(disco, prefix: KeyText.discoPublic))
         logger.info("tailnet endpoints reported", metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
+    }
+
+    /// `WIRENET_DERP_PLAIN_HTTP=1`: reach relays marked `InsecureForTests` over plain HTTP instead
+    /// of TLS (as tailscale's `TS_DEBUG_USE_DERP_HTTP`); other relays always get verified TLS.
+    static var plainHTTPForTestRelays: Bool {
+        guard let value = getenv("WIRENET_DERP_PLAIN_HTTP") else { return false }
+        return String(cString: value) == "1"
     }
 
     /// Peers handshaken with at once when the node starts (bounded: a large tailnet is mostly idle).
