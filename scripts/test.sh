@@ -26,4 +26,11 @@ fuzz_seconds="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_seconds" != "0" ]; then
     scripts/fuzz.sh "$fuzz_seconds"
 fi
+# --- The test control server (Go, Tests/TestControl): go vet, go test, interop with arkitekt-mesh ---
+if command -v go >/dev/null 2>&1; then
+    Tests/TestControl/run-tests.sh
+else
+    echo "test: Go is not installed: skipping the test control server's tests"
+fi
+
 echo "test: all passed"

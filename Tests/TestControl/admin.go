@@ -11,6 +11,7 @@ package main
 //	POST   /test/policy/reload             re-read --policy FILE (as SIGHUP does)
 //	POST   /test/authkey?key=K&kind=KIND   add an auth key (kind: reusable, oneoff, expired)
 //	POST   /test/synthetic?count=N         add N synthetic peers
+//	POST   /test/synthetic/churn?count=N   give N synthetic peers new endpoints (one PeersChangedPatch)
 //	DELETE /test/synthetic                 remove every synthetic peer
 
 import (
@@ -121,6 +122,18 @@ func (s *controlServer) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, map[string]int{"added": added})
+	case "POST /test/synthetic/churn":
+		count, err := strconv.Atoi(q.Get("count"))
+		if err != nil {
+			http.Error(w, "count=N required", http.StatusBadRequest)
+			return
+		}
+		changed, err := t.churnSynthetic(count)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, map[string]int{"changed": changed})
 	case "DELETE /test/synthetic":
 		writeJSON(w, map[string]int{"removed": t.removeSynthetic()})
 	default:

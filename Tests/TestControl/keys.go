@@ -29,9 +29,14 @@ func (k rawKey) text(prefix string) []byte {
 	return out
 }
 
+// parseKeyText reads "<prefix><64 hex digits>"; an empty string is the zero key, as some clients
+// send for keys they do not have.
 func parseKeyText(prefix string, text []byte) (rawKey, error) {
 	var k rawKey
 	s := string(text)
+	if s == "" {
+		return k, nil
+	}
 	if !strings.HasPrefix(s, prefix) {
 		return k, fmt.Errorf("key %q lacks the prefix %q", clip(s, 80), prefix)
 	}

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"wirenet/Tests/TestControl/derp"
 )
 
 type stringList []string
@@ -43,6 +45,7 @@ type options struct {
 	keepAlive       time.Duration
 	keepAliveJitter time.Duration
 	ephemeralGrace  time.Duration
+	derp            bool
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -60,6 +63,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.DurationVar(&o.keepAlive, "keepalive", 50*time.Second, "base interval between map keep-alives")
 	fs.DurationVar(&o.keepAliveJitter, "keepalive-jitter", 8*time.Second, "random extra added to each keep-alive interval")
 	fs.DurationVar(&o.ephemeralGrace, "ephemeral-grace", 30*time.Second, "how long an ephemeral node may be without a map stream before it is removed")
+	fs.BoolVar(&o.derp, "derp", false, "relay DERP at /derp on the same port (TLS with a self-signed certificate, and plain HTTP) and announce it as region 900")
 	if err := fs.Parse(args); err != nil {
 		return nil, flagParseError{err} // the flag package has printed it with the usage
 	}
@@ -75,6 +79,9 @@ func parseOptions(args []string) (*options, error) {
 	}
 	if host == "" {
 		return nil, fmt.Errorf("--listen %q: give a host, e.g. 127.0.0.1 or 0.0.0.0", o.listen)
+	}
+	if ip := net.ParseIP(host); o.derp && (ip == nil || ip.IsUnspecified()) {
+		return nil, fmt.Errorf("--derp needs --listen with the IP address clients reach (the DERP map names it), not %q", host)
 	}
 	for _, k := range append(append(append([]string{}, o.authKeys...), o.oneOffKeys...), o.expiredKeys...) {
 		if strings.TrimSpace(k) == "" || strings.ContainsAny(k, " \t\r\n") {
@@ -114,12 +121,37 @@ func buildDERPMap(listen net.Addr, relay bool) *DERPMap {
 		return nil
 	}
 	host := tcp.IP.String()
+	node := &DERPNode{Name: "900a", RegionID: 900, HostName: host, DERPPort: tcp.Port, STUNPort: -1, InsecureForTests: true}
+	if tcp.IP.To4() != nil {
+		node.IPv4 = host
+	} else {
+		node.IPv6 = host
+	}
 	return &DERPMap{Regions: map[int]*DERPRegion{
-		900: {RegionID: 900, RegionCode: "test", RegionName: "WireNet test relay", Nodes: []*DERPNode{{
-			Name: "900a", RegionID: 900, HostName: host, IPv4: host,
-			DERPPort: tcp.Port, STUNPort: -1, InsecureForTests: true,
-		}}},
+		900: {RegionID: 900, RegionCode: "test", RegionName: "WireNet test relay", Nodes: []*DERPNode{node}},
 	}}
+}
+
+// serveSignals re-reads the policy on SIGHUP (when reload is set) and, on SIGINT or SIGTERM, saves
+// the state and returns the exit status.
+func serveSignals(signals <-chan os.Signal, reload func() error, flush func() error, logf func(string, ...interface{})) int {
+	for sig := range signals {
+		if sig == syscall.SIGHUP {
+			if reload == nil {
+				logf("SIGHUP: no --policy file to re-read")
+			} else if err := reload(); err != nil {
+				logf("SIGHUP: policy not changed: %v", err)
+			}
+			continue
+		}
+		logf("%v: stopping", sig)
+		if err := flush(); err != nil {
+			logf("saving state: %v", err)
+			return 1
+		}
+		return 0
+	}
+	return 0
 }
 
 func main() {
@@ -166,11 +198,29 @@ func run(o *options) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %v", o.listen, err)
 	}
-	relay := false // --derp sets this once package derp is wired in
 	tn := newTailnet(tailnetConfig{
 		Domain: o.domain, EphemeralGrace: o.ephemeralGrace, Logf: logf,
-		DERPMap: buildDERPMap(ln.Addr(), relay),
+		DERPMap: buildDERPMap(ln.Addr(), o.derp),
 	})
+	extra := map[string]http.Handler{}
+	if o.derp {
+		host, _, _ := net.SplitHostPort(o.listen)
+		tlsConfig, err := derp.SelfSignedTLSConfig([]string{host})
+		if err != nil {
+			return fmt.Errorf("DERP certificate: %v", err)
+		}
+		relay := derp.NewServer(logf) // its messages start with "derp:"
+		extra["/derp"] = relay
+		// Latency probes of tailscale's netcheck (derphttp.ProbeHandler): an empty 200.
+		probe := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			w.WriteHeader(http.StatusOK)
+		})
+		extra["/derp/probe"], extra["/derp/latency-check"] = probe, probe
+		ln = derp.NewSniffingListener(ln, tlsConfig)
+		pub := relay.PublicKey()
+		logf("DERP relay at /derp (TLS and plain HTTP), region 900, key %x", pub[:])
+	}
 	tn.policy = policy
 	if err := st.restore(tn); err != nil {
 		return err
@@ -206,7 +256,7 @@ func run(o *options) error {
 	}
 
 	srv := &controlServer{
-		tailnet: tn, noiseKey: st.NoiseKey, legacyKey: st.LegacyKey, logf: logf,
+		tailnet: tn, noiseKey: st.NoiseKey, legacyKey: st.LegacyKey, logf: logf, extra: extra,
 		mapSettings: mapSettings{KeepAlive: o.keepAlive, KeepAliveJitter: o.keepAliveJitter},
 	}
 	if o.policyFile != "" {
@@ -222,26 +272,11 @@ func run(o *options) error {
 
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		for sig := range signals {
-			if sig == syscall.SIGHUP {
-				if srv.reloadPolicy == nil {
-					logf("SIGHUP: no --policy file to re-read")
-				} else if err := srv.reloadPolicy(); err != nil {
-					logf("SIGHUP: policy not changed: %v", err)
-				}
-				continue
-			}
-			logf("%v: stopping", sig)
-			if store != nil {
-				if err := store.flush(); err != nil {
-					logf("saving state: %v", err)
-					os.Exit(1)
-				}
-			}
-			os.Exit(0)
-		}
-	}()
+	flush := func() error { return nil }
+	if store != nil {
+		flush = store.flush
+	}
+	go func() { os.Exit(serveSignals(signals, srv.reloadPolicy, flush, logf)) }()
 
 	httpServer := &http.Server{
 		Handler:           srv,

@@ -127,9 +127,8 @@ func (t *Tailnet) applyMapRequestLocked(n *nodeRecord, req *MapRequest) {
 		n.Endpoints = usableEndpoints(req.Endpoints)
 		patchable = true
 	}
-	if len(req.Hostinfo) > 0 && string(req.Hostinfo) != "null" {
-		var hi hostinfoFields
-		if json.Unmarshal(req.Hostinfo, &hi) == nil {
+	if len(req.Hostinfo) > 0 {
+		if hi, ok := parseHostinfo(req.Hostinfo); ok {
 			if string(n.Hostinfo) != string(req.Hostinfo) {
 				n.Hostinfo = append(json.RawMessage(nil), req.Hostinfo...)
 				structural = true
@@ -187,6 +186,7 @@ func (t *Tailnet) startStreamLocked(n *nodeRecord) uint64 {
 	n.streamGen = t.streamClock
 	if !n.online {
 		n.online = true
+		t.cfg.Logf("node %d (%s) online: map stream opened", n.ID, n.Hostname)
 		t.touchLocked(n, false)
 	}
 	t.notifyLocked() // also ends an older stream of the same node
@@ -204,6 +204,7 @@ func (t *Tailnet) endStream(id int64, gen uint64) {
 	}
 	n.online = false
 	n.LastSeen = time.Now().UTC().Truncate(time.Second)
+	t.cfg.Logf("node %d (%s) went offline: its map stream ended", n.ID, n.Hostname)
 	t.touchLocked(n, false)
 	t.notifyLocked()
 	t.scheduleEphemeralRemovalLocked(n)

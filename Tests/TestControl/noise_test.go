@@ -160,3 +160,21 @@ func FuzzNoiseAccept(f *testing.F) {
 		noiseAccept(nil, serverKey, init) // must not panic
 	})
 }
+
+func TestKeysRoundTripTheirTextFormAndRefuseOtherPrefixes(t *testing.T) {
+	k := NodePublic{publicKey(newPrivateKey())}
+	text, _ := k.MarshalText()
+	var back NodePublic
+	if err := back.UnmarshalText(text); err != nil || back != k {
+		t.Fatalf("%s: %v", text, err)
+	}
+	var d DiscoPublic
+	for _, bad := range []string{"mkey:" + string(text[8:]), "discokey:abc", "discokey:" + string(text[8:])[:62] + "zz"} {
+		if err := d.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if err := d.UnmarshalText(nil); err != nil || !d.isZero() {
+		t.Fatal("an empty key is not the zero key")
+	}
+}

@@ -57,21 +57,21 @@ func (t *Tailnet) register(machine MachinePublic, req *RegisterRequest, now time
 	if req.NodeKey.isZero() {
 		return t.refusal("register request has no node key")
 	}
-	var hi hostinfoFields
-	if len(req.Hostinfo) > 0 {
-		_ = json.Unmarshal(req.Hostinfo, &hi) // a malformed Hostinfo only loses the host name
+	hi, ok := parseHostinfo(req.Hostinfo)
+	if !ok {
+		req.Hostinfo = nil // absent or not an object: keep what the node had
 	}
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u, l := t.testUser()
-	ok := RegisterResponse{User: u, Login: l, MachineAuthorized: true}
+	accepted := RegisterResponse{User: u, Login: l, MachineAuthorized: true}
 
 	if !req.Expiry.IsZero() && !req.Expiry.After(now) {
 		t.logoutLocked(machine, req.NodeKey)
-		ok.NodeKeyExpired = true
-		ok.MachineAuthorized = false
-		return ok
+		accepted.NodeKeyExpired = true
+		accepted.MachineAuthorized = false
+		return accepted
 	}
 
 	// Already registered with this node key: no auth key needed (a restart, or a re-login).
@@ -80,7 +80,7 @@ func (t *Tailnet) register(machine MachinePublic, req *RegisterRequest, now time
 			return t.refusal("this node key is registered to another machine")
 		}
 		t.refreshRegistrationLocked(n, req, hi)
-		return ok
+		return accepted
 	}
 
 	// Node key rotation: the old key names a registered node of this machine.
@@ -96,7 +96,7 @@ func (t *Tailnet) register(machine MachinePublic, req *RegisterRequest, now time
 			t.refreshRegistrationLocked(n, req, hi)
 			t.touchLocked(n, true)
 			t.notifyLocked()
-			return ok
+			return accepted
 		}
 	}
 
@@ -156,7 +156,7 @@ func (t *Tailnet) register(machine MachinePublic, req *RegisterRequest, now time
 	if !n.online {
 		t.scheduleEphemeralRemovalLocked(n)
 	}
-	return ok
+	return accepted
 }
 
 // refreshRegistrationLocked applies what a register request says about the node.

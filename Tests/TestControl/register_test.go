@@ -193,3 +193,25 @@ func TestMalformedRequestsGetErrorsNotCrashes(t *testing.T) {
 	// The server still works.
 	ts.newNode().mustRegister("good", "after", false)
 }
+
+func TestAHostinfoThatIsNotAnObjectNeverReachesPeers(t *testing.T) {
+	ts := newTestServer(t, nil)
+	a := ts.newNode()
+	a.mustRegister("good", "a", false)
+	ms := a.stream(false)
+	ms.next()
+	b := ts.newNode()
+	for _, hi := range []string{`"a string"`, `5`, `[1]`, `null`} {
+		resp := b.post(context.Background(), "/machine/register", map[string]interface{}{
+			"Version": testCapVersion, "NodeKey": b.node, "Auth": map[string]string{"AuthKey": "good"}, "Hostinfo": json.RawMessage(hi)})
+		resp.Body.Close()
+		resp = b.post(context.Background(), "/machine/map", map[string]interface{}{
+			"Version": testCapVersion, "NodeKey": b.node, "OmitPeers": true, "Hostinfo": json.RawMessage(hi)})
+		resp.Body.Close()
+	}
+	m := ms.nextWhere("b", func(m *MapResponse) bool { return len(m.PeersChanged) > 0 })
+	var obj map[string]interface{}
+	if err := json.Unmarshal(m.PeersChanged[0].Hostinfo, &obj); err != nil {
+		t.Fatalf("peer Hostinfo %s is not an object: %v", m.PeersChanged[0].Hostinfo, err)
+	}
+}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -92,5 +95,60 @@ func TestFlagsAreCheckedWithClearMessages(t *testing.T) {
 		if _, err := parseOptions(args); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+func TestDERPMapNamesTheListenAddressAsRegion900OnlyWithARelay(t *testing.T) {
+	if m := buildDERPMap(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9911}, false); m != nil {
+		t.Fatalf("a DERP map without a relay: %+v", m)
+	}
+	m := buildDERPMap(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9911}, true)
+	r := m.Regions[900]
+	if r == nil || r.RegionCode != "test" || len(r.Nodes) != 1 {
+		t.Fatalf("%+v", m)
+	}
+	n := r.Nodes[0]
+	if n.HostName != "127.0.0.1" || n.IPv4 != "127.0.0.1" || n.DERPPort != 9911 || n.STUNPort != -1 || !n.InsecureForTests || n.RegionID != 900 {
+		t.Fatalf("%+v", n)
+	}
+	if _, err := parseOptions([]string{"--derp", "--listen", "0.0.0.0:9911"}); err == nil {
+		t.Fatal("--derp with an unspecified listen address was accepted")
+	}
+}
+
+func TestSIGHUPReloadsThePolicyAndSIGTERMSavesTheState(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.json")
+	os.WriteFile(path, []byte(`[]`), 0o600)
+	tn := newTailnet(tailnetConfig{Domain: "x"})
+	reload := func() error {
+		rules, err := loadPolicyFile(path)
+		if err == nil {
+			tn.setPolicy(rules)
+		}
+		return err
+	}
+	saved := 0
+	signals := make(chan os.Signal, 4)
+	signals <- syscall.SIGHUP
+	signals <- syscall.SIGHUP // after the file turned bad: the policy stays
+	signals <- syscall.SIGTERM
+	done := make(chan int)
+	var logs []string
+	go func() {
+		done <- serveSignals(signals, func() error {
+			err := reload()
+			os.WriteFile(path, []byte(`not json`), 0o600)
+			return err
+		}, func() error { saved++; return nil }, func(f string, a ...interface{}) { logs = append(logs, fmt.Sprintf(f, a...)) })
+	}()
+	if code := <-done; code != 0 || saved != 1 {
+		t.Fatalf("exit %d, saved %d times", code, saved)
+	}
+	if tn.policyVersion != 2 || len(tn.policy) != 0 {
+		t.Fatalf("policy version %d, %d rules", tn.policyVersion, len(tn.policy))
+	}
+	if len(logs) < 2 || !strings.Contains(logs[0], "not a JSON list") {
+		t.Fatalf("logs %q", logs)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"sort"
 	"time"
 )
 
@@ -51,6 +52,45 @@ func (t *Tailnet) addSynthetic(count int) (int, error) {
 	t.cfg.Logf("added %d synthetic peers", count)
 	t.notifyLocked()
 	return count, nil
+}
+
+// churnSynthetic gives up to count synthetic peers (lowest IDs first) a new random endpoint port,
+// so that every map stream gets one PeersChangedPatch delta naming them (scale tests of deltas).
+func (t *Tailnet) churnSynthetic(count int) (int, error) {
+	if count < 1 || count > maxSynthetic {
+		return 0, fmt.Errorf("churn count %d is outside 1…%d", count, maxSynthetic)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ids []int64
+	for id, n := range t.nodes {
+		if n.Synthetic {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	if len(ids) > count {
+		ids = ids[:count]
+	}
+	for _, id := range ids {
+		n := t.nodes[id]
+		var rnd [2]byte
+		rand.Read(rnd[:])
+		port := 1024 + binary.BigEndian.Uint16(rnd[:])%60000
+		if len(n.Endpoints) > 0 && n.Endpoints[0].Port() == port {
+			port++
+		}
+		addr := netip.AddrFrom4([4]byte{198, 18, 0, 1})
+		if len(n.Endpoints) > 0 {
+			addr = n.Endpoints[0].Addr()
+		}
+		n.Endpoints = []netip.AddrPort{netip.AddrPortFrom(addr, port)}
+		t.touchLocked(n, false)
+	}
+	if len(ids) > 0 {
+		t.notifyLocked()
+	}
+	return len(ids), nil
 }
 
 // randomKey returns 32 random bytes: a synthetic peer's keys are never used for Diffie-Hellman,

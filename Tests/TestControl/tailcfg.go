@@ -5,6 +5,7 @@ package main
 // fields it does not know, and this server ignores request fields it does not use.
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"time"
@@ -79,6 +80,17 @@ type hostinfoFields struct {
 	NetInfo  *struct {
 		PreferredDERP int `json:",omitempty"`
 	} `json:",omitempty"`
+}
+
+// parseHostinfo accepts a client's Hostinfo only when it is a JSON object: it is passed on to
+// every peer verbatim, and a string or number there would break their netmap decoding.
+func parseHostinfo(raw json.RawMessage) (hostinfoFields, bool) {
+	var hi hostinfoFields
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &hi) != nil {
+		return hostinfoFields{}, false
+	}
+	return hi, true
 }
 
 // Node is tailcfg.Node as this server sends it (self and peers).

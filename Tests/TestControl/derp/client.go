@@ -193,13 +193,17 @@ func (c *client) handleSendPacket(n uint32) error {
 	}
 	s := c.s
 	s.counters.packetsReceived.Add(1)
+	isDisco := looksLikeDisco(data)
+	if isDisco {
+		s.counters.discoReceived.Add(1)
+	}
 	dst := s.lookup(dstKey)
 	if dst == nil {
 		s.recordDrop(DropUnknownDestination)
 		// Not-here replies only for disco, rate-limited (derpserver.go
 		// requestPeerGoneWriteLimited): a peer probing a stale relay learns
 		// quickly, a WireGuard flood does not turn into a PeerGone flood.
-		if looksLikeDisco(data) && c.notHere.allow(time.Now()) {
+		if isDisco && c.notHere.allow(time.Now()) {
 			c.queueControl(FramePeerGone, peerGonePayload(dstKey, PeerGoneNotHere))
 			s.counters.peerGoneNotHere.Add(1)
 		}

@@ -51,8 +51,8 @@ func TestTwoClientsExchangePacketsThroughTLSAndPlainHTTPOnOnePort(t *testing.T) 
 		t.Fatalf("64 KiB packet: got %d bytes from %v", len(got), src)
 	}
 	st := r.s.Stats()
-	if st.PacketsRelayed != 101 || st.ClientsConnected != 3 {
-		t.Errorf("stats %+v, want 101 relayed, 3 clients", st)
+	if st.PacketsRelayed != 101 || st.ClientsConnected != 3 || st.Accepted != 3 || st.AcceptedTLS != 2 {
+		t.Errorf("stats %+v, want 101 relayed, 3 clients, 2 of 3 over TLS", st)
 	}
 }
 
@@ -165,6 +165,9 @@ func TestPeerGoneNotHereOnlyForDiscoAndRateLimited(t *testing.T) {
 	st := r.s.Stats()
 	if st.PeerGoneNotHere != notHereBurst {
 		t.Fatalf("PeerGoneNotHere %d, want the burst of %d", st.PeerGoneNotHere, notHereBurst)
+	}
+	if st.DiscoReceived != 10 {
+		t.Errorf("DiscoReceived %d, want 10", st.DiscoReceived)
 	}
 	if st.Dropped["unknown_dest"] != 20 {
 		t.Errorf("unknown_dest drops %d, want 20", st.Dropped["unknown_dest"])

@@ -131,6 +131,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.counters.accepted.Add(1)
+	if r.TLS != nil {
+		s.counters.acceptedTLS.Add(1)
+	}
 	if r.Header.Get(fastStartHeader) != "1" {
 		fmt.Fprintf(brw.Writer, "HTTP/1.1 101 Switching Protocols\r\n"+
 			"Upgrade: DERP\r\n"+

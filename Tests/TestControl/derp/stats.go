@@ -38,8 +38,10 @@ func (r DropReason) String() string {
 
 // counters are the relay's monotonically increasing event counts.
 type counters struct {
-	accepted, handshakeFailures, replaced atomic.Uint64
-	packetsReceived, packetsRelayed       atomic.Uint64
+	accepted, acceptedTLS                 atomic.Uint64
+	handshakeFailures, replaced           atomic.Uint64
+	packetsReceived, discoReceived        atomic.Uint64
+	packetsRelayed                        atomic.Uint64
 	bytesRelayed                          atomic.Uint64
 	dropped                               [dropReasonCount]atomic.Uint64
 	peerGoneDisconnected, peerGoneNotHere atomic.Uint64
@@ -52,15 +54,18 @@ type counters struct {
 type Stats struct {
 	// ClientsConnected is the number of keys connected now.
 	ClientsConnected int `json:"clientsConnected"`
-	// Accepted counts /derp upgrades; HandshakeFailures those that did not
+	// Accepted counts /derp upgrades (AcceptedTLS those over TLS); HandshakeFailures those that did not
 	// complete the ClientInfo handshake; Replaced connections closed because
 	// the same key connected again.
 	Accepted          uint64 `json:"accepted"`
+	AcceptedTLS       uint64 `json:"acceptedTLS"`
 	HandshakeFailures uint64 `json:"handshakeFailures"`
 	Replaced          uint64 `json:"replaced"`
-	// PacketsReceived counts SendPacket frames; PacketsRelayed the RecvPacket
+	// PacketsReceived counts SendPacket frames (DiscoReceived those carrying
+	// disco rather than WireGuard); PacketsRelayed the RecvPacket
 	// frames written; BytesRelayed their packet bytes.
 	PacketsReceived uint64 `json:"packetsReceived"`
+	DiscoReceived   uint64 `json:"discoReceived"`
 	PacketsRelayed  uint64 `json:"packetsRelayed"`
 	BytesRelayed    uint64 `json:"bytesRelayed"`
 	// Dropped counts packets not relayed, by [DropReason] name.
@@ -87,6 +92,8 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		ClientsConnected:     s.clientCount(),
 		Accepted:             c.accepted.Load(),
+		AcceptedTLS:          c.acceptedTLS.Load(),
+		DiscoReceived:        c.discoReceived.Load(),
 		HandshakeFailures:    c.handshakeFailures.Load(),
 		Replaced:             c.replaced.Load(),
 		PacketsReceived:      c.packetsReceived.Load(),
