@@ -211,7 +211,9 @@ final class TailnetSession: Sendable {
         }
         let endpoints = localEndpoints.map(\.description)
         let disco = keys.disco.publicKey.key
-        client?.update(endpoints: endpoints, discoKey: KeyText.format(disco, prefix: KeyText.discoPublic))
+        // The home DERP region goes to control, which gives it to peers as this node's HomeDERP.
+        client?.update(endpoints: endpoints, discoKey: KeyText.format(disco, prefix: KeyText.discoPublic),
+                       preferredDERP: derpMap.flatMap(PeerPaths.homeRegion(in:)))
         logger.info("tailnet endpoints reported", metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
     }
 

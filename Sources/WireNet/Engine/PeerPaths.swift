@@ -90,8 +90,12 @@ final class PeerPaths {
             }
             regions[id] = DERPRegion(regionID: id, regionCode: region.regionCode ?? "", nodes: nodes)
         }
-        let home = regions.filter { !$0.value.nodes.isEmpty }.keys.min()
-        derp.setMap(Relay.DERPMap(regions: regions), home: home, now: now)
+        derp.setMap(Relay.DERPMap(regions: regions), home: Self.homeRegion(in: map), now: now)
+    }
+
+    /// This node's home region in `map`: the lowest region ID with a relay node.
+    static func homeRegion(in map: DERPMap) -> Int? {
+        map.regions.filter { !$0.value.nodes.isEmpty }.keys.min()
     }
 
     // MARK: Data path
