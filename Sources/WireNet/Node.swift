@@ -141,8 +141,13 @@ public final class Node: Service, Sendable {
             backend = try KernelTUN(name: name, mtu: configuration.mtu, addresses: configuration.addresses, configure: configure)
         }
 
+        // A tailnet node's loop also polls its DERP relay sockets, so it waits in poll(); with the
+        // io_uring backend that wait woke late for UDP (direct paths crawled at ~100 KB/s in
+        // perf/derp/run.sh), so "automatic" means the portable backend there until that is fixed.
+        let transportBackend: UDPTransport.Backend =
+            tailnet != nil && options.transportBackend == .automatic ? .portable : options.transportBackend
         var transport = UDPTransport.Configuration(
-            port: configuration.listenPort ?? 0, backend: options.transportBackend,
+            port: configuration.listenPort ?? 0, backend: transportBackend,
             gso: options.segmentationOffload, gro: options.receiveCoalescing)
         transport.sendBufferSize = configuration.mtu + 64
         let engine: Engine

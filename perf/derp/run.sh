@@ -4,7 +4,7 @@
 # network namespaces (names dp-*, addresses 10.251.6.0/24): node A serves a file, node B fetches it
 # with curl through `--forward`. First with UDP between A and B dropped by nftables (relay only),
 # then with UDP flowing once disco reports a direct path. Root only. Prints one line per path.
-#   perf/derp/run.sh [MiB (default 200)] [rounds (default 3)]
+#   [WIRENET_NODE_ARGS="--transport portable"] perf/derp/run.sh [MiB (default 200)] [rounds (default 3)]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 mib="${1:-200}"
@@ -55,7 +55,7 @@ export WIRENET_CONTROL_HELPER="$repo/.build/control-helper/libwirenetcontrol.so"
 start_node() {  # namespace hostname extra...
     local ns="$1" host="$2"; shift 2
     ip netns exec "$ns" "$wirenet" up --control-url http://10.251.6.1:9911 --authkey-file "$work/authkey" \
-        --hostname "$host" --state "$work/state-$host" --control-socket "$work/$host.sock" "$@" >"$work/$host.log" 2>&1 &
+        --hostname "$host" --state "$work/state-$host" --control-socket "$work/$host.sock" ${WIRENET_NODE_ARGS:-} "$@" >"$work/$host.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 120); do grep -q '^ready' "$work/$host.log" && return 0; sleep 0.5; done
     echo "derp perf: $host did not start" >&2; tail "$work/$host.log" >&2; exit 1

@@ -62,7 +62,8 @@ extension Engine {
         return earliest(paths.discovery.nextDeadline(now: now), paths.derp.nextDeadline(now: now))
     }
 
-    /// Services the relay connections after a poll (`fds[2...]` are theirs).
+    /// Services the relay connections after a poll (`fds[2...]` are theirs: after the transport and
+    /// the backend).
     func serviceRelays(_ fds: [pollfd], replies: inout SendBatch, now: WireGuardInstant) {
         guard let paths else { return }
         fds.withUnsafeBufferPointer { all in
