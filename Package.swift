@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "WireNet",
             dependencies: [
-                "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "Relay",
+                "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "Relay", "RelayTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -80,6 +80,7 @@ let package = Package(
         .executableTarget(
             name: "UDPTransportBench", dependencies: ["UDPTransport", "CMallocCounter"],
             path: "perf/udp/UDPTransportBench"),
+        .testTarget(name: "PathInteropTests", dependencies: ["NetTestSupport"]),
         .testTarget(name: "RelayTransportTests", dependencies: ["RelayTransport", "Relay", "WireGuard", "Wire", "NetTestSupport"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "Wire", "WireGuard", "CSodium"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),

@@ -153,8 +153,13 @@ public final class Node: Service, Sendable {
             backend = try KernelTUN(name: name, mtu: configuration.mtu, addresses: configuration.addresses, configure: configure)
         }
 
+        // A tailnet node's loop also polls its DERP relay sockets, so it waits in poll(); with the
+        // io_uring backend that wait woke late for UDP (direct paths crawled at ~100 KB/s in
+        // perf/derp/run.sh), so "automatic" means the portable backend there until that is fixed.
+        let transportBackend: UDPTransport.Backend =
+            tailnet != nil && options.transportBackend == .automatic ? .portable : options.transportBackend
         var transport = UDPTransport.Configuration(
-            port: configuration.listenPort ?? 0, backend: options.transportBackend,
+            port: configuration.listenPort ?? 0, backend: transportBackend,
             gso: options.segmentationOffload, gro: options.receiveCoalescing)
         transport.sendBufferSize = configuration.mtu + 64
         let engine: Engine
@@ -293,6 +298,13 @@ public final class Node: Service, Sendable {
                     lastHandshakeAge: status.lastHandshake.map { now.since($0) },
                     receivedBytes: status.receivedBytes, sentBytes: status.sentBytes,
                     droppedPackets: status.drops.total)
+            }.map { peer -> NodeStatus.Peer in
+                var peer = peer
+                if let path = engine.paths?.pathStatus(of: peer.publicKey, now: now) {
+                    peer.path = path
+                    peer.endpoint = path.kind == .direct ? path.endpoint : path.region.map { "derp region \($0)" }
+                }
+                return peer
             }.sorted { $0.publicKey.description < $1.publicKey.description }
             var status = NodeStatus(
                 publicKey: configuration.privateKey.publicKey, addresses: configuration.addresses,

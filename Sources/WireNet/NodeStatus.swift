@@ -17,6 +17,8 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
         public var droppedPackets: UInt64
         /// What the tailnet's netmap says about the peer; nil for a statically configured peer.
         public var tailnet: TailnetPeerInfo?
+        /// The path under a tailnet peer (direct or through a relay); nil for a static peer.
+        public var path: PeerPath?
 
         /// A peer's state from its parts.
         public init(publicKey: PublicKey, endpoint: String?, lastHandshakeAge: Duration?, receivedBytes: UInt64,
@@ -28,6 +30,42 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
             self.sentBytes = sentBytes
             self.droppedPackets = droppedPackets
             self.tailnet = tailnet
+        }
+    }
+
+    /// How a tailnet peer's datagrams travel now.
+    public struct PeerPath: Sendable, Equatable {
+        public enum Kind: String, Sendable {
+            /// Straight over UDP to ``endpoint``, confirmed by disco pongs.
+            case direct
+            /// Through the DERP relay of ``region``.
+            case relayed
+            /// No path yet.
+            case none
+        }
+        public var kind: Kind
+        /// The direct UDP endpoint (direct paths).
+        public var endpoint: String?
+        /// The DERP region (relayed paths).
+        public var region: Int?
+        /// The path's measured round trip: disco ping to pong (direct), DERP ping to pong (relayed).
+        public var latency: Duration?
+
+        public init(kind: Kind, endpoint: String?, region: Int?, latency: Duration?) {
+            self.kind = kind
+            self.endpoint = endpoint
+            self.region = region
+            self.latency = latency
+        }
+
+        /// `direct 10.0.0.2:41641 (1.2 ms)` or `relayed via region 900 (3.4 ms)`.
+        public var description: String {
+            let rtt = latency.map { " (\(Double($0.components.attoseconds / 1_000_000_000_000 + $0.components.seconds * 1_000_000) / 1000) ms)" } ?? ""
+            switch kind {
+            case .direct: return "direct \(endpoint ?? "?")" + rtt
+            case .relayed: return "relayed via region \(region ?? 0)" + rtt
+            case .none: return "none"
+            }
         }
     }
 
@@ -102,6 +140,7 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
                 lines.append("  addresses: \(info.addresses.map(\.description).joined(separator: ", "))")
             }
             if let endpoint = peer.endpoint { lines.append("  endpoint: \(endpoint)") }
+            if let path = peer.path { lines.append("  path: \(path.description)") }
             if let age = peer.lastHandshakeAge {
                 lines.append("  latest handshake: \(age.components.seconds) seconds ago")
             } else {

@@ -41,12 +41,16 @@ import WireGuard
         HeapTrim.releaseFreedMemory()
         let before = Self.residentKiB()
         var table = TailnetPeerTable()
-        let disco = DiscoPongResponder(privateKey: PrivateKey())
+        // What the engine keeps per peer besides WireGuard: the path state (disco key, home region).
+        let paths = PeerPaths(nodeKey: PrivateKey(), discoKey: PrivateKey(), plainHTTPForTestRelays: false, localEndpoints: [], seed: 1)
         do {
             let update = try NetmapUpdate(json: json)
             #expect(update.peers.count == count)
             _ = table.apply(update)
-            for peer in update.peers { if let key = peer.discoKey { disco.add(PublicKey(key), peer: peer.id) } }
+            for peer in update.peers {
+                paths.upsert(id: peer.id, nodeKey: peer.nodeKey, discoKey: peer.discoKey, homeDERP: peer.homeDERP,
+                             endpoints: peer.endpoints)
+            }
         }
         HeapTrim.releaseFreedMemory()
         let after = Self.residentKiB()
@@ -54,7 +58,7 @@ import WireGuard
         print("tailnet peer table: \(perPeer) bytes per idle peer (\(count) peers, \(after - before) KiB)")
         #expect(table.count == count)
         #expect(perPeer < 8192)
-        withExtendedLifetime((table, disco)) {}
+        withExtendedLifetime((table, paths)) {}
     }
 }
 

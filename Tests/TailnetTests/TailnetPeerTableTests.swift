@@ -99,12 +99,16 @@ import WireGuard
         #expect(table.resolve("nobody.tailnet.test") == nil)
     }
 
-    @Test func theFirstUsableEndpointIsChosen() {
+    /// WireGuard gets the peer's handle whatever its endpoints; only usable endpoints become
+    /// path candidates (PeerPaths).
+    @Test func wireGuardGetsTheHandleAndOnlyUsableEndpointsAreCandidates() {
         var candidate = peer(2, "db", keyByte: 2, address: 2)
         candidate.endpoints = [Endpoint(address: IPAddress("0.0.0.0")!, port: 41641), Endpoint.v4(224, 0, 0, 1, port: 5),
                                Endpoint.v4(192, 0, 2, 2, port: 0), Endpoint.v4(192, 0, 2, 2, port: 41641)]
-        #expect(PeerPathChoice.endpoint(for: candidate) == Endpoint.v4(192, 0, 2, 2, port: 41641))
+        #expect(PeerPathChoice.endpoint(for: candidate) == PeerPaths.handle(forPeerID: 2))
+        #expect(candidate.endpoints.filter(PeerPathChoice.isUsable) == [Endpoint.v4(192, 0, 2, 2, port: 41641)])
         candidate.endpoints = []
-        #expect(PeerPathChoice.endpoint(for: candidate) == nil)
+        #expect(PeerPathChoice.endpoint(for: candidate) == PeerPaths.handle(forPeerID: 2))
+        #expect(PeerPaths.isHandle(PeerPaths.handle(forPeerID: 2)))
     }
 }

@@ -45,11 +45,13 @@ type Client struct {
 	runCancel context.CancelFunc // ends the run loop (logout)
 	runDone   chan struct{}
 
-	mu         sync.Mutex
-	endpoints  []string
-	discoKey   string
-	updateWake chan struct{}
-	registered bool
+	mu        sync.Mutex
+	endpoints []string
+	discoKey  string
+	// preferredDERP is the home DERP region the Swift side chose (0: none), sent in Hostinfo.NetInfo.
+	preferredDERP atomic.Int64
+	updateWake    chan struct{}
+	registered    bool
 	// loggingOut is closed when a Logout in flight finishes; nil when none is.
 	loggingOut chan struct{}
 	random     *rand.Rand
@@ -103,6 +105,9 @@ func (c *Client) Update(u *Update) {
 	c.endpoints = append([]string(nil), u.Endpoints...)
 	if u.DiscoKey != "" {
 		c.discoKey = u.DiscoKey
+	}
+	if u.PreferredDERP > 0 {
+		c.preferredDERP.Store(int64(u.PreferredDERP))
 	}
 	c.mu.Unlock()
 	select {
@@ -242,7 +247,11 @@ func (c *Client) session(ctx context.Context, delivered *bool) error {
 }
 
 func (c *Client) hostinfo() *tailcfg.Hostinfo {
-	return &tailcfg.Hostinfo{IPNVersion: "wirenet-control/1", OS: c.cfg.OS, Hostname: c.cfg.Hostname, App: c.cfg.AppName}
+	hi := &tailcfg.Hostinfo{IPNVersion: "wirenet-control/1", OS: c.cfg.OS, Hostname: c.cfg.Hostname, App: c.cfg.AppName}
+	if region := c.preferredDERP.Load(); region > 0 {
+		hi.NetInfo = &tailcfg.NetInfo{PreferredDERP: int(region)}
+	}
+	return hi
 }
 
 // sendUpdates sends the current endpoints and disco key once, then after every Update.

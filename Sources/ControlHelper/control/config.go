@@ -100,6 +100,9 @@ func validateEndpoints(eps []string) error {
 type Update struct {
 	Endpoints []string `json:"endpoints"`
 	DiscoKey  string   `json:"discoKey"`
+	// PreferredDERP is this node's home DERP region (0: none yet); control passes it to peers
+	// as the node's HomeDERP (tailcfg.NetInfo.PreferredDERP).
+	PreferredDERP int `json:"preferredDERP,omitempty"`
 }
 
 // ParseUpdate reads and validates an endpoint update.

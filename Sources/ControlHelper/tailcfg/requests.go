@@ -20,6 +20,13 @@ type Hostinfo struct {
 	OS         string `json:",omitempty"`
 	Hostname   string `json:",omitempty"`
 	App        string `json:",omitempty"`
+	// NetInfo carries the node's home DERP region (tailcfg.NetInfo; only PreferredDERP is filled).
+	NetInfo *NetInfo `json:",omitempty"`
+}
+
+// NetInfo is the part of tailcfg.NetInfo the helper fills in.
+type NetInfo struct {
+	PreferredDERP int `json:",omitempty"`
 }
 
 // RegisterResponseAuth carries the auth key (tailcfg.RegisterResponseAuth).

@@ -64,10 +64,10 @@ final class ControlClient: Sendable {
     deinit { stop() }
 
     /// Reports this node's UDP endpoints and disco key to control.
-    func update(endpoints: [String], discoKey: String) {
+    func update(endpoints: [String], discoKey: String, preferredDERP: Int? = nil) {
         guard !stopped.load(ordering: .acquiring) else { return }
-        struct Update: Encodable { var endpoints: [String]; var discoKey: String }
-        guard let json = try? JSONEncoder().encode(Update(endpoints: endpoints, discoKey: discoKey)) else { return }
+        struct Update: Encodable { var endpoints: [String]; var discoKey: String; var preferredDERP: Int? }
+        guard let json = try? JSONEncoder().encode(Update(endpoints: endpoints, discoKey: discoKey, preferredDERP: preferredDERP)) else { return }
         _ = json.withUnsafeBytes { bytes in
             library.update(handle, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), Int64(bytes.count))
         }

@@ -3,12 +3,12 @@ import WireGuard
 
 /// Which UDP endpoint WireGuard sends a tailnet peer's packets to.
 ///
-/// For now: the first endpoint control listed that can carry traffic. Path discovery (disco pings,
-/// DERP relays) replaces this one function; every caller goes through it.
+/// Always the peer's handle: the path under it (direct or relayed) is ``PeerPaths``' choice.
 enum PeerPathChoice {
-    /// The endpoint to configure for `peer`, or nil when none is usable (the peer must reach us first).
+    /// The endpoint to configure for `peer`: its handle, under which ``PeerPaths`` picks a direct
+    /// UDP path (disco) or its DERP relay datagram by datagram.
     static func endpoint(for peer: TailnetPeer) -> Endpoint? {
-        peer.endpoints.first(where: isUsable)
+        PeerPaths.handle(forPeerID: peer.id)
     }
 
     /// Not the unspecified address, not port 0, not multicast.

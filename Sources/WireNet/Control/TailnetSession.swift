@@ -124,7 +124,7 @@ final class TailnetSession: Sendable {
     func apply(_ update: NetmapUpdate, decodeTime: Duration = .zero) {
         let started = ContinuousClock.now
         for reason in update.rejected { logger.warning("netmap entry left out", metadata: ["reason": "\(reason)"]) }
-        let (changes, rules, engine, waiter) = state.withLock { state in
+        let (changes, rules, derpMap, engine, waiter) = state.withLock { state in
             let changes = state.table.apply(update)
             if let node = update.selfNode { state.selfNode = node }
             if let domain = update.domain { state.domain = domain }
@@ -137,12 +137,13 @@ final class TailnetSession: Sendable {
                 waiter = state.firstNetmapWaiter
                 state.firstNetmapWaiter = nil
             }
-            return (changes, update.packetFilter, state.engine, waiter)
+            return (changes, update.packetFilter, update.derpMap, state.engine, waiter)
         }
         if let engine {
             let logger = logger
             engine.perform { engine in
                 let started = ContinuousClock.now
+                if let derpMap { engine.paths?.setDERPMap(derpMap, now: engine.clock.now()) }
                 Self.applyToDevice(changes, engine: engine, logger: logger)
                 if let rules { engine.packetFilter?.replaceRules(rules) }
                 Self.logApplied(changes.upserts.count + changes.removals.count, since: started, logger: logger)
@@ -169,17 +170,18 @@ final class TailnetSession: Sendable {
     private static func applyToDevice(_ changes: TailnetPeerTable.Changes, engine: Engine, logger: Logger) {
         for old in changes.removals {
             if engine.device.status(of: old.nodeKey) != nil { try? engine.device.removePeer(old.nodeKey) }
-            if let disco = old.discoKey { engine.discoResponder?.remove(PublicKey(disco), peer: old.id) }
+            engine.paths?.remove(id: old.id)
         }
         for (peer, old) in changes.upserts {
-            if let disco = old?.discoKey { engine.discoResponder?.remove(PublicKey(disco), peer: peer.id) }
-            if let disco = peer.discoKey { engine.discoResponder?.add(PublicKey(disco), peer: peer.id) }
+            // Every peer's path state (disco key, home region, endpoints) is kept, installed or not,
+            // so that its disco pings are answered and relayed packets find it.
+            engine.paths?.upsert(id: peer.id, nodeKey: peer.nodeKey, discoKey: peer.discoKey, homeDERP: peer.homeDERP,
+                                 endpoints: peer.endpoints)
             guard engine.device.status(of: peer.nodeKey) != nil else { continue }  // not installed: nothing to update
             // Re-inserting allowed IPs rebuilds WireGuard's routing trie: only when they changed.
             if old?.allowedIPs != peer.allowedIPs {
                 try? engine.device.addPeer(PeerConfiguration(publicKey: peer.nodeKey, endpoint: nil, allowedIPs: peer.allowedIPs))
             }
-            // Control's endpoint list changed: follow it (roaming may override it again).
             let endpoint = PeerPathChoice.endpoint(for: peer)
             if let endpoint, old.map({ PeerPathChoice.endpoint(for: $0) != endpoint }) ?? true {
                 try? engine.device.setEndpoint(endpoint, of: peer.nodeKey)
@@ -233,32 +235,40 @@ final class TailnetSession: Sendable {
     /// time out), and reports this node's endpoints to control.
     func attach(_ engine: Engine) {
         let logger = logger
+        let localEndpoints = LocalEndpoints.list(port: engine.localPort)
         // Under the lock, so that every later netmap's engine work queues behind this one.
-        let client = state.withLock { state -> ControlClient? in
+        let (client, derpMap) = state.withLock { state -> (ControlClient?, DERPMap?) in
             state.engine = engine
             let peers = Array(state.table.peers.values)
             let rules = state.rules
+            let derpMap = state.derpMap
             engine.perform { [keys] engine in
                 let started = ContinuousClock.now
+                let now = engine.clock.now()
                 engine.packetFilter = PacketFilter(rules: rules)
-                let disco = DiscoPongResponder(privateKey: keys.disco)
-                for peer in peers { if let key = peer.discoKey { disco.add(PublicKey(key), peer: peer.id) } }
-                engine.discoResponder = disco
+                engine.paths = PeerPaths(nodeKey: keys.node, discoKey: keys.disco,
+                                         plainHTTPForTestRelays: Self.plainHTTPForTestRelays, localEndpoints: localEndpoints,
+                                         seed: now.nanoseconds)
+                if let derpMap { engine.paths?.setDERPMap(derpMap, now: now) }
                 engine.tailnet = self
+                var changes = TailnetPeerTable.Changes()
+                changes.upserts = peers.map { ($0, nil) }
+                Self.applyToDevice(changes, engine: engine, logger: logger)
                 // A restarted node greets the peers control sees online at once, so that a peer still
                 // holding a session with the old instance does not wait for it to time out.
-                let now = engine.clock.now()
-                for peer in peers.lazy.filter({ $0.online == true && PeerPathChoice.endpoint(for: $0) != nil }).prefix(Self.initialHandshakeLimit)
+                for peer in peers.lazy.filter({ $0.online == true }).prefix(Self.initialHandshakeLimit)
                 where self.install(peer, in: engine) {
                     try? engine.device.initiateHandshake(with: peer.nodeKey, now: now)
                 }
                 Self.logApplied(peers.count, since: started, logger: logger)
             }
-            return state.client
+            return (state.client, derpMap)
         }
-        let endpoints = LocalEndpoints.list(port: engine.localPort).map(\.description)
+        let endpoints = localEndpoints.map(\.description)
         let disco = keys.disco.publicKey.key
-        client?.update(endpoints: endpoints, discoKey: KeyText.format(disco, prefix: KeyText.discoPublic))
+        // The home DERP region goes to control, which gives it to peers as this node's HomeDERP.
+        client?.update(endpoints: endpoints, discoKey: KeyText.format(disco, prefix: KeyText.discoPublic),
+                       preferredDERP: derpMap.flatMap(PeerPaths.homeRegion(in:)))
         logger.info("tailnet endpoints reported", metadata: ["endpoints": "\(endpoints.joined(separator: ","))"])
     }
 
@@ -270,6 +280,13 @@ final class TailnetSession: Sendable {
 
     private static func milliseconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    }
+
+    /// `WIRENET_DERP_PLAIN_HTTP=1`: reach relays marked `InsecureForTests` over plain HTTP instead
+    /// of TLS (as tailscale's `TS_DEBUG_USE_DERP_HTTP`); other relays always get verified TLS.
+    static var plainHTTPForTestRelays: Bool {
+        guard let value = getenv("WIRENET_DERP_PLAIN_HTTP") else { return false }
+        return String(cString: value) == "1"
     }
 
     /// Peers handshaken with at once when the node starts (bounded: a large tailnet is mostly idle).

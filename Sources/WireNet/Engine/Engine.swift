@@ -34,8 +34,8 @@ final class Engine: @unchecked Sendable {
 
     let device: WireGuardDevice
     let transport: UDPTransport
-    private let backend: PacketBackend
-    private let logger: Logger
+    let backend: PacketBackend
+    let logger: Logger
     private let mtu: Int
     /// The clock the loop reads for every `now` it hands the cores.
     let clock: EngineClock
@@ -56,8 +56,9 @@ final class Engine: @unchecked Sendable {
     /// The tailnet's access policy on inbound packets (nil: no policy, everything passes — a static
     /// WireGuard configuration). Loop thread only.
     var packetFilter: PacketFilter?
-    /// Answers tailnet peers' disco pings (nil for a static configuration). Loop thread only.
-    var discoResponder: DiscoPongResponder?
+    /// The paths under tailnet peers: disco, DERP relays (nil for a static configuration). Loop
+    /// thread only.
+    var paths: PeerPaths?
     /// The tailnet whose peers are installed in WireGuard on demand (nil for a static configuration).
     /// Loop thread only.
     var tailnet: TailnetSession?
@@ -169,15 +170,19 @@ final class Engine: @unchecked Sendable {
             backend.service(now: now)
             let backendHasMore = sendOutbound(into: &outgoing, now: now)
             let deviceDeadline = pollDevice(into: &outgoing, now: now)
+            let pathsDeadline = pollPaths(into: &outgoing, now: now)
             transport.send(&outgoing)
 
-            let deadline = earliest(deviceDeadline, backend.nextDeadline(now: now))
+            let deadline = earliest(earliest(deviceDeadline, backend.nextDeadline(now: now)), pathsDeadline)
             var timeout: Duration? = deadline.map { $0.since(now) }
             if backendHasMore { timeout = .zero }
 
             do {
-                if backend.pollDescriptor >= 0 {
-                    // Wait on the transport and the backend's descriptor together, then collect without waiting.
+                if backend.pollDescriptor >= 0 || paths != nil {
+                    // Wait on the transport, the backend's descriptor and the relay connections
+                    // together, then collect without waiting.
+                    pollFDs.removeSubrange(2...)
+                    paths?.derp.appendPollDescriptors(to: &pollFDs)
                     waitForReadable(&pollFDs, timeout: timeout)
                     try transport.receive(into: &received, timeout: .zero)
                 } else {
@@ -191,7 +196,9 @@ final class Engine: @unchecked Sendable {
             }
             now = clock.now()
             handle(&received, replies: &outgoing, now: now)
+            if paths != nil { serviceRelays(pollFDs, replies: &outgoing, now: now) }
         }
+        paths?.derp.close()
 
         transport.recycle(&received)
         // Whatever was queued still runs (so no caller waits forever), then nothing more is accepted.
@@ -240,25 +247,28 @@ final class Engine: @unchecked Sendable {
         }
         for datagram in batch.datagrams {
             let bytes = datagram.bytes
-            if let discoResponder, DiscoProtocol.looksLikeDisco(UnsafeRawBufferPointer(bytes)) {
-                if let (pong, peer) = discoResponder.answer(UnsafeRawBufferPointer(bytes), from: Endpoint(datagram.source)) {
-                    send(pong, to: datagram.source, in: &replies)
-                    _ = tailnet?.activate(id: peer, in: self)
+            let source = Endpoint(datagram.source)
+            var from = source
+            if let paths {
+                if DiscoProtocol.looksLikeDisco(UnsafeRawBufferPointer(bytes)) {
+                    perform(paths.discovery.receive(UnsafeRawBufferPointer(bytes), via: .udp(source), now: now), into: &replies, now: now)
+                    continue
                 }
-                continue
+                from = paths.inboundEndpoint(for: source)
             }
-            // A handshake initiation (type 1, paper §5.4.2) from a tailnet peer not installed yet.
-            if let tailnet, bytes.count == 148, bytes[0] == 1 {
-                _ = tailnet.activate(at: Endpoint(datagram.source), in: self)
-            }
-            switch device.receive(bytes, length: bytes.count, from: Endpoint(datagram.source), now: now) {
+            activateTailnetPeer(sending: UnsafeRawBufferPointer(bytes), from: from)
+            switch device.receive(bytes, length: bytes.count, from: from, now: now) {
             case .packet(let peer, let range):
+                if let paths, from == source, let handle = paths.handle(of: peer) {
+                    // WireGuard roamed a tailnet peer to a raw source: the path under it stays ours.
+                    try? device.setEndpoint(handle, of: peer)
+                }
                 if packetFilter != nil, !packetFilter!.admitsInbound(UnsafeRawBufferPointer(rebasing: bytes[range]), now: now) { continue }
                 backend.deliver(UnsafeMutableRawBufferPointer(rebasing: bytes[range]), from: peer, now: now)
             case .reply(let endpoint, let length):
                 guard var buffer = transport.makeSendBuffer() else { continue }
                 if buffer.setDatagram(UnsafeRawBufferPointer(rebasing: bytes[0..<length])) {
-                    replies.append(buffer, to: UDPEndpoint(endpoint))
+                    dispatch(buffer, to: endpoint, in: &replies, now: now)
                 } else {
                     transport.releaseSendBuffer(buffer)
                 }
@@ -266,13 +276,6 @@ final class Engine: @unchecked Sendable {
                 break
             }
         }
-    }
-
-    /// Queues a small datagram built outside the send buffers (a disco pong).
-    private func send(_ datagram: [UInt8], to destination: UDPEndpoint, in batch: inout SendBatch) {
-        guard var buffer = transport.makeSendBuffer() else { return }
-        let fits = datagram.withUnsafeBytes { buffer.setDatagram($0) }
-        if fits { batch.append(buffer, to: destination) } else { transport.releaseSendBuffer(buffer) }
     }
 
     /// Packets out: the backend writes each packet straight into a send buffer, after room for the
@@ -301,12 +304,24 @@ final class Engine: @unchecked Sendable {
             case .datagram(let endpoint, let datagramLength):
                 buffer.dataStart = start
                 buffer.dataCount = datagramLength
-                batch.append(buffer, to: UDPEndpoint(endpoint))
+                dispatch(buffer, to: endpoint, in: &batch, now: now)
             case .queued, .dropped:
                 transport.releaseSendBuffer(buffer)
             }
         }
         return true
+    }
+
+    /// Installs the tailnet peer a handshake initiation (type 1, 148 bytes, paper §5.4.2) comes from
+    /// when WireGuard does not hold it yet: known by its handle (a disco-confirmed path or a relay),
+    /// else by the endpoints control listed for it.
+    func activateTailnetPeer(sending datagram: UnsafeRawBufferPointer, from endpoint: Endpoint) {
+        guard let tailnet, datagram.count == 148, datagram[0] == 1 else { return }
+        if let id = PeerPaths.peerID(ofHandle: endpoint) {
+            _ = tailnet.activate(id: id, in: self)
+        } else {
+            _ = tailnet.activate(at: endpoint, in: self)
+        }
     }
 
     /// The destination address of an outbound IP packet (the backend wrote a whole header).
@@ -325,7 +340,7 @@ final class Engine: @unchecked Sendable {
             switch device.poll(into: region, now: now) {
             case .datagram(let endpoint, let length):
                 buffer.dataCount = length
-                batch.append(buffer, to: UDPEndpoint(endpoint))
+                dispatch(buffer, to: endpoint, in: &batch, now: now)
             case .idle(let deadline):
                 transport.releaseSendBuffer(buffer)
                 return deadline

@@ -27,6 +27,11 @@ struct StatusJSON: Encodable {
         var receivedBytes: UInt64
         var sentBytes: UInt64
         var droppedPackets: UInt64
+        /// `direct` or `relayed` (tailnet peers), with the direct endpoint or the DERP region.
+        var path: String?
+        var derpRegion: Int?
+        /// The path's round trip in milliseconds, when measured.
+        var latencyMs: Double?
     }
 
     var publicKey: String
@@ -54,7 +59,9 @@ struct StatusJSON: Encodable {
                  addresses: peer.tailnet?.addresses.map(\.description) ?? [], online: peer.tailnet?.online,
                  lastSeen: peer.tailnet?.lastSeen, expired: peer.tailnet?.expired, endpoint: peer.endpoint,
                  lastHandshakeSecondsAgo: peer.lastHandshakeAge.map { $0.components.seconds },
-                 receivedBytes: peer.receivedBytes, sentBytes: peer.sentBytes, droppedPackets: peer.droppedPackets)
+                 receivedBytes: peer.receivedBytes, sentBytes: peer.sentBytes, droppedPackets: peer.droppedPackets,
+                 path: peer.path?.kind.rawValue, derpRegion: peer.path?.region,
+                 latencyMs: peer.path?.latency.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 })
         }
         forwarding = forwarders.map(\.statusLine)
     }
