@@ -23,57 +23,59 @@ asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
 
 var arkitektInstalled: Bool { (try? Shell.run(["python3", "-c", "import arkitekt_mesh"])) != nil }
 
-@Suite("arkitekt-mesh reaches a wirenet node", .serialized, .enabled(if: labPrerequisites && arkitektInstalled))
-struct ArkitektPathTests {
-    @Test("through the DERP relay alone (UDP between them dropped), then directly once UDP flows; sha256-checked both times")
-    func relayThenDirect() throws {
-        let lab = try TailnetLab()
-        defer { lab.tearDown() }
-        try lab.startControl()
-        let a = try lab.addNodeNamespace("a", index: 1)  // 10.251.6.2: wirenet
-        let c = try lab.addNodeNamespace("c", index: 3)  // 10.251.6.4: arkitekt-mesh
-        try lab.blockUDP(in: a, peer: "10.251.6.4")
+extension PathInterop {
+    @Suite("arkitekt-mesh reaches a wirenet node", .serialized, .enabled(if: labPrerequisites && arkitektInstalled))
+    struct ArkitektPathTests {
+        @Test("through the DERP relay alone (UDP between them dropped), then directly once UDP flows; sha256-checked both times")
+        func relayThenDirect() throws {
+            let lab = try TailnetLab()
+            defer { lab.tearDown() }
+            try lab.startControl()
+            let a = try lab.addNodeNamespace("a", index: 1)  // 10.251.6.2: wirenet
+            let c = try lab.addNodeNamespace("c", index: 3)  // 10.251.6.4: arkitekt-mesh
+            try lab.blockUDP(in: a, peer: "10.251.6.4")
 
-        let files = lab.work + "/files"
-        try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
-        try Shell.run(["sh", "-c", "head -c 4194304 /dev/urandom > '\(files)/blob'"])
-        let sha = String(try Shell.run(["sh", "-c", "sha256sum '\(files)/blob'"]).prefix(64))
-        _ = try lab.spawn(["python3", "-m", "http.server", "8080", "--bind", "127.0.0.1", "--directory", files], in: a)
-        let (_, socketA) = try lab.startNode("dpa", in: a, extra: ["--serve", "tcp:80=127.0.0.1:8080"])
+            let files = lab.work + "/files"
+            try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
+            try Shell.run(["sh", "-c", "head -c 4194304 /dev/urandom > '\(files)/blob'"])
+            let sha = String(try Shell.run(["sh", "-c", "sha256sum '\(files)/blob'"]).prefix(64))
+            _ = try lab.spawn(["python3", "-m", "http.server", "8080", "--bind", "127.0.0.1", "--directory", files], in: a)
+            let (_, socketA) = try lab.startNode("dpa", in: a, extra: ["--serve", "tcp:80=127.0.0.1:8080"])
 
-        try arkitektFetcher.write(toFile: lab.work + "/fetch.py", atomically: true, encoding: .utf8)
-        let input = Pipe()
-        let fetcher = Process()
-        fetcher.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        fetcher.arguments = ["netns", "exec", c, "python3", lab.work + "/fetch.py", lab.work + "/state-dpc", lab.controlURL, "dpa", lab.authKey]
-        let output = Pipe()
-        fetcher.standardInput = input
-        fetcher.standardOutput = output
-        fetcher.standardError = output
-        try fetcher.run()
-        defer {
-            // Closing stdin ends the fetcher's loop; SIGKILL if it lingers (a child of a test thread
-            // inherits a signal mask that blocks SIGTERM).
-            try? input.fileHandleForWriting.close()
-            if !eventually(5, { !fetcher.isRunning }) { kill(fetcher.processIdentifier, SIGKILL) }
-            fetcher.waitUntilExit()
+            try arkitektFetcher.write(toFile: lab.work + "/fetch.py", atomically: true, encoding: .utf8)
+            let input = Pipe()
+            let fetcher = Process()
+            fetcher.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            fetcher.arguments = ["netns", "exec", c, "python3", lab.work + "/fetch.py", lab.work + "/state-dpc", lab.controlURL, "dpa", lab.authKey]
+            let output = Pipe()
+            fetcher.standardInput = input
+            fetcher.standardOutput = output
+            fetcher.standardError = output
+            try fetcher.run()
+            defer {
+                // Closing stdin ends the fetcher's loop; SIGKILL if it lingers (a child of a test thread
+                // inherits a signal mask that blocks SIGTERM).
+                try? input.fileHandleForWriting.close()
+                if !eventually(5, { !fetcher.isRunning }) { kill(fetcher.processIdentifier, SIGKILL) }
+                fetcher.waitUntilExit()
+            }
+            let lines = LineReader(output.fileHandleForReading)
+            #expect(lines.next(timeout: 90)?.hasPrefix("ready") == true, "\(lines.log)")
+
+            // 1. Relay only.
+            input.fileHandleForWriting.write("fetch\n".data(using: .utf8)!)
+            let first = lines.next(timeout: 150) ?? ""
+            #expect(first == "sha \(sha)", "\(first) \(lines.log)")
+            #expect(lab.path(of: "dpc", socket: socketA)?.kind == "relayed", "\(String(describing: lab.path(of: "dpc", socket: socketA)))")
+
+            // 2. Direct.
+            try lab.unblockUDP(in: a)
+            #expect(eventually(30) { lab.path(of: "dpc", socket: socketA)?.kind == "direct" }, "wirenet did not go direct to arkitekt-mesh")
+            input.fileHandleForWriting.write("fetch\n".data(using: .utf8)!)
+            let second = lines.next(timeout: 150) ?? ""
+            #expect(second == "sha \(sha)", "\(second) \(lines.log)")
+            #expect(lab.path(of: "dpc", socket: socketA)?.kind == "direct")
         }
-        let lines = LineReader(output.fileHandleForReading)
-        #expect(lines.next(timeout: 90)?.hasPrefix("ready") == true, "\(lines.log)")
-
-        // 1. Relay only.
-        input.fileHandleForWriting.write("fetch\n".data(using: .utf8)!)
-        let first = lines.next(timeout: 150) ?? ""
-        #expect(first == "sha \(sha)", "\(first) \(lines.log)")
-        #expect(lab.path(of: "dpc", socket: socketA)?.kind == "relayed", "\(String(describing: lab.path(of: "dpc", socket: socketA)))")
-
-        // 2. Direct.
-        try lab.unblockUDP(in: a)
-        #expect(eventually(30) { lab.path(of: "dpc", socket: socketA)?.kind == "direct" }, "wirenet did not go direct to arkitekt-mesh")
-        input.fileHandleForWriting.write("fetch\n".data(using: .utf8)!)
-        let second = lines.next(timeout: 150) ?? ""
-        #expect(second == "sha \(sha)", "\(second) \(lines.log)")
-        #expect(lab.path(of: "dpc", socket: socketA)?.kind == "direct")
     }
 }
 
