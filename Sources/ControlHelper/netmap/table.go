@@ -31,6 +31,21 @@ type Table struct {
 	namedFilters map[string][]tailcfg.FilterRule
 	filter       []FilterRule
 	derpMap      []byte
+	// Peers seen in the same second (a full map's usual case) share one timestamp text.
+	seenTexts, expiryTexts timeTexts
+}
+
+// timeTexts remembers the last timestamp text it made, so that equal consecutive times share it.
+type timeTexts struct {
+	unix int64
+	text *string
+}
+
+func (c *timeTexts) of(at time.Time) *string {
+	if c.text == nil || c.unix != at.Unix() {
+		c.unix, c.text = at.Unix(), timeText(at)
+	}
+	return c.text
 }
 
 // NewTable returns the empty table a map session starts with.
@@ -66,7 +81,7 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 		next := make(map[int64]*Peer, len(resp.Peers))
 		for _, n := range resp.Peers {
 			if n != nil {
-				next[n.ID] = peerRecord(n)
+				next[n.ID] = t.peerRecord(n)
 			}
 		}
 		t.peers = next
@@ -79,7 +94,7 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 		}
 		for _, n := range resp.PeersChanged {
 			if n != nil {
-				t.peers[n.ID] = peerRecord(n)
+				t.peers[n.ID] = t.peerRecord(n)
 				changed[n.ID] = true
 			}
 		}
@@ -90,7 +105,7 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 			}
 			c := *p
 			if seen {
-				c.LastSeen = timeText(now)
+				c.LastSeen = t.seenTexts.of(now)
 			} else {
 				c.LastSeen = nil
 			}
@@ -117,7 +132,7 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 				continue
 			}
 			c := *p
-			applyPatch(&c, pc)
+			t.applyPatch(&c, pc)
 			t.peers[pc.NodeID] = &c
 			changed[pc.NodeID] = true
 		}
@@ -225,7 +240,7 @@ func (t *Table) fullEvent() *Event {
 // applyPatch edits a peer's record as tailscale's mapSession applies a PeerChange to its node
 // (control/controlclient/map.go): a DERP region replaces the home DERP (and any legacy DERP
 // text), endpoints are replaced whole, a zero key expiry means none.
-func applyPatch(p *Peer, pc *tailcfg.PeerChange) {
+func (t *Table) applyPatch(p *Peer, pc *tailcfg.PeerChange) {
 	if pc.DERPRegion != 0 {
 		p.HomeDERP = pc.DERPRegion
 	}
@@ -243,13 +258,13 @@ func applyPatch(p *Peer, pc *tailcfg.PeerChange) {
 		p.Online = &v
 	}
 	if pc.LastSeen != nil {
-		p.LastSeen = timeText(*pc.LastSeen)
+		p.LastSeen = t.seenTexts.of(*pc.LastSeen)
 	}
 	if pc.KeyExpiry != nil {
 		if pc.KeyExpiry.IsZero() {
 			p.KeyExpiry = nil
 		} else {
-			p.KeyExpiry = timeText(*pc.KeyExpiry)
+			p.KeyExpiry = t.expiryTexts.of(*pc.KeyExpiry)
 		}
 	}
 }
@@ -269,7 +284,7 @@ func (t *Table) selfRecord() *Self {
 
 // peerRecord normalises a node into its event record. AllowedIPs equal to Addresses (the usual
 // case) share one slice.
-func peerRecord(n *tailcfg.Node) *Peer {
+func (t *Table) peerRecord(n *tailcfg.Node) *Peer {
 	p := &Peer{
 		ID:        n.ID,
 		StableID:  n.StableID,
@@ -283,7 +298,7 @@ func peerRecord(n *tailcfg.Node) *Peer {
 		Expired:   n.Expired,
 	}
 	if n.LastSeen != nil {
-		p.LastSeen = timeText(*n.LastSeen)
+		p.LastSeen = t.seenTexts.of(*n.LastSeen)
 	}
 	if n.Hostinfo != nil && n.Hostinfo.Hostname != "" {
 		p.Hostname = n.Hostinfo.Hostname
@@ -306,7 +321,7 @@ func peerRecord(n *tailcfg.Node) *Peer {
 		p.AllowedIPs = p.Addresses // nil AllowedIPs means Addresses (capver 112)
 	}
 	if !n.KeyExpiry.IsZero() {
-		p.KeyExpiry = timeText(n.KeyExpiry)
+		p.KeyExpiry = t.expiryTexts.of(n.KeyExpiry)
 	}
 	return p
 }
