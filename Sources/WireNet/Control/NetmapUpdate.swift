@@ -32,11 +32,15 @@ public struct NetmapUpdate: Sendable, Equatable {
     /// Decodes and validates one netmap event's JSON.
     /// - Throws: ``ControlProtocolError`` when the bytes are not the netmap JSON at all.
     public init(json: some Collection<UInt8>) throws(ControlProtocolError) {
+        func scan(_ raw: UnsafeRawBufferPointer) -> Result<NetmapMessage, ControlProtocolError> {
+            Result { () throws(ControlProtocolError) in try NetmapMessage(scanning: raw) }
+        }
+        let scanned = json.withContiguousStorageIfAvailable { scan(UnsafeRawBufferPointer($0)) }
+            ?? Array(json).withUnsafeBytes { scan($0) }
         let message: NetmapMessage
-        do {
-            message = try JSONDecoder().decode(NetmapMessage.self, from: Data(json))
-        } catch {
-            throw ControlProtocolError(message: "netmap is not valid JSON: \(error)")
+        switch scanned {
+        case .success(let value): message = value
+        case .failure(let error): throw ControlProtocolError(message: "netmap is not valid JSON: \(error.message)")
         }
         self.init(message)
     }
@@ -68,7 +72,10 @@ public struct NetmapUpdate: Sendable, Equatable {
         }
         var peers: [TailnetPeer] = []
         peers.reserveCapacity(message.peers?.count ?? 0)
-        for raw in message.peers ?? [] {
+        // Peers seen in the same second share one lastSeen text instead of a heap string each.
+        var lastSeenTexts: Set<String> = []
+        for var raw in message.peers ?? [] {
+            if let text = raw.lastSeen { raw.lastSeen = lastSeenTexts.insert(text).memberAfterInsert }
             switch Self.peer(raw) {
             case .success(let peer): peers.append(peer)
             case .failure(let reason): rejected.append(reason.message)
@@ -104,7 +111,8 @@ public struct NetmapUpdate: Sendable, Equatable {
             addresses.append(prefix)
         }
         var allowed: [IPPrefix] = []
-        for text in raw.allowedIPs ?? [] {
+        // The usual case: allowed IPs are the addresses, as text too; parse them once.
+        for text in raw.allowedIPs == raw.addresses ? [] : raw.allowedIPs ?? [] {
             guard let prefix = IPPrefix(text) else { return .failure(.init(message: "peer \(id): allowed IP \(text) is not a prefix")) }
             allowed.append(prefix)
         }
