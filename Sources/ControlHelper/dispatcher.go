@@ -66,6 +66,9 @@ func (d *dispatcher) loop() {
 			defer func() { recover() }() // a panic here must not take the process down
 			d.deliver(ev.kind, ev.data)
 		}()
+		size := len(ev.data)
+		ev = queuedEvent{}
+		releaseAfterLargeEvent(size)
 	}
 }
 

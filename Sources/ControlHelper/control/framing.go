@@ -31,7 +31,7 @@ type MapFrameReader struct {
 
 // NewMapFrameReader reads frames from r. Close releases the zstd decoder.
 func NewMapFrameReader(r io.Reader) (*MapFrameReader, error) {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxMapMessageSize), zstd.WithDecoderLowmem(true))
+	dec, err := newMapDecoder()
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,23 @@ func (m *MapFrameReader) Decode(frame []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %v", err)
 	}
+	if len(out) >= releaseDecoderAfter {
+		// The decoder keeps buffers as large as its largest output (5.4 MB after a 10,000-peer
+		// map, measured): start afresh so that they become garbage with the map.
+		if fresh, err := newMapDecoder(); err == nil {
+			m.decoder.Close()
+			m.decoder = fresh
+		}
+	}
 	return out, nil
+}
+
+// releaseDecoderAfter: a decoded message this large is followed by a fresh decoder (a full map
+// of a few thousand peers; later deltas are small).
+const releaseDecoderAfter = 1 << 20
+
+func newMapDecoder() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxMapMessageSize), zstd.WithDecoderLowmem(true))
 }
 
 // Close releases the decoder.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -126,4 +127,33 @@ func FuzzMapDecoder(f *testing.F) {
 			s.handle(msg)
 		}
 	})
+}
+
+// TestDecoderKeepsNoBuffersAfterALargeMap: after a large map the reader's zstd decoder is
+// replaced, so that its buffers (as large as the map) do not stay in the process for the session.
+func TestDecoderKeepsNoBuffersAfterALargeMap(t *testing.T) {
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := enc.EncodeAll(bigMap(10000), nil)
+	r, err := NewMapFrameReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	out, err := r.Decode(frame)
+	if err != nil || len(out) < releaseDecoderAfter {
+		t.Fatalf("decoded %d bytes, %v", len(out), err)
+	}
+	out = nil
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if kept := int64(after.HeapAlloc) - int64(before.HeapAlloc); kept > 1<<20 {
+		t.Fatalf("the reader keeps %d bytes after a large map", kept)
+	}
+	runtime.KeepAlive(out)
 }

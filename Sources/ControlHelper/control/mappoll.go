@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -89,7 +90,15 @@ func (c *Client) pollMap(ctx context.Context, nc *noiseClient, delivered *bool) 
 		if err != nil {
 			return fmt.Errorf("encoding the netmap: %v", err)
 		}
+		size := len(data)
 		c.sink(EventNetmap, data)
+		if size >= releaseDecoderAfter {
+			// A large map's buffers (the frame, its decoded MapResponse, the event and its JSON)
+			// are garbage now: return them to the OS at once (the dispatcher does the same for its
+			// copy once delivered; whichever runs last finds everything dead).
+			event, data = nil, nil
+			debug.FreeOSMemory()
+		}
 		if !*delivered {
 			*delivered = true
 			c.emitState(StateRunning, fmt.Sprintf("connected to %s, %d peers", c.cfg.ControlURL, session.table.PeerCount()), 0)

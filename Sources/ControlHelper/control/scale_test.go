@@ -3,6 +3,7 @@ package control
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -58,4 +59,23 @@ func BenchmarkDeltaInTenThousandPeerMap(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestTenThousandPeerTableHeap logs the live heap a 10,000-peer session keeps once the map that
+// built it is garbage (the figure perf/tailnet-scale.sh sees as the helper's share per peer).
+func TestTenThousandPeerTableHeap(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := &mapSession{table: newTableForTest(), now: time.Now}
+	if _, _, err := s.handle(bigMap(10000)); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if s.table.PeerCount() != 10000 {
+		t.Fatalf("%d peers", s.table.PeerCount())
+	}
+	t.Logf("live heap per peer: %d bytes", (int64(after.HeapAlloc)-int64(before.HeapAlloc))/10000)
+	runtime.KeepAlive(s)
 }

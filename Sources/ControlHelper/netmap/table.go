@@ -18,19 +18,39 @@ const derpMagicIP = "127.3.3.40"
 // controlclient mapSession does (control/controlclient/map.go): Peers replaces the peer set,
 // PeersRemoved / PeersChanged / PeerSeenChange / OnlineChange / PeersChangedPatch edit it, and
 // PacketFilter / PacketFilters keep named filter chunks whose sorted concatenation is the filter.
+//
+// Per peer the table keeps only the normalised record the events carry (Peer), not the decoded
+// tailcfg.Node: every edit a delta can make (tailcfg.PeerChange, PeerSeenChange, OnlineChange) is
+// an edit of a Peer field, and dropping the rest (Hostinfo, capabilities, raw texts) is what keeps
+// a 10,000-peer table small once the decoded MapResponse is garbage.
 type Table struct {
 	started      bool
 	self         *tailcfg.Node
 	domain       string
-	peers        map[int64]*tailcfg.Node
+	peers        map[int64]*Peer
 	namedFilters map[string][]tailcfg.FilterRule
 	filter       []FilterRule
 	derpMap      []byte
+	// Peers seen in the same second (a full map's usual case) share one timestamp text.
+	seenTexts, expiryTexts timeTexts
+}
+
+// timeTexts remembers the last timestamp text it made, so that equal consecutive times share it.
+type timeTexts struct {
+	unix int64
+	text *string
+}
+
+func (c *timeTexts) of(at time.Time) *string {
+	if c.text == nil || c.unix != at.Unix() {
+		c.unix, c.text = at.Unix(), timeText(at)
+	}
+	return c.text
 }
 
 // NewTable returns the empty table a map session starts with.
 func NewTable() *Table {
-	return &Table{peers: map[int64]*tailcfg.Node{}, namedFilters: map[string][]tailcfg.FilterRule{}, filter: []FilterRule{}}
+	return &Table{peers: map[int64]*Peer{}, namedFilters: map[string][]tailcfg.FilterRule{}, filter: []FilterRule{}}
 }
 
 // PeerCount is the number of peers in the table.
@@ -58,10 +78,10 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 
 	if len(resp.Peers) > 0 {
 		// Not delta-encoded: the list is the whole peer set, and precludes the other peer edits.
-		next := make(map[int64]*tailcfg.Node, len(resp.Peers))
+		next := make(map[int64]*Peer, len(resp.Peers))
 		for _, n := range resp.Peers {
 			if n != nil {
-				next[n.ID] = n
+				next[n.ID] = t.peerRecord(n)
 			}
 		}
 		t.peers = next
@@ -74,19 +94,18 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 		}
 		for _, n := range resp.PeersChanged {
 			if n != nil {
-				t.peers[n.ID] = n
+				t.peers[n.ID] = t.peerRecord(n)
 				changed[n.ID] = true
 			}
 		}
 		for id, seen := range resp.PeerSeenChange {
-			n, ok := t.peers[id]
+			p, ok := t.peers[id]
 			if !ok {
 				continue
 			}
-			c := *n
+			c := *p
 			if seen {
-				at := now.UTC()
-				c.LastSeen = &at
+				c.LastSeen = t.seenTexts.of(now)
 			} else {
 				c.LastSeen = nil
 			}
@@ -94,11 +113,11 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 			changed[id] = true
 		}
 		for id, online := range resp.OnlineChange {
-			n, ok := t.peers[id]
+			p, ok := t.peers[id]
 			if !ok {
 				continue
 			}
-			c := *n
+			c := *p
 			v := online
 			c.Online = &v
 			t.peers[id] = &c
@@ -108,12 +127,12 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 			if pc == nil {
 				continue
 			}
-			n, ok := t.peers[pc.NodeID]
+			p, ok := t.peers[pc.NodeID]
 			if !ok {
 				continue
 			}
-			c := *n
-			applyPatch(&c, pc)
+			c := *p
+			t.applyPatch(&c, pc)
 			t.peers[pc.NodeID] = &c
 			changed[pc.NodeID] = true
 		}
@@ -181,8 +200,8 @@ func (t *Table) Apply(resp *tailcfg.MapResponse, now time.Time) (*Event, []strin
 		ev.Domain = &d
 	}
 	for id := range changed {
-		if n, ok := t.peers[id]; ok {
-			ev.Peers = append(ev.Peers, peerRecord(n))
+		if p, ok := t.peers[id]; ok {
+			ev.Peers = append(ev.Peers, *p)
 		}
 	}
 	sort.Slice(ev.Peers, func(i, j int) bool { return ev.Peers[i].ID < ev.Peers[j].ID })
@@ -206,8 +225,8 @@ func (t *Table) fullEvent() *Event {
 	ev.Self = t.selfRecord()
 	d := t.domain
 	ev.Domain = &d
-	for _, n := range t.peers {
-		ev.Peers = append(ev.Peers, peerRecord(n))
+	for _, p := range t.peers {
+		ev.Peers = append(ev.Peers, *p)
 	}
 	sort.Slice(ev.Peers, func(i, j int) bool { return ev.Peers[i].ID < ev.Peers[j].ID })
 	f := t.filter
@@ -218,30 +237,35 @@ func (t *Table) fullEvent() *Event {
 	return ev
 }
 
-func applyPatch(n *tailcfg.Node, pc *tailcfg.PeerChange) {
+// applyPatch edits a peer's record as tailscale's mapSession applies a PeerChange to its node
+// (control/controlclient/map.go): a DERP region replaces the home DERP (and any legacy DERP
+// text), endpoints are replaced whole, a zero key expiry means none.
+func (t *Table) applyPatch(p *Peer, pc *tailcfg.PeerChange) {
 	if pc.DERPRegion != 0 {
-		n.HomeDERP = pc.DERPRegion
-		n.LegacyDERPString = ""
+		p.HomeDERP = pc.DERPRegion
 	}
 	if pc.Endpoints != nil {
-		n.Endpoints = pc.Endpoints
+		p.Endpoints = endpoints(pc.Endpoints)
 	}
 	if pc.Key != nil {
-		n.Key = *pc.Key
+		p.NodeKey = *pc.Key
 	}
 	if pc.DiscoKey != nil {
-		n.DiscoKey = *pc.DiscoKey
+		p.DiscoKey = *pc.DiscoKey
 	}
 	if pc.Online != nil {
 		v := *pc.Online
-		n.Online = &v
+		p.Online = &v
 	}
 	if pc.LastSeen != nil {
-		v := *pc.LastSeen
-		n.LastSeen = &v
+		p.LastSeen = t.seenTexts.of(*pc.LastSeen)
 	}
 	if pc.KeyExpiry != nil {
-		n.KeyExpiry = *pc.KeyExpiry
+		if pc.KeyExpiry.IsZero() {
+			p.KeyExpiry = nil
+		} else {
+			p.KeyExpiry = t.expiryTexts.of(*pc.KeyExpiry)
+		}
 	}
 }
 
@@ -258,8 +282,10 @@ func (t *Table) selfRecord() *Self {
 	}
 }
 
-func peerRecord(n *tailcfg.Node) Peer {
-	p := Peer{
+// peerRecord normalises a node into its event record. AllowedIPs equal to Addresses (the usual
+// case) share one slice.
+func (t *Table) peerRecord(n *tailcfg.Node) *Peer {
+	p := &Peer{
 		ID:        n.ID,
 		StableID:  n.StableID,
 		Name:      n.Name,
@@ -272,7 +298,7 @@ func peerRecord(n *tailcfg.Node) Peer {
 		Expired:   n.Expired,
 	}
 	if n.LastSeen != nil {
-		p.LastSeen = timeText(*n.LastSeen)
+		p.LastSeen = t.seenTexts.of(*n.LastSeen)
 	}
 	if n.Hostinfo != nil && n.Hostinfo.Hostname != "" {
 		p.Hostname = n.Hostinfo.Hostname
@@ -288,11 +314,14 @@ func peerRecord(n *tailcfg.Node) Peer {
 	}
 	if n.AllowedIPs != nil {
 		p.AllowedIPs = prefixes(n.AllowedIPs)
+		if sameStrings(p.AllowedIPs, p.Addresses) {
+			p.AllowedIPs = p.Addresses
+		}
 	} else {
 		p.AllowedIPs = p.Addresses // nil AllowedIPs means Addresses (capver 112)
 	}
 	if !n.KeyExpiry.IsZero() {
-		p.KeyExpiry = timeText(n.KeyExpiry)
+		p.KeyExpiry = t.expiryTexts.of(n.KeyExpiry)
 	}
 	return p
 }
@@ -327,4 +356,16 @@ func endpoints(in []string) []string {
 		}
 	}
 	return out
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

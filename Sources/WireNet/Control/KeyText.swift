@@ -5,22 +5,23 @@ import WireGuard
 enum KeyText {
     /// The 32 bytes of `text` when it is `prefix` followed by exactly 64 hex digits (either case).
     static func parse(_ text: String, prefix: String) -> Key32? {
-        guard text.hasPrefix(prefix) else { return nil }
-        let digits = text.utf8.dropFirst(prefix.utf8.count)
-        guard digits.count == 64 else { return nil }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(32)
-        var high: UInt8?
-        for character in digits {
-            guard let value = hexValue(character) else { return nil }
-            if let h = high {
-                bytes.append(h << 4 | value)
-                high = nil
-            } else {
-                high = value
+        var text = text
+        return text.withUTF8 { utf8 -> Key32? in
+            let prefixCount = prefix.utf8.count
+            guard utf8.count == prefixCount + 64, utf8.starts(with: prefix.utf8) else { return nil }
+            // No heap buffer: 10,000 peers' keys are parsed per full netmap.
+            var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            let valid = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+                for index in 0..<32 {
+                    guard let high = hexValue(utf8[prefixCount + 2 * index]),
+                          let low = hexValue(utf8[prefixCount + 2 * index + 1]) else { return false }
+                    out[index] = high << 4 | low
+                }
+                return true
             }
+            guard valid else { return nil }
+            return withUnsafeBytes(of: &bytes) { Key32(copying: $0) }
         }
-        return Key32(bytes: bytes)
     }
 
     /// `prefix` followed by the key in lower-case hex.

@@ -1,8 +1,9 @@
 /// The netmap event's JSON exactly as the control helper sends it (`Docs/control-plane.md`,
-/// "Netmap events"). Every field is optional here so that a missing or mistyped field becomes a
-/// validation message in ``NetmapUpdate/init(json:)`` rather than a decoding failure of the whole map.
-struct NetmapMessage: Decodable {
-    struct SelfNode: Decodable {
+/// "Netmap events"), read by ``init(scanning:)``. Every field is optional here so that a missing
+/// field becomes a validation message in ``NetmapUpdate/init(json:)`` rather than a failure of the
+/// whole map.
+struct NetmapMessage {
+    struct SelfNode {
         var id: Int64?
         var name: String?
         var nodeKey: String?
@@ -10,7 +11,7 @@ struct NetmapMessage: Decodable {
         var machineAuthorized: Bool?
     }
 
-    struct Peer: Decodable {
+    struct Peer {
         var id: Int64?
         var stableID: String?
         var name: String?
@@ -27,8 +28,8 @@ struct NetmapMessage: Decodable {
         var expired: Bool?
     }
 
-    struct Rule: Decodable {
-        struct Ports: Decodable {
+    struct Rule {
+        struct Ports {
             var prefix: String?
             var first: Int?
             var last: Int?

@@ -40,6 +40,14 @@ struct TailnetPeerTable {
             self.domain = domain.hasSuffix(".") ? String(domain.dropLast()) : domain
             for peer in all { index(peer) }
         }
+        if update.isFull, peers.isEmpty {
+            // The first map: size the tables once instead of growing (and rehashing) them 14 times.
+            let count = update.peers.count
+            peers.reserveCapacity(count)
+            names.reserveCapacity(count)
+            hostRoutes.reserveCapacity(2 * count)
+            endpoints.reserveCapacity(count)
+        }
         if update.isFull {
             let listed = Set(update.peers.map(\.id))
             for (id, old) in peers where !listed.contains(id) {
