@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --build
 swift build -c release --product wirenet >/dev/null
+# The control-plane helper (Go), which `wirenet up --control-url` loads; skipped with a note without Go.
+scripts/build-control-helper.sh >&2
 exec "$(swift build -c release --show-bin-path)/wirenet" "${@:-demo}"
