@@ -83,3 +83,25 @@ let package = Package(
                                                             .product(name: "Logging", package: "swift-log")]),
     ]
 )
+
+// The SwiftNIO bridge (issue 16): NIO channels over TCPStream/TCPListener, and a SOCKS5 front for
+// HTTP clients. A product of its own so that the core `WireNet` never depends on NIO.
+package.products.append(.library(name: "WireNetNIO", targets: ["WireNetNIO"]))
+package.dependencies.append(.package(url: "https://github.com/apple/swift-nio", from: "2.81.0"))
+package.targets.append(contentsOf: [
+    .target(
+        name: "WireNetNIO",
+        dependencies: [
+            "WireNet",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+    .testTarget(
+        name: "WireNetNIOTests",
+        dependencies: [
+            "WireNetNIO", "WireNet", "Wire", "WireGuard", "NetTestSupport", "CSodium",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+])
