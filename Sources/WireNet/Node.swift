@@ -64,11 +64,17 @@ public final class Node: Service, Sendable {
     private let state = Mutex(State.idle)
 
     /// Creates a node; nothing happens until ``start()``.
-    public init(configuration: NodeConfiguration, options: Options = Options(), logger: Logger = Logger(label: "wirenet")) {
+    ///
+    /// - Parameter logger: where the node reports (handshakes, peers, failures). By default it is
+    ///   silent, as server libraries are: pass your application's logger to see it.
+    public init(configuration: NodeConfiguration, options: Options = Options(), logger: Logger = Node.silentLogger) {
         self.configuration = configuration
         self.options = options
         self.logger = logger
     }
+
+    /// A logger with no output: the default of ``init(configuration:options:logger:)``.
+    public static var silentLogger: Logger { Logger(label: "wirenet", factory: { _ in SwiftLogNoOpLogHandler() }) }
 
     /// The node's WireGuard public key.
     public var publicKey: PublicKey { configuration.privateKey.publicKey }
@@ -229,7 +235,12 @@ public final class Node: Service, Sendable {
                     endpoint: status.endpoint?.description,
                     lastHandshakeAge: status.lastHandshake.map { now.since($0) },
                     receivedBytes: status.receivedBytes, sentBytes: status.sentBytes,
-                    droppedPackets: status.drops.total)
+                    droppedPackets: status.drops.total,
+                    droppedPacketsByReason: Dictionary(uniqueKeysWithValues: status.drops.nonZero.map { reason, count in
+                        // The case name (`replayedCounter`), a stable metric label unlike the description.
+                        (String(String(reflecting: reason).split(separator: ".").last ?? ""), count)
+                    }),
+                    handshakesCompleted: status.handshakesCompleted)
             }.sorted { $0.publicKey.description < $1.publicKey.description }
             return NodeStatus(
                 publicKey: configuration.privateKey.publicKey, addresses: configuration.addresses,

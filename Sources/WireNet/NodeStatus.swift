@@ -15,6 +15,10 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
         public var sentBytes: UInt64
         /// Datagrams from this peer that were dropped (bad, replayed, not allowed), all reasons summed.
         public var droppedPackets: UInt64
+        /// The same drops by reason (`replayedCounter`, `disallowedSource`, …; reasons with none left out).
+        public var droppedPacketsByReason: [String: UInt64] = [:]
+        /// Handshakes completed with this peer since the node started (either side initiating).
+        public var handshakesCompleted: UInt64 = 0
     }
 
     public var publicKey: PublicKey

@@ -47,6 +47,8 @@ public final class WireNetStreamChannel: Channel, ChannelCore, @unchecked Sendab
     private var readInFlight: Task<Void, Never>?
     private var inputClosed = false
     private var outputClosed = false
+    private var outputFinished = false
+    private var outputShutdownInFlight = false
     private var outputShutdownPromises: [EventLoopPromise<Void>] = []
     private var unflushed: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var flushed: [(ByteBuffer, EventLoopPromise<Void>?)] = []
@@ -266,6 +268,10 @@ public final class WireNetStreamChannel: Channel, ChannelCore, @unchecked Sendab
             if options.allowRemoteHalfClosure {
                 inputClosed = true
                 pipeline.syncOperations.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                // Both directions finished: nothing more can happen on this connection.
+                if outputFinished {
+                    closeAll(error: ChannelError.eof, abort: false)
+                }
             } else {
                 closeAll(error: ChannelError.eof, abort: false)
             }
@@ -315,8 +321,8 @@ public final class WireNetStreamChannel: Channel, ChannelCore, @unchecked Sendab
 
     /// After `close(mode: .output)`, sends FIN once every flushed write went out.
     private func finishOutputIfDrained() {
-        guard outputClosed, !outputShutdownPromises.isEmpty || bufferedBytes == 0,
-              writeInFlight == nil, flushed.isEmpty, isOpen else { return }
+        guard outputClosed, !outputFinished, !outputShutdownInFlight, writeInFlight == nil, flushed.isEmpty, isOpen else { return }
+        outputShutdownInFlight = true
         let promises = outputShutdownPromises
         outputShutdownPromises = []
         let (stream, loop) = (self.stream, self.eventLoop)
@@ -326,8 +332,10 @@ public final class WireNetStreamChannel: Channel, ChannelCore, @unchecked Sendab
             loop.execute {
                 switch result {
                 case .success:
+                    self.outputFinished = true
                     promises.forEach { $0.succeed(()) }
                     if self.isOpen { self.pipeline.syncOperations.fireUserInboundEventTriggered(ChannelEvent.outputClosed) }
+                    if self.inputClosed { self.closeAll(error: ChannelError.eof, abort: false) }
                 case .failure(let error):
                     promises.forEach { $0.fail(error) }
                 }

@@ -39,13 +39,30 @@ struct Up: AsyncParsableCommand {
         valueName: "path"))
     var controlSocket: String?
 
+    @Option(help: ArgumentHelp(
+        "Carry the tunnel's packets on a kernel TUN device of this name instead of the userspace stack (needs root or CAP_NET_ADMIN; host programs then use the tunnel addresses directly, so --serve and --forward do not apply).",
+        valueName: "name"))
+    var tun: String?
+
+    @Option(help: ArgumentHelp(
+        "Serve the node's metrics in the Prometheus text format at http://HOST:PORT/metrics.",
+        valueName: "host:port"))
+    var metrics: String?
+
     @OptionGroup var nodeOptions: NodeOptions
 
     func run() async throws {
         try await reportingFailures {
+            var options = nodeOptions.nodeOptions
+            if let tun {
+                guard serve.isEmpty, forward.isEmpty else {
+                    throw CommandFailure("--tun \(tun): --serve and --forward need the userspace stack; with a TUN device, host programs reach the tunnel addresses directly")
+                }
+                options.packetPath = .kernelTUN(name: tun)
+            }
             let session = try UpSession(
                 configPath: config, serve: serve, forward: forward, controlSocket: controlSocket,
-                options: nodeOptions.nodeOptions, logger: nodeOptions.logger(defaultLevel: .info))
+                metrics: metrics, options: options, logger: nodeOptions.logger(defaultLevel: .info))
             try await session.run()
         }
     }
@@ -62,6 +79,8 @@ struct UpSession {
     let serveRules: [ServeRule]
     let forwardRules: [ForwardRule]
     let controlPath: String
+    /// `--metrics HOST:PORT`, checked at init.
+    let metricsAddress: String?
     let options: Node.Options
     let logger: Logger
 
@@ -70,7 +89,9 @@ struct UpSession {
 
     /// Parses the configuration and the rules (nothing is opened yet).
     init(configPath: String, serve: [String], forward: [String], controlSocket: String?,
-         options: Node.Options, logger: Logger) throws {
+         metrics: String? = nil, options: Node.Options, logger: Logger) throws {
+        if let metrics { _ = try MetricsEndpoint.parse(metrics) }
+        metricsAddress = metrics
         self.configPath = configPath
         file = try WGQuickFile(contentsOfFile: configPath)
         serveRules = try serve.map { text throws(ForwardingRuleError) in try ServeRule(parsing: text) }
@@ -93,14 +114,18 @@ struct UpSession {
         let control = try ControlServer(path: controlPath, reactor: reactor, logger: logger)
         let node = Node(configuration: file.configuration, options: options, logger: logger)
         var opened: [any Forwarder] = []
+        var metricsEndpoint: MetricsEndpoint?
         do {
             opened = try openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
             do {
                 try await node.start()
             } catch NodeError.portInUse(let port) {
                 throw CommandFailure("\(configPath): ListenPort \(port): UDP port already in use")
+            } catch NodeError.system(let operation, let errno) where operation.hasPrefix("open TUN device") && (errno == EPERM || errno == EACCES) {
+                throw CommandFailure("--tun: cannot create the TUN device: permission denied; it needs root or CAP_NET_ADMIN (e.g. `setcap cap_net_admin+ep $(command -v wirenet)`)")
             }
             opened += try await openServeRules(serveTargets, node: node, reactor: reactor, logger: logger)
+            if let metricsAddress { metricsEndpoint = try await MetricsEndpoint.start(address: metricsAddress, node: node) }
         } catch {
             for forwarder in opened { forwarder.close() }
             control.close()
@@ -123,6 +148,7 @@ struct UpSession {
 
         try await signals.wait()
         logger.info("stopping")
+        metricsEndpoint?.close()
         control.close()
         for forwarder in forwarders { forwarder.close() }
         await node.close()
