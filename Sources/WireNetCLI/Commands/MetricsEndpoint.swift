@@ -11,7 +11,7 @@ import WireNetMetrics
 /// the Prometheus text format at `http://HOST:PORT/metrics`, sampled fresh at every scrape.
 final class MetricsEndpoint: Sendable {
     let address: String
-    private let server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<NIOHTTP1.HTTPResponseHead, ByteBuffer>>, Never>
+    private let server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
     private let task: Task<Void, Never>
 
     /// The process's Prometheus registry; swift-metrics can be bootstrapped once per process.
@@ -38,7 +38,7 @@ final class MetricsEndpoint: Sendable {
         let (host, port) = try parse(address)
         let registry = Self.registry
         let metrics = NodeMetrics(node: node)
-        let server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<NIOHTTP1.HTTPResponseHead, ByteBuffer>>, Never>
+        let server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -64,14 +64,14 @@ final class MetricsEndpoint: Sendable {
     }
 
     private init(address: String,
-                 server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<NIOHTTP1.HTTPResponseHead, ByteBuffer>>, Never>,
+                 server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>,
                  task: Task<Void, Never>) {
         self.address = address
         self.server = server
         self.task = task
     }
 
-    private static func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPPart<NIOHTTP1.HTTPResponseHead, ByteBuffer>>,
+    private static func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>,
                               metrics: NodeMetrics, registry: PrometheusCollectorRegistry) async throws {
         try await connection.executeThenClose { inbound, outbound in
             var head: NIOHTTP1.HTTPRequestHead?
@@ -94,7 +94,7 @@ final class MetricsEndpoint: Sendable {
                     let headers: HTTPHeaders = ["Content-Type": "text/plain; version=0.0.4; charset=utf-8",
                                                 "Content-Length": "\(body.readableBytes)"]
                     try await outbound.write(.head(NIOHTTP1.HTTPResponseHead(version: request.version, status: status, headers: headers)))
-                    try await outbound.write(.body(body))
+                    try await outbound.write(.body(.byteBuffer(body)))
                     try await outbound.write(.end(nil))
                 }
             }
