@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the examples under Examples/ and runs each against a real peer: wireguard-go in a network
-# namespace, with curl and Python's http.server behind it (issue 16).
+# namespace, with curl and Python's http.server behind it (issue 16). Also checks the CLI's
+# `wirenet up --metrics` and `--tun` against the same peer (they need the same namespace set-up).
 #
 #   Examples/run-tests.sh            build (-j 1, scratch path under each example) and test
 #   EXAMPLES_SKIP_BUILD=1 ...        test what is already built
@@ -25,6 +26,7 @@ binary() { echo "$EXAMPLES_DIR/$1/.build/debug/$1"; }
 
 if [ "${EXAMPLES_SKIP_BUILD:-0}" != 1 ]; then
     build HummingbirdOnTunnel
+    build VaporOnTunnel
     build FetchOverTunnel
 fi
 
@@ -84,39 +86,46 @@ wait_for() { # what, command...
 }
 pattern_sha256() { python3 -c "import hashlib,sys; n=int(sys.argv[1]); b=bytes(range(251))*(n//251+1); print(hashlib.sha256(b[:n]).hexdigest())" "$1"; }
 
-# --- Hummingbird on the tunnel, answered by curl from the peer ---------------------------------------
-"$(binary HummingbirdOnTunnel)" "$WORK/node.conf" 80 > "$WORK/hummingbird.log" 2>&1 &
-PIDS+=($!)
-URL=http://100.65.8.1
-wait_for "the Hummingbird app on the tunnel" in_ns curl -sS --fail --max-time 1 "$URL/"
-[ "$(in_ns curl -sS --fail "$URL/")" = "hello from the tunnel" ] || fail "GET / answered wrong"
-echo "examples: hummingbird: GET / ok"
+# --- Hummingbird and Vapor on the tunnel, each answering curl from the peer ----------------------------
+# The same checks for both apps (same routes): a greeting, the sha256 of a 64 MiB download, 32 MiB
+# streamed up and back at once, a client hanging up mid-body, 100 concurrent requests.
+check_http_app() { # example name
+    local app=$1
+    "$(binary "$app")" "$WORK/node.conf" 80 > "$WORK/$app.log" 2>&1 &
+    PIDS+=($!)
+    local URL=http://100.65.8.1
+    wait_for "the $app app on the tunnel" in_ns curl -sS --fail --max-time 1 "$URL/"
+    [ "$(in_ns curl -sS --fail "$URL/")" = "hello from the tunnel" ] || fail "$app: GET / answered wrong"
+    echo "examples: $app: GET / ok"
 
-N=$((64 << 20))
-got=$(in_ns curl -sS --fail --max-time 120 "$URL/bytes/$N" | sha256sum | cut -c1-64)
-[ "$got" = "$(pattern_sha256 $N)" ] || fail "sha256 of GET /bytes/$N: $got"
-echo "examples: hummingbird: 64 MiB download, sha256 ok"
+    local N=$((64 << 20)) got sent echoed codes expected
+    got=$(in_ns curl -sS --fail --max-time 120 "$URL/bytes/$N" | sha256sum | cut -c1-64)
+    [ "$got" = "$(pattern_sha256 $N)" ] || fail "$app: sha256 of GET /bytes/$N: $got"
+    echo "examples: $app: 64 MiB download, sha256 ok"
 
-head -c $((32 << 20)) /dev/urandom > "$WORK/upload"
-sent=$(sha256sum < "$WORK/upload" | cut -c1-64)
-echoed=$(in_ns curl -sS --fail --max-time 120 -H 'Expect:' -H 'Transfer-Encoding: chunked' \
-    --data-binary @"$WORK/upload" "$URL/echo" | sha256sum | cut -c1-64)
-[ "$echoed" = "$sent" ] || fail "POST /echo of 32 MiB came back as $echoed, sent $sent"
-echo "examples: hummingbird: 32 MiB streamed up and back, sha256 ok"
+    [ -f "$WORK/upload" ] || head -c $((32 << 20)) /dev/urandom > "$WORK/upload"
+    sent=$(sha256sum < "$WORK/upload" | cut -c1-64)
+    echoed=$(in_ns curl -sS --fail --max-time 120 -H 'Expect:' -H 'Transfer-Encoding: chunked' \
+        --data-binary @"$WORK/upload" "$URL/echo" | sha256sum | cut -c1-64)
+    [ "$echoed" = "$sent" ] || fail "$app: POST /echo of 32 MiB came back as $echoed, sent $sent"
+    echo "examples: $app: 32 MiB streamed up and back, sha256 ok"
 
-in_ns curl -sS -o /dev/null --limit-rate 1M --max-time 2 "$URL/bytes/$((1 << 30))" 2>/dev/null || true
-wait_for "the app to count the aborted response" sh -c "[ \"\$(ip netns exec $NS curl -sS --fail $URL/aborted)\" = 1 ]"
-[ "$(in_ns curl -sS --fail "$URL/")" = "hello from the tunnel" ] || fail "no answer after a client hung up mid-body"
-echo "examples: hummingbird: client hung up mid-body, response ended, app goes on"
+    in_ns curl -sS -o /dev/null --limit-rate 1M --max-time 2 "$URL/bytes/$((1 << 30))" 2>/dev/null || true
+    wait_for "$app to count the aborted response" sh -c "[ \"\$(ip netns exec $NS curl -sS --fail $URL/aborted)\" = 1 ]"
+    [ "$(in_ns curl -sS --fail "$URL/")" = "hello from the tunnel" ] || fail "$app: no answer after a client hung up mid-body"
+    echo "examples: $app: client hung up mid-body, response ended, app goes on"
 
-args=()
-for i in $(seq 0 99); do args+=(-o /dev/null "$URL/bytes/$((100000 + i))"); done
-codes=$(in_ns curl -sS --no-progress-meter --fail --max-time 60 --parallel --parallel-immediate --parallel-max 100 \
-    -w '%{http_code} %{size_download}\n' "${args[@]}" | sort)
-expected=$(for i in $(seq 0 99); do echo "200 $((100000 + i))"; done | sort)
-[ "$codes" = "$expected" ] || fail "100 concurrent requests: $(echo "$codes" | sort | uniq -c | head)"
-echo "examples: hummingbird: 100 concurrent requests ok"
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+    local args=() i
+    for i in $(seq 0 99); do args+=(-o /dev/null "$URL/bytes/$((100000 + i))"); done
+    codes=$(in_ns curl -sS --no-progress-meter --fail --max-time 60 --parallel --parallel-immediate --parallel-max 100 \
+        -w '%{http_code} %{size_download}\n' "${args[@]}" | sort)
+    expected=$(for i in $(seq 0 99); do echo "200 $((100000 + i))"; done | sort)
+    [ "$codes" = "$expected" ] || fail "$app: 100 concurrent requests: $(echo "$codes" | sort | uniq -c | head)"
+    echo "examples: $app: 100 concurrent requests ok"
+    kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+}
+check_http_app HummingbirdOnTunnel
+check_http_app VaporOnTunnel
 
 # --- The CLI: `wirenet up --metrics` after a known transfer, and `wirenet up --tun` ------------------
 WIRENET=${WIRENET:-$EXAMPLES_DIR/../.build/debug/wirenet}

@@ -133,7 +133,7 @@ struct SOCKSSession: Sendable {
                 return
             }
             try await reply(.succeeded, outbound)
-            await splice(stream, client: client.channel, leftover: reader.leftover, &reader.iterator, outbound)
+            await Splice.run(stream, channel: client.channel, leftover: reader.leftover, &reader.iterator, outbound)
         }
     }
 
@@ -149,38 +149,6 @@ struct SOCKSSession: Sendable {
     private func reply(_ code: Reply, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
         // BND.ADDR 0.0.0.0:0: the client does not need to know where the tunnel side is bound.
         try await outbound.write(ByteBuffer(bytes: [5, code.rawValue, 0, 1, 0, 0, 0, 0, 0, 0]))
-    }
-
-    /// Copies both ways until both directions ended; a failure on either side ends both.
-    private func splice(_ stream: TCPStream, client: any Channel, leftover: [UInt8],
-                        _ inbound: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
-                        _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
-        await withTaskGroup { group in
-            group.addTask {
-                // Tunnel → client, then FIN.
-                do {
-                    while let bytes = try await stream.read() {
-                        try await outbound.write(ByteBuffer(bytes: bytes))
-                    }
-                    outbound.finish()
-                } catch {
-                    stream.abort()
-                    client.close(promise: nil)
-                }
-            }
-            // Client → tunnel, then FIN.
-            do {
-                if !leftover.isEmpty { try await stream.write(leftover) }
-                while let buffer = try await inbound.next() {
-                    try await stream.write(buffer.readableBytesView)
-                }
-                try await stream.shutdownWrite()
-            } catch {
-                stream.abort()
-            }
-            await group.waitForAll()
-        }
-        stream.close()
     }
 
     /// Reads exact byte counts from the client's inbound stream, keeping what came after.

@@ -153,6 +153,28 @@ struct NIOServerOnTunnelTests {
     }
 }
 
+extension NIOServerOnTunnelTests {
+    @Test func aTunnelRelayCarriesCurlToAHostServerAndBack() async throws {
+        let peer = try await TunnelPeer.start()
+        let directory = "/tmp/nb-relay-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data((0..<5_000_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: "\(directory)/file"))
+        let python = try Shell.spawn(["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, "18877"])
+        let relay = try await TunnelRelay.start(node: peer.node, port: 8081, to: try SocketAddress(ipAddress: "127.0.0.1", port: 18877))
+        defer {
+            relay.close()
+            python.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+            Task { await peer.stop() }
+        }
+        try await waitUntil("python's http.server listens", seconds: 10) {
+            (try? Shell.run(["curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:18877/"])) != nil
+        }
+        let got = try await peer.exec(["sh", "-c", "curl -sS --fail --max-time 60 http://\(TunnelPeer.nodeAddress):8081/file | sha256sum"])
+        #expect(got.prefix(64) == PatternHTTPServer.sha256(count: 5_000_000))
+    }
+}
+
 /// Reads until the peer half-closes, then writes how many bytes came and half-closes its own side.
 final class CountUntilFIN: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
