@@ -175,6 +175,43 @@ extension NIOServerOnTunnelTests {
     }
 }
 
+extension NIOServerOnTunnelTests {
+    /// curl is a SOCKS5 client nobody here wrote: through the front, the node dials Python's
+    /// http.server behind wireguard-go; a closed port comes back as RFC 1928's "connection refused".
+    @Test func curlThroughTheSOCKSFrontReachesPythonBehindThePeer() async throws {
+        let peer = try await TunnelPeer.start()
+        let directory = "/tmp/nb-socks-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data((0..<4_000_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: "\(directory)/file"))
+        let python = try peer.namespace.spawn(["/usr/bin/python3", "-m", "http.server", "--bind", TunnelPeer.peerAddress,
+                                               "--directory", directory, "8000"])
+        let front = try await SOCKSFront.start(node: peer.node)
+        defer {
+            front.close()
+            python.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+            Task { await peer.stop() }
+        }
+        try await waitUntil("python's http.server listens", seconds: 10) {
+            (try? await peer.exec(["curl", "-sS", "-o", "/dev/null", "http://\(TunnelPeer.peerAddress):8000/"])) != nil
+        }
+        let proxy = "socks5://127.0.0.1:\(front.port)"
+        let got = try await Task.detached {
+            try Shell.run(["sh", "-c", "curl -sS --fail --max-time 60 --proxy \(proxy) http://\(TunnelPeer.peerAddress):8000/file | sha256sum"])
+        }.value
+        #expect(got.prefix(64) == PatternHTTPServer.sha256(count: 4_000_000))
+        let refused = await Task.detached {
+            Result { try Shell.run(["curl", "-sS", "--max-time", "20", "--proxy", proxy, "http://\(TunnelPeer.peerAddress):8009/"]) }
+        }.value
+        guard case .failure(let failure as Shell.Failure) = refused else {
+            Issue.record("a closed port answered: \(refused)")
+            return
+        }
+        // curl prints the RFC 1928 reply code: 5 is "connection refused".
+        #expect(failure.output.contains("(5)"), "\(failure.output)")
+    }
+}
+
 /// Reads until the peer half-closes, then writes how many bytes came and half-closes its own side.
 final class CountUntilFIN: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
