@@ -157,7 +157,8 @@ assert sent >= 10 * 2**20 and sent < 12 * 2**20, sent
 assert received > 0, received
 assert handshakes >= 1, handshakes
 PY
-    echo "$metrics" | grep -q '^wirenet_tcp_connections' || fail "no wirenet_tcp_connections gauge"
+    echo "$metrics" | grep -q '^wirenet_tcp_connections ' || fail "no wirenet_tcp_connections gauge"
+    echo "$metrics" | grep -q '^wirenet_tcp_connections_by_state{state="' || fail "no wirenet_tcp_connections_by_state gauge"
     echo "examples: cli: --metrics after a 10 MiB transfer: sent=$sent received=$received handshakes=$handshakes"
     kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 

@@ -245,7 +245,9 @@ public final class Node: Service, Sendable {
             return NodeStatus(
                 publicKey: configuration.privateKey.publicKey, addresses: configuration.addresses,
                 listenPort: engine.localPort, transport: "\(engine.transport.backend)",
-                tcpConnections: stack?.stack.connectionCount ?? 0, peers: peers)
+                tcpConnections: stack?.stack.connectionCount ?? 0,
+                tcpConnectionsByState: Dictionary(uniqueKeysWithValues: (stack?.stack.connectionsByState ?? [:]).map { ($0.key.rawValue, $0.value) }),
+                peers: peers)
         }
     }
 }

@@ -29,6 +29,8 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
     public var transport: String
     /// TCP connections in the userspace stack (all states).
     public var tcpConnections: Int
+    /// The same per TCP state (`ESTABLISHED`, `TIME-WAIT`, … as RFC 9293 §3.3.2 names them).
+    public var tcpConnectionsByState: [String: Int] = [:]
     public var peers: [Peer]
 
     /// A `wg show`-like summary.

@@ -18,6 +18,7 @@ import WireNet
 /// - `wirenet_peer_dropped_packets_total{peer,reason}` — counter per drop reason;
 /// - `wirenet_peer_last_handshake_seconds{peer}` — gauge, age of the last handshake (-1: none yet);
 /// - `wirenet_tcp_connections` — gauge, TCP connections in the userspace stack;
+/// - `wirenet_tcp_connections_by_state{state}` — gauge per TCP state (`ESTABLISHED`, `TIME-WAIT`, …);
 /// - `wirenet_peers` — gauge.
 ///
 /// Run it in a `ServiceGroup` beside the node, or call ``sample()`` yourself.
@@ -49,6 +50,15 @@ public final class NodeMetrics: Service, Sendable {
     public func sample() async throws {
         let status = try await node.status()
         Gauge(label: "wirenet_tcp_connections").record(status.tcpConnections)
+        // Every state that was ever seen keeps a series; states now empty go back to 0.
+        let states = reported.withLock { reported -> [String] in
+            for state in status.tcpConnectionsByState.keys { reported["tcp-state|" + state] = 1 }
+            return reported.keys.filter { $0.hasPrefix("tcp-state|") }.map { String($0.dropFirst("tcp-state|".count)) }
+        }
+        for state in states {
+            Gauge(label: "wirenet_tcp_connections_by_state", dimensions: [("state", state)])
+                .record(status.tcpConnectionsByState[state] ?? 0)
+        }
         Gauge(label: "wirenet_peers").record(status.peers.count)
         for peer in status.peers {
             let key = peer.publicKey.description
