@@ -91,6 +91,7 @@ pattern_sha256() { python3 -c "import hashlib,sys; n=int(sys.argv[1]); b=bytes(r
 # streamed up and back at once, a client hanging up mid-body, 100 concurrent requests.
 check_http_app() { # example name
     local app=$1
+    [ -x "$(binary "$app")" ] || fail "$(binary "$app") is not built"
     "$(binary "$app")" "$WORK/node.conf" 80 > "$WORK/$app.log" 2>&1 &
     PIDS+=($!)
     local URL=http://100.65.8.1
