@@ -20,8 +20,7 @@ struct NIOServerOnTunnelTests {
     /// Runs `body` with a node, its wireguard-go peer and the HTTP server of ``PatternHTTPServer``
     /// on the tunnel, and tears them all down.
     func withServer(_ body: (TunnelPeer, PatternHTTPServer) async throws -> Void) async throws {
-        let peer = try await TunnelPeer.start()
-        do {
+        try await TunnelPeer.with { peer in
             let server = PatternHTTPServer()
             try await withThrowingTaskGroup { group in
                 let channel = try await server.bind(node: peer.node, port: Self.port)
@@ -29,11 +28,7 @@ struct NIOServerOnTunnelTests {
                 defer { group.cancelAll() }
                 try await body(peer, server)
             }
-        } catch {
-            await peer.stop()
-            throw error
         }
-        await peer.stop()
     }
 
     @Test func curlDownloads64MiBWithTheRightSHA256() async throws {
@@ -82,96 +77,96 @@ struct NIOServerOnTunnelTests {
     }
 
     @Test func halfCloseCarriesAcrossTheBridgeBothWays() async throws {
-        let peer = try await TunnelPeer.start()
-        defer { Task { await peer.stop() } }
-        // Counts what arrives until the peer's FIN, answers with the count, then half-closes.
-        let server = try await WireNetServerBootstrap(node: peer.node)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .bind(port: 7000) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(CountUntilFIN())
+        try await TunnelPeer.with { peer in
+            // Counts what arrives until the peer's FIN, answers with the count, then half-closes.
+            let server = try await WireNetServerBootstrap(node: peer.node)
+                .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                .bind(port: 7000) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(CountUntilFIN())
+                    }
                 }
-            }
-        defer { server.close(promise: nil) }
-        let script = """
-            import socket
-            s = socket.create_connection(("\(TunnelPeer.nodeAddress)", 7000), timeout=20)
-            s.sendall(b"x" * 1000000)
-            s.shutdown(socket.SHUT_WR)
-            reply = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk: break
-                reply += chunk
-            print(reply.decode(), end="")
-            """
-        let reply = try await peer.exec(["/usr/bin/python3", "-c", script])
-        #expect(reply == "1000000 bytes\n")
+            defer { server.close(promise: nil) }
+            let script = """
+                import socket
+                s = socket.create_connection(("\(TunnelPeer.nodeAddress)", 7000), timeout=20)
+                s.sendall(b"x" * 1000000)
+                s.shutdown(socket.SHUT_WR)
+                reply = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk: break
+                    reply += chunk
+                print(reply.decode(), end="")
+                """
+            let reply = try await peer.exec(["/usr/bin/python3", "-c", script])
+            #expect(reply == "1000000 bytes\n")
+        }
     }
 
     @Test func aNIOClientDialsPythonsHTTPServerThroughTheNode() async throws {
-        let peer = try await TunnelPeer.start()
-        let directory = "/tmp/nb-www-\(getpid())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Data((0..<3_000_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: "\(directory)/file"))
-        let python = try peer.namespace.spawn(["/usr/bin/python3", "-m", "http.server", "--bind", TunnelPeer.peerAddress,
-                                               "--directory", directory, "8000"])
-        defer {
-            python.stop()
-            try? FileManager.default.removeItem(atPath: directory)
-            Task { await peer.stop() }
-        }
-        try await waitUntil("python's http.server listens", seconds: 10) {
-            (try? await peer.exec(["curl", "-sS", "-o", "/dev/null", "http://\(TunnelPeer.peerAddress):8000/"])) != nil
-        }
-        let client = try await WireNetClientBootstrap(node: peer.node)
-            .connect(host: TunnelPeer.peerAddress, port: 8000) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+        try await TunnelPeer.with { peer in
+            let directory = "/tmp/nb-www-\(getpid())"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data((0..<3_000_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: "\(directory)/file"))
+            let python = try peer.namespace.spawn(["/usr/bin/python3", "-m", "http.server", "--bind", TunnelPeer.peerAddress,
+                                                   "--directory", directory, "8000"])
+            defer {
+                python.stop()
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            try await waitUntil("python's http.server listens", seconds: 10) {
+                (try? await peer.exec(["curl", "-sS", "-o", "/dev/null", "http://\(TunnelPeer.peerAddress):8000/"])) != nil
+            }
+            let client = try await WireNetClientBootstrap(node: peer.node)
+                .connect(host: TunnelPeer.peerAddress, port: 8000) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            var digest = SHA256Digest()
+            var length = 0
+            var status: HTTPResponseStatus?
+            try await client.executeThenClose { inbound, outbound in
+                var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/file")
+                head.headers.add(name: "Host", value: TunnelPeer.peerAddress)
+                try await outbound.write(.head(head))
+                try await outbound.write(.end(nil))
+                loop: for try await part in inbound {
+                    switch part {
+                    case .head(let response): status = response.status
+                    case .body(let buffer): digest.update(Array(buffer.readableBytesView)); length += buffer.readableBytes
+                    case .end: break loop
+                    }
                 }
             }
-        var digest = SHA256Digest()
-        var length = 0
-        var status: HTTPResponseStatus?
-        try await client.executeThenClose { inbound, outbound in
-            var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/file")
-            head.headers.add(name: "Host", value: TunnelPeer.peerAddress)
-            try await outbound.write(.head(head))
-            try await outbound.write(.end(nil))
-            loop: for try await part in inbound {
-                switch part {
-                case .head(let response): status = response.status
-                case .body(let buffer): digest.update(Array(buffer.readableBytesView)); length += buffer.readableBytes
-                case .end: break loop
-                }
-            }
+            #expect(status == .ok)
+            #expect(length == 3_000_000)
+            #expect(hex(digest.finish()) == PatternHTTPServer.sha256(count: 3_000_000))
         }
-        #expect(status == .ok)
-        #expect(length == 3_000_000)
-        #expect(hex(digest.finish()) == PatternHTTPServer.sha256(count: 3_000_000))
     }
 }
 
 extension NIOServerOnTunnelTests {
     @Test func aTunnelRelayCarriesCurlToAHostServerAndBack() async throws {
-        let peer = try await TunnelPeer.start()
-        let directory = "/tmp/nb-relay-\(getpid())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Data((0..<5_000_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: "\(directory)/file"))
-        let python = try Shell.spawn(["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, "18877"])
-        let relay = try await TunnelRelay.start(node: peer.node, port: 8081, to: try SocketAddress(ipAddress: "127.0.0.1", port: 18877))
-        defer {
-            relay.close()
-            python.stop()
-            try? FileManager.default.removeItem(atPath: directory)
-            Task { await peer.stop() }
+        try await TunnelPeer.with { peer in
+            let directory = "/tmp/nb-relay-\(getpid())"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data((0..<5_000_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: "\(directory)/file"))
+            let python = try Shell.spawn(["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, "18877"])
+            let relay = try await TunnelRelay.start(node: peer.node, port: 8081, to: try SocketAddress(ipAddress: "127.0.0.1", port: 18877))
+            defer {
+                relay.close()
+                python.stop()
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            try await waitUntil("python's http.server listens", seconds: 10) {
+                (try? Shell.run(["curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:18877/"])) != nil
+            }
+            let got = try await peer.exec(["sh", "-c", "curl -sS --fail --max-time 60 http://\(TunnelPeer.nodeAddress):8081/file | sha256sum"])
+            #expect(got.prefix(64) == PatternHTTPServer.sha256(count: 5_000_000))
         }
-        try await waitUntil("python's http.server listens", seconds: 10) {
-            (try? Shell.run(["curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:18877/"])) != nil
-        }
-        let got = try await peer.exec(["sh", "-c", "curl -sS --fail --max-time 60 http://\(TunnelPeer.nodeAddress):8081/file | sha256sum"])
-        #expect(got.prefix(64) == PatternHTTPServer.sha256(count: 5_000_000))
     }
 }
 
@@ -179,36 +174,36 @@ extension NIOServerOnTunnelTests {
     /// curl is a SOCKS5 client nobody here wrote: through the front, the node dials Python's
     /// http.server behind wireguard-go; a closed port comes back as RFC 1928's "connection refused".
     @Test func curlThroughTheSOCKSFrontReachesPythonBehindThePeer() async throws {
-        let peer = try await TunnelPeer.start()
-        let directory = "/tmp/nb-socks-\(getpid())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Data((0..<4_000_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: "\(directory)/file"))
-        let python = try peer.namespace.spawn(["/usr/bin/python3", "-m", "http.server", "--bind", TunnelPeer.peerAddress,
-                                               "--directory", directory, "8000"])
-        let front = try await SOCKSFront.start(node: peer.node)
-        defer {
-            front.close()
-            python.stop()
-            try? FileManager.default.removeItem(atPath: directory)
-            Task { await peer.stop() }
+        try await TunnelPeer.with { peer in
+            let directory = "/tmp/nb-socks-\(getpid())"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data((0..<4_000_000).map { UInt8($0 % 251) }).write(to: URL(fileURLWithPath: "\(directory)/file"))
+            let python = try peer.namespace.spawn(["/usr/bin/python3", "-m", "http.server", "--bind", TunnelPeer.peerAddress,
+                                                   "--directory", directory, "8000"])
+            let front = try await SOCKSFront.start(node: peer.node)
+            defer {
+                front.close()
+                python.stop()
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            try await waitUntil("python's http.server listens", seconds: 10) {
+                (try? await peer.exec(["curl", "-sS", "-o", "/dev/null", "http://\(TunnelPeer.peerAddress):8000/"])) != nil
+            }
+            let proxy = "socks5://127.0.0.1:\(front.port)"
+            let got = try await Task.detached {
+                try Shell.run(["sh", "-c", "curl -sS --fail --max-time 60 --proxy \(proxy) http://\(TunnelPeer.peerAddress):8000/file | sha256sum"])
+            }.value
+            #expect(got.prefix(64) == PatternHTTPServer.sha256(count: 4_000_000))
+            let refused = await Task.detached {
+                Result { try Shell.run(["curl", "-sS", "--max-time", "20", "--proxy", proxy, "http://\(TunnelPeer.peerAddress):8009/"]) }
+            }.value
+            guard case .failure(let failure as Shell.Failure) = refused else {
+                Issue.record("a closed port answered: \(refused)")
+                return
+            }
+            // curl prints the RFC 1928 reply code: 5 is "connection refused".
+            #expect(failure.output.contains("(5)"), "\(failure.output)")
         }
-        try await waitUntil("python's http.server listens", seconds: 10) {
-            (try? await peer.exec(["curl", "-sS", "-o", "/dev/null", "http://\(TunnelPeer.peerAddress):8000/"])) != nil
-        }
-        let proxy = "socks5://127.0.0.1:\(front.port)"
-        let got = try await Task.detached {
-            try Shell.run(["sh", "-c", "curl -sS --fail --max-time 60 --proxy \(proxy) http://\(TunnelPeer.peerAddress):8000/file | sha256sum"])
-        }.value
-        #expect(got.prefix(64) == PatternHTTPServer.sha256(count: 4_000_000))
-        let refused = await Task.detached {
-            Result { try Shell.run(["curl", "-sS", "--max-time", "20", "--proxy", proxy, "http://\(TunnelPeer.peerAddress):8009/"]) }
-        }.value
-        guard case .failure(let failure as Shell.Failure) = refused else {
-            Issue.record("a closed port answered: \(refused)")
-            return
-        }
-        // curl prints the RFC 1928 reply code: 5 is "connection refused".
-        #expect(failure.output.contains("(5)"), "\(failure.output)")
     }
 }
 

@@ -89,6 +89,19 @@ final class TunnelPeer: @unchecked Sendable {
         }
     }
 
+    /// Starts a node and its peer, runs `body`, and stops both whether `body` throws or not (before
+    /// returning: a `defer { Task { … } }` may never run once the test process exits).
+    static func with(_ body: (TunnelPeer) async throws -> Void) async throws {
+        let peer = try await start()
+        do {
+            try await body(peer)
+        } catch {
+            await peer.stop()
+            throw error
+        }
+        await peer.stop()
+    }
+
     /// Runs a command in the peer's namespace off the cooperative pool.
     func exec(_ command: [String]) async throws -> String {
         let namespace = self.namespace
