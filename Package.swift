@@ -98,3 +98,52 @@ let package = Package(
                                                             .product(name: "Logging", package: "swift-log")]),
     ]
 )
+
+// The SwiftNIO bridge (issue 16): NIO channels over TCPStream/TCPListener, and a SOCKS5 front for
+// HTTP clients. A product of its own so that the core `WireNet` never depends on NIO.
+// Metrics: swift-metrics fed by sampling the node (the core keeps plain counters), and the
+// Prometheus endpoint of `wirenet up --metrics`.
+package.products += [
+    .library(name: "WireNetNIO", targets: ["WireNetNIO"]),
+    .library(name: "WireNetMetrics", targets: ["WireNetMetrics"]),
+]
+package.dependencies += [
+    .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+]
+package.targets.append(contentsOf: [
+    .target(
+        name: "WireNetNIO",
+        dependencies: [
+            "WireNet",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+    .target(
+        name: "WireNetMetrics",
+        dependencies: [
+            "WireNet",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+    .testTarget(
+        name: "WireNetNIOTests",
+        dependencies: [
+            "WireNetNIO", "WireNet", "Wire", "WireGuard", "NetTestSupport", "CSodium",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+])
+// The CLI serves `--metrics` with NIO and swift-prometheus (the CLI only; library users never build them).
+if let cli = package.targets.first(where: { $0.name == "WireNetCLI" }) {
+    cli.dependencies += [
+        "WireNetMetrics",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+    ]
+}

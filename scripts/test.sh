@@ -67,4 +67,16 @@ echo "test: control-plane helper"
 Sources/ControlHelper/run-tests.sh
 # --- end control-plane helper ---
 
+# --- Examples (Examples/: Hummingbird on the tunnel, AsyncHTTPClient through the node) and the CLI's
+# --- `up --metrics` / `up --tun`, against wireguard-go in a namespace. EXAMPLES=0 skips (heavy builds).
+if [ "${EXAMPLES:-1}" != "0" ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "test: examples"
+        Examples/run-tests.sh
+    else
+        echo "test: not root: skipping the examples' tests (network namespaces)"
+    fi
+fi
+# --- end examples ---
+
 echo "test: all passed"

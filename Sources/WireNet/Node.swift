@@ -77,7 +77,10 @@ public final class Node: Service, Sendable {
     let tailnet: TailnetSession?
 
     /// Creates a node; nothing happens until ``start()``.
-    public init(configuration: NodeConfiguration, options: Options = Options(), logger: Logger = Logger(label: "wirenet")) {
+    ///
+    /// - Parameter logger: where the node reports (handshakes, peers, failures). By default it is
+    ///   silent, as server libraries are: pass your application's logger to see it.
+    public init(configuration: NodeConfiguration, options: Options = Options(), logger: Logger = Node.silentLogger) {
         self.configuration = configuration
         self.options = options
         self.logger = logger
@@ -98,6 +101,9 @@ public final class Node: Service, Sendable {
         self.logger = logger
         self.tailnet = TailnetSession(configuration: tailnet, keys: keys, logger: logger)
     }
+
+    /// A logger with no output: the default of ``init(configuration:options:logger:)``.
+    public static var silentLogger: Logger { Logger(label: "wirenet", factory: { _ in SwiftLogNoOpLogHandler() }) }
 
     /// The node's WireGuard public key.
     public var publicKey: PublicKey { configuration.privateKey.publicKey }
@@ -304,12 +310,20 @@ public final class Node: Service, Sendable {
                     peer.path = path
                     peer.endpoint = path.kind == .direct ? path.endpoint : path.region.map { "derp region \($0)" }
                 }
+                if let device = engine.device.status(of: peer.publicKey) {
+                    peer.droppedPacketsByReason = Dictionary(uniqueKeysWithValues: device.drops.nonZero.map { reason, count in
+                        // The case name (`replayedCounter`), a stable metric label unlike the description.
+                        (String(String(reflecting: reason).split(separator: ".").last ?? ""), count)
+                    })
+                    peer.handshakesCompleted = device.handshakesCompleted
+                }
                 return peer
             }.sorted { $0.publicKey.description < $1.publicKey.description }
             var status = NodeStatus(
                 publicKey: configuration.privateKey.publicKey, addresses: configuration.addresses,
                 listenPort: engine.localPort, transport: "\(engine.transport.backend)",
                 tcpConnections: stack?.stack.connectionCount ?? 0, peers: peers)
+            status.tcpConnectionsByState = Dictionary(uniqueKeysWithValues: (stack?.stack.connectionsByState ?? [:]).map { ($0.key.rawValue, $0.value) })
             status.filteredPackets = engine.packetFilter?.drops.total ?? 0
             return status
         }

@@ -1,6 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import WireGuard
 
 /// Everything a ``Node`` or one of its sockets can refuse, with a message a person can act on.
@@ -72,4 +77,10 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
             return "cannot \(operation): \(String(cString: strerror(errno))) (errno \(errno))"
         }
     }
+}
+
+/// Foundation's `localizedDescription` (what `print(error.localizedDescription)` and many loggers
+/// show) is the same message as ``NodeError/description``, not "WireNet.NodeError error 12".
+extension NodeError: LocalizedError {
+    public var errorDescription: String? { description }
 }

@@ -15,6 +15,10 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
         public var sentBytes: UInt64
         /// Datagrams from this peer that were dropped (bad, replayed, not allowed), all reasons summed.
         public var droppedPackets: UInt64
+        /// The same drops by reason (`replayedCounter`, `disallowedSource`, …; reasons with none left out).
+        public var droppedPacketsByReason: [String: UInt64] = [:]
+        /// Handshakes completed with this peer since the node started (either side initiating).
+        public var handshakesCompleted: UInt64 = 0
         /// What the tailnet's netmap says about the peer; nil for a statically configured peer.
         public var tailnet: TailnetPeerInfo?
         /// The path under a tailnet peer (direct or through a relay); nil for a static peer.
@@ -97,6 +101,8 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
     public var transport: String
     /// TCP connections in the userspace stack (all states).
     public var tcpConnections: Int
+    /// The same per TCP state (`ESTABLISHED`, `TIME-WAIT`, … as RFC 9293 §3.3.2 names them).
+    public var tcpConnectionsByState: [String: Int] = [:]
     public var peers: [Peer]
     /// The node's full tailnet name (`web.tailnet.test.`); nil for a static configuration.
     public var name: String?

@@ -60,13 +60,30 @@ struct Up: AsyncParsableCommand {
         valueName: "path"))
     var controlSocket: String?
 
+    @Option(help: ArgumentHelp(
+        "Carry the tunnel's packets on a kernel TUN device of this name instead of the userspace stack (needs root or CAP_NET_ADMIN; host programs then use the tunnel addresses directly, so --serve and --forward do not apply).",
+        valueName: "name"))
+    var tun: String?
+
+    @Option(help: ArgumentHelp(
+        "Serve the node's metrics in the Prometheus text format at http://HOST:PORT/metrics.",
+        valueName: "host:port"))
+    var metrics: String?
+
     @OptionGroup var nodeOptions: NodeOptions
 
     func run() async throws {
         try await reportingFailures {
+            var options = nodeOptions.nodeOptions
+            if let tun {
+                guard serve.isEmpty, forward.isEmpty else {
+                    throw CommandFailure("--tun \(tun): --serve and --forward need the userspace stack; with a TUN device, host programs reach the tunnel addresses directly")
+                }
+                options.packetPath = .kernelTUN(name: tun)
+            }
             let session = try UpSession(
                 source: try nodeSource(), serve: serve, forward: forward, controlSocket: controlSocket,
-                options: nodeOptions.nodeOptions, logger: nodeOptions.logger(defaultLevel: .info))
+                metrics: metrics, options: options, logger: nodeOptions.logger(defaultLevel: .info))
             try await session.run()
         }
     }
@@ -131,6 +148,8 @@ struct UpSession {
     let controlPath: String
     /// The control socket is in the default directory (which must then be private to this user).
     let controlSocketIsDefault: Bool
+    /// `--metrics HOST:PORT`, checked at init.
+    let metricsAddress: String?
     let options: Node.Options
     let logger: Logger
 
@@ -139,7 +158,9 @@ struct UpSession {
 
     /// Parses the configuration and the rules (nothing is opened yet).
     init(source: Source, serve: [String], forward: [String], controlSocket: String?,
-         options: Node.Options, logger: Logger) throws {
+         metrics: String? = nil, options: Node.Options, logger: Logger) throws {
+        if let metrics { _ = try MetricsEndpoint.parse(metrics) }
+        metricsAddress = metrics
         self.source = source
         serveRules = try serve.map { text throws(ForwardingRuleError) in try ServeRule(parsing: text) }
         forwardRules = try forward.map { text throws(ForwardingRuleError) in try ForwardRule(parsing: text) }
@@ -195,14 +216,18 @@ struct UpSession {
             throw error
         }
         var opened: [any Forwarder] = []
+        var metricsEndpoint: MetricsEndpoint?
         do {
             opened = try openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
             do {
                 try await node.start()
             } catch NodeError.portInUse(let port) {
                 throw CommandFailure("\(sourceDescription): ListenPort \(port): UDP port already in use")
+            } catch NodeError.system(let operation, let errno) where operation.hasPrefix("open TUN device") && (errno == EPERM || errno == EACCES) {
+                throw CommandFailure("--tun: cannot create the TUN device: permission denied; it needs root or CAP_NET_ADMIN (e.g. `setcap cap_net_admin+ep $(command -v wirenet)`)")
             }
             opened += try await openServeRules(serveTargets, node: node, reactor: reactor, logger: logger)
+            if let metricsAddress { metricsEndpoint = try await MetricsEndpoint.start(address: metricsAddress, node: node) }
         } catch {
             for forwarder in opened { forwarder.close() }
             control.close()
@@ -231,6 +256,7 @@ struct UpSession {
         } else {
             logger.info("stopping")
         }
+        metricsEndpoint?.close()
         control.close()
         for forwarder in forwarders { forwarder.close() }
         await node.close()

@@ -1,0 +1,89 @@
+import Metrics
+import ServiceLifecycle
+import Synchronization
+import WireNet
+
+/// Publishes a node's counters through swift-metrics (so any backend — Prometheus, StatsD,
+/// OpenTelemetry — sees them) by sampling ``WireNet/Node/status()`` at an interval.
+///
+/// Why sampling and not swift-metrics calls inside the engine: the engine's loop owns the counters
+/// and already keeps them as plain integers (no locks, no allocation per packet); a swift-metrics
+/// `Counter.increment` per packet would cost a dynamic call into the backend (a lock or an atomic
+/// in most) on the hot path. Sampling costs one engine query per interval, and nothing when no one
+/// runs this service. The core therefore does not depend on swift-metrics.
+///
+/// Metrics (labels in braces; `peer` is the peer's public key):
+/// - `wirenet_peer_received_bytes_total{peer}`, `wirenet_peer_sent_bytes_total{peer}` — counters;
+/// - `wirenet_peer_handshakes_total{peer}` — completed handshakes, counter;
+/// - `wirenet_peer_dropped_packets_total{peer,reason}` — counter per drop reason;
+/// - `wirenet_peer_last_handshake_seconds{peer}` — gauge, age of the last handshake (-1: none yet);
+/// - `wirenet_tcp_connections` — gauge, TCP connections in the userspace stack;
+/// - `wirenet_tcp_connections_by_state{state}` — gauge per TCP state (`ESTABLISHED`, `TIME-WAIT`, …);
+/// - `wirenet_peers` — gauge.
+///
+/// Run it in a `ServiceGroup` beside the node, or call ``sample()`` yourself.
+public final class NodeMetrics: Service, Sendable {
+    private let node: Node
+    private let interval: Duration
+    /// Totals already reported, per metric and label set, so that counters advance by the difference.
+    private let reported = Mutex<[String: UInt64]>([:])
+
+    /// - Parameters:
+    ///   - node: a started node (sampling a node that is not running does nothing).
+    ///   - interval: how often ``run()`` samples.
+    public init(node: Node, interval: Duration = .seconds(5)) {
+        self.node = node
+        self.interval = interval
+    }
+
+    /// Samples every `interval` until cancelled or until graceful shutdown.
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await sample()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Reads the node's status once and brings every metric up to date.
+    ///
+    /// - Throws: ``WireNet/NodeError/notStarted`` or ``WireNet/NodeError/closed``.
+    public func sample() async throws {
+        let status = try await node.status()
+        Gauge(label: "wirenet_tcp_connections").record(status.tcpConnections)
+        // Every state that was ever seen keeps a series; states now empty go back to 0.
+        let states = reported.withLock { reported -> [String] in
+            for state in status.tcpConnectionsByState.keys { reported["tcp-state|" + state] = 1 }
+            return reported.keys.filter { $0.hasPrefix("tcp-state|") }.map { String($0.dropFirst("tcp-state|".count)) }
+        }
+        for state in states {
+            Gauge(label: "wirenet_tcp_connections_by_state", dimensions: [("state", state)])
+                .record(status.tcpConnectionsByState[state] ?? 0)
+        }
+        Gauge(label: "wirenet_peers").record(status.peers.count)
+        for peer in status.peers {
+            let key = peer.publicKey.description
+            advance("wirenet_peer_received_bytes_total", ["peer": key], to: peer.receivedBytes)
+            advance("wirenet_peer_sent_bytes_total", ["peer": key], to: peer.sentBytes)
+            advance("wirenet_peer_handshakes_total", ["peer": key], to: peer.handshakesCompleted)
+            for (reason, count) in peer.droppedPacketsByReason {
+                advance("wirenet_peer_dropped_packets_total", ["peer": key, "reason": reason], to: count)
+            }
+            let age = peer.lastHandshakeAge.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? -1
+            Gauge(label: "wirenet_peer_last_handshake_seconds", dimensions: [("peer", key)]).record(age)
+        }
+    }
+
+    /// Increments the counter `label{dimensions}` by what `total` grew since the last sample.
+    private func advance(_ label: String, _ dimensions: [String: String], to total: UInt64) {
+        let sorted = dimensions.sorted { $0.key < $1.key }
+        let id = label + sorted.map { "|\($0.key)=\($0.value)" }.joined()
+        let delta = reported.withLock { reported -> UInt64 in
+            let previous = reported[id] ?? 0
+            reported[id] = total
+            // A peer removed and added again starts from zero: count its new total.
+            return total >= previous ? total - previous : total
+        }
+        guard delta > 0 else { return }
+        Counter(label: label, dimensions: sorted.map { ($0.key, $0.value) }).increment(by: Int64(clamping: delta))
+    }
+}
