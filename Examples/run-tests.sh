@@ -3,7 +3,7 @@
 # namespace, with curl and Python's http.server behind it (issue 16). Also checks the CLI's
 # `wirenet up --metrics` and `--tun` against the same peer (they need the same namespace set-up).
 #
-#   Examples/run-tests.sh            build (-j 1, scratch path under each example) and test
+#   Examples/run-tests.sh            build (scratch path under each example; EXAMPLES_JOBS=N limits jobs) and test
 #   EXAMPLES_SKIP_BUILD=1 ...        test what is already built
 #
 # Needs root, wireguard-go, wg, curl, python3, sha256sum. Uses underlay 10.251.7.64/30, tunnel
@@ -20,7 +20,7 @@ done
 build() {
     local example=$1
     echo "examples: building $example"
-    (cd "$EXAMPLES_DIR/$example" && swift build -j 1 --scratch-path .build 2>&1 | tail -3)
+    (cd "$EXAMPLES_DIR/$example" && swift build ${EXAMPLES_JOBS:+-j "$EXAMPLES_JOBS"} --scratch-path .build 2>&1 | tail -3)
 }
 binary() { echo "$EXAMPLES_DIR/$1/.build/debug/$1"; }
 

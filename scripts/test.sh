@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, golden-packet, simulated-network, real-peer interop (as root), and a fuzz smoke run.
 # Installs missing Debian packages first (as root). Environment:
-#   FUZZ_SECONDS        seconds per fuzz target (default 30; 0 skips fuzzing)
+#   FUZZ_SECONDS        seconds per fuzz target (default 20; 0 skips fuzzing)
 #   TEST_CONFIGURATION  debug (default) or release
 #   REQUIRE_ALL_TESTS   1 fails the run when any test was skipped (e.g. real-peer tests without root)
 set -euo pipefail
@@ -44,7 +44,7 @@ else
     echo "test: no tests skipped"
 fi
 
-fuzz_seconds="${FUZZ_SECONDS:-30}"
+fuzz_seconds="${FUZZ_SECONDS:-20}"
 if [ "$fuzz_seconds" != "0" ]; then
     scripts/fuzz.sh "$fuzz_seconds"
 fi
