@@ -22,6 +22,8 @@ final class Engine: @unchecked Sendable {
     struct Settings {
         var mtu: Int
         var transport: UDPTransport.Configuration
+        /// Threads that seal and open, this loop's included (``CryptoWorkers``).
+        var cryptoThreads = CryptoWorkers.defaultThreadCount
     }
 
     /// Work handed to the loop from other threads. `nil` once the loop has stopped for good.
@@ -32,9 +34,11 @@ final class Engine: @unchecked Sendable {
 
     let device: WireGuardDevice
     let transport: UDPTransport
-    private let backend: PacketBackend
+    let backend: PacketBackend
     private let logger: Logger
-    private let mtu: Int
+    let mtu: Int
+    let crypto: CryptoWorkers
+    let pending = PendingDatagrams(capacity: 512)
     private let inbox = Mutex(Inbox())
     private let stopRequested = Atomic<Bool>(false)
     private var thread: LoopThread?
@@ -53,6 +57,12 @@ final class Engine: @unchecked Sendable {
         } catch {
             if error == Errno(rawValue: EADDRINUSE) { throw NodeError.portInUse(settings.transport.port) }
             throw NodeError.system(operation: "open the UDP socket", errno: error.rawValue)
+        }
+        do {
+            crypto = try CryptoWorkers(threadCount: settings.cryptoThreads, batchCapacity: 512)
+        } catch {
+            transport.close()
+            throw error
         }
         self.device = device
         self.backend = backend
@@ -74,6 +84,7 @@ final class Engine: @unchecked Sendable {
         transport.waker.wake()
         thread?.join()
         thread = nil
+        crypto.stop()
     }
 
     /// Runs `work` on the loop thread between batches. Returns false (and drops `work`) once the
@@ -145,6 +156,7 @@ final class Engine: @unchecked Sendable {
             return inbox.work
         }
         for work in remaining { work(self) }
+        crypto.stop()
         backend.close()
         transport.close()
         logger.debug("engine loop stopped")
@@ -176,47 +188,14 @@ final class Engine: @unchecked Sendable {
         for error in batch.errors {
             logger.debug("datagram not delivered", metadata: ["destination": "\(error.destination)", "error": "\(error.error)"])
         }
-        for datagram in batch.datagrams {
-            let bytes = datagram.bytes
-            switch device.receive(bytes, length: bytes.count, from: Endpoint(datagram.source), now: now) {
-            case .packet(let peer, let range):
-                backend.deliver(UnsafeMutableRawBufferPointer(rebasing: bytes[range]), from: peer, now: now)
-            case .reply(let endpoint, let length):
-                guard var buffer = transport.makeSendBuffer() else { continue }
-                if buffer.setDatagram(UnsafeRawBufferPointer(rebasing: bytes[0..<length])) {
-                    replies.append(buffer, to: UDPEndpoint(endpoint))
-                } else {
-                    transport.releaseSendBuffer(buffer)
-                }
-            case .processed, .dropped:
-                break
-            }
-        }
+        openAndDeliver(&batch, replies: &replies, now: now)
     }
 
     /// Packets out: the backend writes each packet straight into a send buffer, after room for the
-    /// WireGuard header, and WireGuard encrypts it there. Returns true when the backend may have more.
+    /// WireGuard header, and WireGuard encrypts it there (``sealOutbound(into:now:)``). Returns true
+    /// when the backend may have more.
     private func sendOutbound(into batch: inout SendBatch, now: WireGuardInstant) -> Bool {
-        let header = 16  // WireGuard transport header (paper §5.4.6)
-        for _ in 0..<Self.outboundBurst {
-            guard var buffer = transport.makeSendBuffer() else { return true }
-            let start = buffer.dataStart - header
-            let region = UnsafeMutableRawBufferPointer(rebasing: buffer.storage[start...])
-            let packetSpace = UnsafeMutableRawBufferPointer(rebasing: region[header..<(header + mtu)])
-            guard let length = backend.nextOutbound(into: packetSpace, now: now) else {
-                transport.releaseSendBuffer(buffer)
-                return false
-            }
-            switch device.send(region, packetLength: length, now: now) {
-            case .datagram(let endpoint, let datagramLength):
-                buffer.dataStart = start
-                buffer.dataCount = datagramLength
-                batch.append(buffer, to: UDPEndpoint(endpoint))
-            case .queued, .dropped:
-                transport.releaseSendBuffer(buffer)
-            }
-        }
-        return true
+        sealOutbound(into: &batch, now: now)
     }
 
     /// Handshake initiations and retries, keepalives, and packets that waited for a session.
