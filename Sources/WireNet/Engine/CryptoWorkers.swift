@@ -22,8 +22,10 @@ public final class CryptoWorkers: @unchecked Sendable {
     public let threadCount: Int
     /// Batches smaller than this stay on the engine thread (waking a helper would cost more).
     public static let minimumSharedBatch = 8
-    /// Claim attempts a helper makes before it sleeps (a few microseconds of spinning).
-    static let spinsBeforeSleep = 2_000
+    /// Empty claim checks a helper makes before it sleeps: tens of microseconds, about the gap
+    /// between back-to-back batches of a busy engine, so a stream of batches finds helpers awake
+    /// (a sleeping helper's wake-up takes longer than that under load).
+    static let spinsBeforeSleep = 20_000
 
     /// The one batch the owner fills and the helpers claim from (reused for every hand-off).
     public let batch: CryptoBatch
@@ -31,6 +33,11 @@ public final class CryptoWorkers: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private var helpers: [LoopThread] = []
+    private let jobsRunByHelpers = Atomic<Int>(0)
+
+    /// Jobs the helper threads ran so far (the rest ran on the owner's thread): shows whether the
+    /// helpers got a core.
+    public var helperJobCount: Int { jobsRunByHelpers.load(ordering: .relaxed) }
 
     /// Starts `threadCount - 1` helper threads (the caller's thread is the first of `threadCount`)
     /// sharing a batch of `batchCapacity` jobs. `threadCount` below 1 counts as 1: no helpers, every
@@ -97,9 +104,13 @@ public final class CryptoWorkers: @unchecked Sendable {
     private func helperLoop() {
         var idle = 0
         while !stopping.load(ordering: .relaxed) {
-            if batch.hasUnclaimedJobs, batch.performAvailable() > 0 {
-                idle = 0
-                continue
+            if batch.hasUnclaimedJobs {
+                let ran = batch.performAvailable()
+                if ran > 0 {
+                    jobsRunByHelpers.add(ran, ordering: .relaxed)
+                    idle = 0
+                    continue
+                }
             }
             idle += 1
             guard idle >= Self.spinsBeforeSleep else { continue }

@@ -84,6 +84,7 @@ struct Result {
     var cpuSecondsPerGB: Double
     var allocationsPerPacket: Double
     var loadAverage: Double
+    var helperShare = 0.0
 }
 
 /// Seal, order, open through `workers` for `seconds`.
@@ -136,7 +137,8 @@ func measurePipeline(threads: Int, seconds: Double) throws -> Result {
     let allocations = wirenet_allocation_count() - allocationsBefore
     let bytes = Double(batches * batchSize * packetSize)
     return Result(megabytesPerSecond: bytes / elapsed / 1e6, cpuSecondsPerGB: cpu / (bytes / 1e9),
-                  allocationsPerPacket: Double(allocations) / Double(batches * batchSize), loadAverage: loadAverage())
+                  allocationsPerPacket: Double(allocations) / Double(batches * batchSize), loadAverage: loadAverage(),
+                  helperShare: Double(workers.helperJobCount) / Double((batches + 64) * batchSize * 2))
 }
 
 /// libsodium seal + open of the same packets on this thread: the floor for any implementation.
@@ -167,8 +169,9 @@ func measureFloor(seconds: Double) -> Result {
 }
 
 func emit(_ name: String, threads: Int, round: Int, _ result: Result) {
-    print(String(format: #"{"measurement": "%@", "threads": %d, "round": %d, "MBps": %.1f, "cpuSecondsPerGB": %.3f, "allocationsPerPacket": %.4f, "loadAverage1m": %.2f}"#,
-                 name, threads, round, result.megabytesPerSecond, result.cpuSecondsPerGB, result.allocationsPerPacket, result.loadAverage))
+    print(String(format: #"{"measurement": "%@", "threads": %d, "round": %d, "MBps": %.1f, "cpuSecondsPerGB": %.3f, "allocationsPerPacket": %.4f, "helperJobShare": %.3f, "loadAverage1m": %.2f}"#,
+                 name, threads, round, result.megabytesPerSecond, result.cpuSecondsPerGB, result.allocationsPerPacket,
+                 result.helperShare, result.loadAverage))
 }
 
 
