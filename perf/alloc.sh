@@ -26,5 +26,6 @@ for r in (json.loads(l) for l in open(sys.argv[1]) if l.strip()):
     calls = r["writeCalls"] + r["readCalls"]
     print(f"  {r['cryptoThreads']} crypto thread(s), {r['chunkBytes'] >> 10} KiB writes: {r['allocations']} allocations, "
           f"{calls} API calls ({r['allocations'] / calls:.1f} per call), {r['dataPackets']} packets "
-          f"({r['allocations'] / r['dataPackets']:.3f} per packet if none were per call)")
+          f"({r['allocations'] / r['dataPackets']:.3f} per packet if none were per call); "
+          f"in-process single flow {r['measuredBytes'] * 8 / r['seconds'] / 1e9:.2f} Gbit/s")
 PY
