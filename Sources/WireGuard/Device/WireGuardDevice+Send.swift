@@ -110,7 +110,8 @@ extension WireGuardDevice {
     /// length, or nil when `buffer` is too small.
     @inline(__always)
     func seal(_ buffer: UnsafeMutableRawBufferPointer, payloadLength: Int, keypair: Keypair) -> Int? {
-        guard var (job, length) = frame(buffer, payloadLength: payloadLength, keypair: keypair) else { return nil }
+        guard let (prepared, length) = frame(buffer, payloadLength: payloadLength, keypair: keypair) else { return nil }
+        var job = prepared
         job.perform()
         job.wipeKey()
         return length

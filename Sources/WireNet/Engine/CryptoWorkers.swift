@@ -113,6 +113,9 @@ public final class CryptoWorkers: @unchecked Sendable {
                 }
             }
             idle += 1
+            // While spinning, let other runnable threads (the engine, the other node of a process)
+            // have the core now and then: on a busy machine the spin must not steal their time.
+            if idle & 255 == 0 { sched_yield() }
             guard idle >= Self.spinsBeforeSleep else { continue }
             idle = 0
             // Announce the sleep, then look once more: the engine either sees the announcement after
