@@ -37,7 +37,7 @@ for line in open(sys.argv[1]):
 for g, v in shares.items(): print(f"#   {v:6.2f} %  {g}")
 PY
     echo "# flat profile (self time, dso and symbol), entries ≥ 0.3 %:"
-    awk '{v=$1; sub("%","",v); if (v+0 >= 0.3) print}' "$work/flat.txt"
+    awk '{v=$1; sub("%","",v); if (v+0 >= 0.3) print}' "$work/flat.txt" | sed 's/[ -]*$//'
 } >"$out"
 head -12 "$out"
 echo "results: $out"
