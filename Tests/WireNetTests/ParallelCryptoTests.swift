@@ -91,7 +91,7 @@ struct ParallelCryptoTests {
                 sequence += 1
                 guard case .seal(let job, _, let length) = sender.prepareSend(buffer, packetLength: packetSize, now: now)
                 else { Issue.record("not sealed"); return }
-                workers.batch.append(job)
+                workers.submit(job)
                 lengths.append(length)
             }
             workers.run()
@@ -100,7 +100,7 @@ struct ParallelCryptoTests {
             for (index, buffer) in buffers.enumerated() {
                 guard case .open(let job, let data) = receiver.prepareReceive(buffer, length: lengths[index], from: senderEndpoint, now: now)
                 else { Issue.record("not prepared"); return }
-                workers.batch.append(job)
+                workers.submit(job)
                 pending.append(data)
             }
             workers.run()

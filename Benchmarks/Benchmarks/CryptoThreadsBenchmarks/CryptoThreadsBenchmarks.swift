@@ -70,7 +70,7 @@ final class Pipeline {
         for index in 0..<batchSize {
             guard case .seal(let job, _, let length) = pair.a.prepareSend(buffers[index], packetLength: packetSize, now: pair.now)
             else { fatalError("send failed") }
-            jobs.append(job)
+            workers.submit(job)
             lengths[index] = length
         }
         workers.run()
@@ -78,7 +78,7 @@ final class Pipeline {
         for index in 0..<batchSize {
             guard case .open(let job, let data) = pair.b.prepareReceive(buffers[index], length: lengths[index], from: pair.aEndpoint, now: pair.now)
             else { fatalError("receive failed") }
-            jobs.append(job)
+            workers.submit(job)
             pending.append(data)
         }
         workers.run()

@@ -4,13 +4,14 @@ import Synchronization
 /// any number of helper threads (wireguard-go's encryption/decryption queues, one batch at a time).
 ///
 /// ```
-///  owner:   append(job) … append(job) ── publish() ──▶ performAvailable() ──▶ waitUntilComplete()
-///                                           │                                 └─▶ jobs read in order
-///  helpers:                                 └─────────▶ performAvailable()  (claim chunks, AEAD)
+///  owner:   append … append ─ publish() ─ append … append ─ publish() ─▶ waitUntilComplete() ─▶ read in order ─▶ reset()
+///                              │                             │          (helps, then waits)
+///  helpers:                    └──▶ performAvailable() ──────┴──▶ performAvailable()   (claim chunks, AEAD)
 /// ```
 ///
-/// The owner fills preallocated slots, then publishes their count and a claim cursor in one atomic
-/// word; every participating thread claims chunks of slots by atomically advancing the cursor, runs
+/// The owner fills preallocated slots and publishes how many are ready — as often as it likes, so
+/// helpers seal the first packets while the owner is still preparing the next ones — in one atomic
+/// word with the claim cursor; every participating thread claims chunks of slots by advancing it, runs
 /// their jobs in place, and adds the number it finished to a completion counter. Once that counter
 /// reaches the count the owner reads the jobs back **in the order it appended them**, so each peer's
 /// packets leave (and reach the stack) in order, as wireguard-go's per-peer in-order queues ensure.
@@ -77,11 +78,18 @@ public final class CryptoBatch: @unchecked Sendable {
         return slot(index).pointee
     }
 
-    /// Makes the appended jobs visible to helpers (owner only). Everything the owner wrote into the
-    /// packets and slots before happens-before any helper's claim.
+    /// Makes every job appended so far visible to helpers (owner only; may be called again after
+    /// more appends). Everything the owner wrote into those packets and slots happens-before any
+    /// helper's claim of them.
     public func publish() {
-        completed.store(0, ordering: .relaxed)
-        cursor.store(UInt64(count) << 32, ordering: .sequentiallyConsistent)
+        var word = cursor.load(ordering: .relaxed)
+        while true {
+            let desired = UInt64(count) << 32 | (word & 0xFFFF_FFFF)
+            let (exchanged, original) = cursor.compareExchange(
+                expected: word, desired: desired, ordering: .sequentiallyConsistent)
+            if exchanged { return }
+            word = original
+        }
     }
 
     /// True while published jobs remain unclaimed (a cheap check for helpers deciding to sleep).
@@ -145,5 +153,7 @@ public final class CryptoBatch: @unchecked Sendable {
             slot(index).deinitialize(count: 1)
         }
         count = 0
+        completed.store(0, ordering: .relaxed)
+        cursor.store(0, ordering: .releasing)
     }
 }

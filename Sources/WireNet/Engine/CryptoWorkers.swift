@@ -68,16 +68,25 @@ public final class CryptoWorkers: @unchecked Sendable {
         wakeup.deallocate()
     }
 
-    /// Runs every job appended to ``batch`` (by the calling thread, its owner) on this thread and the
-    /// helpers, and returns once all are done. The caller then reads the jobs in order and calls
-    /// ``CryptoBatch/reset()``.
+    /// Adds a job to ``batch`` (owner only). Every ``minimumSharedBatch`` jobs the batch so far is
+    /// published, so helpers start sealing or opening while the owner prepares the rest.
+    @inline(__always)
+    public func submit(_ job: TransportCryptoJob) {
+        batch.append(job)
+        if !helpers.isEmpty, batch.count % Self.minimumSharedBatch == 0 {
+            batch.publish()
+            wakeSleepers(upTo: helpers.count)
+        }
+    }
+
+    /// Runs every job submitted to ``batch`` on this thread and the helpers, and returns once all
+    /// are done. The caller then reads the jobs in order and calls ``CryptoBatch/reset()``.
     public func run() {
         guard !helpers.isEmpty, batch.count >= Self.minimumSharedBatch else {
-            batch.performAllHere()
+            batch.performAllHere()  // nothing was published: too few jobs to share
             return
         }
         batch.publish()
-        wakeSleepers(upTo: min(helpers.count, batch.count / CryptoBatch.claimChunk))
         batch.waitUntilComplete()
     }
 
@@ -89,7 +98,9 @@ public final class CryptoWorkers: @unchecked Sendable {
         helpers = []
     }
 
+    @inline(__always)
     private func wakeSleepers(upTo wanted: Int) {
+        guard sleepers.load(ordering: .sequentiallyConsistent) > 0 else { return }
         var woken = 0
         while woken < wanted {
             let asleep = sleepers.load(ordering: .sequentiallyConsistent)

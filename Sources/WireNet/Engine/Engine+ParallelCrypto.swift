@@ -35,7 +35,7 @@ extension Engine {
             switch device.prepareReceive(bytes, length: bytes.count, from: source, now: now) {
             case .open(let job, let data):
                 if jobs.isFull { completeReceives(now: now) }
-                jobs.append(job)
+                crypto.submit(job)
                 pending.receives.append((data, bytes))
             case .finished:
                 break
@@ -90,7 +90,7 @@ extension Engine {
                 buffer.dataStart = start
                 buffer.dataCount = datagramLength
                 if jobs.isFull { completeSends(into: &batch) }
-                jobs.append(job)
+                crypto.submit(job)
                 pending.sends.append((buffer, UDPEndpoint(endpoint)))
             case .queued, .dropped:
                 transport.releaseSendBuffer(buffer)
