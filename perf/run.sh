@@ -79,6 +79,10 @@ if [ -z "$WIRENET_BIN" ]; then
 elif [ "$WIRENET_BIN" = none ]; then
     WIRENET_BIN=""
 fi
+# The floor for CPU per GB: libsodium's ChaCha20-Poly1305 seal + open of 1420-byte packets on one
+# thread, measured at the start and the end of this run (perf/crypto/WireGuardParallelBench).
+(cd "$perf_dir/.." && swift build -c release --product WireGuardParallelBench >/dev/null)
+crypto_bench="$(cd "$perf_dir/.." && swift build -c release --show-bin-path)/WireGuardParallelBench"
 
 # ---------------------------------------------------------------------------------------------
 # Run state and cleanup
@@ -435,6 +439,13 @@ profile_row() {
 # Run
 loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+measure_floor() {
+    local line
+    line="$("$crypto_bench" 3 1 "" | tail -1)" || return 0
+    printf '{"row":"floor","kind":"floor","report":%s}\n' "$line" >>"$raw"
+    log "libsodium seal+open floor: $line"
+}
+measure_floor
 for run_index in $(seq 1 "$REPEAT"); do
     log "run $run_index of $REPEAT (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     for row in $ROWS; do
@@ -446,6 +457,7 @@ if [ "$PROFILE" = 1 ]; then
         case "$row" in c|d) profile_row "$row" ;; esac
     done
 fi
+measure_floor
 loadavg_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Machine and run description.

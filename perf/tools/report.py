@@ -120,13 +120,17 @@ def summarise(raw_path, meta):
                                        "left": "", "right": "", "tests": {}, "errors": {}, "runs": {}})
 
     client_hwm = {}
+    floors = []
     for line in open(raw_path):
         line = line.strip()
         if not line:
             continue
         rec = json.loads(line)
-        r = row(rec["row"])
         kind = rec["kind"]
+        if kind == "floor":
+            floors.append(rec["report"])
+            continue
+        r = row(rec["row"])
         if kind == "row":
             r.update(status=rec["status"], left=rec["left"], right=rec["right"])
         elif kind == "wnproto" and "error" in rec:
@@ -177,7 +181,11 @@ def summarise(raw_path, meta):
             r["tests"][name] = aggregate(runs)
             r["errors"].pop(name, None)   # a test that succeeded in some run is reported, not failed
     ordered = [rows[k] for k in ROW_ORDER if k in rows] + [v for k, v in rows.items() if k not in ROW_ORDER]
-    return {"meta": meta, "rows": ordered}
+    summary = {"meta": meta, "rows": ordered}
+    if floors:
+        summary["floor_cpu_s_per_gb"] = median([f["cpuSecondsPerGB"] for f in floors])
+        summary["floor_runs"] = floors
+    return summary
 
 
 def fmt(v, digits=2):
@@ -298,6 +306,12 @@ def tables(summary, image_prefix):
             cells += ["–", "–"]
         out.append(f"| {r['row']} | " + " | ".join(cells) + " |")
     out.append("")
+    if summary.get("floor_cpu_s_per_gb"):
+        out.append(f"The floor, libsodium ChaCha20-Poly1305 seal + open of 1420-byte packets on one thread (median of "
+                   f"{len(summary['floor_runs'])} measurements, start and end of this run): "
+                   f"**{summary['floor_cpu_s_per_gb']:.2f} s per GB** — what any implementation spends for one GB "
+                   f"through a tunnel, both nodes together.")
+        out.append("")
     out.append("Client side processes: wireguard-go + the wnperf client (or WireNet). Server side: wireguard-go + wnperf "
                "server (row d), gvisor-peer alone (rows c), WireNet + its loopback wnperf backend (rows a, b). Kernel "
                "TCP socket buffers and softirq work not charged to these processes are not counted.")

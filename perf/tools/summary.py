@@ -78,6 +78,11 @@ def run_section(out):
                 cpu.append(f"{k} {wa:.1f} vs {wg:.1f} s/GB ({wa / wg:.2f})")
         out.append(f"WireNet ↔ WireNet against gVisor ↔ gVisor (targets: ≥ 3× goodput, ≤ 1/3 CPU per GB): goodput "
                    + ", ".join(ratios) + "; CPU per GB, both nodes: " + ", ".join(cpu) + ".")
+        floor = summary.get("floor_cpu_s_per_gb")
+        t = a["tests"].get("upload-1")
+        if floor and t and t.get("cpu_per_gb_left") is not None:
+            out.append(f"Floor in the same run (libsodium seal + open, one thread): {floor:.2f} s/GB; WireNet ↔ WireNet "
+                       f"upload 1 flow uses {(t['cpu_per_gb_left'] + t['cpu_per_gb_right']) / floor:.1f}× that (target ≤ 2.5×).")
     out.append("")
 
 

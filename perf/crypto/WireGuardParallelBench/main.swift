@@ -6,6 +6,7 @@
 //
 // Prints one JSON object per measurement (perf/crypto-bench.sh collects them into a results file).
 // usage: WireGuardParallelBench [seconds per measurement] [rounds] [thread counts, comma-separated]
+// (an empty thread list measures only the libsodium floor, as perf/run.sh does)
 import CMallocCounter
 import Foundation
 import Wire
