@@ -112,6 +112,13 @@ def crypto_section(out):
         m = [r["MBps"] for r in g]
         out.append(f"| {name} | {med(m):.0f} ({min(m):.0f}–{max(m):.0f}) | {med([r['cpuSecondsPerGB'] for r in g]):.2f} | "
                    f"{max(r['allocationsPerPacket'] for r in g):.4f} | {med([r.get('helperJobShare', 0) for r in g]):.2f} |")
+    caps = [r for r in recs if r.get("measurement") == "parallel capacity"]
+    if caps:
+        ratio = [(r["pair"][0]["MBps"] + r["pair"][1]["MBps"]) / r["alone"]["MBps"] for r in caps]
+        out.append("")
+        out.append(f"The machine's parallel capacity in the same run: libsodium in two processes at once moved "
+                   f"{med(ratio):.2f}× ({min(ratio):.2f}–{max(ratio):.2f}) what one process moves alone — the most a "
+                   "second crypto thread can add on this VM at that moment.")
     if one and two:
         out.append("")
         out.append(f"2 threads / 1 thread: **{med([r['MBps'] for r in two]) / med([r['MBps'] for r in one]):.2f}×** (target ≥ 1.8×); "

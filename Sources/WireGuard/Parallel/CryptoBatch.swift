@@ -31,11 +31,13 @@ public final class CryptoBatch: @unchecked Sendable {
     /// threads finishing neighbouring jobs do not write the same line.
     private let slots: UnsafeMutableRawPointer
     private let slotStride: Int
-    /// High 32 bits: jobs published; low 32 bits: the next unclaimed slot. One word, so a claim
-    /// always sees the count of the batch it claims from.
-    private let cursor = Atomic<UInt64>(0)
-    /// Jobs of the current batch already run.
-    private let completed = Atomic<Int>(0)
+    /// Line 0 — the cursor: high 32 bits jobs published, low 32 bits the next unclaimed slot (one
+    /// word, so a claim always sees the count of the batch it claims from). Line 1 — jobs of the
+    /// current batch already run. Each on a line of its own, away from `count`, which the owner
+    /// writes for every job.
+    private let words = CacheLineAtomics(count: 2)
+    private var cursor: UnsafeMutablePointer<Atomic<Int>> { words[0] }
+    private var completed: UnsafeMutablePointer<Atomic<Int>> { words[1] }
     /// Jobs appended since the last reset (owner only).
     @exclusivity(unchecked) public private(set) var count = 0
 
@@ -82,10 +84,10 @@ public final class CryptoBatch: @unchecked Sendable {
     /// more appends). Everything the owner wrote into those packets and slots happens-before any
     /// helper's claim of them.
     public func publish() {
-        var word = cursor.load(ordering: .relaxed)
+        var word = cursor.pointee.load(ordering: .relaxed)
         while true {
-            let desired = UInt64(count) << 32 | (word & 0xFFFF_FFFF)
-            let (exchanged, original) = cursor.compareExchange(
+            let desired = count << 32 | (word & 0xFFFF_FFFF)
+            let (exchanged, original) = cursor.pointee.compareExchange(
                 expected: word, desired: desired, ordering: .sequentiallyConsistent)
             if exchanged { return }
             word = original
@@ -97,7 +99,7 @@ public final class CryptoBatch: @unchecked Sendable {
     public var hasUnclaimedJobs: Bool {
         // Sequentially consistent: a helper announcing its sleep and the owner publishing must not
         // both miss each other (a plain load on x86-64).
-        let word = cursor.load(ordering: .sequentiallyConsistent)
+        let word = cursor.pointee.load(ordering: .sequentiallyConsistent)
         return word & 0xFFFF_FFFF < word >> 32
     }
 
@@ -107,17 +109,17 @@ public final class CryptoBatch: @unchecked Sendable {
     public func performAvailable() -> Int {
         var ran = 0
         while true {
-            let word = cursor.load(ordering: .relaxed)
+            let word = cursor.pointee.load(ordering: .relaxed)
             let total = Int(word >> 32)
             let next = Int(word & 0xFFFF_FFFF)
             guard next < total else { return ran }
             let end = min(next + Self.claimChunk, total)
-            let (exchanged, _) = cursor.compareExchange(
-                expected: word, desired: (word & ~0xFFFF_FFFF) | UInt64(end),
+            let (exchanged, _) = cursor.pointee.compareExchange(
+                expected: word, desired: (word & ~0xFFFF_FFFF) | end,
                 successOrdering: .acquiring, failureOrdering: .relaxed)
             guard exchanged else { continue }
             for index in next..<end { slot(index).pointee.perform() }
-            completed.add(end - next, ordering: .releasing)
+            completed.pointee.add(end - next, ordering: .releasing)
             ran += end - next
         }
     }
@@ -125,7 +127,7 @@ public final class CryptoBatch: @unchecked Sendable {
     /// True once every published job has run; the owner may then read them.
     @inline(__always)
     public var isComplete: Bool {
-        completed.load(ordering: .acquiring) == count
+        completed.pointee.load(ordering: .acquiring) == count
     }
 
     /// Helps with the published jobs, then waits (spinning, yielding now and then) for helpers still
@@ -135,15 +137,15 @@ public final class CryptoBatch: @unchecked Sendable {
         var spins = 0
         while !isComplete {
             spins &+= 1
-            if spins & 63 == 0 { yieldProcessor() }
+            if spins > 4096, spins & 63 == 0 { yieldProcessor() }
         }
     }
 
     /// Runs every appended job on the calling thread, without helpers (owner only).
     public func performAllHere() {
         for index in 0..<count { slot(index).pointee.perform() }
-        completed.store(count, ordering: .relaxed)
-        cursor.store(UInt64(count) << 32 | UInt64(count), ordering: .relaxed)
+        completed.pointee.store(count, ordering: .relaxed)
+        cursor.pointee.store(count << 32 | count, ordering: .relaxed)
     }
 
     /// Wipes the key copies and empties the batch (owner only, after completion).
@@ -153,7 +155,7 @@ public final class CryptoBatch: @unchecked Sendable {
             slot(index).deinitialize(count: 1)
         }
         count = 0
-        completed.store(0, ordering: .relaxed)
-        cursor.store(0, ordering: .releasing)
+        completed.pointee.store(0, ordering: .relaxed)
+        cursor.pointee.store(0, ordering: .releasing)
     }
 }

@@ -22,6 +22,9 @@ public final class CryptoWorkers: @unchecked Sendable {
     public let threadCount: Int
     /// Batches smaller than this stay on the engine thread (waking a helper would cost more).
     public static let minimumSharedBatch = 8
+    /// Jobs between two publications of a growing batch: helpers start on the first ones while the
+    /// owner prepares the rest; a multiple of ``minimumSharedBatch`` (smaller batches stay local).
+    public static let publishInterval = 32
     /// Empty claim checks a helper makes before it sleeps: tens of microseconds, about the gap
     /// between back-to-back batches of a busy engine, so a stream of batches finds helpers awake
     /// (a sleeping helper's wake-up takes longer than that under load).
@@ -30,14 +33,16 @@ public final class CryptoWorkers: @unchecked Sendable {
     /// The one batch the owner fills and the helpers claim from (reused for every hand-off).
     public let batch: CryptoBatch
     private let wakeup: UnsafeMutablePointer<sem_t>
-    private let sleepers = Atomic<Int>(0)
+    /// Line 0: helpers asleep (or about to be); line 1: jobs the helpers ran. Lines of their own, so
+    /// a helper's writes do not slow the engine's reads of its own fields.
+    private let counters = CacheLineAtomics(count: 2)
+    private var sleepers: UnsafeMutablePointer<Atomic<Int>> { counters[0] }
     private let stopping = Atomic<Bool>(false)
     private var helpers: [LoopThread] = []
-    private let jobsRunByHelpers = Atomic<Int>(0)
 
     /// Jobs the helper threads ran so far (the rest ran on the owner's thread): shows whether the
     /// helpers got a core.
-    public var helperJobCount: Int { jobsRunByHelpers.load(ordering: .relaxed) }
+    public var helperJobCount: Int { counters[1].pointee.load(ordering: .relaxed) }
 
     /// Starts `threadCount - 1` helper threads (the caller's thread is the first of `threadCount`)
     /// sharing a batch of `batchCapacity` jobs. `threadCount` below 1 counts as 1: no helpers, every
@@ -73,7 +78,7 @@ public final class CryptoWorkers: @unchecked Sendable {
     @inline(__always)
     public func submit(_ job: TransportCryptoJob) {
         batch.append(job)
-        if !helpers.isEmpty, batch.count % Self.minimumSharedBatch == 0 {
+        if !helpers.isEmpty, batch.count % Self.publishInterval == 0 {
             batch.publish()
             wakeSleepers(upTo: helpers.count)
         }
@@ -100,12 +105,12 @@ public final class CryptoWorkers: @unchecked Sendable {
 
     @inline(__always)
     private func wakeSleepers(upTo wanted: Int) {
-        guard sleepers.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        guard sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0 else { return }
         var woken = 0
         while woken < wanted {
-            let asleep = sleepers.load(ordering: .sequentiallyConsistent)
+            let asleep = sleepers.pointee.load(ordering: .sequentiallyConsistent)
             guard asleep > 0 else { return }
-            if sleepers.compareExchange(expected: asleep, desired: asleep - 1, ordering: .sequentiallyConsistent).exchanged {
+            if sleepers.pointee.compareExchange(expected: asleep, desired: asleep - 1, ordering: .sequentiallyConsistent).exchanged {
                 sem_post(wakeup)
                 woken += 1
             }
@@ -118,25 +123,22 @@ public final class CryptoWorkers: @unchecked Sendable {
             if batch.hasUnclaimedJobs {
                 let ran = batch.performAvailable()
                 if ran > 0 {
-                    jobsRunByHelpers.add(ran, ordering: .relaxed)
+                    counters[1].pointee.add(ran, ordering: .relaxed)
                     idle = 0
                     continue
                 }
             }
             idle += 1
-            // While spinning, let other runnable threads (the engine, the other node of a process)
-            // have the core now and then: on a busy machine the spin must not steal their time.
-            if idle & 255 == 0 { sched_yield() }
             guard idle >= Self.spinsBeforeSleep else { continue }
             idle = 0
             // Announce the sleep, then look once more: the engine either sees the announcement after
             // publishing (and posts) or this thread sees the published jobs.
-            sleepers.add(1, ordering: .sequentiallyConsistent)
+            sleepers.pointee.add(1, ordering: .sequentiallyConsistent)
             if batch.hasUnclaimedJobs {
                 // Take the announcement back, unless the engine already did and posted for us.
-                var asleep = sleepers.load(ordering: .sequentiallyConsistent)
+                var asleep = sleepers.pointee.load(ordering: .sequentiallyConsistent)
                 while asleep > 0 {
-                    let (exchanged, original) = sleepers.compareExchange(
+                    let (exchanged, original) = sleepers.pointee.compareExchange(
                         expected: asleep, desired: asleep - 1, ordering: .sequentiallyConsistent)
                     if exchanged { break }
                     asleep = original
