@@ -95,12 +95,12 @@ def crypto_section(out):
     runs = [r for r in recs if "measurement" in r]
     groups = {}
     for r in runs:
-        groups.setdefault((r["measurement"], r["threads"]), []).append(r)
+        if "threads" in r: groups.setdefault((r["measurement"], r["threads"]), []).append(r)
     med = lambda v: statistics.median(v)
     one = groups.get(("seal+order+open", 1), [])
     two = groups.get(("seal+order+open", 2), [])
     floor = groups.get(("libsodium seal+open (floor)", 1), [])
-    loads = [r["loadAverage1m"] for r in runs]
+    loads = [r["loadAverage1m"] for r in runs if "loadAverage1m" in r]
     out.append(f"**WireGuard data path in memory** ({link(path)}, `{head['command']}`, load {min(loads):.2f}–{max(loads):.2f}): "
                "batches of 256 × 1420-byte packets sealed, taken back in order, opened and completed.")
     out.append("")
