@@ -83,6 +83,16 @@ let package = Package(
         .testTarget(name: "PathInteropTests", dependencies: ["NetTestSupport"]),
         .testTarget(name: "RelayTransportTests", dependencies: ["RelayTransport", "Relay", "WireGuard", "Wire", "NetTestSupport"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "Wire", "WireGuard", "CSodium"]),
+        // Allocations of the steady-state data path, node to node (run by WireNetTests' allocation test).
+        .executableTarget(
+            name: "DataPathAllocationProbe",
+            dependencies: ["WireNet", "Wire", "WireGuard", "CMallocCounter", .product(name: "Logging", package: "swift-log")],
+            path: "perf/alloc/DataPathAllocationProbe"),
+        // perf/crypto-bench.sh: the WireGuard data path in memory on 1, 2, … crypto threads.
+        .executableTarget(
+            name: "WireGuardParallelBench",
+            dependencies: ["WireNet", "Wire", "WireGuard", "CMallocCounter"],
+            path: "perf/crypto/WireGuardParallelBench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
         .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
                                                          .product(name: "Logging", package: "swift-log"),

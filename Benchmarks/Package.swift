@@ -26,6 +26,7 @@ let package = Package(
         benchmarkTarget("UDPTransportBenchmarks", ["UDPTransport"]),
         benchmarkTarget("WireGuardBenchmarks", ["WireGuard", "Wire"]),
         benchmarkTarget("NetStackBenchmarks", ["NetStack", "Wire"]),
+        benchmarkTarget("CryptoThreadsBenchmarks", ["WireNet", "WireGuard", "Wire"]),
         benchmarkTarget("NodeBenchmarks", ["WireNet", "Wire", "WireGuard"], extra: [.product(name: "Logging", package: "swift-log")]),
     ]
 )

@@ -12,6 +12,9 @@
 #   c-wgnetstack  wireguard-go + Linux TCP <-> wireguard-go + gVisor netstack, gVisor defaults
 #                 (what wireguard-go's tun/netstack and so wireproxy use)
 #   d             wireguard-go + Linux TCP <-> wireguard-go + Linux TCP
+#   g             wireguard-go + gVisor netstack <-> wireguard-go + gVisor netstack, tsnet's options
+#                 and tsnet's 7 MiB UDP socket buffers at both ends
+# Symmetric rows (the same implementation at both ends): a, d, g.
 #
 # Every row runs the same wnproto tests (perf/README.md): upload and download goodput with 1 and
 # 4 flows, 64-byte request/response latency, connection set-up rate; CPU time (utime+stime from
@@ -21,7 +24,9 @@
 # Environment: DURATION (s per goodput test, 10), LAT_DURATION (5), CONN_DURATION (5),
 # CONN_CONCURRENCY (4), IPERF (1), PROFILE (1: perf record rows c and d after measuring),
 # WIRENET_BIN (path of the wirenet CLI; see perf/README.md "WireNet rows"), NOTE (free text
-# recorded with the results, e.g. "machine idle"), DOCS (1: refresh Docs/performance.md).
+# recorded with the results, e.g. "machine idle"), DOCS (1: refresh Docs/performance.md),
+# REPEAT (3: every row is measured that many times, rows interleaved run by run — a b c … a b c —
+# so that a change of machine load hits every row alike; the report gives medians and spread).
 set -euo pipefail
 
 perf_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -33,15 +38,19 @@ DURATION="${DURATION:-10}"
 LAT_DURATION="${LAT_DURATION:-5}"
 CONN_DURATION="${CONN_DURATION:-5}"
 CONN_CONCURRENCY="${CONN_CONCURRENCY:-4}"
-ROWS="${ROWS:-a b c c-wgnetstack d}"
+ROWS="${ROWS:-a b c c-wgnetstack d g}"
+REPEAT="${REPEAT:-3}"
+run_index=1
 IPERF="${IPERF:-1}"
 PROFILE="${PROFILE:-1}"
 DOCS="${DOCS:-1}"
 NOTE="${NOTE:-}"
+# /24 of the veth pair between the namespaces (.1 left, .2 right), and the prefix of every namespace,
+# interface and socket name this run creates, so that parallel users keep theirs apart
+# (PERF_UNDERLAY / PERF_NAME are older names for the same).
+UNDERLAY="${UNDERLAY:-${PERF_UNDERLAY:-10.250.8}}"
+PREFIX="${PREFIX:-${PERF_NAME:-wnp}}"
 WIRENET_BIN="${WIRENET_BIN:-}"
-# Names and underlay of the namespaces this run creates (so that parallel users keep theirs apart).
-PERF_NAME="${PERF_NAME:-wnp}"
-PERF_UNDERLAY="${PERF_UNDERLAY:-10.250.8}"
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root (network namespaces, TUN devices)" >&2; exit 1; }
 
@@ -74,6 +83,10 @@ if [ -z "$WIRENET_BIN" ]; then
 elif [ "$WIRENET_BIN" = none ]; then
     WIRENET_BIN=""
 fi
+# The floor for CPU per GB: libsodium's ChaCha20-Poly1305 seal + open of 1420-byte packets on one
+# thread, measured at the start and the end of this run (perf/crypto/WireGuardParallelBench).
+(cd "$perf_dir/.." && swift build -c release --product WireGuardParallelBench >/dev/null)
+crypto_bench="$(cd "$perf_dir/.." && swift build -c release --show-bin-path)/WireGuardParallelBench"
 
 # ---------------------------------------------------------------------------------------------
 # Run state and cleanup
@@ -84,8 +97,8 @@ work="$(mktemp -d /tmp/wnperf.XXXXXX)"
 raw="$results/$stamp.raw.jsonl"    # written as the run goes, so a failed run keeps its data
 : >"$raw"
 id="$$"
-ns_l="${PERF_NAME}${id}L"
-ns_r="${PERF_NAME}${id}R"
+ns_l="${PREFIX}${id}L"
+ns_r="${PREFIX}${id}R"
 started_pids=()
 
 cleanup() {
@@ -98,7 +111,7 @@ cleanup() {
     done
     ip netns del "$ns_l" 2>/dev/null || true
     ip netns del "$ns_r" 2>/dev/null || true
-    rm -f /var/run/wireguard/"${PERF_NAME}${id}"*.sock
+    rm -f /var/run/wireguard/"${PREFIX}${id}"*.sock
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -139,9 +152,9 @@ wait_for() { # SECONDS COMMAND... : polls until the command succeeds
 }
 
 # ---------------------------------------------------------------------------------------------
-# Underlay: two namespaces joined by a veth pair ($PERF_UNDERLAY.0/24, default 10.250.8.0/24).
-underlay_l=$PERF_UNDERLAY.1
-underlay_r=$PERF_UNDERLAY.2
+# Underlay: two namespaces joined by a veth pair (10.250.8.0/24).
+underlay_l=$UNDERLAY.1
+underlay_r=$UNDERLAY.2
 tunnel_l=100.64.8.1
 tunnel_r=100.64.8.2
 tunnel6_l=fd7a:115c:a1e0:8::1
@@ -152,16 +165,16 @@ mtu=1420
 
 ip netns add "$ns_l"
 ip netns add "$ns_r"
-ip link add "${PERF_NAME}${id}l" type veth peer name "${PERF_NAME}${id}r"
-ip link set "${PERF_NAME}${id}l" netns "$ns_l"
-ip link set "${PERF_NAME}${id}r" netns "$ns_r"
-ip -n "$ns_l" addr add "$underlay_l/24" dev "${PERF_NAME}${id}l"
-ip -n "$ns_r" addr add "$underlay_r/24" dev "${PERF_NAME}${id}r"
+ip link add "${PREFIX}${id}l" type veth peer name "${PREFIX}${id}r"
+ip link set "${PREFIX}${id}l" netns "$ns_l"
+ip link set "${PREFIX}${id}r" netns "$ns_r"
+ip -n "$ns_l" addr add "$underlay_l/24" dev "${PREFIX}${id}l"
+ip -n "$ns_r" addr add "$underlay_r/24" dev "${PREFIX}${id}r"
 for ns in "$ns_l" "$ns_r"; do
     ip -n "$ns" link set lo up
 done
-ip -n "$ns_l" link set "${PERF_NAME}${id}l" up
-ip -n "$ns_r" link set "${PERF_NAME}${id}r" up
+ip -n "$ns_l" link set "${PREFIX}${id}l" up
+ip -n "$ns_r" link set "${PREFIX}${id}r" up
 
 key_l="$work/l.key"; key_r="$work/r.key"
 (umask 077; wg genkey >"$key_l"; wg genkey >"$key_r")
@@ -186,7 +199,7 @@ wgquick_config() {
 # wireguard-go on a TUN device + Linux TCP (+ wnperf server on the right side).
 start_wg_side() { # SIDE ROWTAG [WG_BINARY]
     local side="$1" tag="$2" wgbin="${3:-wireguard-go}"
-    local ns key peer_pub peer_ep addr addr6 peer_addr peer_addr6 ifname="${PERF_NAME}${id}${tag}${1}"
+    local ns key peer_pub peer_ep addr addr6 peer_addr peer_addr6 ifname="${PREFIX}${id}${tag}${1}"
     if [ "$side" = l ]; then
         ns=$ns_l key=$key_l peer_pub=$pub_r peer_ep=$underlay_r addr=$tunnel_l addr6=$tunnel6_l peer_addr=$tunnel_r peer_addr6=$tunnel6_r
     else
@@ -208,19 +221,29 @@ start_wg_side() { # SIDE ROWTAG [WG_BINARY]
         wait_for 5 grep -q listening "$work/wnperf-server-$tag.log" || return 1
     else
         connect_addr="$tunnel_r:$app_port"
+        client_cmd=("$bin/wnperf" client)
     fi
 }
 
 wireguard_go_version() { "$1" --version 2>/dev/null | head -1 | awk '{print $2}'; }
 
-# gvisor-peer: wireguard-go device + gVisor netstack in one process (right side only).
-start_gvisor_side() { # SIDE ROWTAG TUNING [BINARY]
+# gvisor-peer: wireguard-go device + gVisor netstack in one process. On the right it serves; on
+# the left each test is one `gvisor-peer client` process (its own device, handshake and gVisor
+# stack), which reports its own CPU and memory the way `wnperf client` does.
+start_gvisor_side() { # SIDE ROWTAG TUNING
     local side="$1" tag="$2" tuning="$3"
-    [ "$side" = r ] || { log "gvisor-peer runs as the server side only"; return 1; }
+    side_desc="wireguard-go 0.0.20220316 (library) + gVisor netstack $(dpkg-query -W -f='${Version}' golang-gvisor-gvisor-dev), tuning $tuning"
+    [ "$tuning" = tsnet ] && side_desc+=", 7 MiB UDP socket buffers (magicsock)"
+    if [ "$side" = l ]; then
+        wgquick_config l "$work/gvisor-$tag-l.conf"
+        side_pids=""
+        connect_addr="$tunnel_r:$app_port"
+        client_cmd=("$bin/gvisor-peer" client -config "$work/gvisor-$tag-l.conf" -tuning "$tuning" --)
+        return 0
+    fi
     wgquick_config r "$work/gvisor-$tag.conf"
     start "$ns_r" "$work/gvisor-$tag.log" "$bin/gvisor-peer" serve -config "$work/gvisor-$tag.conf" -tuning "$tuning" -listen ":$app_port"
     side_pids="$last_pid"
-    side_desc="wireguard-go 0.0.20220316 (library) + gVisor netstack $(dpkg-query -W -f='${Version}' golang-gvisor-gvisor-dev), tuning $tuning"
     wait_for 10 grep -q listening "$work/gvisor-$tag.log" || { cat "$work/gvisor-$tag.log" >&2; return 1; }
 }
 
@@ -250,6 +273,7 @@ start_wirenet_side() { # SIDE ROWTAG
             --forward "tcp:127.0.0.1:$app_port=$tunnel_r:$app_port"
         side_pids="$last_pid"
         connect_addr="127.0.0.1:$app_port"
+        client_cmd=("$bin/wnperf" client)
     fi
     side_desc="WireNet ($WIRENET_BIN)"
 }
@@ -278,17 +302,17 @@ measure() {
     local before_l before_r after_l after_r out rc=0 load snmp_before snmp_after
     snmp_before="$(snmp)"
     before_l="$(procstat $pids_l)"; before_r="$(procstat $pids_r)"
-    out="$(ip netns exec "$ns_l" "$bin/wnperf" client -connect "$connect_addr" "$@" 2>"$work/client.err")" || rc=$?
+    out="$(ip netns exec "$ns_l" "${client_cmd[@]}" -connect "$connect_addr" "$@" 2>"$work/client.err")" || rc=$?
     after_l="$(procstat $pids_l)"; after_r="$(procstat $pids_r)"
     snmp_after="$(snmp)"
     load="$(cut -d' ' -f1 /proc/loadavg)"
     if [ $rc -ne 0 ] || [ -z "$out" ]; then
         log "  $name: FAILED: $(cat "$work/client.err")"
-        printf '{"row":"%s","name":"%s","kind":"wnproto","error":%s}\n' "$row" "$name" "$(json_str "$(cat "$work/client.err")")" >>"$raw"
+        printf '{"row":"%s","run":%s,"name":"%s","kind":"wnproto","error":%s}\n' "$row" "$run_index" "$name" "$(json_str "$(cat "$work/client.err")")" >>"$raw"
         return 0
     fi
-    printf '{"row":"%s","name":"%s","kind":"wnproto","loadavg1":%s,"left_before":%s,"left_after":%s,"right_before":%s,"right_after":%s,"snmp_before":%s,"snmp_after":%s,"report":%s}\n' \
-        "$row" "$name" "$load" "$before_l" "$after_l" "$before_r" "$after_r" "$snmp_before" "$snmp_after" "$out" >>"$raw"
+    printf '{"row":"%s","run":%s,"name":"%s","kind":"wnproto","loadavg1":%s,"left_before":%s,"left_after":%s,"right_before":%s,"right_after":%s,"snmp_before":%s,"snmp_after":%s,"report":%s}\n' \
+        "$row" "$run_index" "$name" "$load" "$before_l" "$after_l" "$before_r" "$after_r" "$snmp_before" "$snmp_after" "$out" >>"$raw"
     "$py" - "$out" <<'EOF' >&2
 import json, sys
 r = json.loads(sys.argv[1])["result"]
@@ -304,8 +328,8 @@ iperf3_check() {
     before_l="$(procstat $pids_l)"; before_r="$(procstat $pids_r)"
     if out="$(ip netns exec "$ns_l" iperf3 -c "$tunnel_r" -p $((app_port + 10)) -t "$DURATION" -P "$flows" -J 2>&1)"; then
         after_l="$(procstat $pids_l)"; after_r="$(procstat $pids_r)"
-        printf '{"row":"%s","name":"%s","kind":"iperf3","left_before":%s,"left_after":%s,"right_before":%s,"right_after":%s,"report":%s}\n' \
-            "$row" "$name" "$before_l" "$after_l" "$before_r" "$after_r" "$(tr -d '\n' <<<"$out")" >>"$raw"
+        printf '{"row":"%s","run":%s,"name":"%s","kind":"iperf3","left_before":%s,"left_after":%s,"right_before":%s,"right_after":%s,"report":%s}\n' \
+            "$row" "$run_index" "$name" "$before_l" "$after_l" "$before_r" "$after_r" "$(tr -d '\n' <<<"$out")" >>"$raw"
         "$py" -c 'import json,sys; e=json.loads(sys.argv[1])["end"]; print("run.sh:   iperf3 x%s: %.3f Gbit/s received" % (sys.argv[2], e["sum_received"]["bits_per_second"]/1e9))' "$out" "$flows" >&2
     else
         log "  $name: iperf3 FAILED"
@@ -313,7 +337,7 @@ iperf3_check() {
 }
 
 row_status() { # ROW STATUS LEFT-DESC RIGHT-DESC
-    printf '{"row":"%s","kind":"row","status":%s,"left":%s,"right":%s}\n' "$1" "$(json_str "$2")" "$(json_str "$3")" "$(json_str "$4")" >>"$raw"
+    printf '{"row":"%s","run":%s,"kind":"row","status":%s,"left":%s,"right":%s}\n' "$1" "$run_index" "$(json_str "$2")" "$(json_str "$3")" "$(json_str "$4")" >>"$raw"
 }
 
 # start_row ROW [WG_BINARY] : starts both sides; sets pids_l, pids_r, desc_l, desc_r.
@@ -322,6 +346,7 @@ start_row() {
     tag="$(tr -dc 'a-z' <<<"$row" | head -c 3)"
     case "$row" in
         a) start_wirenet_side l "$tag" || return 1 ;;
+        g) start_gvisor_side l "$tag" tsnet || return 1 ;;
         *) start_wg_side l "$tag" "$wgbin" || return 1 ;;
     esac
     pids_l="$side_pids"; desc_l="$side_desc"
@@ -330,11 +355,12 @@ start_row() {
         c) start_gvisor_side r "$tag" tsnet || return 1 ;;
         c-wgnetstack) start_gvisor_side r "$tag" wgnetstack || return 1 ;;
         d) start_wg_side r "$tag" "$wgbin" || return 1 ;;
+        g) start_gvisor_side r "$tag" tsnet || return 1 ;;
         *) log "unknown row $row"; return 1 ;;
     esac
     pids_r="$side_pids"; desc_r="$side_desc"
     # The first connection also carries the WireGuard handshake: wait until one succeeds.
-    wait_for 20 ip netns exec "$ns_l" "$bin/wnperf" client -connect "$connect_addr" -test connect -duration 200ms \
+    wait_for 20 ip netns exec "$ns_l" "${client_cmd[@]}" -connect "$connect_addr" -test connect -duration 200ms \
         || { log "row $row: no connection through the tunnel"; return 1; }
 }
 
@@ -374,7 +400,7 @@ run_row() {
         stop "$iperf_pid"
     fi
     # Memory at the end of the row: VmRSS now, VmHWM = peak over the row.
-    printf '{"row":"%s","kind":"memory","left":%s,"right":%s}\n' "$row" "$(procstat $pids_l)" "$(procstat $pids_r)" >>"$raw"
+    printf '{"row":"%s","run":%s,"kind":"memory","left":%s,"right":%s}\n' "$row" "$run_index" "$(procstat $pids_l)" "$(procstat $pids_r)" >>"$raw"
     stop_row
 }
 
@@ -417,14 +443,25 @@ profile_row() {
 # Run
 loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-for row in $ROWS; do
-    run_row "$row"
+measure_floor() {
+    local line
+    line="$("$crypto_bench" 3 1 "" | tail -1)" || return 0
+    printf '{"row":"floor","kind":"floor","report":%s}\n' "$line" >>"$raw"
+    log "libsodium seal+open floor: $line"
+}
+measure_floor
+for run_index in $(seq 1 "$REPEAT"); do
+    log "run $run_index of $REPEAT (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    for row in $ROWS; do
+        run_row "$row"
+    done
 done
 if [ "$PROFILE" = 1 ]; then
     for row in $ROWS; do
         case "$row" in c|d) profile_row "$row" ;; esac
     done
 fi
+measure_floor
 loadavg_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Machine and run description.
@@ -440,6 +477,7 @@ meta = {
     "memory_total": sh("free -h | awk '/Mem:/{print \$2}'"),
     "loadavg_before": "$loadavg_before", "loadavg_after": "$loadavg_after",
     "note": $(json_str "$NOTE"),
+    "repeat": $REPEAT,
     "durations": {"goodput_s": $DURATION, "latency_s": $LAT_DURATION, "connect_s": $CONN_DURATION, "connect_concurrency": $CONN_CONCURRENCY},
     "versions": {
         "wireguard-go": sh("dpkg-query -W -f='\${Version}' wireguard-go"),

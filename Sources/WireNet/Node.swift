@@ -47,6 +47,9 @@ public final class Node: Service, Sendable {
         public var randomSeed: UInt64? = nil
         /// The clock the engine reads (tests replace it).
         var clock = EngineClock.system
+        /// Threads that encrypt and decrypt transport messages, the engine's own thread included
+        /// (1...256); nil: one per online core. Each peer's packets stay in order whatever the count.
+        public var cryptoThreads: Int? = nil
 
         public init() {}
     }
@@ -168,9 +171,18 @@ public final class Node: Service, Sendable {
             port: configuration.listenPort ?? 0, backend: transportBackend,
             gso: options.segmentationOffload, gro: options.receiveCoalescing)
         transport.sendBufferSize = configuration.mtu + 64
+        var settings = Engine.Settings(mtu: configuration.mtu, transport: transport)
+        if let threads = options.cryptoThreads {
+            guard (1...256).contains(threads) else {
+                backend.close()
+                throw NodeError.notAvailable("Node.Options.cryptoThreads must be between 1 and 256, not \(threads)")
+            }
+            settings.cryptoThreads = threads
+        }
         let engine: Engine
         do {
-            engine = try Engine(device: device, backend: backend, settings: .init(mtu: configuration.mtu, transport: transport, clock: clock), logger: logger)
+            settings.clock = clock
+            engine = try Engine(device: device, backend: backend, settings: settings, logger: logger)
         } catch {
             backend.close()
             throw error

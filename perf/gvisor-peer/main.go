@@ -6,6 +6,8 @@
 //	gvisor-peer serve  -config FILE [-tuning tsnet|wgnetstack] [-listen :5201]
 //	gvisor-peer client -config FILE [-tuning tsnet|wgnetstack] -- -connect HOST:PORT -test T [flags]
 //
+// Profile tsnet also sizes the UDP sockets as Tailscale's magicsock does (7 MiB, forced).
+//
 // FILE is a wg-quick style configuration ([Interface] PrivateKey, ListenPort, Address, MTU;
 // [Peer] PublicKey, Endpoint, AllowedIPs, PersistentKeepalive).
 package main
@@ -69,6 +71,14 @@ func run(mode string, args []string) error {
 	}
 	if err := dev.Up(); err != nil {
 		return err
+	}
+	if *tuning == "tsnet" {
+		// magicsock sizes its UDP sockets; wireguard-go's bind of this version does not.
+		sizes, err := forceUDPSocketBuffers(tsnetSocketBufferSize)
+		if err != nil {
+			return fmt.Errorf("sizing the UDP sockets as magicsock does: %w", err)
+		}
+		log.Printf("gvisor-peer: UDP socket buffers (tsnet):%s", sizes)
 	}
 
 	if mode == "client" {

@@ -97,18 +97,20 @@ func newNetTUN(addrs []netip.Prefix, mtu int, profile string) (*netTUN, error) {
 // applyTuning sets the TCP options of a profile:
 //   - "wgnetstack": gVisor's defaults, as wireguard-go's tun/netstack up to 0.0.20230223 (and
 //     so wireproxy) left them: no SACK, 1 MiB buffers, no receive-buffer moderation.
-//   - "tsnet": what Tailscale's netstack sets (wgengine/netstack, netstack_tcpbuf_default.go):
-//     SACK on, receive-buffer moderation on, receive buffer up to 8 MiB, send buffer up to 6 MiB.
+//   - "tsnet": what Tailscale's netstack sets (wgengine/netstack: netstack.go, netstack_tcpbuf_default.go):
+//     SACK on, CUBIC congestion control, receive-buffer moderation on, receive buffer up to 8 MiB,
+//     send buffer up to 6 MiB. (The 7 MiB UDP socket buffers magicsock adds: socketbuffers.go.)
 func applyTuning(s *stack.Stack, profile string) error {
 	switch profile {
 	case "wgnetstack":
 		return nil
 	case "tsnet":
 		sack := tcpip.TCPSACKEnabled(true)
+		cubic := tcpip.CongestionControlOption("cubic")
 		moderate := tcpip.TCPModerateReceiveBufferOption(true)
 		rx := tcpip.TCPReceiveBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcp.DefaultReceiveBufferSize, Max: 8 << 20}
 		tx := tcpip.TCPSendBufferSizeRangeOption{Min: tcp.MinBufferSize, Default: tcp.DefaultSendBufferSize, Max: 6 << 20}
-		for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &moderate, &rx, &tx} {
+		for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &cubic, &moderate, &rx, &tx} {
 			if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
 				return fmt.Errorf("TCP option %T: %v", opt, err)
 			}

@@ -8,6 +8,9 @@ processes during the test, plus, on the client side, the client process's own ut
 CPU per GB = that time / (payload bytes / 1e9). Memory of a side = sum of VmRSS (end of the row)
 and of VmHWM (peak) of its long-running processes; the client side adds the largest VmHWM of
 its client runs.
+
+With REPEAT > 1 every test has one record per run (rows interleaved); each figure in the tables
+is the median over the runs, followed by the spread (min–max) and the number of runs.
 """
 import argparse
 import json
@@ -16,14 +19,55 @@ import re
 import shutil
 import sys
 
-ROW_ORDER = ["a", "b", "c", "c-wgnetstack", "d"]
+ROW_ORDER = ["a", "d", "g", "b", "c", "c-wgnetstack"]
 ROW_TITLES = {
     "a": "(a) WireNet ↔ WireNet",
     "b": "(b) wireguard-go + Linux TCP ↔ WireNet",
     "c": "(c) wireguard-go + Linux TCP ↔ wireguard-go + gVisor (tsnet options)",
     "c-wgnetstack": "(c′) wireguard-go + Linux TCP ↔ wireguard-go + gVisor (gVisor defaults, as wireguard-go tun/netstack)",
     "d": "(d) wireguard-go + Linux TCP ↔ wireguard-go + Linux TCP",
+    "g": "(g) wireguard-go + gVisor ↔ wireguard-go + gVisor (tsnet options and UDP buffers, both ends)",
 }
+# Fields reported as median with spread when a test ran more than once.
+SPREAD_FIELDS = ["gbit_per_s", "cpu_per_gb_left", "cpu_per_gb_right", "p50_us", "p99_us", "per_second"]
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def aggregate(runs):
+    """One test's records over several runs -> the record of the median run (by goodput, else by
+    the first spread field present) with every numeric field replaced by its median, plus
+    `runs` (n) and `spread` {field: [min, max]}."""
+    if len(runs) == 1:
+        t = dict(runs[0])
+        t["runs"] = 1
+        return t
+    key = next((f for f in SPREAD_FIELDS if all(isinstance(r.get(f), (int, float)) for r in runs)), None)
+    ordered = sorted(runs, key=lambda r: r.get(key) or 0) if key else runs
+    t = dict(ordered[len(ordered) // 2])
+    for f, v in list(t.items()):
+        vals = [r.get(f) for r in runs]
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+            t[f] = median(vals)
+    t["runs"] = len(runs)
+    t["spread"] = {f: [min(r[f] for r in runs), max(r[f] for r in runs)] for f in SPREAD_FIELDS
+                   if all(isinstance(r.get(f), (int, float)) for r in runs)}
+    return t
+
+
+def with_spread(t, field, digits=2):
+    """'median (min–max, n=3)' or the plain value for a single run."""
+    v = t.get(field)
+    if v is None:
+        return "–"
+    sp = t.get("spread", {}).get(field)
+    if not sp or t.get("runs", 1) < 2:
+        return fmt(v, digits)
+    return f"{fmt(v, digits)} ({fmt(sp[0], digits)}–{fmt(sp[1], digits)}, n={t['runs']})"
 GOODPUT_TESTS = ["upload-1", "upload-4", "download-1", "download-4"]
 
 
@@ -73,16 +117,20 @@ def summarise(raw_path, meta):
 
     def row(name):
         return rows.setdefault(name, {"row": name, "title": ROW_TITLES.get(name, name), "status": "?",
-                                       "left": "", "right": "", "tests": {}, "errors": {}})
+                                       "left": "", "right": "", "tests": {}, "errors": {}, "runs": {}})
 
     client_hwm = {}
+    floors = []
     for line in open(raw_path):
         line = line.strip()
         if not line:
             continue
         rec = json.loads(line)
-        r = row(rec["row"])
         kind = rec["kind"]
+        if kind == "floor":
+            floors.append(rec["report"])
+            continue
+        r = row(rec["row"])
         if kind == "row":
             r.update(status=rec["status"], left=rec["left"], right=rec["right"])
         elif kind == "wnproto" and "error" in rec:
@@ -102,18 +150,18 @@ def summarise(raw_path, meta):
             if "bytes" in res and res["bytes"] > 0:
                 gb = res["bytes"] / 1e9
                 t.update(cpu_per_gb_left=round(left_cpu / gb, 3), cpu_per_gb_right=round(right_cpu / gb, 3))
-            r["tests"][rec["name"]] = t
+            r["runs"].setdefault(rec["name"], []).append(t)
             client_hwm[rec["row"]] = max(client_hwm.get(rec["row"], 0), client["vmhwm_kib"])
         elif kind == "iperf3":
             end = rec["report"].get("end", {})
             rx = end.get("sum_received", {})
-            r["tests"][rec["name"]] = {
+            r["runs"].setdefault(rec["name"], []).append({
                 "test": "iperf3", "bytes": rx.get("bytes"), "seconds": rx.get("seconds"),
                 "gbit_per_s": (rx.get("bits_per_second") or 0) / 1e9,
                 "retransmits": end.get("sum_sent", {}).get("retransmits"),
                 "cpu_left_s": round(cpu_delta(rec["left_before"], rec["left_after"]), 3),
                 "cpu_right_s": round(cpu_delta(rec["right_before"], rec["right_after"]), 3),
-            }
+            })
         elif kind == "memory":
             mem = {}
             for side in ("left", "right"):
@@ -128,8 +176,16 @@ def summarise(raw_path, meta):
             r["memory"] = mem
         elif kind == "profile":
             r["profile"] = {"upload": rec.get("upload"), "files": rec["files"]}
+    for r in rows.values():
+        for name, runs in r.pop("runs").items():
+            r["tests"][name] = aggregate(runs)
+            r["errors"].pop(name, None)   # a test that succeeded in some run is reported, not failed
     ordered = [rows[k] for k in ROW_ORDER if k in rows] + [v for k, v in rows.items() if k not in ROW_ORDER]
-    return {"meta": meta, "rows": ordered}
+    summary = {"meta": meta, "rows": ordered}
+    if floors:
+        summary["floor_cpu_s_per_gb"] = median([f["cpuSecondsPerGB"] for f in floors])
+        summary["floor_runs"] = floors
+    return summary
 
 
 def fmt(v, digits=2):
@@ -156,6 +212,9 @@ def tables(summary, image_prefix):
     d = meta["durations"]
     out.append(f"Goodput tests {d['goodput_s']} s each, latency {d['latency_s']} s (64-byte request and response, one "
                f"outstanding), connection set-up {d['connect_s']} s with {d['connect_concurrency']} parallel workers.")
+    if meta.get("repeat", 1) > 1:
+        out.append(f"Every row ran {meta['repeat']} times, rows interleaved (a d g … a d g …); figures are medians, "
+                   f"with the spread (min–max) and the number of runs in brackets.")
     if meta.get("note"):
         out.append(f"Note: {meta['note']}")
     if under_load(meta):
@@ -183,7 +242,7 @@ def tables(summary, image_prefix):
             if k not in t:
                 cells.append("failed" if k in r["errors"] else "–")
                 continue
-            c = fmt(t[k].get("gbit_per_s"), 3)
+            c = with_spread(t[k], "gbit_per_s", 3)
             if t[k].get("stall_seconds"):
                 c += f" ({t[k]['stall_seconds']} s stalled)"
             cells.append(c)
@@ -223,7 +282,7 @@ def tables(summary, image_prefix):
         conn = f"{fmt(c.get('p50_us'), 0)} / {fmt(c.get('p99_us'), 0)}" if c else "–"
         if c.get("errors"):
             conn += f" ({c['errors']} errors)"
-        out.append(f"| {r['row']} | {fmt(l.get('p50_us'), 0)} | {fmt(l.get('p99_us'), 0)} | {fmt(l.get('p999_us'), 0)} | "
+        out.append(f"| {r['row']} | {with_spread(l, 'p50_us', 0)} | {with_spread(l, 'p99_us', 0)} | {fmt(l.get('p999_us'), 0)} | "
                    f"{fmt(l.get('per_second'), 0)} | {fmt(c.get('per_second'), 0)} | {conn} |")
     out.append("")
     out.append("**CPU time per GB of payload (s/GB, utime+stime) and memory (MiB)**")
@@ -238,7 +297,7 @@ def tables(summary, image_prefix):
         cells = []
         for k in ("upload-1", "download-1", "upload-4"):
             t = r["tests"].get(k, {})
-            cells.append(f"{fmt(t.get('cpu_per_gb_left'))} / {fmt(t.get('cpu_per_gb_right'))}")
+            cells.append(f"{with_spread(t, 'cpu_per_gb_left')} / {with_spread(t, 'cpu_per_gb_right')}")
         m = r.get("memory")
         if m:
             cells.append(f"{fmt(m['left']['rss_mib'], 1)} / {fmt(m['right']['rss_mib'], 1)}")
@@ -247,6 +306,12 @@ def tables(summary, image_prefix):
             cells += ["–", "–"]
         out.append(f"| {r['row']} | " + " | ".join(cells) + " |")
     out.append("")
+    if summary.get("floor_cpu_s_per_gb"):
+        out.append(f"The floor, libsodium ChaCha20-Poly1305 seal + open of 1420-byte packets on one thread (median of "
+                   f"{len(summary['floor_runs'])} measurements, start and end of this run): "
+                   f"**{summary['floor_cpu_s_per_gb']:.2f} s per GB** — what any implementation spends for one GB "
+                   f"through a tunnel, both nodes together.")
+        out.append("")
     out.append("Client side processes: wireguard-go + the wnperf client (or WireNet). Server side: wireguard-go + wnperf "
                "server (row d), gvisor-peer alone (rows c), WireNet + its loopback wnperf backend (rows a, b). Kernel "
                "TCP socket buffers and softirq work not charged to these processes are not counted.")

@@ -168,19 +168,65 @@ extension WireGuardDevice {
     private func receiveTransportData(
         _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
     ) -> ReceiveResult {
+        switch prepareTransportData(buffer, length: length, from: source, now: now) {
+        case .open(var job, let pending):
+            job.perform()
+            job.wipeKey()
+            return completeReceive(pending, opened: job, now: now)
+        case .finished(let result):
+            return result
+        case .handshake:
+            return drop(.unknownMessageType)  // not reached: only transport data gets here
+        }
+    }
+
+    /// The first half of ``receive(_:length:from:now:)`` for transport data, so that decryption can
+    /// run on another thread: checks the length, the receiver index, the keypair's age and (without
+    /// updating it) the replay window, and returns the decryption as a ``TransportCryptoJob``.
+    /// Handshake and cookie messages return ``ReceivePreparation/handshake``: complete what is
+    /// pending, then pass them to ``receive(_:length:from:now:)``.
+    public func prepareReceive(
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
+    ) -> ReceivePreparation {
+        guard length >= 4, length <= buffer.count, length <= ProtocolConstants.maxMessageSize else {
+            return .finished(drop(.invalidLength))
+        }
+        guard UnsafeRawBufferPointer(buffer).littleEndianUInt32(at: 0) == MessageType.transportData.rawValue else {
+            return .handshake
+        }
+        guard length >= TransportDataLayout.minimumSize else { return .finished(drop(.invalidLength)) }
+        return prepareTransportData(buffer, length: length, from: source, now: now)
+    }
+
+    @inline(__always)
+    private func prepareTransportData(
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
+    ) -> ReceivePreparation {
         let header = UnsafeRawBufferPointer(rebasing: buffer[0..<TransportDataLayout.headerSize])
         let receiverIndex = header.littleEndianUInt32(at: TransportDataLayout.receiver)
-        guard case .keypair(let keypair)? = indexTable[receiverIndex] else { return drop(.unknownReceiverIndex) }
+        guard case .keypair(let keypair)? = indexTable[receiverIndex] else { return .finished(drop(.unknownReceiverIndex)) }
         let peer = keypair.peer
-        guard keypair.isFresh(at: now) else { return drop(.expiredKeypair, peer: peer) }
+        guard keypair.isFresh(at: now) else { return .finished(drop(.expiredKeypair, peer: peer)) }
         let counter = header.littleEndianUInt64(at: TransportDataLayout.counter)
-        guard keypair.replayWindow.wouldAccept(counter) else { return drop(.replayedCounter, peer: peer) }
-        let payloadLength = length - TransportDataLayout.minimumSize
-        let payload = buffer.baseAddress! + TransportDataLayout.headerSize
-        let opened = keypair.withReceiveKey {
-            ChaCha20Poly1305.open(key: $0, counter: counter, text: payload, length: payloadLength)
-        }
-        guard opened else { return drop(.decryptionFailed, peer: peer) }
+        guard keypair.replayWindow.wouldAccept(counter) else { return .finished(drop(.replayedCounter, peer: peer)) }
+        let job = TransportCryptoJob(
+            operation: .open, text: buffer.baseAddress! + TransportDataLayout.headerSize,
+            length: length - TransportDataLayout.minimumSize, counter: counter, key: keypair.receiveKey)
+        return .open(job, PendingTransportData(keypair: keypair, source: source, length: length))
+    }
+
+    /// The second half of ``receive(_:length:from:now:)`` for transport data, on the owner thread
+    /// after `job` ran: the replay window, roaming, keypair rotation, timers and the allowed-IPs check
+    /// of the inner packet. Call it in the order the messages were prepared.
+    public func completeReceive(_ pending: PendingTransportData, opened job: TransportCryptoJob, now: WireGuardInstant) -> ReceiveResult {
+        let keypair = pending.keypair
+        let peer = keypair.peer
+        let length = pending.length
+        let source = pending.source
+        let counter = job.counter
+        let payloadLength = job.length
+        let payload = job.text
+        guard job.operation == .open, job.succeeded else { return drop(.decryptionFailed, peer: peer) }
         guard keypair.replayWindow.accept(counter) else { return drop(.replayedCounter, peer: peer) }
 
         // Authenticated: roam, rotate, and run the receive-side timers (paper §6.2, §6.5).

@@ -8,6 +8,14 @@ extension WireGuardDevice {
     /// allowed-IPs match). Without a usable session the packet is copied to the peer's bounded
     /// staged queue, a handshake is started, and the result is `.queued`.
     public func send(_ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, now: WireGuardInstant) -> SendResult {
+        finish(prepareSend(buffer, packetLength: packetLength, now: now))
+    }
+
+    /// Everything ``send(_:packetLength:now:)`` does except the encryption itself: routes the packet,
+    /// assigns its counter, writes the header and padding, runs the send-side timers, and returns the
+    /// AEAD as a ``TransportCryptoJob`` that any thread may run. Jobs of one peer must be transmitted
+    /// in the order they were prepared (their counters increase in that order).
+    public func prepareSend(_ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, now: WireGuardInstant) -> SendPreparation {
         let start = TransportDataLayout.headerSize
         guard packetLength > 0, start + packetLength <= buffer.count,
               packetLength <= ProtocolConstants.maxMessageSize - TransportDataLayout.minimumSize
@@ -32,7 +40,7 @@ extension WireGuardDevice {
             count(.noRoute, peer: nil)
             return .dropped(.noRoute)
         }
-        return send(buffer, packetLength: packetLength, to: peer, now: now)
+        return prepareSend(buffer, packetLength: packetLength, to: peer, now: now)
     }
 
     /// Encrypts one packet for a given peer (no allowed-IPs routing), as ``send(_:packetLength:now:)``.
@@ -48,24 +56,37 @@ extension WireGuardDevice {
             count(.invalidOutgoingPacket, peer: peer)
             return .dropped(.invalidOutgoingPacket)
         }
-        return send(buffer, packetLength: packetLength, to: peer, now: now)
+        return finish(prepareSend(buffer, packetLength: packetLength, to: peer, now: now))
     }
 
-    private func send(
+    /// Runs a prepared job on the calling thread.
+    @inline(__always)
+    private func finish(_ preparation: SendPreparation) -> SendResult {
+        switch preparation {
+        case .seal(var job, let endpoint, let length):
+            job.perform()
+            job.wipeKey()
+            return .datagram(to: endpoint, length: length)
+        case .queued: return .queued
+        case .dropped(let reason): return .dropped(reason)
+        }
+    }
+
+    private func prepareSend(
         _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, to peer: Peer, now: WireGuardInstant
-    ) -> SendResult {
+    ) -> SendPreparation {
         guard let endpoint = peer.endpoint else {
             count(.noEndpoint, peer: peer)
             return .dropped(.noEndpoint)
         }
         // Send directly only when nothing older is waiting, so a peer's packets stay in order.
         if peer.staged.isEmpty, let keypair = peer.keypairs.current, keypair.canSend(at: now) {
-            guard let length = seal(buffer, payloadLength: packetLength, keypair: keypair) else {
+            guard let (job, length) = frame(buffer, payloadLength: packetLength, keypair: keypair) else {
                 count(.bufferTooSmall, peer: peer)
                 return .dropped(.bufferTooSmall)
             }
             didSend(peer, keypair: keypair, length: length, isData: true, now: now)
-            return .datagram(to: endpoint, length: length)
+            return .seal(job, to: endpoint, length: length)
         }
         let start = TransportDataLayout.headerSize
         if peer.staged.append(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + packetLength)])) {
@@ -89,6 +110,17 @@ extension WireGuardDevice {
     /// length, or nil when `buffer` is too small.
     @inline(__always)
     func seal(_ buffer: UnsafeMutableRawBufferPointer, payloadLength: Int, keypair: Keypair) -> Int? {
+        guard let (prepared, length) = frame(buffer, payloadLength: payloadLength, keypair: keypair) else { return nil }
+        var job = prepared
+        job.perform()
+        job.wipeKey()
+        return length
+    }
+
+    /// Pads and frames `buffer[16..<16 + payloadLength]` and takes the next counter; returns the
+    /// encryption still to run and the datagram length, or nil when `buffer` is too small.
+    @inline(__always)
+    func frame(_ buffer: UnsafeMutableRawBufferPointer, payloadLength: Int, keypair: Keypair) -> (TransportCryptoJob, Int)? {
         let start = TransportDataLayout.headerSize
         let padded = paddedLength(payloadLength)
         let total = start + padded + ChaCha20Poly1305.tagSize
@@ -102,8 +134,8 @@ extension WireGuardDevice {
         buffer.storeLittleEndian(MessageType.transportData.rawValue, at: 0)
         buffer.storeLittleEndian(keypair.remoteIndex, at: TransportDataLayout.receiver)
         buffer.storeLittleEndian(counter, at: TransportDataLayout.counter)
-        keypair.withSendKey { ChaCha20Poly1305.seal(key: $0, counter: counter, text: base + start, length: padded) }
-        return total
+        let job = TransportCryptoJob(operation: .seal, text: base + start, length: padded, counter: counter, key: keypair.sendKey)
+        return (job, total)
     }
 
     /// Timers and rekeying after a transport message went out (wireguard-go `RoutineSequentialSender`,

@@ -1,8 +1,10 @@
 /// A pair of transport keys from one handshake (WireGuard paper §5.4.5), with the sending counter and
 /// the receiving replay window. Keys are wiped when the keypair is released.
 final class Keypair {
-    @exclusivity(unchecked) private var sendKey: Key32
-    @exclusivity(unchecked) private var receiveKey: Key32
+    // Readable in the module only for the parallel path, whose ``TransportCryptoJob`` takes a copy
+    // that ``CryptoBatch`` wipes when it is reset; the sequential path uses the keys in place.
+    @exclusivity(unchecked) private(set) var sendKey: Key32
+    @exclusivity(unchecked) private(set) var receiveKey: Key32
     /// The next counter (nonce) to send with.
     @exclusivity(unchecked) var sendCounter: UInt64 = 0
     let replayWindow = ReplayWindow()

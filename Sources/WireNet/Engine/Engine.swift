@@ -24,6 +24,8 @@ final class Engine: @unchecked Sendable {
         var mtu: Int
         var transport: UDPTransport.Configuration
         var clock = EngineClock.system
+        /// Threads that seal and open, this loop's included (``CryptoWorkers``).
+        var cryptoThreads = CryptoWorkers.defaultThreadCount
     }
 
     /// Work handed to the loop from other threads. `nil` once the loop has stopped for good.
@@ -36,9 +38,11 @@ final class Engine: @unchecked Sendable {
     let transport: UDPTransport
     let backend: PacketBackend
     let logger: Logger
-    private let mtu: Int
+    let mtu: Int
     /// The clock the loop reads for every `now` it hands the cores.
     let clock: EngineClock
+    let crypto: CryptoWorkers
+    let pending = PendingDatagrams(capacity: 512)
     private let inbox = Mutex(Inbox())
     private let stopRequested = Atomic<Bool>(false)
 
@@ -78,6 +82,12 @@ final class Engine: @unchecked Sendable {
             if error == Errno(rawValue: EADDRINUSE) { throw NodeError.portInUse(settings.transport.port) }
             throw NodeError.system(operation: "open the UDP socket", errno: error.rawValue)
         }
+        do {
+            crypto = try CryptoWorkers(threadCount: settings.cryptoThreads, batchCapacity: 512)
+        } catch {
+            transport.close()
+            throw error
+        }
         self.device = device
         self.backend = backend
         self.logger = logger
@@ -99,6 +109,7 @@ final class Engine: @unchecked Sendable {
         transport.waker.wake()
         thread?.join()
         thread = nil
+        crypto.stop()
     }
 
     /// The error that stopped the loop on its own; nil while it runs or after a requested stop.
@@ -208,6 +219,7 @@ final class Engine: @unchecked Sendable {
             return inbox.work
         }
         for work in remaining { work(self) }
+        crypto.stop()
         backend.close()
         transport.close()
         logger.debug("engine loop stopped")
@@ -240,10 +252,21 @@ final class Engine: @unchecked Sendable {
         _ = poll(&fds, nfds_t(fds.count), milliseconds)
     }
 
+    /// Whether transport crypto fans out to ``CryptoWorkers``: only with more than one crypto thread,
+    /// and only for static configurations — the parallel path has no disco demux, peer paths,
+    /// on-demand peers or packet filter, which a tailnet node needs on every datagram.
+    var usesParallelCrypto: Bool {
+        crypto.threadCount > 1 && paths == nil && tailnet == nil && packetFilter == nil
+    }
+
     /// Datagrams in: decrypt in place and deliver; handshake answers go out with the next batch.
     private func handle(_ batch: inout ReceiveBatch, replies: inout SendBatch, now: WireGuardInstant) {
         for error in batch.errors {
             logger.debug("datagram not delivered", metadata: ["destination": "\(error.destination)", "error": "\(error.error)"])
+        }
+        if usesParallelCrypto {
+            openAndDeliver(&batch, replies: &replies, now: now)
+            return
         }
         for datagram in batch.datagrams {
             let bytes = datagram.bytes
@@ -279,8 +302,10 @@ final class Engine: @unchecked Sendable {
     }
 
     /// Packets out: the backend writes each packet straight into a send buffer, after room for the
-    /// WireGuard header, and WireGuard encrypts it there. Returns true when the backend may have more.
+    /// WireGuard header, and WireGuard encrypts it there (``sealOutbound(into:now:)``). Returns true
+    /// when the backend may have more.
     private func sendOutbound(into batch: inout SendBatch, now: WireGuardInstant) -> Bool {
+        if usesParallelCrypto { return sealOutbound(into: &batch, now: now) }
         let header = 16  // WireGuard transport header (paper §5.4.6)
         for _ in 0..<Self.outboundBurst {
             guard var buffer = transport.makeSendBuffer() else { return true }

@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import WireGuard
+
+/// Helper threads that seal and open the engine's batches of transport messages, so one node's
+/// data plane uses more than one core (wireguard-go runs one encryption and one decryption worker
+/// per CPU).
+///
+/// The engine thread stays the only owner of WireGuard and stack state: it prepares each batch
+/// (counters, headers, replay pre-checks), hands it over with ``run(_:)``, takes part in the AEAD
+/// itself, and reads the results back in order once every job is done. Helpers only run
+/// ``TransportCryptoJob/perform()`` on the jobs they claim from the shared ``CryptoBatch``.
+///
+/// Hand-off is lock-free: a helper that finds nothing to claim spins briefly, then sleeps on a
+/// semaphore; the engine posts it only when a helper is asleep and a batch is large enough to be
+/// worth sharing (a wake-up costs a few microseconds, about one 1400-byte AEAD).
+@_spi(Benchmarks)
+public final class CryptoWorkers: @unchecked Sendable {
+    /// Threads that run AEAD work, the engine thread included.
+    public let threadCount: Int
+    /// Batches smaller than this stay on the engine thread (waking a helper would cost more).
+    public static let minimumSharedBatch = 8
+    /// Jobs between two publications of a growing batch: helpers start on the first ones while the
+    /// owner prepares the rest; a multiple of ``minimumSharedBatch`` (smaller batches stay local).
+    public static let publishInterval = 32
+    /// Empty claim checks a helper makes before it sleeps: tens of microseconds, about the gap
+    /// between back-to-back batches of a busy engine, so a stream of batches finds helpers awake
+    /// (a sleeping helper's wake-up takes longer than that under load).
+    static let spinsBeforeSleep = 20_000
+
+    /// The one batch the owner fills and the helpers claim from (reused for every hand-off).
+    public let batch: CryptoBatch
+    private let wakeup: UnsafeMutablePointer<sem_t>
+    /// Line 0: helpers asleep (or about to be); line 1: jobs the helpers ran. Lines of their own, so
+    /// a helper's writes do not slow the engine's reads of its own fields.
+    private let counters = CacheLineAtomics(count: 2)
+    private var sleepers: UnsafeMutablePointer<Atomic<Int>> { counters[0] }
+    private let stopping = Atomic<Bool>(false)
+    private var helpers: [LoopThread] = []
+
+    /// Jobs the helper threads ran so far (the rest ran on the owner's thread): shows whether the
+    /// helpers got a core.
+    public var helperJobCount: Int { counters[1].pointee.load(ordering: .relaxed) }
+
+    /// Starts `threadCount - 1` helper threads (the caller's thread is the first of `threadCount`)
+    /// sharing a batch of `batchCapacity` jobs. `threadCount` below 1 counts as 1: no helpers, every
+    /// job runs on the caller's thread. Call ``stop()`` when done: the helpers keep the pool alive.
+    public init(threadCount: Int, batchCapacity: Int) throws(NodeError) {
+        self.threadCount = max(1, threadCount)
+        batch = CryptoBatch(capacity: batchCapacity)
+        wakeup = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        sem_init(wakeup, 0, 0)
+        for index in 1..<self.threadCount {
+            do {
+                helpers.append(try LoopThread(name: "wirenet-crypto\(index)") { [self] in helperLoop() })
+            } catch {
+                stop()
+                throw error
+            }
+        }
+    }
+
+    /// One crypto thread per online core (wireguard-go: one worker per CPU).
+    public static var defaultThreadCount: Int {
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    deinit {
+        stop()
+        sem_destroy(wakeup)
+        wakeup.deallocate()
+    }
+
+    /// Adds a job to ``batch`` (owner only). Every ``minimumSharedBatch`` jobs the batch so far is
+    /// published, so helpers start sealing or opening while the owner prepares the rest.
+    @inline(__always)
+    public func submit(_ job: TransportCryptoJob) {
+        batch.append(job)
+        if !helpers.isEmpty, batch.count % Self.publishInterval == 0 {
+            batch.publish()
+            wakeSleepers(upTo: helpers.count)
+        }
+    }
+
+    /// Runs every job submitted to ``batch`` on this thread and the helpers, and returns once all
+    /// are done. The caller then reads the jobs in order and calls ``CryptoBatch/reset()``.
+    public func run() {
+        guard !helpers.isEmpty, batch.count >= Self.minimumSharedBatch else {
+            batch.performAllHere()  // nothing was published: too few jobs to share
+            return
+        }
+        batch.publish()
+        batch.waitUntilComplete()
+    }
+
+    /// Stops and joins the helpers. Calling it again does nothing.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for _ in helpers { sem_post(wakeup) }
+        for helper in helpers { helper.join() }
+        helpers = []
+    }
+
+    @inline(__always)
+    private func wakeSleepers(upTo wanted: Int) {
+        guard sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        var woken = 0
+        while woken < wanted {
+            let asleep = sleepers.pointee.load(ordering: .sequentiallyConsistent)
+            guard asleep > 0 else { return }
+            if sleepers.pointee.compareExchange(expected: asleep, desired: asleep - 1, ordering: .sequentiallyConsistent).exchanged {
+                sem_post(wakeup)
+                woken += 1
+            }
+        }
+    }
+
+    private func helperLoop() {
+        var idle = 0
+        while !stopping.load(ordering: .relaxed) {
+            if batch.hasUnclaimedJobs {
+                let ran = batch.performAvailable()
+                if ran > 0 {
+                    counters[1].pointee.add(ran, ordering: .relaxed)
+                    idle = 0
+                    continue
+                }
+            }
+            idle += 1
+            guard idle >= Self.spinsBeforeSleep else { continue }
+            idle = 0
+            // Announce the sleep, then look once more: the engine either sees the announcement after
+            // publishing (and posts) or this thread sees the published jobs.
+            sleepers.pointee.add(1, ordering: .sequentiallyConsistent)
+            if batch.hasUnclaimedJobs {
+                // Take the announcement back, unless the engine already did and posted for us.
+                var asleep = sleepers.pointee.load(ordering: .sequentiallyConsistent)
+                while asleep > 0 {
+                    let (exchanged, original) = sleepers.pointee.compareExchange(
+                        expected: asleep, desired: asleep - 1, ordering: .sequentiallyConsistent)
+                    if exchanged { break }
+                    asleep = original
+                }
+                if asleep > 0 { continue }
+            }
+            while sem_wait(wakeup) != 0 && errno == EINTR {}
+        }
+    }
+}
