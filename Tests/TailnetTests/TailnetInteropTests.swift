@@ -95,9 +95,11 @@ struct TailnetInteropTests {
         let server = try await control(scratch)
         let started = ContinuousClock.now
         let node = try TailnetNode("delta", control: server, keyFile: try keyFile(scratch, key), state: scratch.path("d"), scratch: scratch)
-        let status = await node.process.waitForExit(within: .seconds(20))
+        let status = await node.process.waitForExit(within: .seconds(60))
         #expect(status == 1)
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // It exits after one refusal (about 0.2 s on a quiet machine), never after a retry loop; the
+        // bound only has to survive the whole suite running in parallel on 2 cores (17 s seen).
+        #expect(ContinuousClock.now - started < .seconds(30))
         #expect(node.process.stderr.contains(words), "stderr: \(node.process.stderr.suffix(500))")
         #expect(node.process.stdout.isEmpty)
     }
