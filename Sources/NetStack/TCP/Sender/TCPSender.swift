@@ -149,10 +149,14 @@ struct TCPSender {
         }
         guard !inRecovery else { return }
         // RFC 6675 §5: enter recovery on DupThresh duplicates or when IsLost(HighACK + 1);
-        // RFC 6582 §3.2 step 2: not for ACKs that do not cover the last recovery point.
+        // RFC 6675 §5.1 / RFC 6582 §3.2 step 1: not until the ACK covers the last recovery point. That
+        // point is HighData (RFC 6675 §2) / "the highest sequence number transmitted" (RFC 6582), the
+        // last byte sent, SND.MAX − 1; `recoveryPoint` holds SND.MAX, so an ACK equal to it covers it.
+        // (Requiring more than that kept the loss of the first segment sent after a recovery from being
+        // repaired until the RTO.)
         let lost = sackEnabled && isLost(ack, una: ack)
         guard duplicateAcks >= duplicateThreshold || lost else { return }
-        if let point = recoveryPoint, !(ack > point) && !(advanced == 0 && ack - 1 > point) { return }
+        if let point = recoveryPoint, ack < point { return }
         guard sndMax > ack else { return }
         enterRecovery(una: ack, sndMax: sndMax, flight: flight, now: now)
     }
