@@ -178,7 +178,7 @@ struct LossRecoveryTests {
         #expect(s.inRecovery)
         // 10000 outstanding − 3000 SACKed − 1000 lost (the head) = 6000.
         #expect(s.pipe(una: una, sndNxt: max, sndMax: max) == 6000)
-        s.didRetransmit(seq: una, length: 1000, sndMax: max)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)
         #expect(s.pipe(una: una, sndNxt: max, sndMax: max) == 7000)
     }
 
@@ -188,10 +188,10 @@ struct LossRecoveryTests {
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 2000), (3000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.inRecovery)
         s.retransmitHeadDue = false
-        s.didRetransmit(seq: una, length: 1000, sndMax: max)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)
         let next = s.nextRetransmission(una: una, sndMax: max)
         #expect(next?.seq == una + 2000 && next?.length == 1000)
-        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max)
+        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max, now: .zero)
         #expect(s.nextRetransmission(una: una, sndMax: max) == nil, "nothing above 6000 is lost")
     }
 
@@ -264,8 +264,8 @@ struct LossRecoveryTests {
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 2000), (3000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.inRecovery)
         s.retransmitHeadDue = false
-        s.didRetransmit(seq: una, length: 1000, sndMax: max)          // hole 1 (at SND.UNA)
-        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max)   // hole 2, sent after it
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)          // hole 1 (at SND.UNA)
+        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max, now: .zero)   // hole 2, sent after it
         // Hole 2's retransmission arrives (SACKed); hole 1's does not.
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.lostRetransmissions == 1)
@@ -278,7 +278,7 @@ struct LossRecoveryTests {
         let cwndBefore = s.cwnd
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 4000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.inRecovery && s.cwnd < cwndBefore)
-        s.didRetransmit(seq: una, length: 1000, sndMax: max)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)
         // The original arrived after all (reordering): the cumulative ACK covers everything, then the
         // retransmission is reported as a duplicate.
         s.onAck(ack: max, oldUna: una, sndMax: max, blocks: [], isDuplicate: false, now: .zero, rtt: nil)
