@@ -176,6 +176,11 @@ extension TCPConnection {
         segment.payloadLength = dataLength
         sender.didRetransmit(seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0), sndMax: send.max, now: now)
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        if seq == send.una {
+            // The head resent by this path (a RACK-marked loss) is guarded like a fast retransmit: if it
+            // is lost again while nothing sent later is delivered, RACK cannot see it.
+            sender.armRecoveryProbe(now: now, smoothedRTT: rto.smoothedRTT, retransmitDeadline: retransmitDeadline)
+        }
         return segment
     }
 
