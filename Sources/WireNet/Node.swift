@@ -48,7 +48,11 @@ public final class Node: Service, Sendable {
         /// The clock the engine reads (tests replace it).
         var clock = EngineClock.system
         /// Threads that encrypt and decrypt transport messages, the engine's own thread included
-        /// (1...256); nil: one per online core. Each peer's packets stay in order whatever the count.
+        /// (1...256; static configurations only — a tailnet node encrypts on its engine thread). Each
+        /// peer's packets stay in order whatever the count. nil: 1, for now — on the 2-vCPU machines
+        /// measured so far a second thread did not pay (0.81× in perf/results/2026-12-01T0135Z-crypto.jsonl)
+        /// and its spinning helpers starve other nodes in the same process; try one per core
+        /// (``CryptoWorkers/defaultThreadCount``) where cores are free.
         public var cryptoThreads: Int? = nil
 
         public init() {}

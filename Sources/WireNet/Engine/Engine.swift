@@ -25,7 +25,7 @@ final class Engine: @unchecked Sendable {
         var transport: UDPTransport.Configuration
         var clock = EngineClock.system
         /// Threads that seal and open, this loop's included (``CryptoWorkers``).
-        var cryptoThreads = CryptoWorkers.defaultThreadCount
+        var cryptoThreads = 1  // see Node.Options.cryptoThreads
     }
 
     /// Work handed to the loop from other threads. `nil` once the loop has stopped for good.
