@@ -155,7 +155,7 @@ extension TCPConnection {
         guard length > 0 || control.contains(.fin) else { return nil }
         var segment = header(seq: send.una, control: control, now: now)
         segment.payloadLength = length
-        sender.didRetransmit(seq: send.una, length: length, sndMax: send.max)
+        sender.didRetransmit(seq: send.una, length: length, sndMax: send.max, now: now)
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
         sender.armRecoveryProbe(now: now, smoothedRTT: rto.smoothedRTT, retransmitDeadline: retransmitDeadline)
         return segment
@@ -164,8 +164,7 @@ extension TCPConnection {
     /// RFC 6675 §5 step (C): in SACK recovery, while cwnd − pipe ≥ 1 SMSS, resend the next lost range
     /// (NextSeg() rule 1). New data (rule 2) is sent by `newDataSegment` under the same limit.
     private mutating func lossRecoveryRetransmission(now: NetInstant) -> TCPSegmentHeader? {
-        guard sender.inRecovery,
-            sender.congestionRoom(una: send.una, sndNxt: send.nxt, sndMax: send.max) >= effectiveMSS,
+        guard sender.congestionRoom(una: send.una, sndNxt: send.nxt, sndMax: send.max) >= effectiveMSS,
             let (seq, length) = sender.nextRetransmission(una: send.una, sndMax: send.max)
         else { return nil }
         let dataEnd = sendBufferStart + sendBuffer.count
@@ -175,8 +174,13 @@ extension TCPConnection {
         guard dataLength > 0 || control.contains(.fin) else { return nil }
         var segment = header(seq: seq, control: control, now: now)
         segment.payloadLength = dataLength
-        sender.didRetransmit(seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0), sndMax: send.max)
+        sender.didRetransmit(seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0), sndMax: send.max, now: now)
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
+        if seq == send.una {
+            // The head resent by this path (a RACK-marked loss) is guarded like a fast retransmit: if it
+            // is lost again while nothing sent later is delivered, RACK cannot see it.
+            sender.armRecoveryProbe(now: now, smoothedRTT: rto.smoothedRTT, retransmitDeadline: retransmitDeadline)
+        }
         return segment
     }
 
@@ -239,7 +243,7 @@ extension TCPConnection {
         guard length > 0 || finSent else { return nil }
         var segment = header(seq: seq, control: control, now: now)
         segment.payloadLength = length
-        sender.didRetransmit(seq: seq, length: length + (finSent ? 1 : 0), sndMax: send.max)
+        sender.didRetransmit(seq: seq, length: length + (finSent ? 1 : 0), sndMax: send.max, now: now)
         return segment
     }
 
@@ -254,7 +258,11 @@ extension TCPConnection {
         var segment = header(seq: send.nxt, control: control, now: now)
         segment.payloadLength = length
         let isNew = send.nxt == send.max
-        if !isNew { sender.didRetransmit(seq: send.nxt, length: length + (fin ? 1 : 0), sndMax: send.max) }
+        if isNew {
+            sender.didSend(seq: send.nxt, length: length + (fin ? 1 : 0), now: now)
+        } else {
+            sender.didRetransmit(seq: send.nxt, length: length + (fin ? 1 : 0), sndMax: send.max, now: now)
+        }
         send.nxt += length + (fin ? 1 : 0)
         if isNew && !timestampsEnabled && rttTimedSequence == nil {
             rttTimedSequence = send.nxt

@@ -22,6 +22,8 @@ extension TCPConnection {
             // RFC 8985 §7.3: after sending the probe, the RTO (not the PTO) is armed.
             retransmitDeadline = now + rto.current
         }
+        // RFC 8985 §6.3: the reordering timer; what it marks lost is resent by the output path.
+        _ = sender.reorderingTimerExpired(now: now, smoothedRTT: rto.smoothedRTT, una: send.una, sndMax: send.max)
         if receiver.ackPolicy.timerExpired(now: now) {
             ackNow = true
         }

@@ -319,13 +319,16 @@ public struct TCPConnection {
     public var nextDeadline: NetInstant? {
         guard state != .closed else { return nil }
         return earliest(
-            earliest(earliest(retransmitDeadline, sender.probeDeadline), receiver.ackPolicy.deadline),
+            earliest(
+                earliest(retransmitDeadline, sender.probeDeadline),
+                earliest(sender.reorderingDeadline, receiver.ackPolicy.deadline)),
             earliest(keepaliveDeadline, closeDeadline))
     }
 
     /// True when `nextSegment(now:)` would return something.
     public var hasPendingOutput: Bool {
         pendingReset != nil || ackNow || sender.retransmitHeadDue || sender.tailLossProbeDue || probeDue || keepaliveDue
+            || sender.rack.firstLost != nil
             || (state != .closed && wouldSendNewSegment)
     }
 

@@ -112,6 +112,8 @@ struct TCPSACKTests {
         let f = established()
         _ = f.write(bytes(8000))
         #expect(f.drain().count == 8)
+        // The ACKs come one 10 ms round trip later (RACK, RFC 8985 §6.2, waits RACK.rtt + reo_wnd).
+        f.now = f.now + 10_000_000
         // Segments 1 and 3 (of 0...7) are lost; the peer SACKs 2 and then 4...7.
         var a = seg(rcv, ack: una + 1000, [])
         a.sackBlocks = [block(una + 2000, una + 3000)]
@@ -136,13 +138,18 @@ struct TCPSACKTests {
         let f = established()
         _ = f.write(bytes(4000))
         #expect(f.drain().count == 4)
+        f.now = f.now + 10_000_000
         var a = seg(rcv, ack: una, [])
         a.sackBlocks = [block(una + 1000, una + 3000)]
-        _ = f.receive(a)
-        // RFC 8985 §7.3: first the tail loss probe (the last segment again, no new data is queued)...
-        #expect(f.advanceToDeadline() == [seg(una + 3000, ack: rcv, [], len: 1000)])
+        // RACK (RFC 8985 §6.2; the fixture's SRTT is 0, so reo_wnd is 0) finds [0, 1000) lost at once:
+        // recovery resends it...
+        #expect(f.receive(a) == [seg(una, ack: rcv, [], len: 1000)])
+        #expect(f.connection.sender.inRecovery)
+        // ...the recovery probe resends it once more...
+        #expect(f.advanceToDeadline() == [seg(una, ack: rcv, [], len: 1000)])
         // ...then the RTO: resend [0, 1000), then skip to 3000.
         #expect(f.advanceToDeadline() == [seg(una, ack: rcv, [], len: 1000)])
+        #expect(!f.connection.sender.inRecovery)
         // Its ACK still SACKs [1000, 3000): the go-back-N resumes at 3000.
         let ack = seg(rcv, ack: una + 1000, []).with { $0.sackBlocks = [block(una + 1000, una + 3000)] }
         #expect(f.receive(ack) == [seg(una + 3000, ack: rcv, .psh, len: 1000)])

@@ -178,7 +178,7 @@ struct LossRecoveryTests {
         #expect(s.inRecovery)
         // 10000 outstanding − 3000 SACKed − 1000 lost (the head) = 6000.
         #expect(s.pipe(una: una, sndNxt: max, sndMax: max) == 6000)
-        s.didRetransmit(seq: una, length: 1000, sndMax: max)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)
         #expect(s.pipe(una: una, sndNxt: max, sndMax: max) == 7000)
     }
 
@@ -188,10 +188,10 @@ struct LossRecoveryTests {
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 2000), (3000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.inRecovery)
         s.retransmitHeadDue = false
-        s.didRetransmit(seq: una, length: 1000, sndMax: max)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)
         let next = s.nextRetransmission(una: una, sndMax: max)
         #expect(next?.seq == una + 2000 && next?.length == 1000)
-        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max)
+        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max, now: .zero)
         #expect(s.nextRetransmission(una: una, sndMax: max) == nil, "nothing above 6000 is lost")
     }
 
@@ -224,14 +224,48 @@ struct LossRecoveryTests {
         #expect(!s.inRecovery)
     }
 
+    @Test("RFC 6675 §5 / §5.1, RFC 6582 §3.2: once HighACK reaches RecoveryPoint, a loss of the first segment sent after it starts a new recovery")
+    func recoveryAgainWhenAckReachesRecoveryPoint() {
+        var s = sackSender()
+        s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 4000)), isDuplicate: true, now: .zero, rtt: nil)
+        #expect(s.inRecovery && s.recoveryPoint == max)
+        // The full ACK of RecoveryPoint (= HighData + 1, our SND.MAX at entry) ends recovery.
+        let newMax = max + 10_000
+        s.onAck(ack: max, oldUna: una, sndMax: newMax, blocks: [], isDuplicate: false, now: .zero, rtt: nil)
+        #expect(!s.inRecovery)
+        // The segment at the old SND.MAX (the first sent after RecoveryPoint) is lost; three above it are
+        // SACKed. HighACK ≥ RecoveryPoint (RFC 6675 §5.1), so this is a new loss: recover it now, not at
+        // the RTO.
+        let blocks = TCPSACKBlocks([TCPSACKBlock(left: (max + 1000).rawValue, right: (max + 4000).rawValue)])
+        s.onAck(ack: max, oldUna: max, sndMax: newMax, blocks: blocks, isDuplicate: true, now: .zero, rtt: nil)
+        #expect(s.inRecovery && s.retransmitHeadDue)
+        #expect(s.recoveryPoint == newMax)
+    }
+
+    @Test("RFC 6582 §3.2 step 1: without SACK, three duplicate ACKs at exactly `recover` + 1 (SND.MAX at the last entry) start a new recovery")
+    func newRenoRecoveryAgainAtRecover() {
+        var s = TCPSender(algorithm: .newReno, mss: 1000, iss: una - 1)
+        for _ in 0..<3 {
+            s.onAck(ack: una, oldUna: una, sndMax: max, blocks: [], isDuplicate: true, now: .zero, rtt: nil)
+        }
+        #expect(s.inRecovery)
+        let newMax = max + 10_000
+        s.onAck(ack: max, oldUna: una, sndMax: newMax, blocks: [], isDuplicate: false, now: .zero, rtt: nil)
+        #expect(!s.inRecovery)
+        for _ in 0..<3 {
+            s.onAck(ack: max, oldUna: max, sndMax: newMax, blocks: [], isDuplicate: true, now: .zero, rtt: nil)
+        }
+        #expect(s.inRecovery, "the ACK covers all of recover (the highest sequence number sent, SND.MAX − 1)")
+    }
+
     @Test("RFC 8985 §6.2 (in send order): the retransmission at SND.UNA is lost again once a retransmission sent after it is SACKed")
     func lostRetransmissionDetected() {
         var s = sackSender()
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 2000), (3000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.inRecovery)
         s.retransmitHeadDue = false
-        s.didRetransmit(seq: una, length: 1000, sndMax: max)          // hole 1 (at SND.UNA)
-        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max)   // hole 2, sent after it
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)          // hole 1 (at SND.UNA)
+        s.didRetransmit(seq: una + 2000, length: 1000, sndMax: max, now: .zero)   // hole 2, sent after it
         // Hole 2's retransmission arrives (SACKed); hole 1's does not.
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 6000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.lostRetransmissions == 1)
@@ -244,7 +278,7 @@ struct LossRecoveryTests {
         let cwndBefore = s.cwnd
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 4000)), isDuplicate: true, now: .zero, rtt: nil)
         #expect(s.inRecovery && s.cwnd < cwndBefore)
-        s.didRetransmit(seq: una, length: 1000, sndMax: max)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)
         // The original arrived after all (reordering): the cumulative ACK covers everything, then the
         // retransmission is reported as a duplicate.
         s.onAck(ack: max, oldUna: una, sndMax: max, blocks: [], isDuplicate: false, now: .zero, rtt: nil)

@@ -46,6 +46,10 @@ struct TCPSender {
     private(set) var tailLossProbes = 0
 
     var congestion: CongestionController
+    /// RFC 8985 §6: time-based loss detection over every transmission (with SACK only).
+    private(set) var rack = RACK()
+    /// RFC 8985 §6.3: the reordering timer, when a segment may still turn out lost.
+    private(set) var reorderingDeadline: NetInstant? = nil
     private(set) var scoreboard = SACKScoreboard()
     /// Both sides offered SACK-permitted (RFC 2018 §2).
     private(set) var sackEnabled = false
@@ -117,6 +121,8 @@ struct TCPSender {
                 duplicateSackedInEpisode += update.duplicateBytes
             }
             scoreboard.advance(to: ack)
+            rack.onAck(una: ack, scoreboard: scoreboard, now: now)
+            detectRACKLosses(now: now, smoothedRTT: rtt)
             if inRecovery { detectLostRetransmissions(una: ack) }
         }
         if advanced > 0 {
@@ -149,10 +155,15 @@ struct TCPSender {
         }
         guard !inRecovery else { return }
         // RFC 6675 §5: enter recovery on DupThresh duplicates or when IsLost(HighACK + 1);
-        // RFC 6582 §3.2 step 2: not for ACKs that do not cover the last recovery point.
-        let lost = sackEnabled && isLost(ack, una: ack)
+        // RFC 6675 §5.1 / RFC 6582 §3.2 step 1: not until the ACK covers the last recovery point. That
+        // point is HighData (RFC 6675 §2) / "the highest sequence number transmitted" (RFC 6582), the
+        // last byte sent, SND.MAX − 1; `recoveryPoint` holds SND.MAX, so an ACK equal to it covers it.
+        // (Requiring more than that kept the loss of the first segment sent after a recovery from being
+        // repaired until the RTO.)
+        // RFC 8985 §6.2: RACK marking a segment lost starts recovery as well.
+        let lost = sackEnabled && (isLost(ack, una: ack) || rack.firstLost != nil)
         guard duplicateAcks >= duplicateThreshold || lost else { return }
-        if let point = recoveryPoint, !(ack > point) && !(advanced == 0 && ack - 1 > point) { return }
+        if let point = recoveryPoint, ack < point { return }
         guard sndMax > ack else { return }
         enterRecovery(una: ack, sndMax: sndMax, flight: flight, now: now)
     }
@@ -172,6 +183,27 @@ struct TCPSender {
         retransmitHeadDue = true
         highRetransmitted = una
         renoDelivered = sackEnabled ? 0 : Swift.min(duplicateAcks * mss, flight)
+    }
+
+    /// RFC 8985 §6.2 step 5 and §6.3: marks what RACK finds lost and arms (or clears) the reordering
+    /// timer for what may still be.
+    private mutating func detectRACKLosses(now: NetInstant, smoothedRTT: Int64?) {
+        let window = rack.reorderingWindow(inRecovery: inRecovery, smoothedRTT: smoothedRTT)
+        let result = rack.detectLoss(now: now, reorderingWindow: window)
+        reorderingDeadline = result.timer
+    }
+
+    /// RFC 8985 §6.3: the reordering timer fired; returns whether segments were marked lost.
+    mutating func reorderingTimerExpired(now: NetInstant, smoothedRTT: Int64?, una: SequenceNumber, sndMax: SequenceNumber) -> Bool {
+        guard let d = reorderingDeadline, d <= now else { return false }
+        reorderingDeadline = nil
+        detectRACKLosses(now: now, smoothedRTT: smoothedRTT)
+        guard rack.firstLost != nil else { return false }
+        // RFC 8985 §6.3: losses found by the timer start recovery like those found by an ACK.
+        if !inRecovery, recoveryPoint.map({ una >= $0 }) ?? true, sndMax > una {
+            enterRecovery(una: una, sndMax: sndMax, flight: sndMax - una, now: now)
+        }
+        return true
     }
 
     /// RFC 2883 §5 (and Linux's undo): every retransmission of the episode was reported as a duplicate,
@@ -247,13 +279,14 @@ struct TCPSender {
             // (yet) been entered for.
             let flight = sndNxt - una
             let sacked = sackEnabled ? scoreboard.sackedBytes(from: una, to: sndNxt) : 0
-            return Swift.max(0, flight - Swift.min(sacked, Self.limitedTransmitSegments * mss))
+            // RACK-lost segments (RFC 8985 §6.2) have left the network, as in RFC 6675 §4 SetPipe.
+            return Swift.max(0, flight - Swift.min(sacked, Self.limitedTransmitSegments * mss) - rack.lostBytes)
         }
         guard sackEnabled else { return Swift.max(0, (sndMax - una) - renoDelivered) }
         let unsacked = (sndMax - una) - scoreboard.sackedBytes(from: una, to: sndMax)
         var lostUnsacked = 0
-        if let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss),
-            boundary > una
+        let lostBoundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
+        if let boundary = lostBoundary, boundary > una
         {
             lostUnsacked = (boundary - una) - scoreboard.sackedBytes(from: una, to: boundary)
         }
@@ -261,7 +294,13 @@ struct TCPSender {
         if highRetransmitted > una {
             retransmittedUnsacked = (highRetransmitted - una) - scoreboard.sackedBytes(from: una, to: highRetransmitted)
         }
-        return Swift.max(0, unsacked - lostUnsacked + retransmittedUnsacked)
+        // RACK-lost ranges (RFC 8985 §6.2) not already counted lost above: lost retransmissions below
+        // HighRxt and losses above the IsLost() boundary.
+        var rackLost = 0
+        for r in rack.records where r.lost && !(r.seq >= highRetransmitted && lostBoundary.map { r.end <= $0 } ?? false) {
+            rackLost += r.end - r.seq
+        }
+        return Swift.max(0, unsacked - lostUnsacked + retransmittedUnsacked - rackLost)
     }
 
     /// Bytes that may be sent now under the congestion window (RFC 6675 §5 step (C): cwnd − pipe).
@@ -271,7 +310,13 @@ struct TCPSender {
 
     /// RFC 6675 §4 NextSeg() rule 1: the first unSACKed range above HighRxt that IsLost(), as
     /// (start, length ≤ SMSS); nil when none, or outside SACK recovery.
+    /// Before that rule, a range RACK marked lost (RFC 8985 §6.2), in recovery or after a timeout: lost
+    /// retransmissions and losses RFC 6675's count of SACKed segments does not see yet.
     func nextRetransmission(una: SequenceNumber, sndMax: SequenceNumber) -> (seq: SequenceNumber, length: Int)? {
+        if sackEnabled, let r = rack.firstLost, r.seq >= una, r.seq < sndMax {
+            let length = Swift.min(mss, r.end - r.seq, sndMax - r.seq)
+            if length > 0 { return (r.seq, length) }
+        }
         guard inRecovery, sackEnabled,
             let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
         else { return nil }
@@ -284,13 +329,19 @@ struct TCPSender {
     }
 
     /// A retransmission of `[seq, seq + length)` was sent while SND.MAX was `sndMax`.
-    mutating func didRetransmit(seq: SequenceNumber, length: Int, sndMax: SequenceNumber) {
+    mutating func didRetransmit(seq: SequenceNumber, length: Int, sndMax: SequenceNumber, now: NetInstant) {
         let end = seq + length
+        if sackEnabled { rack.onSent(seq: seq, end: end, now: now, retransmission: true) }
         if highRetransmitted < end { highRetransmitted = end }
         retransmittedInEpisode += Swift.max(length, 1)
         if inRecovery && sackEnabled && length > 0 && retransmissions.count < 1024 {
             retransmissions.append((seq, end, sndMax))
         }
+    }
+
+    /// New data `[seq, seq + length)` was sent (RFC 8985 §6.1: its transmission time).
+    mutating func didSend(seq: SequenceNumber, length: Int, now: NetInstant) {
+        if sackEnabled { rack.onSent(seq: seq, end: seq + length, now: now, retransmission: false) }
     }
 
     /// Where to resume sending after a timeout's go-back-N at `seq` (RFC 6675 §5.1: SACKed data need not
@@ -336,6 +387,10 @@ struct TCPSender {
         guard let d = probeDeadline, d <= now else { return false }
         probeDeadline = nil
         if inRecovery {
+            // Once per advance of SND.UNA: a head that stays lost is then left to the RTO, which backs
+            // off and counts towards giving up (RFC 6298 §5.5, RFC 9293 §3.8.3 R2). Re-arming it on
+            // every resend kept a dead path resending every 2·SRTT without ever timing out.
+            probeAllowed = false
             retransmitHeadDue = true
             lostRetransmissions += 1
             return true
@@ -349,7 +404,7 @@ struct TCPSender {
     /// In recovery, after the segment at SND.UNA was retransmitted: arm the timer that resends it if it
     /// is still missing after max(2·SRTT, 10 ms) (see `probeTimerExpired`).
     mutating func armRecoveryProbe(now: NetInstant, smoothedRTT: Int64?, retransmitDeadline: NetInstant?) {
-        guard inRecovery, sackEnabled, let srtt = smoothedRTT else { return }
+        guard inRecovery, sackEnabled, probeAllowed, let srtt = smoothedRTT else { return }
         let deadline = now + Swift.max(2 * srtt, Self.minimumProbeTimeout)
         if let rto = retransmitDeadline, rto <= deadline { return }
         probeDeadline = deadline
@@ -383,6 +438,12 @@ struct TCPSender {
         retransmissions.removeAll(keepingCapacity: true)
         probeDeadline = nil
         tailLossProbeDue = false
-        if consecutive > 1 { scoreboard.removeAll() }
+        // The go-back-N resend covers every outstanding range: RACK's marks would only resend them twice.
+        rack.clearLostMarks()
+        reorderingDeadline = nil
+        if consecutive > 1 {
+            scoreboard.removeAll()
+            rack.forgetDeliveries()
+        }
     }
 }

@@ -1,0 +1,147 @@
+import Wire
+
+/// RACK, time-based loss detection (RFC 8985 §6): a segment is lost when a segment sent at least
+/// RACK.rtt + RACK.reo_wnd after it has been delivered (cumulatively ACKed or SACKed).
+///
+/// It keeps one record per transmitted range above SND.UNA with its latest transmission time, so a
+/// retransmission that is lost again is found the same way as an original: by a later-sent segment's
+/// delivery, not by the RTO (RFC 8985 §6.2 step 5 looks at every outstanding segment, retransmitted or
+/// not). Records are sorted by sequence number; their number is bounded by the send buffer over the
+/// MSS, and the storage is reused.
+struct RACK {
+    struct Record: Equatable {
+        var seq: SequenceNumber
+        var end: SequenceNumber
+        /// RACK's per-segment `Segment.xmit_ts` (RFC 8985 §6.1): the latest transmission.
+        var sentAt: NetInstant
+        var retransmitted: Bool
+        /// SACKed (RFC 8985 §6.1 `Segment.lost` is the complement of delivered-or-outstanding).
+        var delivered: Bool
+        /// Marked lost and not retransmitted since.
+        var lost: Bool
+    }
+
+    private(set) var records: [Record] = []
+    /// RFC 8985 §6.1 RACK.xmit_ts / RACK.end_seq: the most recently sent segment delivered so far.
+    private(set) var deliveredSentAt: NetInstant? = nil
+    private(set) var deliveredEnd: SequenceNumber? = nil
+    /// RFC 8985 §6.1 RACK.rtt: the RTT of that segment's delivery.
+    private(set) var rtt: Int64 = 0
+    /// RFC 8985 §6.1 RACK.min_RTT.
+    private(set) var minRTT: Int64? = nil
+    /// RFC 8985 §6.2 step 3: RACK.reordering_seen.
+    private(set) var reorderingSeen = false
+    /// RFC 8985 §6.1 RACK.fack: the highest end of a delivered segment.
+    private var forwardAcked: SequenceNumber? = nil
+    /// Segments marked lost (for tests and statistics).
+    private(set) var segmentsMarkedLost = 0
+
+    init() { records.reserveCapacity(64) }
+
+    /// Bytes marked lost and not yet resent: they have left the network (RFC 6675 §4 SetPipe counts no
+    /// lost segment).
+    var lostBytes: Int { records.reduce(0) { $0 + ($1.lost ? $1.end - $1.seq : 0) } }
+
+    /// The first range marked lost at or above `una`, not resent since.
+    var firstLost: Record? { records.first { $0.lost } }
+
+    /// `[seq, end)` was sent at `now`: new data appends a record; a retransmission refreshes the
+    /// records it covers (their `xmit_ts`, RFC 8985 §6.1) and clears their lost mark.
+    mutating func onSent(seq: SequenceNumber, end: SequenceNumber, now: NetInstant, retransmission: Bool) {
+        guard seq < end else { return }
+        if let last = records.last, !(seq < last.end) {
+            records.append(Record(seq: seq, end: end, sentAt: now, retransmitted: retransmission, delivered: false, lost: false))
+            return
+        }
+        if records.isEmpty {
+            records.append(Record(seq: seq, end: end, sentAt: now, retransmitted: retransmission, delivered: false, lost: false))
+            return
+        }
+        for i in records.indices where records[i].seq < end && seq < records[i].end {
+            records[i].sentAt = now
+            records[i].retransmitted = true
+            records[i].lost = false
+        }
+    }
+
+    /// An ACK moved SND.UNA to `una` with the SACK `scoreboard`: RFC 8985 §6.2 steps 1–3 for every
+    /// newly delivered segment.
+    mutating func onAck(una: SequenceNumber, scoreboard: SACKScoreboard, now: NetInstant) {
+        var dropped = 0
+        for i in records.indices {
+            let r = records[i]
+            let cumulative = r.end <= una
+            if !cumulative && (r.delivered || !scoreboard.covers(left: r.seq, right: r.end)) { continue }
+            if !cumulative { records[i].delivered = true; records[i].lost = false }
+            if cumulative { dropped = i + 1 }
+            if r.delivered { continue }
+            deliver(r, now: now)
+        }
+        if dropped > 0 { records.removeFirst(dropped) }
+    }
+
+    private mutating func deliver(_ r: Record, now: NetInstant) {
+        let sample = now - r.sentAt
+        // Step 1: a retransmitted segment delivered faster than the minimum RTT was the original's
+        // delivery (RFC 8985 §6.2 step 2 without timestamps); it tells nothing about the retransmission.
+        if r.retransmitted, let min = minRTT, sample < min { return }
+        if minRTT == nil || sample < minRTT! { minRTT = sample }
+        // Step 3: an original delivered below an already delivered end was reordered.
+        if !r.retransmitted, let fack = forwardAcked, r.end < fack { reorderingSeen = true }
+        if forwardAcked == nil || forwardAcked! < r.end { forwardAcked = r.end }
+        // Step 2: keep the most recently sent delivered segment (ties by sequence, RFC 8985 §6.2).
+        if let sentAt = deliveredSentAt, let end = deliveredEnd,
+            r.sentAt < sentAt || (r.sentAt == sentAt && r.end <= end)
+        {
+            return
+        }
+        deliveredSentAt = r.sentAt
+        deliveredEnd = r.end
+        rtt = sample
+    }
+
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd = min_RTT / 4 (capped at SRTT) once reordering was seen;
+    /// before that, 0 in recovery (where DupThresh-style detection already applies), else min_RTT / 4.
+    func reorderingWindow(inRecovery: Bool, smoothedRTT: Int64?) -> Int64 {
+        guard let min = minRTT else { return 0 }
+        if !reorderingSeen && inRecovery { return 0 }
+        let window = min / 4
+        if let srtt = smoothedRTT { return Swift.min(window, srtt) }
+        return window
+    }
+
+    /// RFC 8985 §6.2 step 5: marks lost every outstanding, undelivered segment sent before RACK.xmit_ts
+    /// whose time is up (`sentAt + RACK.rtt + reo_wnd ≤ now`). Returns the bytes newly marked and, for
+    /// those not yet due, the time the reordering timer (RFC 8985 §6.3) must fire, or nil.
+    mutating func detectLoss(now: NetInstant, reorderingWindow: Int64) -> (newlyLost: Int, timer: NetInstant?) {
+        guard let latest = deliveredSentAt, let latestEnd = deliveredEnd else { return (0, nil) }
+        var newlyLost = 0
+        var timer: NetInstant? = nil
+        for i in records.indices {
+            let r = records[i]
+            if r.delivered || r.lost { continue }
+            guard r.sentAt < latest || (r.sentAt == latest && r.end < latestEnd) else { continue }
+            let deadline = r.sentAt + rtt + reorderingWindow
+            if deadline <= now {
+                records[i].lost = true
+                newlyLost += r.end - r.seq
+                segmentsMarkedLost += 1
+            } else if timer == nil || deadline < timer! {
+                timer = deadline
+            }
+        }
+        return (newlyLost, timer)
+    }
+
+    /// A timeout resends everything outstanding anyway.
+    mutating func clearLostMarks() {
+        for i in records.indices { records[i].lost = false }
+    }
+
+    /// RFC 6675 §5.1 after a second timeout (RFC 2018 §8 reneging): SACK state is gone, so is delivery.
+    mutating func forgetDeliveries() {
+        for i in records.indices {
+            records[i].delivered = false
+        }
+    }
+}
