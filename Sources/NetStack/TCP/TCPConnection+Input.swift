@@ -178,6 +178,10 @@ extension TCPConnection {
             send.wl2 = seg.ack
             armRetransmitTimerIfNeeded(now: now)
         }
+        // RFC 1122 §4.2.2.17 / RFC 9293 §3.8.6.1: a peer that answers the zero-window probes may keep
+        // its window closed indefinitely: only unanswered probes count towards giving up (as Linux resets
+        // icsk_probes_out on every ACK). The probe interval keeps its backoff.
+        if inPersistMode { retransmitCount = 0 }
         // State-specific ACK processing.
         let finNowAcked = ourFinAcknowledged
         switch state {

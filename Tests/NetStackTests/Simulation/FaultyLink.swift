@@ -16,6 +16,10 @@ struct LinkImpairments {
     var bytesPerSecond: Int = 0
     /// Drop-tail queue limit in packets (0 = unlimited), models a bottleneck buffer.
     var queueLimit: Int = 0
+    /// Probability a packet starts a burst of drops lasting `burstDuration` (a full socket buffer).
+    var burstLoss: Double = 0
+    /// How long one burst drops every packet, this one included.
+    var burstDuration: Duration = .zero
 }
 
 /// A one-direction link with loss, duplication, reordering, delay, bandwidth and a bounded queue,
@@ -28,6 +32,7 @@ struct FaultyLink<Packet> {
     private var linkFreeAt = NetInstant.zero
     private(set) var sent = 0
     private(set) var dropped = 0
+    private var burstEnd = NetInstant.zero
 
     init(_ impairments: LinkImpairments, seed: UInt64) {
         self.impairments = impairments
@@ -36,6 +41,13 @@ struct FaultyLink<Packet> {
 
     mutating func send(_ packet: Packet, size: Int, now: NetInstant) {
         sent += 1
+        if now >= burstEnd, impairments.burstLoss > 0, random.chance(impairments.burstLoss) {
+            burstEnd = now + impairments.burstDuration
+        }
+        if now < burstEnd {
+            dropped += 1
+            return
+        }
         if random.chance(impairments.loss) {
             dropped += 1
             return

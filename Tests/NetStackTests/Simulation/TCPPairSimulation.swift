@@ -54,6 +54,22 @@ struct TCPPairSimulation {
         return false
     }
 
+    /// One event step; false when nothing is pending.
+    mutating func step() -> Bool {
+        steps += 1
+        guard let next = nextEventTime else { return false }
+        now = Swift.max(now, next)
+        for packet in clientToServer.takeDue(now: now) { deliverToServer(packet) }
+        for packet in serverToClient.takeDue(now: now) {
+            _ = packet.payload.withUnsafeBytes { client.handle(packet.header, payload: $0, now: now) }
+        }
+        _ = client.handleTimers(now: now)
+        _ = server?.handleTimers(now: now)
+        runApplications()
+        drainOutputs()
+        return true
+    }
+
     var isDone: Bool {
         received == source.total && server?.state == .closed
             && (client.state == .timeWait || client.state == .closed)
@@ -84,6 +100,7 @@ struct TCPPairSimulation {
             _ = client.close(now: now)
         }
         guard server != nil else { return }
+        if now < readPausedUntil { return }
         while server!.readableBytes > 0 {
             received += server!.read { chunk in
                 sink.update(chunk)
@@ -96,7 +113,9 @@ struct TCPPairSimulation {
         }
     }
 
-    private mutating func drainOutputs() {
+    /// The server application does not read before this instant (a slow reader: zero windows).
+    var readPausedUntil = NetInstant.zero
+    mutating func drainOutputs() {
         while let header = client.nextSegment(now: now) {
             var payload = [UInt8](repeating: 0, count: header.payloadLength)
             _ = payload.withUnsafeMutableBytes { client.copyPayload(of: header, into: $0) }

@@ -191,6 +191,23 @@ struct TCPEstablishedTests {
         #expect(f.receive(seg(rcv, ack: una + 1, [], wnd: 4000)) == [seg(una + 1, ack: rcv, .psh, len: 99)])
     }
 
+    @Test("RFC 1122 §4.2.2.17 / RFC 9293 §3.8.6.1: a window kept closed while every probe is answered does not end the connection")
+    func answeredZeroWindowProbesKeepTheConnection() {
+        let f = TCPFixture.established()
+        _ = f.receive(seg(rcv, ack: una, [], wnd: 0))
+        _ = f.write(bytes(100))
+        #expect(f.drain().isEmpty)
+        // More probes than the retransmission limit, each answered: the peer is alive, its window closed.
+        for _ in 0..<(f.connection.configuration.maxRetransmissions + 5) {
+            #expect(f.advanceToDeadline() == [seg(una, ack: rcv, [], len: 1)])
+            _ = f.receive(seg(rcv, ack: una, [], wnd: 0))
+            #expect(f.state == .established)
+        }
+        #expect(f.connection.error == nil)
+        // The window opens: the data flows.
+        #expect(!f.receive(seg(rcv, ack: una + 1, [], wnd: 4000)).isEmpty)
+    }
+
     @Test("RFC 9293 §3.10.7.4: with RCV.WND = 0 a probe is answered with an ACK; reading opens the window")
     func receiverZeroWindow() {
         let f = TCPFixture.established(fixtureConfiguration(buffer: 2000))
