@@ -97,6 +97,9 @@ let package = Package(
         .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
                                                          .product(name: "Logging", package: "swift-log"),
                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        // Compiles a user's program that imports WireNet alone (no Wire, WireGuard, NetStack, UDPTransport),
+        // and tests the public sockets API as a user sees it (cancellation of every suspending call).
+        .testTarget(name: "WireNetAPITests", dependencies: ["WireNet"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NetStackTests", dependencies: ["NetStack", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NodeInteropTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "NetTestSupport", "CSodium",

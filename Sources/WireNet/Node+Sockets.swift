@@ -21,7 +21,9 @@ extension Node {
     ///     IPv4 or IPv6 address inside the tunnel (a peer's allowed IPs must contain it).
     ///   - timeout: how long to wait for the handshake before giving up.
     /// - Throws: ``NodeError/noRouteToHost(_:)``, ``NodeError/connectionRefused``,
-    ///   ``NodeError/timedOut``, ``NodeError/unresolvableHost(_:)`` for a host that is not an address.
+    ///   ``NodeError/timedOut``, ``NodeError/unresolvableHost(_:)`` for a host that is not an address;
+    ///   `CancellationError` when the task is cancelled during the handshake (the attempt is reset), or
+    ///   at once if it already was (no SYN is sent then).
     public func dial(tcp host: String, port: UInt16, timeout: Duration = .seconds(10)) async throws -> TCPStream {
         guard let address = resolve(host: host) else { throw NodeError.unresolvableHost(host) }
         return try await dial(tcp: IPEndpoint(address, port), timeout: timeout)
@@ -30,23 +32,14 @@ extension Node {
     /// Opens a TCP connection through the tunnel to `endpoint` (see ``dial(tcp:port:timeout:)``).
     public func dial(tcp endpoint: IPEndpoint, timeout: Duration = .seconds(10)) async throws -> TCPStream {
         let (engine, stack) = try running()
-        let socket = Mutex<TCPSocketHandle?>(nil)
-        let info = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UserspaceStack.StreamInfo, any Error>) in
-                let accepted = engine.perform { engine in
-                    guard engine.device.route(for: endpoint.address) != nil
-                        || engine.tailnet?.activate(routing: endpoint.address, in: engine) == true else {
-                        return continuation.resume(throwing: NodeError.noRouteToHost(endpoint.address.description))
-                    }
-                    let handle = stack.connect(to: endpoint, timeout: timeout, continuation: continuation)
-                    socket.withLock { $0 = handle }
-                }
-                if !accepted { continuation.resume(throwing: NodeError.closed) }
+        let info = try await engine.suspend { (engine, continuation: CheckedContinuation<UserspaceStack.StreamInfo, any Error>) in
+            guard engine.device.route(for: endpoint.address) != nil
+                || engine.tailnet?.activate(routing: endpoint.address, in: engine) == true else {
+                continuation.resume(throwing: NodeError.noRouteToHost(endpoint.address.description))
+                return nil
             }
-        } onCancel: {
-            engine.perform { _ in
-                if let handle = socket.withLock({ $0 }) { stack.cancelConnect(handle, with: CancellationError()) }
-            }
+            guard let socket = stack.connect(to: endpoint, timeout: timeout, continuation: continuation) else { return nil }
+            return { _ in stack.cancelConnect(socket, with: CancellationError()) }
         }
         return TCPStream(engine: engine, stack: stack, info: info)
     }

@@ -27,7 +27,7 @@ public final class Node: Service, Sendable {
     /// Settings beyond the WireGuard configuration.
     public struct Options: Sendable {
         /// The UDP I/O path: io_uring when the kernel allows it (the default), or `recvmmsg`/`sendmmsg`.
-        public var transportBackend: UDPTransport.Backend = .automatic
+        public var transportBackend: TransportBackend = .automatic
         /// UDP segmentation offload for runs of equal-size datagrams; off works around kernel GSO bugs.
         public var segmentationOffload = true
         /// UDP receive coalescing; off works around kernel GRO bugs.

@@ -43,22 +43,15 @@ public final class PacketConn: Sendable {
     /// The next datagram and its sender, waiting until one arrives.
     ///
     /// Datagrams that arrive while nobody receives are queued up to a bound (then dropped, as UDP is).
-    /// - Throws: ``NodeError/closed`` once the socket or the node is closed.
+    /// - Throws: ``NodeError/closed`` once the socket or the node is closed; `CancellationError` when the
+    ///   task is cancelled while waiting, or at once if it already was (no datagram is consumed then).
     public func receive() async throws -> (bytes: [UInt8], from: IPEndpoint) {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
-        let (engine, stack, socket) = (self.engine, self.stack, self.socket)
-        let id = Mutex<UserspaceStack.CallID?>(nil)
-        let datagram = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let accepted = engine.perform { _ in
-                    let callID = stack.makeCallID()
-                    id.withLock { $0 = callID }
-                    stack.receiveUDP(socket, id: callID, continuation: continuation)
-                }
-                if !accepted { continuation.resume(throwing: NodeError.closed) }
-            }
-        } onCancel: {
-            engine.perform { _ in if let callID = id.withLock({ $0 }) { stack.cancel(callID, on: socket) } }
+        let (stack, socket) = (self.stack, self.socket)
+        let datagram = try await engine.suspend { _, continuation in
+            let id = stack.makeCallID()
+            stack.receiveUDP(socket, id: id, continuation: continuation)
+            return { _ in stack.cancel(id, on: socket) }
         }
         guard let datagram else { throw NodeError.closed }
         return datagram

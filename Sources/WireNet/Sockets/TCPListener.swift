@@ -27,23 +27,18 @@ public final class TCPListener: AsyncSequence, Sendable {
     }
 
     /// The next connection, waiting until one arrives; `nil` once the listener (or the node) is closed.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled while waiting, or at once if it already
+    ///   was (no connection is taken from the backlog then).
     public func accept() async throws -> TCPStream? {
         guard !isClosed.load(ordering: .relaxed) else { return nil }
         let (engine, stack, listener) = (self.engine, self.stack, self.listener)
-        let id = Mutex<UserspaceStack.CallID?>(nil)
         let info: UserspaceStack.StreamInfo?
         do {
-            info = try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
-                    let accepted = engine.perform { _ in
-                        let callID = stack.makeCallID()
-                        id.withLock { $0 = callID }
-                        stack.accept(listener, id: callID, continuation: continuation)
-                    }
-                    if !accepted { continuation.resume(returning: nil) }
-                }
-            } onCancel: {
-                engine.perform { _ in if let callID = id.withLock({ $0 }) { stack.cancel(callID, on: listener) } }
+            info = try await engine.suspend { _, continuation in
+                let id = stack.makeCallID()
+                stack.accept(listener, id: id, continuation: continuation)
+                return { _ in stack.cancel(id, on: listener) }
             }
         } catch NodeError.closed {
             return nil

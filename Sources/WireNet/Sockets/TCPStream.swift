@@ -36,47 +36,34 @@ public final class TCPStream: Sendable {
     ///
     /// - Returns: the bytes, or `nil` at the end of the stream (the peer closed its side).
     /// - Throws: ``NodeError/connectionReset``, ``NodeError/timedOut`` (retransmissions unanswered),
-    ///   ``NodeError/closed`` after ``close()``; `CancellationError` when the task is cancelled.
+    ///   ``NodeError/closed`` after ``close()``; `CancellationError` when the task is cancelled, at
+    ///   once if it already was when it called (no data is consumed then).
     public func read(maximumLength: Int = TCPStream.defaultReadLength) async throws -> [UInt8]? {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         guard maximumLength > 0 else { return [] }
-        let (engine, stack, socket) = (self.engine, self.stack, self.socket)
-        let id = Mutex<UserspaceStack.CallID?>(nil)
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let accepted = engine.perform { _ in
-                    let callID = stack.makeCallID()
-                    id.withLock { $0 = callID }
-                    stack.read(socket, id: callID, maximumLength: maximumLength, continuation: continuation)
-                }
-                if !accepted { continuation.resume(throwing: NodeError.closed) }
-            }
-        } onCancel: {
-            engine.perform { _ in if let callID = id.withLock({ $0 }) { stack.cancel(callID, on: socket) } }
+        let (stack, socket) = (self.stack, self.socket)
+        return try await engine.suspend { _, continuation in
+            let id = stack.makeCallID()
+            stack.read(socket, id: id, maximumLength: maximumLength, continuation: continuation)
+            return { _ in stack.cancel(id, on: socket) }
         }
     }
 
     /// Sends `bytes`, returning once all of them are queued in the stack's send buffer.
     ///
     /// - Throws: ``NodeError/closed`` after ``close()`` or ``shutdownWrite()``,
-    ///   ``NodeError/connectionReset`` or ``NodeError/timedOut`` when the connection failed.
+    ///   ``NodeError/connectionReset`` or ``NodeError/timedOut`` when the connection failed;
+    ///   `CancellationError` when the task is cancelled (at once if it already was: nothing is queued
+    ///   then; cancelled while waiting, the bytes already in the send buffer stay there).
     public func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         guard !bytes.isEmpty else { return }
         let payload = Array(bytes)
-        let (engine, stack, socket) = (self.engine, self.stack, self.socket)
-        let id = Mutex<UserspaceStack.CallID?>(nil)
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let accepted = engine.perform { _ in
-                    let callID = stack.makeCallID()
-                    id.withLock { $0 = callID }
-                    stack.write(socket, id: callID, payload, continuation: continuation)
-                }
-                if !accepted { continuation.resume(throwing: NodeError.closed) }
-            }
-        } onCancel: {
-            engine.perform { _ in if let callID = id.withLock({ $0 }) { stack.cancel(callID, on: socket) } }
+        let (stack, socket) = (self.stack, self.socket)
+        try await engine.suspend { (_, continuation: CheckedContinuation<Void, any Error>) in
+            let id = stack.makeCallID()
+            stack.write(socket, id: id, payload, continuation: continuation)
+            return { _ in stack.cancel(id, on: socket) }
         }
     }
 

@@ -1,0 +1,62 @@
+import Synchronization
+
+/// Where one suspending call stands, as seen by both the loop thread and the task's cancellation
+/// handler (which may run first, last, or in between).
+private final class SuspendedCall: Sendable {
+    enum Stage {
+        /// The call has not reached the loop thread yet.
+        case starting
+        /// The loop thread parked the continuation; `withdraw` takes it back.
+        case parked(withdraw: @Sendable (Engine) -> Void)
+        /// The task was cancelled; the call must not park (or must withdraw if it already did).
+        case cancelled
+    }
+
+    let stage = Mutex(Stage.starting)
+}
+
+extension Engine {
+    /// Suspends the calling task on one operation of the loop thread: `begin` runs there with the
+    /// task's continuation and either resumes it at once (returning nil) or parks it and returns how to
+    /// withdraw it. The one place where socket calls meet task cancellation, so that no cancellation is
+    /// lost:
+    ///
+    /// - a task already cancelled throws `CancellationError` without reaching the loop;
+    /// - cancelled before `begin` runs: `begin` never runs and the call throws `CancellationError`;
+    /// - cancelled after `begin` parked: the withdraw closure runs on the loop thread. It must resume a
+    ///   still-parked continuation (with `CancellationError`, or the error the call documents) and do
+    ///   nothing when the operation already completed.
+    ///
+    /// Throws ``NodeError/closed`` when the engine has stopped (its backend then fails every parked call).
+    func suspend<Value: Sendable>(
+        _ begin: @escaping @Sendable (Engine, CheckedContinuation<Value, any Error>) -> (@Sendable (Engine) -> Void)?
+    ) async throws -> Value {
+        try Task.checkCancellation()
+        let call = SuspendedCall()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+                let accepted = perform { engine in
+                    let cancelledBefore = call.stage.withLock { stage in
+                        if case .cancelled = stage { return true } else { return false }
+                    }
+                    if cancelledBefore { return continuation.resume(throwing: CancellationError()) }
+                    guard let withdraw = begin(engine, continuation) else { return }
+                    let cancelledDuring = call.stage.withLock { stage -> Bool in
+                        if case .cancelled = stage { return true }
+                        stage = .parked(withdraw: withdraw)
+                        return false
+                    }
+                    if cancelledDuring { withdraw(engine) }
+                }
+                if !accepted { continuation.resume(throwing: NodeError.closed) }
+            }
+        } onCancel: {
+            let withdraw = call.stage.withLock { stage -> (@Sendable (Engine) -> Void)? in
+                defer { stage = .cancelled }
+                if case .parked(let withdraw) = stage { return withdraw }
+                return nil
+            }
+            if let withdraw { perform(withdraw) }
+        }
+    }
+}
