@@ -20,7 +20,7 @@ extension Node {
     ///   - host: a tailnet peer's name (short host name or full name, see ``resolve(host:)``), or an
     ///     IPv4 or IPv6 address inside the tunnel (a peer's allowed IPs must contain it).
     ///   - timeout: how long to wait for the handshake before giving up.
-    /// - Throws: ``NodeError/noRouteToHost(_:)``, ``NodeError/connectionRefused``,
+    /// - Throws: ``NodeError/noRouteToHost(_:)``, ``NodeError/connectionRefused(_:)``,
     ///   ``NodeError/timedOut``, ``NodeError/unresolvableHost(_:)`` for a host that is not an address;
     ///   `CancellationError` when the task is cancelled during the handshake (the attempt is reset), or
     ///   at once if it already was (no SYN is sent then).

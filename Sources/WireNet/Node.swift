@@ -138,18 +138,22 @@ public final class Node: Service, Sendable {
         } catch {
             throw NodeError.configuration(error)
         }
-        try launch(configuration)
+        // Host names resolve before anything starts, off the cooperative pool.
+        var peers: [PeerConfiguration] = []
+        for peer in configuration.peers { peers.append(try await PeerConfiguration(resolving: peer)) }
+        try launch(configuration, peers: peers)
     }
 
-    /// Builds WireGuard, the packet backend and the engine for `configuration`, and starts the loop.
+    /// Builds WireGuard (with `peers`, the configuration's peers with their endpoints resolved), the
+    /// packet backend and the engine for `configuration`, and starts the loop.
     @discardableResult
-    func launch(_ configuration: NodeConfiguration) throws -> Engine {
+    func launch(_ configuration: NodeConfiguration, peers: [PeerConfiguration] = []) throws -> Engine {
         let clock = options.clock
         let device = WireGuardDevice(configuration: DeviceConfiguration(
             privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: clock.wallClockAnchor(),
             random: RandomSource(seed: options.randomSeed)))
-        for peer in configuration.peers {
-            try device.addPeer(try PeerConfiguration(peer))
+        for peer in peers {
+            try device.addPeer(peer)
         }
         let backend: PacketBackend
         var stack: UserspaceStack?
@@ -288,7 +292,7 @@ public final class Node: Service, Sendable {
     /// Adds a peer, or updates an existing one's settings, while running.
     public func addPeer(_ peer: NodeConfiguration.Peer) async throws {
         let (engine, _) = try runningEngine()
-        let configuration = try PeerConfiguration(peer)
+        let configuration = try await PeerConfiguration(resolving: peer)
         let error = try await engine.query { engine -> NodeError? in
             do { try engine.device.addPeer(configuration); return nil } catch {
                 return .unusablePeerKey(peer.publicKey)
@@ -346,48 +350,4 @@ public final class Node: Service, Sendable {
         if let tailnetView { status.merge(tailnetView) }
         return status
     }
-}
-
-extension PeerConfiguration {
-    /// WireGuard's view of a configured peer; resolves a host-name endpoint (once, at start).
-    init(_ peer: NodeConfiguration.Peer) throws(NodeError) {
-        var endpoint: Endpoint?
-        if let configured = peer.endpoint {
-            if let literal = configured.literal { endpoint = literal } else { endpoint = try resolve(configured) }
-        }
-        self.init(publicKey: peer.publicKey, presharedKey: peer.presharedKey, endpoint: endpoint,
-                  allowedIPs: peer.allowedIPs, persistentKeepalive: peer.persistentKeepalive)
-    }
-}
-
-/// Resolves a peer endpoint's host name with the system resolver, preferring IPv4 like wg(8).
-private func resolve(_ endpoint: PeerEndpoint) throws(NodeError) -> Endpoint {
-    var hints = addrinfo()
-    hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
-    var list: UnsafeMutablePointer<addrinfo>?
-    guard getaddrinfo(endpoint.host, nil, &hints, &list) == 0, let first = list else {
-        throw .unresolvableHost(endpoint.host)
-    }
-    defer { freeaddrinfo(list) }
-    var v6: Endpoint?
-    var entry: UnsafeMutablePointer<addrinfo>? = first
-    while let current = entry {
-        if let address = current.pointee.ai_addr {
-            if current.pointee.ai_family == AF_INET {
-                let v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-                return Endpoint(address: .v4(IPv4Address(rawValue: UInt32(bigEndian: v4))), port: endpoint.port)
-            }
-            if current.pointee.ai_family == AF_INET6, v6 == nil {
-                let bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
-                let address = withUnsafeBytes(of: bytes) { raw in
-                    IPv6Address(high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                                low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-                }
-                v6 = Endpoint(address: .v6(address), port: endpoint.port)
-            }
-        }
-        entry = current.pointee.ai_next
-    }
-    guard let v6 else { throw .unresolvableHost(endpoint.host) }
-    return v6
 }

@@ -6,6 +6,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import NetStack
 import WireGuard
 
 /// Everything a ``Node`` or one of its sockets can refuse, with a message a person can act on.
@@ -22,8 +23,9 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case portInUse(UInt16)
     /// No peer's allowed IPs contain the destination.
     case noRouteToHost(String)
-    /// The remote end refused the connection (a RST answered the SYN).
-    case connectionRefused
+    /// The remote end refused the connection (a RST answered the SYN): nothing listens at this
+    /// address and port.
+    case connectionRefused(IPEndpoint)
     /// The connection was reset by the remote end.
     case connectionReset
     /// The operation did not complete in time.
@@ -58,7 +60,7 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notStarted: return "the node is not started; call start() first"
         case .portInUse(let port): return "port \(port) is already in use"
         case .noRouteToHost(let host): return "no route to host \(host): no peer's AllowedIPs contain it"
-        case .connectionRefused: return "connection refused"
+        case .connectionRefused(let endpoint): return "connection refused by \(endpoint): nothing listens on port \(endpoint.port) there"
         case .connectionReset: return "connection reset by peer"
         case .timedOut: return "timed out"
         case .unknownPeer(let key): return "no peer with public key \(key)"

@@ -46,7 +46,7 @@ public struct WireNetClientBootstrap: Sendable {
     /// Dials `host`:`port` through the node and returns what `channelInitializer` made of the
     /// connected channel.
     ///
-    /// - Throws: the errors of ``Node/dial(tcp:port:timeout:)`` (``NodeError/connectionRefused``,
+    /// - Throws: the errors of ``Node/dial(tcp:port:timeout:)`` (``NodeError/connectionRefused(_:)``,
     ///   ``NodeError/noRouteToHost(_:)``, …), or the initializer's.
     public func connect<Output: Sendable>(
         host: String, port: UInt16,

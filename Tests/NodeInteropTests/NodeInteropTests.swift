@@ -63,7 +63,7 @@ struct NodeInteropTests {
                        bitsPerSecond: Double(body.length * 8) / elapsed.seconds)
             }
             // A closed port in the namespace: the kernel answers the node's SYN with RST.
-            await #expect(throws: NodeError.connectionRefused) {
+            await #expect(throws: NodeError.connectionRefused(IPEndpoint(IPAddress(KernelPeer.tunnelV4)!, 8001))) {
                 try await interop.node.dial(tcp: KernelPeer.tunnelV4, port: 8001, timeout: .seconds(5))
             }
             let drops = try await interop.wireGuardStatus().drops

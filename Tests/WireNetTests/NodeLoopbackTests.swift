@@ -95,7 +95,7 @@ struct NodeLoopbackTests {
         let pair = try await NodePair.start()
         defer { Task { await pair.close() } }
         // Nothing listens on 9999: the server's stack answers the SYN with RST.
-        await #expect(throws: NodeError.connectionRefused) {
+        await #expect(throws: NodeError.connectionRefused(IPEndpoint(IPAddress(NodePair.serverAddress)!, 9999))) {
             try await pair.client.dial(tcp: NodePair.serverAddress, port: 9999)
         }
         await #expect(throws: NodeError.noRouteToHost("100.99.0.1")) {

@@ -211,7 +211,9 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         if events.contains(.closed), let waiter = streams[socket]?.connect {
             streams[socket]?.connect = nil
             connectDeadlines[socket] = nil
-            waiter.resume(throwing: connectionError(socket) ?? .connectionRefused)
+            // Closed before it connected, with no error recorded: the SYN was answered with a reset.
+            let refused = stack.status(of: socket).map { NodeError.connectionRefused($0.remote) }
+            waiter.resume(throwing: connectionError(socket) ?? refused ?? .closed)
         }
     }
 
@@ -220,7 +222,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         guard let status = stack.status(of: socket) else { return .closed }
         switch status.error {
         case .connectionReset?: return .connectionReset
-        case .connectionRefused?: return .connectionRefused
+        case .connectionRefused?: return .connectionRefused(status.remote)
         case .timedOut?: return .timedOut
         case .aborted?: return .closed
         case nil: return nil

@@ -1,0 +1,54 @@
+import Dispatch
+import Synchronization
+import Testing
+import Wire
+import WireGuard
+@testable import WireNet
+
+/// Marks the resolver's queue, so a lookup can tell where it runs.
+nonisolated(unsafe) private let onResolverQueue = DispatchSpecificKey<String>()
+
+/// Host-name lookups block in `getaddrinfo`; they run on the resolver's own queue so that the
+/// cooperative pool (one thread per core) keeps running other tasks meanwhile.
+@Suite("Peer endpoint resolution")
+struct PeerEndpointResolverTests {
+    @Test func lookupsRunOnTheResolverQueueAndLeaveTheCooperativePoolFree() async throws {
+        let gate = DispatchSemaphore(value: 0)
+        PeerEndpointResolver.queue.setSpecific(key: onResolverQueue, value: "wirenet.resolver")
+        let labels = Mutex<[String]>([])
+        let lookup: PeerEndpointResolver.Lookup = { endpoint in
+            labels.withLock { $0.append(DispatchQueue.getSpecific(key: onResolverQueue) ?? "elsewhere") }
+            // Stands in for a slow DNS answer; gives up after 3 s so a starved pool fails the test
+            // below instead of hanging it.
+            _ = gate.wait(timeout: .now() + .seconds(3))
+            return .success(Endpoint(address: IPAddress("192.0.2.7")!, port: endpoint.port))
+        }
+        let started = ContinuousClock.now
+        // More blocked lookups than the pool has threads on this machine.
+        let lookups = (0..<8).map { index in
+            Task { try await PeerEndpointResolver.resolve(PeerEndpoint(host: "peer\(index).example", port: UInt16(1000 + index)), lookup: lookup) }
+        }
+        // Other tasks still run while the lookups block.
+        let probe = await Task.detached { ContinuousClock.now }.value
+        #expect(probe - started < .seconds(2))
+        for _ in 0..<8 { gate.signal() }
+        for (index, task) in lookups.enumerated() {
+            #expect(try await task.value == Endpoint(address: IPAddress("192.0.2.7")!, port: UInt16(1000 + index)))
+        }
+        #expect(labels.withLock { $0 } == Array(repeating: "wirenet.resolver", count: 8))
+    }
+
+    @Test func anAddressLiteralIsNotLookedUp() async throws {
+        let lookup: PeerEndpointResolver.Lookup = { _ in .failure(.unresolvableHost("should not be called")) }
+        #expect(try await PeerEndpointResolver.resolve(PeerEndpoint(host: "10.231.1.1", port: 51820), lookup: lookup)
+                == Endpoint(address: IPAddress("10.231.1.1")!, port: 51820))
+    }
+
+    @Test func theSystemResolverAnswersLocalhostAndNamesAHostItCannotResolve() async throws {
+        #expect(try await PeerEndpointResolver.resolve(PeerEndpoint(host: "localhost", port: 51820))
+                == Endpoint(address: IPAddress("127.0.0.1")!, port: 51820))
+        await #expect(throws: NodeError.unresolvableHost("no-such-host.invalid")) {
+            try await PeerEndpointResolver.resolve(PeerEndpoint(host: "no-such-host.invalid", port: 51820))
+        }
+    }
+}
