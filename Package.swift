@@ -140,6 +140,14 @@ package.targets.append(contentsOf: [
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+    // NodeMetrics against swift-metrics' test backend after a known transfer between two nodes.
+    .testTarget(
+        name: "WireNetMetricsTests",
+        dependencies: [
+            "WireNetMetrics", "WireNet", "NetTestSupport",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
+        ]),
     .testTarget(
         name: "WireNetNIOTests",
         dependencies: [

@@ -336,6 +336,8 @@ public final class Node: Service, Sendable {
                         (String(String(reflecting: reason).split(separator: ".").last ?? ""), count)
                     })
                     peer.handshakesCompleted = device.handshakesCompleted
+                    peer.receivedPackets = device.receivedPackets
+                    peer.sentPackets = device.sentPackets
                 }
                 return peer
             }.sorted { $0.publicKey.description < $1.publicKey.description }
@@ -345,6 +347,8 @@ public final class Node: Service, Sendable {
                 tcpConnections: stack?.stack.connectionCount ?? 0, peers: peers)
             status.tcpConnectionsByState = Dictionary(uniqueKeysWithValues: (stack?.stack.connectionsByState ?? [:]).map { ($0.key.rawValue, $0.value) })
             status.filteredPackets = engine.packetFilter?.drops.total ?? 0
+            status.engineBusyTime = engine.load.busy
+            status.engineLoopTurns = engine.load.turns
             return status
         }
         if let tailnetView { status.merge(tailnetView) }

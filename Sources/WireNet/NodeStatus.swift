@@ -13,6 +13,11 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
         /// Transport bytes received from and sent to this peer (WireGuard datagram payloads).
         public var receivedBytes: UInt64
         public var sentBytes: UInt64
+        /// WireGuard messages received from this peer and authenticated (transport data, keepalives,
+        /// handshakes): one per UDP datagram.
+        public var receivedPackets: UInt64 = 0
+        /// WireGuard messages sent to this peer (transport data, keepalives, handshakes).
+        public var sentPackets: UInt64 = 0
         /// Datagrams from this peer that were dropped (bad, replayed, not allowed), all reasons summed.
         public var droppedPackets: UInt64
         /// The same drops by reason (`replayedCounter`, `disallowedSource`, …; reasons with none left out).
@@ -112,6 +117,12 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
     public var controlMessage: String?
     /// Inbound packets the tailnet's packet filter dropped.
     public var filteredPackets: UInt64 = 0
+    /// Time the engine's loop spent working (receiving, decrypting, running the stack, encrypting,
+    /// sending) rather than waiting, since the node started. Its growth over wall time is how busy the
+    /// one loop thread is: near 1 s per second, the loop is the bottleneck.
+    public var engineBusyTime: Duration = .zero
+    /// Turns the engine's loop has taken since the node started (each handles one batch).
+    public var engineLoopTurns: UInt64 = 0
 
     /// A snapshot from its parts (the tailnet fields start empty).
     public init(publicKey: PublicKey, addresses: [IPPrefix], listenPort: UInt16, transport: String,

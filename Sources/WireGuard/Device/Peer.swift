@@ -32,6 +32,10 @@ public struct PeerStatus: Sendable {
     public var lastHandshake: WireGuardInstant?
     public var receivedBytes: UInt64
     public var sentBytes: UInt64
+    /// Authenticated WireGuard messages received from the peer (transport data, keepalives, handshakes).
+    public var receivedPackets: UInt64
+    /// WireGuard messages sent to the peer (transport data, keepalives, handshakes).
+    public var sentPackets: UInt64
     /// Datagrams and packets dropped for this peer, by reason.
     public var drops: DropCounters
     /// Whether a current keypair exists that may send.
@@ -61,6 +65,8 @@ final class Peer {
     var drops = DropCounters()
     @exclusivity(unchecked) var receivedBytes: UInt64 = 0
     @exclusivity(unchecked) var sentBytes: UInt64 = 0
+    @exclusivity(unchecked) var receivedPackets: UInt64 = 0
+    @exclusivity(unchecked) var sentPackets: UInt64 = 0
     var lastHandshake: WireGuardInstant?
     var handshakesCompleted: UInt64 = 0
 
@@ -86,7 +92,7 @@ final class Peer {
     func status() -> PeerStatus {
         PeerStatus(
             publicKey: publicKey, endpoint: endpoint, lastHandshake: lastHandshake, receivedBytes: receivedBytes,
-            sentBytes: sentBytes, drops: drops, hasSession: keypairs.current != nil,
+            sentBytes: sentBytes, receivedPackets: receivedPackets, sentPackets: sentPackets, drops: drops, hasSession: keypairs.current != nil,
             stagedPackets: staged.count, handshakeAttempts: timers.handshakeAttempts,
             handshakesCompleted: handshakesCompleted)
     }

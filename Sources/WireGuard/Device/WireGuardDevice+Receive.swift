@@ -82,6 +82,7 @@ extension WireGuardDevice {
             return drop(.crossingInitiation, peer: found)
         }
         peer.receivedBytes &+= UInt64(length)
+        peer.receivedPackets &+= 1
         timersAnyAuthenticatedPacketTraversal(peer, now: now)
         timersAnyAuthenticatedPacketReceived(peer)
         peer.endpoint = source
@@ -101,6 +102,7 @@ extension WireGuardDevice {
         timersAnyAuthenticatedPacketTraversal(peer, now: now)
         timersAnyAuthenticatedPacketSent(peer)
         peer.sentBytes &+= UInt64(HandshakeResponseLayout.size)
+        peer.sentPackets &+= 1
         return .reply(to: source, length: HandshakeResponseLayout.size)
     }
 
@@ -136,6 +138,7 @@ extension WireGuardDevice {
             return drop(.invalidHandshake, peer: peer)
         }
         peer.receivedBytes &+= UInt64(length)
+        peer.receivedPackets &+= 1
         peer.endpoint = source
         timersAnyAuthenticatedPacketTraversal(peer, now: now)
         timersAnyAuthenticatedPacketReceived(peer)
@@ -232,6 +235,7 @@ extension WireGuardDevice {
         // Authenticated: roam, rotate, and run the receive-side timers (paper §6.2, §6.5).
         peer.endpoint = source
         peer.receivedBytes &+= UInt64(length)
+        peer.receivedPackets &+= 1
         if receivedWithKeypair(peer, keypair) {
             timersHandshakeComplete(peer, now: now)
             if !peer.staged.isEmpty || peer.wantsKeepalive { markReady(peer) }

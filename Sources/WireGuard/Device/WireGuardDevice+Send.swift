@@ -143,6 +143,7 @@ extension WireGuardDevice {
     @inline(__always)
     func didSend(_ peer: Peer, keypair: Keypair, length: Int, isData: Bool, now: WireGuardInstant) {
         peer.sentBytes &+= UInt64(length)
+        peer.sentPackets &+= 1
         timersAnyAuthenticatedPacketTraversal(peer, now: now)
         timersAnyAuthenticatedPacketSent(peer)
         if isData { timersDataSent(peer, now: now) }

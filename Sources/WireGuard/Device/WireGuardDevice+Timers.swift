@@ -199,6 +199,7 @@ extension WireGuardDevice {
         }
         peer.cookieGenerator.addMACs(message, now: now)
         peer.sentBytes &+= UInt64(size)
+        peer.sentPackets &+= 1
         timersAnyAuthenticatedPacketTraversal(peer, now: now)
         timersAnyAuthenticatedPacketSent(peer)
         timersHandshakeInitiated(peer, now: now)

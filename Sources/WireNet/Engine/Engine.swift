@@ -56,6 +56,13 @@ final class Engine: @unchecked Sendable {
         var nextWaiter: UInt64 = 0
     }
     private let ending = Mutex(Ending())
+    /// How hard the loop works: time spent in turns (not waiting) and turns taken, on the engine's
+    /// clock; loop-thread state, read through ``query(_:)`` by ``Node/status()``.
+    private(set) var load = LoopLoad()
+    struct LoopLoad {
+        var busy: Duration = .zero
+        var turns: UInt64 = 0
+    }
     private var thread: LoopThread?
     /// The tailnet's access policy on inbound packets (nil: no policy, everything passes — a static
     /// WireGuard configuration). Loop thread only.
@@ -176,6 +183,7 @@ final class Engine: @unchecked Sendable {
         logger.debug("engine loop started", metadata: ["port": "\(transport.localPort)", "backend": "\(transport.backend)"])
 
         while !stopRequested.load(ordering: .acquiring) {
+            let turnStart = clock.now()
             runQueuedWork()
             var now = clock.now()
             backend.service(now: now)
@@ -187,6 +195,7 @@ final class Engine: @unchecked Sendable {
             let deadline = earliest(earliest(deviceDeadline, backend.nextDeadline(now: now)), pathsDeadline)
             var timeout: Duration? = deadline.map { $0.since(now) }
             if backendHasMore { timeout = .zero }
+            let waitStart = clock.now()
 
             do {
                 if backend.pollDescriptor >= 0 || paths != nil {
@@ -208,6 +217,8 @@ final class Engine: @unchecked Sendable {
             now = clock.now()
             handle(&received, replies: &outgoing, now: now)
             if paths != nil { serviceRelays(pollFDs, replies: &outgoing, now: now) }
+            load.busy += waitStart.since(turnStart) + clock.now().since(now)
+            load.turns &+= 1
         }
         paths?.derp.close()
 
