@@ -82,3 +82,16 @@ func bounded<T: Sendable>(_ limit: Duration = .seconds(5), _ body: @escaping @Se
     guard let result = await outcome(of: Task { try await body() }, within: limit) else { throw StillWaiting() }
     return try result.get()
 }
+
+/// SplitMix64: a seeded source of test choices, so a run replays.
+struct SplitMix {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

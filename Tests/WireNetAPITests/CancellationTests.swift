@@ -127,4 +127,30 @@ struct CancellationTests {
         waiting.cancel()
         #expect(isCancellation(await outcome(of: waiting)))
     }
+
+    /// The race the helper closes: a cancellation that lands just before, while or just after the
+    /// call reaches the loop thread. 100 cancellations at seeded points between 0 and 7 yields after
+    /// the call starts, per call; every one must end the call.
+    @Test func cancellationsAtAnyMomentAreNeverLost() async throws {
+        let pair = try await LoopbackPair.start()
+        defer { Task { await pair.close() } }
+        let (client, server, listener) = try await pair.connect(port: 7110)
+        defer { withExtendedLifetime(server) {} }  // open, silent: the client's reads wait
+        let socket = try await pair.server.listenPacket(udp: 7111)
+        var random = SplitMix(seed: 0x7110)
+        for round in 0..<100 {
+            let calls: [Task<Void, any Error>] = [
+                Task { _ = try await client.read() },
+                Task { _ = try await listener.accept() },
+                Task { _ = try await socket.receive() },
+            ]
+            for _ in 0..<(random.next() % 8) { await Task.yield() }
+            for call in calls { call.cancel() }
+            for (index, call) in calls.enumerated() {
+                let result = await outcome(of: call, within: .seconds(2))
+                #expect(isCancellation(result), "round \(round), call \(index): \(String(describing: result))")
+                if result == nil { return }  // a lost cancellation: one report is enough
+            }
+        }
+    }
 }
