@@ -17,6 +17,9 @@
 @_exported import class WireGuard.PresharedKey
 @_exported import struct WireGuard.KeyParseError
 @_exported import struct WireGuard.Endpoint
+// The jobs and batch of ``CryptoWorkers``, public for the crypto benchmarks.
+@_exported import struct WireGuard.TransportCryptoJob
+@_exported import class WireGuard.CryptoBatch
 
 // Socket addresses and TCP settings of the userspace stack (NetStack).
 @_exported import struct NetStack.IPEndpoint
