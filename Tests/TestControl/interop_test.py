@@ -173,7 +173,17 @@ async def probe_sees_disco_ping(server, node):
         server.admin("POST", "/test/nodes", {"hostname": "probe", "nodeKey": "nodekey:" + pub(),
                                              "discoKey": "discokey:" + pub(),
                                              "endpoints": ["127.0.0.1:%d" % sock.getsockname()[1]]})
-        local = await node.forward("probe", 80)
+        # The server streams the new peer to the node as a delta: wait for it to arrive (the node
+        # says "no peer named probe" until then) rather than racing it.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                local = await node.forward("probe", 80)
+                break
+            except arkitekt_mesh.MeshError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
         host, port = local.rsplit(":", 1)
 
         def dial():
@@ -270,15 +280,20 @@ async def main():
               and listed["alpha"]["name"] == "alpha.tailnet.test."
               and [str(x) for x in listed["beta"]["addresses"]] == b.addresses, json.dumps(listed))
 
-        async def knows(node, name):
-            try:
-                await node.forward(name, 9)
-                return True
-            except arkitekt_mesh.MeshError:
-                return False
+        async def knows(node, name, wait=0.0):
+            # A peer reaches a node's netmap as a delta shortly after it registers: `wait` allows for that.
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    await node.forward(name, 9)
+                    return True
+                except arkitekt_mesh.MeshError:
+                    if time.monotonic() > deadline:
+                        return False
+                    await asyncio.sleep(0.05)
         check("each node finds the other by name and FQDN in its netmap",
-              await knows(a, "beta") and await knows(b, "alpha") and await knows(a, "beta.tailnet.test")
-              and not await knows(a, "nosuch"))
+              await knows(a, "beta", wait=10) and await knows(b, "alpha", wait=10)
+              and await knows(a, "beta.tailnet.test") and not await knows(a, "nosuch"))
 
         problem = await udp_over_the_mesh(a, b)
         check("UDP datagrams cross WireGuard between the two nodes both ways (direct UDP, no DERP)", problem == "", problem)
