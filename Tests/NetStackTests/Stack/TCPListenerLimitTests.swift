@@ -89,4 +89,26 @@ struct TCPListenerLimitTests {
         #expect(drain(stack).isEmpty)
         #expect(stack.counters.tcpBacklogDrops == 1)
     }
+
+    @Test("Linux tcp_abort_on_overflow: a handshake that completes into a full accept queue is reset, the queue stays bounded")
+    func acceptQueueOverflowResets() throws {
+        let stack = makeStack()
+        let listener = try stack.listen(port: 80, backlog: 2)
+        // One connection waits for accept; two more are half-open (the SYN queue is separate).
+        deliver(syn(port: 40000), to: stack)
+        for synAck in drain(stack) { deliver(ack(synAck), to: stack) }
+        _ = drain(stack)
+        for port: UInt16 in 40001..<40003 { deliver(syn(port: port), to: stack) }
+        let synAcks = drain(stack)
+        #expect(synAcks.count == 2)
+        // Both complete: the first fills the accept queue, the second is reset.
+        for synAck in synAcks { deliver(ack(synAck), to: stack) }
+        let out = drain(stack)
+        #expect(out.count == 1 && parseTCP(out[0])?.flags.contains(.rst) == true)
+        #expect(stack.counters.tcpAcceptQueueOverflows == 1)
+        #expect(stack.connectionCount == 2)
+        #expect(try stack.accept(listener) != nil)
+        #expect(try stack.accept(listener) != nil)
+        #expect(try stack.accept(listener) == nil)
+    }
 }
