@@ -76,4 +76,19 @@ struct StalledConnectionSimulationTests {
         pair.run(until: pair.now + .milliseconds(1))
         #expect(pair.a.connectionCount == 0)
     }
+
+    @Test("RFC 1122 §4.2.3.6: keepalive probes to a live idle peer are answered (out-of-window ACK replies are rate-limited, not suppressed): the connection stays up")
+    func keepaliveToLivePeerKeepsConnection() throws {
+        let pair = StackPair(tcp: {
+            $0.keepalive = TCPConfiguration.Keepalive(idle: .seconds(30), interval: .seconds(5), count: 3)
+        })
+        let (client, server) = try pair.connect()
+        let before = pair.sent
+        pair.run(until: pair.now + .seconds(600))
+        #expect(pair.a.status(of: client)?.state == .established)
+        #expect(pair.b.status(of: server)?.state == .established)
+        // Each side probes after 30 s idle and the other answers: about 2 × 20 probes and 2 × 20 ACKs.
+        let packets = pair.sent - before
+        #expect(packets >= 40 && packets <= 90, "\(packets) packets in 10 idle minutes")
+    }
 }
