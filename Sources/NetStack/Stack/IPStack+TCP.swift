@@ -52,6 +52,11 @@ extension IPStack {
         sendReset(replyingTo: header, flow: flow, now: now)
     }
 
+    /// SYN,ACK retransmissions of a connection that arrives while its listener's SYN queue is at least
+    /// half full (as Linux's `reqsk_timer_handler` lowers `tcp_synack_retries` to 2 for a crowded queue):
+    /// with the 1 s initial RTO such a half-open connection is dropped after 7 s.
+    static let synAckRetransmissionsUnderPressure = 2
+
     /// RFC 9293 §3.10.7.2, LISTEN state.
     private func listenSegmentArrives(listener: Int32, _ header: TCPSegmentHeader, flow: TCPFlow, now: NetInstant) {
         let control = header.control
@@ -86,6 +91,11 @@ extension IPStack {
         }
         var config = configuration.tcp
         config.maxSegmentSize = maxSegmentSize(for: flow.local.address)
+        if listeners[l].synQueue.count >= Swift.max(1, listeners[l].backlog / 2) {
+            // Under pressure a half-open connection gets fewer SYN,ACK retransmissions, so that a
+            // flood's half-open connections are gone within seconds after it stops.
+            config.maxSynRetransmissions = Swift.min(config.maxSynRetransmissions, Self.synAckRetransmissionsUnderPressure)
+        }
         guard
             let connection = TCPConnection(
                 passiveOpenFrom: header, configuration: config,

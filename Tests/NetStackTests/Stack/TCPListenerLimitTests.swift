@@ -111,4 +111,30 @@ struct TCPListenerLimitTests {
         #expect(try stack.accept(listener) != nil)
         #expect(try stack.accept(listener) == nil)
     }
+
+    @Test("Linux reqsk_timer_handler: half-open connections that arrive in a crowded SYN queue get 2 SYN,ACK retransmissions: a flood's are gone 7 s after it stops")
+    func floodHalfOpenConnectionsExpireQuickly() throws {
+        let stack = makeStack()
+        _ = try stack.listen(port: 80, backlog: 128)
+        for port: UInt16 in 40000..<40200 { deliver(syn(from: Self.otherClientV4, port: port), to: stack) }
+        _ = drain(stack)
+        #expect(stack.connectionCount == 128)
+        var now = NetInstant.zero
+        while now < .zero + .seconds(8) {
+            now = stack.nextDeadline ?? now + .seconds(1)
+            stack.handleTimers(now: now)
+            _ = drain(stack, now: now)
+        }
+        #expect(stack.connectionCount == 0)
+        // Without pressure the usual limit holds: a lone half-open connection is still retried.
+        deliver(syn(port: 41000), to: stack, now: now)
+        _ = drain(stack, now: now)
+        let start = now
+        while now < start + .seconds(8) {
+            now = stack.nextDeadline ?? now + .seconds(1)
+            stack.handleTimers(now: now)
+            _ = drain(stack, now: now)
+        }
+        #expect(stack.connectionCount == 1)
+    }
 }
