@@ -6,7 +6,8 @@ extension Node {
     /// Accepts TCP connections on `port` of every tunnel address of the node.
     ///
     /// - Parameter backlog: connections that completed the handshake but were not yet accepted;
-    ///   more are refused until ``TCPListener/accept()`` catches up.
+    ///   more are refused until ``TCPListener/accept()`` catches up. As many may wait half-open; a
+    ///   new SYN then replaces the oldest of them.
     /// - Throws: ``NodeError/portInUse(_:)``, ``NodeError/notStarted``, ``NodeError/closed``.
     public func listen(tcp port: UInt16, backlog: Int = 128) async throws -> TCPListener {
         let (engine, stack) = try running()

@@ -52,6 +52,11 @@ extension IPStack {
         sendReset(replyingTo: header, flow: flow, now: now)
     }
 
+    /// SYN,ACK retransmissions of a connection that arrives while its listener's SYN queue is at least
+    /// half full (as Linux's `reqsk_timer_handler` lowers `tcp_synack_retries` to 2 for a crowded queue):
+    /// with the 1 s initial RTO such a half-open connection is dropped after 7 s.
+    static let synAckRetransmissionsUnderPressure = 2
+
     /// RFC 9293 §3.10.7.2, LISTEN state.
     private func listenSegmentArrives(listener: Int32, _ header: TCPSegmentHeader, flow: TCPFlow, now: NetInstant) {
         let control = header.control
@@ -65,14 +70,32 @@ extension IPStack {
         // Third, check for a SYN; anything else is dropped.
         guard control.contains(.syn) else { return }
         let l = Int(listener)
-        guard listeners[l].acceptQueue.count + listeners[l].halfOpen < listeners[l].backlog,
-            tcpByFlow.count < configuration.maximumConnections
+        guard listeners[l].acceptQueue.count < listeners[l].backlog else {
+            counters.tcpBacklogDrops += 1
+            return
+        }
+        guard tcpPassiveByRemote[flow.remote.address, default: 0] < configuration.maximumConnectionsPerRemoteAddress
         else {
+            counters.tcpPerAddressLimitDrops += 1
+            return
+        }
+        if listeners[l].synQueue.count >= listeners[l].backlog, let oldest = listeners[l].synQueue.first {
+            // The SYN queue is full: drop the oldest half-open connection, without a RST (its SYN,ACK
+            // went unanswered; a real client retransmits its SYN).
+            counters.tcpSynQueueEvictions += 1
+            freeSlot(oldest)
+        }
+        guard tcpByFlow.count < configuration.maximumConnections else {
             counters.tcpBacklogDrops += 1
             return
         }
         var config = configuration.tcp
         config.maxSegmentSize = maxSegmentSize(for: flow.local.address)
+        if listeners[l].synQueue.count >= Swift.max(1, listeners[l].backlog / 2) {
+            // Under pressure a half-open connection gets fewer SYN,ACK retransmissions, so that a
+            // flood's half-open connections are gone within seconds after it stops.
+            config.maxSynRetransmissions = Swift.min(config.maxSynRetransmissions, Self.synAckRetransmissionsUnderPressure)
+        }
         guard
             let connection = TCPConnection(
                 passiveOpenFrom: header, configuration: config,
@@ -82,7 +105,9 @@ extension IPStack {
         else { return }
         let index = allocateSlot(connection, flow: flow)
         tcpSlots[Int(index)].listener = listener
-        listeners[l].halfOpen += 1
+        tcpSlots[Int(index)].passive = true
+        tcpPassiveByRemote[flow.remote.address, default: 0] += 1
+        listeners[l].synQueue.append(index)
         markOutputPending(index)
     }
 
@@ -181,6 +206,7 @@ extension IPStack {
         }
         tcpSlots[Int(index)].listener = nil
         tcpSlots[Int(index)].applicationOwned = false
+        tcpSlots[Int(index)].passive = false
         tcpByFlow[flow] = index
         return index
     }
@@ -189,6 +215,12 @@ extension IPStack {
         let i = Int(index)
         guard tcpSlots[i].connection != nil else { return }
         detachFromListener(index)
+        if tcpSlots[i].passive {
+            tcpSlots[i].passive = false
+            let remote = tcpSlots[i].flow.remote.address
+            let count = tcpPassiveByRemote[remote, default: 1] - 1
+            tcpPassiveByRemote[remote] = count > 0 ? count : nil
+        }
         tcpByFlow.removeValue(forKey: tcpSlots[i].flow)
         tcpSlots[i].connection = nil
         tcpSlots[i].generation &+= 1
@@ -202,8 +234,8 @@ extension IPStack {
         let l = Int(listener)
         if let position = listeners[l].acceptQueue.firstIndex(of: index) {
             listeners[l].acceptQueue.remove(at: position)
-        } else {
-            listeners[l].halfOpen = Swift.max(0, listeners[l].halfOpen - 1)
+        } else if let position = listeners[l].synQueue.firstIndex(of: index) {
+            listeners[l].synQueue.remove(at: position)
         }
         tcpSlots[Int(index)].listener = nil
     }
@@ -234,7 +266,17 @@ extension IPStack {
             if events.contains(.closed) {
                 detachFromListener(index)
             } else if events.contains(.established) {
-                listeners[l].halfOpen = Swift.max(0, listeners[l].halfOpen - 1)
+                if let position = listeners[l].synQueue.firstIndex(of: index) {
+                    listeners[l].synQueue.remove(at: position)
+                }
+                guard listeners[l].acceptQueue.count < listeners[l].backlog else {
+                    // More handshakes completed than the accept queue holds: reset this one (Linux
+                    // with tcp_abort_on_overflow) rather than let the queue grow without bound.
+                    counters.tcpAcceptQueueOverflows += 1
+                    tcpSlots[i].listener = nil
+                    _ = tcpSlots[i].connection!.abort()
+                    return
+                }
                 listeners[l].acceptQueue.append(index)
                 post(.acceptable, to: .listener(TCPListenerHandle(index: listener, generation: listeners[l].generation)))
             }
@@ -260,7 +302,8 @@ extension IPStack {
     // MARK: Socket API
 
     /// Opens a listening socket (RFC 9293 §3.10.1 passive OPEN) on `port` for `address` (nil: all of
-    /// the stack's addresses). At most `backlog` connections wait in SYN-RECEIVED or for `accept`.
+    /// the stack's addresses). At most `backlog` established connections wait for `accept` (further
+    /// SYNs are dropped), and at most `backlog` wait in SYN-RECEIVED (a new SYN replaces the oldest).
     public func listen(port: UInt16, address: IPAddress? = nil, backlog: Int = 128) throws(SocketError)
         -> TCPListenerHandle
     {
@@ -321,7 +364,7 @@ extension IPStack {
             markOutputPending(Int32(i))
         }
         listeners[l].acceptQueue.removeAll()
-        listeners[l].halfOpen = 0
+        listeners[l].synQueue.removeAll()
     }
 
     /// Active open (RFC 9293 §3.10.1) to `remote` from `localAddress` (default: the stack's first address

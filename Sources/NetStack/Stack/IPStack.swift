@@ -35,6 +35,8 @@ public final class IPStack {
     var tcpOutputPending: [Int32] = []
     var listeners: [ListenerSlot] = []
     var listenerByPort: [UInt16: Int32] = [:]
+    /// Connections opened by each remote address's SYNs (`IPStackConfiguration.maximumConnectionsPerRemoteAddress`).
+    var tcpPassiveByRemote: [IPAddress: Int] = [:]
 
     // UDP
     var udpSockets: [UDPSlot] = []

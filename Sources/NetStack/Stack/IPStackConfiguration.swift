@@ -15,6 +15,11 @@ public struct IPStackConfiguration: Sendable {
     public var maximumBacklog: Int = 1024
     /// Most TCP connections (of all states, TIME-WAIT included) held at once.
     public var maximumConnections: Int = 16384
+    /// Most TCP connections one remote address may hold through passive opens (its SYNs to our
+    /// listeners), all states included, so that one peer cannot take `maximumConnections` from
+    /// everyone else; SYNs beyond it are dropped and counted. Connections this stack opens are not
+    /// counted. The default lets four such peers fill the table.
+    public var maximumConnectionsPerRemoteAddress: Int = 4096
     /// Error replies (TCP RST for closed ports, ICMP port unreachable) per second, and their burst
     /// (RFC 1812 §4.3.2.8 and RFC 4443 §2.4 (f) require rate limiting; Linux allows ~1000/s).
     public var errorRepliesPerSecond: Int = 1000

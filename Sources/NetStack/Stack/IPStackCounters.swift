@@ -22,8 +22,14 @@ public struct IPStackCounters: Hashable, Sendable {
     public var tcpSegmentsSent = 0
     /// TCP segments for no connection or listener.
     public var tcpNoSocket = 0
-    /// SYNs dropped because the listen backlog or connection table was full.
+    /// SYNs dropped because the listener's accept queue or the connection table was full.
     public var tcpBacklogDrops = 0
+    /// SYNs dropped because their source address holds `maximumConnectionsPerRemoteAddress`.
+    public var tcpPerAddressLimitDrops = 0
+    /// Half-open connections dropped from a full SYN queue to make room for a new SYN.
+    public var tcpSynQueueEvictions = 0
+    /// Connections reset on completing their handshake because the accept queue was full.
+    public var tcpAcceptQueueOverflows = 0
     public var udpDatagramsReceived = 0
     public var udpDatagramsSent = 0
     /// UDP datagrams for no socket.

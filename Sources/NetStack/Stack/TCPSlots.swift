@@ -17,6 +17,8 @@ struct TCPSlot {
     var applicationOwned = false
     /// In `tcpOutputPending`.
     var outputPending = false
+    /// Opened by the remote's SYN: counted in `IPStack.tcpPassiveByRemote`.
+    var passive = false
 }
 
 /// One listening socket (RFC 9293 §3.10.1 passive OPEN).
@@ -26,10 +28,12 @@ struct ListenerSlot {
     var port: UInt16 = 0
     /// Only accept connections to this address (nil: any of ours).
     var address: IPAddress? = nil
+    /// Bound of each of the two queues below (as Linux bounds both by the listen backlog).
     var backlog = 0
-    /// Connections in SYN-RECEIVED counted against the backlog.
-    var halfOpen = 0
-    /// Established connections waiting for `accept`.
+    /// Connections in SYN-RECEIVED, oldest first (the SYN queue): when full, the oldest is dropped
+    /// for a new SYN, so that a flood of SYNs never completed cannot lock real clients out.
+    var synQueue: [Int32] = []
+    /// Established connections waiting for `accept`; when full, new SYNs are dropped.
     var acceptQueue: [Int32] = []
 
     func accepts(_ destination: IPAddress) -> Bool { address == nil || address == destination }

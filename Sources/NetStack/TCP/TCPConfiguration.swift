@@ -31,7 +31,8 @@ public struct TCPConfiguration: Sendable, Hashable {
     /// Make it short in tests.
     public var timeWaitDuration: Duration = .seconds(60)
     /// How long a fully closed connection may wait in FIN-WAIT-2 for the peer's FIN (Linux
-    /// tcp_fin_timeout = 60 s). Half-closed connections (`shutdownWrite`) wait forever.
+    /// tcp_fin_timeout = 60 s). Half-closed connections (`shutdownWrite`) wait for the peer as long as
+    /// it answers: only `keepalive` finds a peer that vanished.
     public var finWait2Timeout: Duration = .seconds(60)
     /// Keepalive (RFC 1122 §4.2.3.6: off by default; idle ≥ 2 h by default when on).
     public var keepalive: Keepalive? = nil

@@ -72,11 +72,12 @@ extension TCPConnection {
             return []
         }
 
-        // RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than TS.Recent is a duplicate.
+        // RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than TS.Recent is a duplicate —
+        // unless TS.Recent has been idle for more than 24 days and is no longer valid (§5.5).
         if timestampsEnabled, !ctl.contains(.rst), let ts = seg.timestamps,
-            Int32(bitPattern: ts.value &- tsRecent) < 0
+            Int32(bitPattern: ts.value &- tsRecent) < 0, now - tsRecentStamp <= Self.tsRecentLifetime
         {
-            ackNow = true
+            replyToUnacceptable(seg, now: now)
             return []
         }
 
@@ -98,7 +99,7 @@ extension TCPConnection {
             ackNow = true
         }
         guard acceptable else {
-            if !ctl.contains(.rst) { ackNow = true }
+            if !ctl.contains(.rst) { replyToUnacceptable(seg, now: now) }
             // RFC 2883 §4: data that was already received is reported in a D-SACK block.
             if seg.payloadLength > 0 && seg.seq + seg.payloadLength <= receive.nxt {
                 receiver.receiveDuplicate(seq: seg.seq, length: seg.payloadLength)
@@ -127,6 +128,7 @@ extension TCPConnection {
         // RFC 7323 §4.3 (2): remember TSval if this segment covers Last.ACK.sent.
         if timestampsEnabled, let ts = seg.timestamps, seg.seq <= lastAckSent {
             tsRecent = ts.value
+            tsRecentStamp = now
         }
 
         // Any acceptable segment shows the peer is alive (keepalive, RFC 1122 §4.2.3.6).
@@ -223,7 +225,8 @@ extension TCPConnection {
             if finOffset == 0 {
                 events.formUnion(processFin(now: now))
             } else if finOffset > 0 && state.acceptsData {
-                pendingFinOffset = finOffset
+                // Nothing can follow a FIN: keep the lowest one announced.
+                pendingFinOffset = Swift.min(pendingFinOffset ?? finOffset, finOffset)
                 ackNow = true
             } else {
                 ackNow = true  // a retransmitted FIN we already have
@@ -240,6 +243,17 @@ extension TCPConnection {
     /// Whether our FIN has been sent and acknowledged.
     var ourFinAcknowledged: Bool {
         finQueued && send.una == sendBufferStart + sendBuffer.count + 1
+    }
+
+    /// RFC 9293 §3.10.7.4 first: an unacceptable segment is answered with an ACK — at once if it
+    /// carries data (a zero-window probe, a retransmission), at most once per `outOfWindowAckInterval`
+    /// if it carries none (Linux `tcp_oow_rate_limited`).
+    private mutating func replyToUnacceptable(_ seg: TCPSegmentHeader, now: NetInstant) {
+        if seg.sequenceLength == 0 {
+            if let last = lastOutOfWindowAck, now - last < Self.outOfWindowAckInterval { return }
+            lastOutOfWindowAck = now
+        }
+        ackNow = true
     }
 
     /// RFC 5961 §7: challenge ACKs are rate-limited.
@@ -337,6 +351,15 @@ extension TCPConnection {
             bytes = UnsafeRawBufferPointer(rebasing: bytes.dropFirst(skip))
             offset = 0
         }
+        // RFC 9293 §3.10.7.4 eighth: nothing follows a FIN. Once an out-of-order FIN is known, text past
+        // it is dropped, not stored, reported in SACK blocks or delivered.
+        if let fin = pendingFinOffset {
+            guard offset < fin else {
+                ackNow = true
+                return []
+            }
+            if bytes.count > fin - offset { bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(fin - offset)) }
+        }
         // Trim to the space the ring has.
         let room = receiveBuffer.freeSpace - offset
         guard room > 0 else {
@@ -353,16 +376,20 @@ extension TCPConnection {
         receiveBuffer.write(bytes, atOffset: offset)
         var events: TCPConnectionEvents = []
         if ready > 0 {
-            receiveBuffer.commit(ready)
-            receive.nxt += ready
+            // Text held past the FIN from before the FIN was known is not delivered.
+            let delivered = pendingFinOffset.map { Swift.min(ready, $0) } ?? ready
+            receiveBuffer.commit(delivered)
+            receive.nxt += delivered
             events.insert(.readable)
             if let fin = pendingFinOffset {
-                pendingFinOffset = fin - ready
+                pendingFinOffset = fin - delivered
             }
         }
         if ackDue { ackNow = true }
         if pendingFinOffset == 0 {
             pendingFinOffset = nil
+            // As Linux's tcp_fin purges the out-of-order queue: whatever is held past the FIN is dropped.
+            receiver.removeAll()
             events.formUnion(processFin(now: now))
         }
         return events

@@ -78,8 +78,14 @@ extension TCPConnection {
         return segment
     }
 
+    /// A segment with no data: its sequence number must be acceptable to the peer even after a
+    /// zero-window probe moved SND.NXT past the peer's window, or the peer answers it with an ACK of
+    /// its own (RFC 9293 §3.10.7.4 first) — two stalled ends would then trade ACKs forever. As Linux's
+    /// `tcp_acceptable_seq`: SND.NXT, or the right edge of the peer's window if SND.NXT is beyond it.
     private mutating func pureAck(now: NetInstant) -> TCPSegmentHeader {
-        header(seq: send.nxt, control: .ack, now: now)
+        let windowEnd = send.una + send.window
+        let seq = state.isSynchronized && windowEnd < send.nxt ? windowEnd : send.nxt
+        return header(seq: seq, control: .ack, now: now)
     }
 
     /// The window field to advertise (RFC 9293 §3.8.6.2.2 receiver SWS avoidance; RFC 7323 §2.3

@@ -24,6 +24,17 @@ public struct TCPConnection {
     public internal(set) var receive = ReceiveSequenceSpace()
 
     // MARK: Negotiated options
+    /// The smallest send MSS accepted from a peer's MSS option, as Linux's `min_snd_mss` (48): a peer
+    /// announcing 0, 1 or a few bytes cannot make us cut the stream into tiny segments, each with a
+    /// 40-byte header and its own ACK (the CVE-2019-11479 resource-exhaustion class).
+    public static let minimumSendMSS = 48
+    /// RFC 7323 §5.5: a TS.Recent older than 24 days is invalid (the peer's timestamp clock may have
+    /// wrapped its sign bit since): the PAWS test is skipped and the next TSval taken as TS.Recent.
+    static let tsRecentLifetime: Int64 = 24 * 86_400 * 1_000_000_000
+    /// Unacceptable segments without data (pure ACKs out of window, PAWS duplicates) are answered at
+    /// most once per this interval (Linux `tcp_invalid_ratelimit`, 500 ms; RFC 5961 §7's reasoning):
+    /// two ends that each find the other's ACKs unacceptable cannot trade ACKs in a loop.
+    static let outOfWindowAckInterval: Int64 = 500_000_000
     /// MSS option received from the peer (or the RFC 9293 §3.7.1 default).
     var peerMSS: Int
     /// Payload bytes per segment: min(peer MSS, our MSS) less the timestamps option if used.
@@ -31,6 +42,8 @@ public struct TCPConnection {
     var timestampsEnabled = false
     /// TS.Recent (RFC 7323 §4.3).
     var tsRecent: UInt32 = 0
+    /// When TS.Recent was last set: it is invalid after `tsRecentLifetime` (RFC 7323 §5.5).
+    var tsRecentStamp = NetInstant.zero
     /// Last.ACK.sent (RFC 7323 §4.3).
     var lastAckSent = SequenceNumber(0)
     /// Offset added to our millisecond clock for TSval (RFC 7323 §5.4 recommends a random offset).
@@ -76,6 +89,9 @@ public struct TCPConnection {
     var pendingReset: TCPSegmentHeader? = nil
     var challengeAckWindowStart = NetInstant.zero
     var challengeAcksInWindow = 0
+    /// When the last reply to an unacceptable segment without data was sent (rate limit, see
+    /// `outOfWindowAckInterval`).
+    var lastOutOfWindowAck: NetInstant? = nil
 
     // MARK: Loss recovery, congestion control, reassembly and ACK policy
     /// Scoreboard, loss recovery and congestion policy (RFC 6675, RFC 6582, RFC 9438/5681).
@@ -155,7 +171,8 @@ public struct TCPConnection {
             send.scale = 0
             receive.scale = 0
         }
-        if let mss = syn.maxSegmentSize { peerMSS = Int(mss) }
+        // CVE-2019-11479 class: an MSS option below the floor is raised to it (Linux min_snd_mss).
+        if let mss = syn.maxSegmentSize { peerMSS = Swift.max(Int(mss), Self.minimumSendMSS) }
         // RFC 2018 §2: SACK is used only when both SYNs carried SACK-permitted.
         if syn.sackPermitted && configuration.selectiveAcknowledgments {
             sender.enableSACK()
@@ -164,6 +181,7 @@ public struct TCPConnection {
         if let ts = syn.timestamps, configuration.timestamps {
             timestampsEnabled = true
             tsRecent = ts.value
+            tsRecentStamp = now
         } else {
             timestampsEnabled = false
         }

@@ -48,6 +48,8 @@ struct NodeOptions: ParsableArguments {
         options.transportBackend = transport.backend
         options.segmentationOffload = !noGso
         options.receiveCoalescing = !noGro
+        // Every tunnel connection of the CLI is a forwarder's: find vanished peers (ForwardingKeepalive).
+        options.tcp.keepalive = ForwardingKeepalive.tunnel
         return options
     }
 

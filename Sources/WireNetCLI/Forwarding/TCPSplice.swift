@@ -11,10 +11,17 @@ import WireNet
 ///   on until its own end, as a TCP proxy must for request/response protocols that half-close.
 /// - An error on either side (reset, timeout, node closed) resets both sides and ends both
 ///   directions at once; nothing is left open.
+/// - Both sides run TCP keepalive (``ForwardingKeepalive``), so a peer that vanishes while the
+///   splice is idle or half-closed ends it with a timeout instead of holding it forever.
 enum TCPSplice {
     /// Runs the splice to the end.
     /// - Returns: true when both directions ended with a clean end of stream.
     static func run(host: HostStream, tunnel: TCPStream, logger: Logger) async -> Bool {
+        // A vanished peer on the host side ends the splice (the tunnel side has the node's keepalive).
+        host.enableKeepalive(
+            idle: ForwardingKeepalive.seconds(ForwardingKeepalive.idle),
+            interval: ForwardingKeepalive.seconds(ForwardingKeepalive.interval),
+            count: Int32(ForwardingKeepalive.count))
         let failure = FirstFailure()
         @Sendable func fail(_ direction: String, _ error: any Error) {
             guard failure.record("\(direction): \(error)") else { return }

@@ -109,6 +109,19 @@ final class HostStream: Sendable {
         }
     }
 
+    /// Turns on TCP keepalive (RFC 1122 §4.2.3.6): after `idle` without traffic the kernel probes
+    /// every `interval` and resets the connection after `count` unanswered probes, so a peer that
+    /// vanished ends the reads and writes waiting on this socket with an error.
+    func enableKeepalive(idle: Int32, interval: Int32, count: Int32) {
+        for (level, option, value) in [
+            (SOL_SOCKET, SO_KEEPALIVE, 1), (Int32(IPPROTO_TCP), TCP_KEEPIDLE, idle),
+            (Int32(IPPROTO_TCP), TCP_KEEPINTVL, interval), (Int32(IPPROTO_TCP), TCP_KEEPCNT, count),
+        ] {
+            var value = value
+            _ = setsockopt(descriptor, level, option, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
     /// Half-close: sends FIN once the queued bytes are out; reading goes on.
     func shutdownWrite() {
         _ = shutdown(descriptor, Int32(SHUT_WR))
