@@ -17,6 +17,8 @@ struct TCPSlot {
     var applicationOwned = false
     /// In `tcpOutputPending`.
     var outputPending = false
+    /// In `tcpDeadlinesStale`: `tcpDeadlines` may not hold this connection's next deadline.
+    var deadlineStale = false
 }
 
 /// One listening socket (RFC 9293 §3.10.1 passive OPEN).
