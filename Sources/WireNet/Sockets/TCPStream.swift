@@ -19,6 +19,7 @@ public final class TCPStream: Sendable {
     private let engine: Engine
     private let stack: UserspaceStack
     private let socket: TCPSocketHandle
+    private let readiness: ReadReadiness
     private let isClosed = Atomic<Bool>(false)
 
     /// Largest chunk ``read(maximumLength:)`` returns by default.
@@ -28,6 +29,7 @@ public final class TCPStream: Sendable {
         self.engine = engine
         self.stack = stack
         socket = info.socket
+        readiness = info.readiness
         localAddress = info.local
         remoteAddress = info.remote
     }
@@ -40,15 +42,17 @@ public final class TCPStream: Sendable {
     public func read(maximumLength: Int = TCPStream.defaultReadLength) async throws -> [UInt8]? {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         guard maximumLength > 0 else { return [] }
-        let (engine, stack, socket) = (self.engine, self.stack, self.socket)
+        let (engine, stack, socket, readiness) = (self.engine, self.stack, self.socket, self.readiness)
         let id = Mutex<UserspaceStack.CallID?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let accepted = engine.perform { _ in
+                // With nothing buffered the read waits for a packet, and the loop registers it before
+                // it looks at what a packet brought: no need to wake the loop thread for it.
+                let accepted = engine.perform({ _ in
                     let callID = stack.makeCallID()
                     id.withLock { $0 = callID }
                     stack.read(socket, id: callID, maximumLength: maximumLength, continuation: continuation)
-                }
+                }, wakeIf: { readiness.isReady })
                 if !accepted { continuation.resume(throwing: NodeError.closed) }
             }
         } onCancel: {
