@@ -48,6 +48,9 @@ struct NodeOptions: ParsableArguments {
         options.transportBackend = transport.backend
         options.segmentationOffload = !noGso
         options.receiveCoalescing = !noGro
+        // The CLI forwards: what a host socket hands over goes on at once, as its host sockets do
+        // (TCP_NODELAY, HostStream); the application at the far end already chose about Nagle.
+        options.tcp.noDelay = true
         return options
     }
 
