@@ -37,6 +37,11 @@ public final class IPStack {
     /// Slots whose entry in `tcpDeadlines` must be read again from the connection: every slot that a
     /// segment, a timer, an output turn or a socket call touched since the last `nextDeadline`.
     var tcpDeadlinesStale: [Int32] = []
+    /// The minimum of `tcpDeadlines` unless `tcpEarliestNeedsScan`: kept as entries change, so that
+    /// thousands of connections in TIME-WAIT are not scanned on every turn; rescanned only when the
+    /// entry that held the minimum moved later.
+    var tcpEarliestDeadline = Int64.max
+    var tcpEarliestNeedsScan = false
     var tcpFreeSlots: [Int32] = []
     var tcpByFlow: [TCPFlow: Int32] = [:]
     var tcpOutputPending: [Int32] = []
@@ -294,9 +299,13 @@ public final class IPStack {
     /// When `handleTimers(now:)` must next run; nil when no timer is pending.
     public var nextDeadline: NetInstant? {
         refreshStaleDeadlines()
-        var earliestTCP = Int64.max
-        for d in tcpDeadlines where d < earliestTCP { earliestTCP = d }
-        let tcp = earliestTCP == .max ? nil : NetInstant(nanoseconds: earliestTCP)
+        if tcpEarliestNeedsScan {
+            var minimum = Int64.max
+            for d in tcpDeadlines where d < minimum { minimum = d }
+            tcpEarliestDeadline = minimum
+            tcpEarliestNeedsScan = false
+        }
+        let tcp = tcpEarliestDeadline == .max ? nil : NetInstant(nanoseconds: tcpEarliestDeadline)
         return earliest(reassembly.nextDeadline, tcp)
     }
 
@@ -305,7 +314,14 @@ public final class IPStack {
         for index in tcpDeadlinesStale {
             let i = Int(index)
             tcpSlots[i].deadlineStale = false
-            tcpDeadlines[i] = tcpSlots[i].connection?.nextDeadline?.nanoseconds ?? .max
+            let old = tcpDeadlines[i]
+            let new = tcpSlots[i].connection?.nextDeadline?.nanoseconds ?? .max
+            tcpDeadlines[i] = new
+            if new <= tcpEarliestDeadline {
+                tcpEarliestDeadline = new
+            } else if old == tcpEarliestDeadline {
+                tcpEarliestNeedsScan = true  // this entry may have held the only minimum
+            }
         }
         tcpDeadlinesStale.removeAll(keepingCapacity: true)
     }
