@@ -28,7 +28,7 @@ struct NodeRequestResponseTests {
             while served < rounds {
                 var request: [UInt8] = []
                 while request.count < 64 {
-                    guard let chunk = try await stream.read() else { return served }
+                    guard let chunk = try await stream.read(maximumLength: 64 - request.count) else { return served }
                     request += chunk
                 }
                 try await stream.write(Array(request.reversed()))
@@ -51,7 +51,8 @@ struct NodeRequestResponseTests {
             try await stream.write(request)
             var reply: [UInt8] = []
             while reply.count < 64 {
-                guard let chunk = try await stream.read() else { break }
+                // Exactly the reply: the server's next messages may follow it in the same segment.
+                guard let chunk = try await stream.read(maximumLength: 64 - reply.count) else { break }
                 reply += chunk
             }
             #expect(reply == Array(request.reversed()), "round \(round)")
