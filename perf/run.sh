@@ -25,6 +25,7 @@
 # CONN_CONCURRENCY (4), IPERF (1), PROFILE (1: perf record rows c and d after measuring),
 # WIRENET_BIN (path of the wirenet CLI; see perf/README.md "WireNet rows"), NOTE (free text
 # recorded with the results, e.g. "machine idle"), DOCS (1: refresh Docs/performance.md),
+# TESTS ("goodput latency connect": which kinds of test every row runs),
 # REPEAT (3: every row is measured that many times, rows interleaved run by run — a b c … a b c —
 # so that a change of machine load hits every row alike; the report gives medians and spread).
 set -euo pipefail
@@ -39,6 +40,7 @@ LAT_DURATION="${LAT_DURATION:-5}"
 CONN_DURATION="${CONN_DURATION:-5}"
 CONN_CONCURRENCY="${CONN_CONCURRENCY:-4}"
 ROWS="${ROWS:-a b c c-wgnetstack d g}"
+TESTS="${TESTS:-goodput latency connect}"
 REPEAT="${REPEAT:-3}"
 run_index=1
 IPERF="${IPERF:-1}"
@@ -370,6 +372,8 @@ stop_row() {
     pids_l=""; pids_r=""
 }
 
+wants() { [[ " $TESTS " == *" $1 "* ]]; }  # wants KIND: KIND is in TESTS
+
 run_row() {
     local row="$1"
     case "$row" in
@@ -385,13 +389,15 @@ run_row() {
     fi
     row_status "$row" "measured" "$desc_l" "$desc_r"
     local d="${DURATION}s"
-    measure "$row" upload-1 -test upload -flows 1 -duration "$d"
-    measure "$row" upload-4 -test upload -flows 4 -duration "$d"
-    measure "$row" download-1 -test download -flows 1 -duration "$d"
-    measure "$row" download-4 -test download -flows 4 -duration "$d"
-    measure "$row" latency -test latency -size 64 -duration "${LAT_DURATION}s"
-    measure "$row" connect -test connect -concurrency "$CONN_CONCURRENCY" -duration "${CONN_DURATION}s"
-    if [ "$row" = d ] && [ "$IPERF" = 1 ]; then
+    if wants goodput; then
+        measure "$row" upload-1 -test upload -flows 1 -duration "$d"
+        measure "$row" upload-4 -test upload -flows 4 -duration "$d"
+        measure "$row" download-1 -test download -flows 1 -duration "$d"
+        measure "$row" download-4 -test download -flows 4 -duration "$d"
+    fi
+    wants latency && measure "$row" latency -test latency -size 64 -duration "${LAT_DURATION}s"
+    wants connect && measure "$row" connect -test connect -concurrency "$CONN_CONCURRENCY" -duration "${CONN_DURATION}s"
+    if [ "$row" = d ] && [ "$IPERF" = 1 ] && wants goodput; then
         start "$ns_r" "$work/iperf3.log" iperf3 -s -p $((app_port + 10))
         local iperf_pid=$last_pid
         sleep 0.3
@@ -477,7 +483,7 @@ meta = {
     "memory_total": sh("free -h | awk '/Mem:/{print \$2}'"),
     "loadavg_before": "$loadavg_before", "loadavg_after": "$loadavg_after",
     "note": $(json_str "$NOTE"),
-    "repeat": $REPEAT,
+    "repeat": $REPEAT, "tests": "$TESTS",
     "durations": {"goodput_s": $DURATION, "latency_s": $LAT_DURATION, "connect_s": $CONN_DURATION, "connect_concurrency": $CONN_CONCURRENCY},
     "versions": {
         "wireguard-go": sh("dpkg-query -W -f='\${Version}' wireguard-go"),

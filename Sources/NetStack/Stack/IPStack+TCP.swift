@@ -157,6 +157,7 @@ extension IPStack {
     /// Builds the next segment of connection `slot` into `buffer` (IP header included).
     func nextTCPPacket(slot: Int32, into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
         let i = Int(slot)
+        markDeadlineStale(slot)  // sending arms the retransmission timer
         while tcpSlots[i].connection != nil {
             guard let segment = tcpSlots[i].connection!.nextSegment(now: now) else { return nil }
             let flow = tcpSlots[i].flow
@@ -203,7 +204,9 @@ extension IPStack {
         } else {
             index = Int32(tcpSlots.count)
             tcpSlots.append(TCPSlot(connection: connection, flow: flow))
+            tcpDeadlines.append(.max)
         }
+        markDeadlineStale(index)
         tcpSlots[Int(index)].listener = nil
         tcpSlots[Int(index)].applicationOwned = false
         tcpSlots[Int(index)].passive = false
@@ -223,6 +226,7 @@ extension IPStack {
         }
         tcpByFlow.removeValue(forKey: tcpSlots[i].flow)
         tcpSlots[i].connection = nil
+        markDeadlineStale(index)
         tcpSlots[i].generation &+= 1
         tcpSlots[i].applicationOwned = false
         tcpEvents.removeValue(forKey: index)
@@ -241,6 +245,8 @@ extension IPStack {
     }
 
     func markOutputPending(_ index: Int32) {
+        // Whatever makes a connection due for output may also have moved its timers.
+        markDeadlineStale(index)
         guard !tcpSlots[Int(index)].outputPending else { return }
         tcpSlots[Int(index)].outputPending = true
         tcpOutputPending.append(index)

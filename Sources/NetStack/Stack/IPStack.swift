@@ -30,6 +30,18 @@ public final class IPStack {
 
     // TCP
     var tcpSlots: [TCPSlot] = []
+    /// Each slot's next timer deadline in nanoseconds (`Int64.max`: none), in a dense array of its
+    /// own: finding the earliest is a scan of 8 bytes per connection, not a walk over the
+    /// connections themselves (kilobytes each, with their references), on every loop turn.
+    var tcpDeadlines: [Int64] = []
+    /// Slots whose entry in `tcpDeadlines` must be read again from the connection: every slot that a
+    /// segment, a timer, an output turn or a socket call touched since the last `nextDeadline`.
+    var tcpDeadlinesStale: [Int32] = []
+    /// The minimum of `tcpDeadlines` unless `tcpEarliestNeedsScan`: kept as entries change, so that
+    /// thousands of connections in TIME-WAIT are not scanned on every turn; rescanned only when the
+    /// entry that held the minimum moved later.
+    var tcpEarliestDeadline = Int64.max
+    var tcpEarliestNeedsScan = false
     var tcpFreeSlots: [Int32] = []
     var tcpByFlow: [TCPFlow: Int32] = [:]
     var tcpOutputPending: [Int32] = []
@@ -288,18 +300,48 @@ public final class IPStack {
 
     /// When `handleTimers(now:)` must next run; nil when no timer is pending.
     public var nextDeadline: NetInstant? {
-        var deadline = reassembly.nextDeadline
-        for slot in tcpSlots {
-            if let d = slot.connection?.nextDeadline { deadline = earliest(deadline, d) }
+        refreshStaleDeadlines()
+        if tcpEarliestNeedsScan {
+            var minimum = Int64.max
+            for d in tcpDeadlines where d < minimum { minimum = d }
+            tcpEarliestDeadline = minimum
+            tcpEarliestNeedsScan = false
         }
-        return deadline
+        let tcp = tcpEarliestDeadline == .max ? nil : NetInstant(nanoseconds: tcpEarliestDeadline)
+        return earliest(reassembly.nextDeadline, tcp)
+    }
+
+    /// Reads the next deadline of every slot touched since the last call into `tcpDeadlines`.
+    func refreshStaleDeadlines() {
+        for index in tcpDeadlinesStale {
+            let i = Int(index)
+            tcpSlots[i].deadlineStale = false
+            let old = tcpDeadlines[i]
+            let new = tcpSlots[i].connection?.nextDeadline?.nanoseconds ?? .max
+            tcpDeadlines[i] = new
+            if new <= tcpEarliestDeadline {
+                tcpEarliestDeadline = new
+            } else if old == tcpEarliestDeadline {
+                tcpEarliestNeedsScan = true  // this entry may have held the only minimum
+            }
+        }
+        tcpDeadlinesStale.removeAll(keepingCapacity: true)
+    }
+
+    /// Slot `index`'s connection changed (or may change at its next output turn): its deadline is
+    /// read again before the next `nextDeadline` or `handleTimers`.
+    func markDeadlineStale(_ index: Int32) {
+        guard !tcpSlots[Int(index)].deadlineStale else { return }
+        tcpSlots[Int(index)].deadlineStale = true
+        tcpDeadlinesStale.append(index)
     }
 
     /// Runs every timer due at `now` (TCP retransmission, delayed ACK, persist, keepalive, TIME-WAIT;
     /// fragment reassembly expiry).
     public func handleTimers(now: NetInstant) {
         reassembly.expire(now: now)
-        for i in tcpSlots.indices {
+        refreshStaleDeadlines()
+        for i in tcpDeadlines.indices where tcpDeadlines[i] <= now.nanoseconds {
             guard let deadline = tcpSlots[i].connection?.nextDeadline, deadline <= now else { continue }
             let events = tcpSlots[i].connection!.handleTimers(now: now)
             connectionChanged(slot: Int32(i), events: events)

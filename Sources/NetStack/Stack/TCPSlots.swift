@@ -19,6 +19,8 @@ struct TCPSlot {
     var outputPending = false
     /// Opened by the remote's SYN: counted in `IPStack.tcpPassiveByRemote`.
     var passive = false
+    /// In `tcpDeadlinesStale`: `tcpDeadlines` may not hold this connection's next deadline.
+    var deadlineStale = false
 }
 
 /// One listening socket (RFC 9293 §3.10.1 passive OPEN).

@@ -217,11 +217,21 @@ extension TCPConnection {
         if length == 0 { return fin ? (0, true) : nil }
         if length >= effectiveMSS || fin || inFlight == 0 { return (length, fin) }
         if length == available {
-            // All queued data fits: Nagle holds a small segment while data is unacknowledged.
-            return noDelay ? (length, fin) : nil
+            // All queued data fits: Nagle (RFC 896, RFC 1122 §4.2.3.4) holds a small segment while an
+            // earlier *small* segment is unacknowledged (Minshall's refinement, as Linux's
+            // tcp_minshall_check). Plain Nagle would also hold it behind full-sized segments, so the
+            // tail of a response longer than one MSS waited for the peer's delayed ACK (up to 40 ms
+            // in Linux); a small segment still never leaves while another is in flight.
+            return noDelay || !smallSegmentInFlight ? (length, fin) : nil
         }
         // Window-limited: send only if at least half the largest window the peer offered.
         return length * 2 >= send.maxWindow ? (length, fin) : nil
+    }
+
+    /// A data segment shorter than the MSS was sent and is not yet acknowledged.
+    var smallSegmentInFlight: Bool {
+        guard let end = smallSegmentEnd else { return false }
+        return end > send.una && end <= send.max
     }
 
     /// Where the next new (or, after a timeout, resent) segment starts: SND.NXT, moved past data the
@@ -270,6 +280,7 @@ extension TCPConnection {
             sender.didRetransmit(seq: send.nxt, length: length + (fin ? 1 : 0), sndMax: send.max, now: now)
         }
         send.nxt += length + (fin ? 1 : 0)
+        if length > 0 && length < effectiveMSS { smallSegmentEnd = send.nxt }
         if isNew && !timestampsEnabled && rttTimedSequence == nil {
             rttTimedSequence = send.nxt
             rttTimedAt = now

@@ -68,6 +68,9 @@ public struct TCPConnection {
     /// Nagle's algorithm is off for this connection (RFC 1122 §4.2.3.4: switchable per connection,
     /// like TCP_NODELAY); starts from `configuration.noDelay`.
     public var noDelay: Bool
+    /// End of the last data segment sent shorter than the MSS (Linux `snd_sml`): Nagle holds a small
+    /// segment only while this one is unacknowledged (Minshall's refinement, draft-minshall-nagle-01).
+    var smallSegmentEnd: SequenceNumber? = nil
 
     // MARK: Timers (deadlines)
     var rto: RetransmissionTimeout

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NetStack
+import Synchronization
 import Wire
 import WireGuard
 
@@ -44,6 +45,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         var socket: TCPSocketHandle
         var local: IPEndpoint
         var remote: IPEndpoint
+        var readiness: ReadReadiness
     }
     /// Identifies one pending call, so a cancelled task can withdraw exactly its own call.
     typealias CallID = UInt64
@@ -51,6 +53,8 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     func makeCallID() -> CallID { nextCallID &+= 1; return nextCallID }
 
     private var streams: [TCPSocketHandle: StreamWaiters] = [:]
+    /// What each connection handed to the API tells its readers (see ``ReadReadiness``).
+    private var readiness: [TCPSocketHandle: ReadReadiness] = [:]
     private var accepts: [TCPListenerHandle: [(id: CallID, continuation: CheckedContinuation<StreamInfo?, any Error>)]] = [:]
     private var datagramReads: [UDPSocketHandle: [(id: CallID, continuation: CheckedContinuation<Datagram?, any Error>)]] = [:]
     /// Connects still in progress, with their deadlines (few at a time; scanned on each turn).
@@ -107,6 +111,8 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
             waiters.connect?.resume(throwing: NodeError.closed)
         }
         streams = [:]
+        for shared in readiness.values { shared.set(true) }
+        readiness = [:]
         connectDeadlines = [:]
         for (_, waiters) in accepts { for waiter in waiters { waiter.continuation.resume(throwing: NodeError.closed) } }
         accepts = [:]
@@ -145,7 +151,10 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     }
 
     private func info(_ socket: TCPSocketHandle) -> StreamInfo? {
-        stack.status(of: socket).map { StreamInfo(socket: socket, local: $0.local, remote: $0.remote) }
+        guard let status = stack.status(of: socket) else { return nil }
+        let shared = readiness[socket] ?? ReadReadiness()
+        readiness[socket] = shared
+        return StreamInfo(socket: socket, local: status.local, remote: status.remote, readiness: shared)
     }
 
     /// Reads up to `maximumLength` bytes: at once when data is buffered, else when it arrives.
@@ -193,6 +202,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     }
 
     private func failWaiters(of socket: TCPSocketHandle, with error: NodeError) {
+        readiness.removeValue(forKey: socket)?.set(true)
         connectDeadlines[socket] = nil
         guard let waiters = streams.removeValue(forKey: socket) else { return }
         for read in waiters.reads { read.continuation.resume(throwing: error) }
@@ -229,7 +239,21 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         }
     }
 
+    /// Completes the reads that can complete, then tells the stream's readers whether the next read
+    /// could complete without a packet arriving first.
     private func serviceReads(_ socket: TCPSocketHandle) {
+        completeReads(socket)
+        guard let shared = readiness[socket] else { return }
+        if let status = stack.status(of: socket) {
+            shared.set(status.readableBytes > 0 || status.isAtEndOfStream || status.state == .closed
+                || status.state == .timeWait || status.error != nil)
+        } else {
+            readiness[socket] = nil
+            shared.set(true)
+        }
+    }
+
+    private func completeReads(_ socket: TCPSocketHandle) {
         while let read = streams[socket]?.reads.first {
             guard let status = stack.status(of: socket) else {
                 streams[socket]?.reads.removeFirst()
@@ -417,4 +441,18 @@ extension NodeError {
         case .noBufferSpace: self = .system(operation: "queue the packet (output queue full)", errno: ENOBUFS)
         }
     }
+}
+
+/// Whether a read on one connection could complete without another packet arriving: data or the
+/// end of the stream is buffered, or the connection has ended. The loop writes it after every change
+/// it makes to the connection's reads; ``TCPStream/read(maximumLength:)`` reads it to decide whether
+/// its call must wake the loop (``Engine/perform(_:wakeIf:)``). Starts true, and becomes true for
+/// good once the connection is gone, so a wrong value can only cost a needless wake-up.
+final class ReadReadiness: Sendable {
+    private let ready = Atomic<Bool>(true)
+
+    /// A read could complete now (sequentially consistent, as ``Engine/perform(_:wakeIf:)`` needs).
+    var isReady: Bool { ready.load(ordering: .sequentiallyConsistent) }
+
+    func set(_ value: Bool) { ready.store(value, ordering: .sequentiallyConsistent) }
 }

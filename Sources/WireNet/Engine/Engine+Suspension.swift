@@ -27,15 +27,19 @@ extension Engine {
     ///   still-parked continuation (with `CancellationError`, or the error the call documents) and do
     ///   nothing when the operation already completed.
     ///
+    /// `needsWake` is ``perform(_:wakeIf:)``'s: whether the loop thread must wake for `begin` (a read
+    /// with nothing buffered need not). Cancellation always wakes it.
+    ///
     /// Throws ``NodeError/closed`` when the engine has stopped (its backend then fails every parked call).
     func suspend<Value: Sendable>(
+        wakeIf needsWake: () -> Bool = { true },
         _ begin: @escaping @Sendable (Engine, CheckedContinuation<Value, any Error>) -> (@Sendable (Engine) -> Void)?
     ) async throws -> Value {
         try Task.checkCancellation()
         let call = SuspendedCall()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
-                let accepted = perform { engine in
+                let accepted = perform({ engine in
                     let cancelledBefore = call.stage.withLock { stage in
                         if case .cancelled = stage { return true } else { return false }
                     }
@@ -47,7 +51,7 @@ extension Engine {
                         return false
                     }
                     if cancelledDuring { withdraw(engine) }
-                }
+                }, wakeIf: needsWake)
                 if !accepted { continuation.resume(throwing: NodeError.closed) }
             }
         } onCancel: {
@@ -56,7 +60,9 @@ extension Engine {
                 if case .parked(let withdraw) = stage { return withdraw }
                 return nil
             }
-            if let withdraw { perform(withdraw) }
+            // Not parked yet: `begin` may sit in the inbox of a loop that was not woken for it
+            // (`needsWake`); wake the loop so that it runs and sees the cancellation now.
+            perform(withdraw ?? { _ in })
         }
     }
 }

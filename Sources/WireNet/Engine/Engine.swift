@@ -44,6 +44,9 @@ final class Engine: @unchecked Sendable {
     let crypto: CryptoWorkers
     let pending = PendingDatagrams(capacity: 512)
     private let inbox = Mutex(Inbox())
+    /// Set by ``perform(_:wakeIf:)`` once work is queued, cleared when the loop takes the queue; the
+    /// loop reads it just before it waits, so work queued without a wake-up is never left behind.
+    private let workQueued = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
 
     /// Whether the loop has ended, why, and who waits for it.
@@ -153,13 +156,28 @@ final class Engine: @unchecked Sendable {
     /// engine has stopped.
     @discardableResult
     func perform(_ work: @escaping @Sendable (Engine) -> Void) -> Bool {
+        perform(work, wakeIf: { true })
+    }
+
+    /// Like ``perform(_:)``, but wakes a sleeping loop only when `needsWake` says so; it is asked
+    /// after the work is queued. For work with nothing to do until the loop wakes for another reason:
+    /// a read while no data is buffered waits for a packet, and the loop runs queued work before it
+    /// reports what a packet brought. Saves a wake-up of the loop thread per such call.
+    ///
+    /// `needsWake` must read, with sequentially consistent ordering, state that the loop writes (also
+    /// sequentially consistent) before it waits: then either the caller sees the loop's write and
+    /// wakes it, or the loop sees this work queued and does not sleep.
+    @discardableResult
+    func perform(_ work: @escaping @Sendable (Engine) -> Void, wakeIf needsWake: () -> Bool) -> Bool {
         let accepted = inbox.withLock { inbox -> Bool in
             guard inbox.accepting else { return false }
             inbox.work.append(work)
             return true
         }
-        if accepted { transport.waker.wake() }
-        return accepted
+        guard accepted else { return false }
+        workQueued.store(true, ordering: .sequentiallyConsistent)
+        if needsWake() { transport.waker.wake() }
+        return true
     }
 
     /// Runs `body` on the loop thread and returns its result; throws ``NodeError/closed`` when the
@@ -194,7 +212,7 @@ final class Engine: @unchecked Sendable {
 
             let deadline = earliest(earliest(deviceDeadline, backend.nextDeadline(now: now)), pathsDeadline)
             var timeout: Duration? = deadline.map { $0.since(now) }
-            if backendHasMore { timeout = .zero }
+            if backendHasMore || workQueued.load(ordering: .sequentiallyConsistent) { timeout = .zero }
             let waitStart = clock.now()
 
             do {
@@ -243,6 +261,7 @@ final class Engine: @unchecked Sendable {
     }
 
     private func runQueuedWork() {
+        workQueued.store(false, ordering: .sequentiallyConsistent)
         let work = inbox.withLock { inbox -> [@Sendable (Engine) -> Void] in
             guard !inbox.work.isEmpty else { return [] }
             defer { inbox.work.removeAll(keepingCapacity: true) }

@@ -19,6 +19,7 @@ public final class TCPStream: Sendable {
     private let engine: Engine
     private let stack: UserspaceStack
     private let socket: TCPSocketHandle
+    private let readiness: ReadReadiness
     private let isClosed = Atomic<Bool>(false)
 
     /// Largest chunk ``read(maximumLength:)`` returns by default.
@@ -28,6 +29,7 @@ public final class TCPStream: Sendable {
         self.engine = engine
         self.stack = stack
         socket = info.socket
+        readiness = info.readiness
         localAddress = info.local
         remoteAddress = info.remote
     }
@@ -41,8 +43,10 @@ public final class TCPStream: Sendable {
     public func read(maximumLength: Int = TCPStream.defaultReadLength) async throws -> [UInt8]? {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         guard maximumLength > 0 else { return [] }
-        let (stack, socket) = (self.stack, self.socket)
-        return try await engine.suspend { _, continuation in
+        let (stack, socket, readiness) = (self.stack, self.socket, self.readiness)
+        // With nothing buffered the read waits for a packet, and the loop registers it before it looks
+        // at what a packet brought: no need to wake the loop thread for it.
+        return try await engine.suspend(wakeIf: { readiness.isReady }) { _, continuation in
             let id = stack.makeCallID()
             stack.read(socket, id: id, maximumLength: maximumLength, continuation: continuation)
             return { _ in stack.cancel(id, on: socket) }

@@ -50,6 +50,9 @@ struct NodeOptions: ParsableArguments {
         options.receiveCoalescing = !noGro
         // Every tunnel connection of the CLI is a forwarder's: find vanished peers (ForwardingKeepalive).
         options.tcp.keepalive = ForwardingKeepalive.tunnel
+        // The CLI forwards: what a host socket hands over goes on at once, as its host sockets do
+        // (TCP_NODELAY, HostStream); the application at the far end already chose about Nagle.
+        options.tcp.noDelay = true
         return options
     }
 

@@ -102,14 +102,13 @@ struct TCPEstablishedTests {
         let f = TCPFixture.established()
         #expect(f.write(bytes(2500)) == 2500)
         let out = f.drain()
+        // Nagle (Minshall's form) does not hold the 500-byte tail behind full-sized segments.
         #expect(out == [
             seg(una, ack: rcv, [], len: 1000),
             seg(una + 1000, ack: rcv, [], len: 1000),
+            seg(una + 2000, ack: rcv, .psh, len: 500),
         ])
-        #expect(f.sentPayload == bytes(2000))
-        // Nagle holds the 500-byte tail until the outstanding data is acknowledged.
-        #expect(f.receive(seg(rcv, ack: una + 2000, [])) == [seg(una + 2000, ack: rcv, .psh, len: 500)])
-        #expect(f.sentPayload == Array(bytes(2500)[2000...]))
+        #expect(f.sentPayload == bytes(2500))
     }
 
     @Test("RFC 9293 §3.7.4 Nagle: a small segment waits while data is unacknowledged")

@@ -158,9 +158,10 @@ struct TCPSACKTests {
     @Test("RFC 8985 §7.2-7.3: with data outstanding, the PTO (2·SRTT, at least 10 ms) sends new data if the peer's window allows, ignoring cwnd; then the RTO is armed")
     func tailLossProbeSendsNewData() {
         let f = established()
-        // Fill the initial window (10 segments) and queue one more segment.
+        // Fill the peer's window: 8 full-sized segments and the 192-byte tail (Minshall's Nagle sends a
+        // short tail while no other short segment is in flight).
         _ = f.write(bytes(8192))
-        #expect(f.drain().count == 8)
+        #expect(f.drain().count == 9)
         #expect(f.connection.sender.probeDeadline == f.now + .milliseconds(10))
         _ = f.receive(seg(rcv, ack: una + 1000, [], wnd: 16384))
         _ = f.write(bytes(1000))
