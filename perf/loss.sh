@@ -17,7 +17,11 @@
 # Tunnel 100.64.4.1 / 100.64.4.2, MTU 1420. Results: perf/results/<stamp>-loss.{md,jsonl}.
 #
 # Environment: WIRENET_BIN (required for row b), RUNS (3), DURATION (8 s per test), ROWS ("b d"),
-# CONDITIONS ("0 1 2 5 1r5"), REORDER_DELAY_US (2000), SEED (1).
+# CONDITIONS ("0 1 2 5 1r5"), REORDER_DELAY_US (2000), SEED (1), LINUX_CC (cubic: the Linux TCP
+# congestion control in both namespaces; a new namespace inherits the host's default, which is bbr on
+# this machine, and BBR ignores random loss, so the reference rows measured BBR against WireNet's CUBIC).
+# A namespace may only pick an algorithm in net.ipv4.tcp_allowed_congestion_control: LINUX_CC is added
+# there for the run and the list restored on exit.
 set -euo pipefail
 
 perf_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -27,6 +31,7 @@ DURATION="${DURATION:-8}"
 ROWS="${ROWS:-b d}"
 CONDITIONS="${CONDITIONS:-0 1 2 5 1r5}"
 REORDER_DELAY_US="${REORDER_DELAY_US:-2000}"
+LINUX_CC="${LINUX_CC:-cubic}"
 SEED="${SEED:-1}"
 WIRENET_BIN="${WIRENET_BIN:-}"
 
@@ -62,6 +67,7 @@ cleanup() {
     ip netns del "$ns_r" 2>/dev/null || true
     rm -f /var/run/wireguard/tp"${id}"*.sock
     rm -rf "$work"
+    [ -z "${allowed_cc:-}" ] || sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed_cc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -103,6 +109,11 @@ relay_b=40002   # R sends here
 app_port=5201
 mtu=1420
 
+allowed_cc="$(sysctl -n net.ipv4.tcp_allowed_congestion_control)"
+case " $allowed_cc " in
+    *" $LINUX_CC "*) allowed_cc="" ;;
+    *) sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed_cc $LINUX_CC" ;;
+esac
 ip netns add "$ns_l"
 ip netns add "$ns_r"
 ip link add "tp${id}l" type veth peer name "tp${id}r"
@@ -110,7 +121,10 @@ ip link set "tp${id}l" netns "$ns_l"
 ip link set "tp${id}r" netns "$ns_r"
 ip -n "$ns_l" addr add "$underlay_l/24" dev "tp${id}l"
 ip -n "$ns_r" addr add "$underlay_r/24" dev "tp${id}r"
-for ns in "$ns_l" "$ns_r"; do ip -n "$ns" link set lo up; done
+for ns in "$ns_l" "$ns_r"; do
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_congestion_control="$LINUX_CC"
+done
 ip -n "$ns_l" link set "tp${id}l" up
 ip -n "$ns_r" link set "tp${id}r" up
 
@@ -210,9 +224,9 @@ for run in $(seq 1 "$RUNS"); do
     done
 done
 
-python3 - "$raw" "$results/$stamp-loss.md" "$DURATION" "$RUNS" "$REORDER_DELAY_US" <<'PY'
+python3 - "$raw" "$results/$stamp-loss.md" "$DURATION" "$RUNS" "$REORDER_DELAY_US" "$LINUX_CC" <<'PY'
 import json, statistics, sys
-raw, md, duration, runs, reorder_delay = sys.argv[1:6]
+raw, md, duration, runs, reorder_delay, linux_cc = sys.argv[1:7]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 data = {}
 for r in rows:
@@ -229,7 +243,8 @@ def cell(key):
 name = lambda c: (c.replace("r", " % loss + ") + " % reordering") if "r" in c else f"{c} % loss"
 out = [f"# Single-flow goodput under loss (perf/loss.sh)\n",
        f"Median Gbit/s (min–max, n runs) of {duration} s single-flow tests, {runs} interleaved rounds; "
-       f"loss/reordering by perf/impair in both directions (reordered datagrams held {reorder_delay} µs).\n",
+       f"loss/reordering by perf/impair in both directions (reordered datagrams held {reorder_delay} µs); "
+       f"Linux TCP congestion control {linux_cc} (WireNet: CUBIC).\n",
        "| condition | Linux sends into WireNet (b upload) | WireNet sends (b download) | Linux ↔ Linux (d upload) | Linux ↔ Linux (d download) | b up / d up | b down / d down | b up / b up at 0 % | b down / b down at 0 % |",
        "|---|---|---|---|---|---|---|---|---|"]
 base_up, _ = cell(("b", "0", "upload")); base_down, _ = cell(("b", "0", "download"))

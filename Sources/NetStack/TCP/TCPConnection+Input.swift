@@ -279,8 +279,12 @@ extension TCPConnection {
         var events: TCPConnectionEvents = []
         let acked = ack - send.una
         guard acked > 0 else { return [] }
-        // RTT sample: timestamps echo (RFC 7323 §4.1) or the one timed segment (RFC 6298 §3, Karn).
-        if timestampsEnabled, let ts = seg.timestamps, ts.echoReply != 0 || seg.control.contains(.syn) {
+        // RTT sample: the send time of the newest segment acknowledged (RFC 6298 §3, Karn; at the clock's
+        // precision, as Linux does), else the timestamps echo (RFC 7323 §4.1, millisecond ticks), else
+        // the one timed segment.
+        if let sample = sender.roundTripSample(ack: ack, now: now) {
+            rto.sample(sample)
+        } else if timestampsEnabled, let ts = seg.timestamps, ts.echoReply != 0 || seg.control.contains(.syn) {
             let elapsedMs = Int32(bitPattern: timestampValue(now: now) &- ts.echoReply)
             if elapsedMs >= 0 { rto.sample(Int64(elapsedMs) * 1_000_000) }
         } else if let timed = rttTimedSequence, ack >= timed {

@@ -136,13 +136,66 @@ struct RACKTests {
         s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 4000)), isDuplicate: true, now: at(10), rtt: 10 * ms)
         #expect(s.inRecovery)
         s.armRecoveryProbe(now: at(10), smoothedRTT: 10 * ms, retransmitDeadline: at(1000))
-        #expect(s.probeDeadline == at(30))
-        let fired = s.probeTimerExpired(now: at(30))
+        #expect(s.probeDeadline == at(32))
+        let fired = s.probeTimerExpired(now: at(32))
         #expect(fired)
-        s.armRecoveryProbe(now: at(30), smoothedRTT: 10 * ms, retransmitDeadline: at(1000))
+        s.armRecoveryProbe(now: at(32), smoothedRTT: 10 * ms, retransmitDeadline: at(1000))
         #expect(s.probeDeadline == nil, "not re-armed by its own resend")
         s.onAck(ack: una + 1000, oldUna: una, sndMax: max, blocks: sack((1000, 4000)), isDuplicate: false, now: at(40), rtt: 10 * ms)
         s.armRecoveryProbe(now: at(40), smoothedRTT: 10 * ms, retransmitDeadline: at(1000))
-        #expect(s.probeDeadline == at(60))
+        #expect(s.probeDeadline == at(62))
+    }
+
+    @Test("RFC 8985 §6.2 step 4: with no reordering seen, reo_wnd is 0 once DupThresh segments are SACKed or after a timeout, so the loss is marked on the ACK, not by the reordering timer")
+    func reorderingWindowZeroOnceLossIsProven() {
+        var rack = threeSent()
+        rack.onAck(una: una, scoreboard: scoreboard((2000, 3000)), now: at(12))
+        #expect(rack.reorderingWindow(inRecovery: false, dupThreshReached: false, smoothedRTT: 10 * ms) == 10 * ms / 4)
+        #expect(rack.reorderingWindow(inRecovery: false, dupThreshReached: true, smoothedRTT: 10 * ms) == 0)
+        // Through the sender: four segments SACKed above a hole at SND.UNA, sent 0.1 ms apart, delivered
+        // after 0.5 ms: RACK.rtt + 0 has passed for the hole, and it is lost at once.
+        var s = sackSender()
+        s.onAck(ack: una, oldUna: una, sndMax: una + 10_000, blocks: sack((1000, 5000)), isDuplicate: true, now: at(0.9), rtt: 1 * ms)
+        #expect(s.rack.firstLost?.seq == una)
+        #expect(s.reorderingDeadline == nil)
+        // After a timeout the go-back-N counts as recovery (§6.2 step 4 "in loss recovery").
+        var t = sackSender()
+        t.onRetransmissionTimeout(una: una, sndMax: una + 10_000, consecutive: 1, now: at(300))
+        #expect(t.recoveringFromTimeout)
+        t.didRetransmit(seq: una, length: 1000, sndMax: una + 10_000, now: at(300))
+        t.didRetransmit(seq: una + 1000, length: 1000, sndMax: una + 10_000, now: at(300.1))
+        t.onAck(ack: una, oldUna: una, sndMax: una + 10_000, blocks: sack((1000, 2000)), isDuplicate: true, now: at(300.6), rtt: 1 * ms)
+        #expect(t.rack.firstLost?.seq == una, "the resent head is lost again: a segment sent after it was delivered")
+        t.onAck(ack: una + 10_000, oldUna: una, sndMax: una + 10_000, blocks: [], isDuplicate: false, now: at(301), rtt: 1 * ms)
+        #expect(!t.recoveringFromTimeout)
+    }
+
+    @Test("RFC 8985 §7.2: the PTO is 2·SRTT plus 2 ms (Linux TCP_TIMEOUT_MIN), not a 10 ms floor; one segment in flight adds WCDelAckT")
+    func probeTimeoutFollowsSubMillisecondRTT() {
+        var s = sackSender()
+        let srtt: Int64 = 200_000  // 0.2 ms
+        s.armTailLossProbe(now: at(1), smoothedRTT: srtt, flight: 10_000, retransmitDeadline: at(201))
+        #expect(s.probeDeadline == at(1) + 2 * srtt + 2 * ms)
+        s.armTailLossProbe(now: at(1), smoothedRTT: srtt, flight: 1000, retransmitDeadline: at(1001))
+        #expect(s.probeDeadline == at(1) + 2 * srtt + 200 * ms)
+        // The recovery probe (the same timer guarding a resent head) uses the same PTO.
+        s.onAck(ack: una, oldUna: una, sndMax: una + 10_000, blocks: sack((1000, 5000)), isDuplicate: true, now: at(2), rtt: srtt)
+        #expect(s.inRecovery)
+        s.armRecoveryProbe(now: at(2), smoothedRTT: srtt, retransmitDeadline: at(202))
+        #expect(s.probeDeadline == at(2) + 2 * srtt + 2 * ms)
+    }
+
+    @Test("RFC 6298 §3 (Karn): RTT samples come from send times at the clock's precision, from the oldest segment an ACK covers, and none when it covers a retransmission")
+    func roundTripSampleFromSendTimes() {
+        var s = sackSender()
+        // Segments sent at 0.0, 0.1, ... ms; an ACK of the first three at 0.45 ms: 450 µs since the oldest.
+        #expect(s.roundTripSample(ack: una + 3000, now: at(0.45)) == 450_000)
+        #expect(s.roundTripSample(ack: una + 500, now: at(0.45)) == nil, "no segment covered entirely")
+        s.didRetransmit(seq: una + 3000, length: 1000, sndMax: una + 10_000, now: at(5))
+        s.onAck(ack: una + 3000, oldUna: una, sndMax: una + 10_000, blocks: [], isDuplicate: false, now: at(5), rtt: nil)
+        #expect(s.roundTripSample(ack: una + 5000, now: at(6)) == nil, "Karn: the ACK covers a retransmitted segment")
+        var plain = TCPSender(algorithm: .newReno, mss: 1000, iss: una - 1)
+        plain.didSend(seq: una, length: 1000, now: at(0))
+        #expect(plain.roundTripSample(ack: una + 1000, now: at(1)) == nil, "without SACK no send times are kept")
     }
 }

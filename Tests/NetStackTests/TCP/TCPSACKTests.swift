@@ -155,14 +155,14 @@ struct TCPSACKTests {
         #expect(f.receive(ack) == [seg(una + 3000, ack: rcv, .psh, len: 1000)])
     }
 
-    @Test("RFC 8985 §7.2-7.3: with data outstanding, the PTO (2·SRTT, at least 10 ms) sends new data if the peer's window allows, ignoring cwnd; then the RTO is armed")
+    @Test("RFC 8985 §7.2-7.3: with data outstanding, the PTO (2·SRTT + 2 ms) sends new data if the peer's window allows, ignoring cwnd; then the RTO is armed")
     func tailLossProbeSendsNewData() {
         let f = established()
         // Fill the peer's window: 8 full-sized segments and the 192-byte tail (Minshall's Nagle sends a
         // short tail while no other short segment is in flight).
         _ = f.write(bytes(8192))
         #expect(f.drain().count == 9)
-        #expect(f.connection.sender.probeDeadline == f.now + .milliseconds(10))
+        #expect(f.connection.sender.probeDeadline == f.now + .milliseconds(2))
         _ = f.receive(seg(rcv, ack: una + 1000, [], wnd: 16384))
         _ = f.write(bytes(1000))
         let sent = f.drain()

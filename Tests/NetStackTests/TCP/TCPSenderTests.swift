@@ -286,4 +286,24 @@ struct LossRecoveryTests {
         #expect(s.undoCount == 1)
         #expect(s.cwnd == cwndBefore)
     }
+
+    @Test("RFC 2883 §4: a first block that repeats data already SACKed, above the ACK and not inside the second block, is no D-SACK and undoes no recovery")
+    func repeatedSackBlockIsNotDuplicate() {
+        var board = SACKScoreboard()
+        _ = board.update(blocks: sack((5000, 8000)), ack: una, una: una, sndMax: max)
+        // The receiver keeps listing its latest block first (RFC 2018 §4), e.g. on the ACK that advances.
+        let repeated = board.update(blocks: sack((5000, 8000)), ack: una + 1000, una: una + 1000, sndMax: max)
+        #expect(repeated.duplicateBytes == 0 && repeated.duplicate == nil)
+        // In a recovery: holes at 0 and 4000 resent; the ACK for the first resend repeats the block above
+        // the second hole. That is progress, not a D-SACK of the resends.
+        var s = sackSender()
+        s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 4000), (5000, 9000)), isDuplicate: true, now: .zero, rtt: nil)
+        #expect(s.inRecovery)
+        let reduced = s.cwnd
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: .zero)
+        s.didRetransmit(seq: una + 4000, length: 1000, sndMax: max, now: .zero)
+        s.onAck(ack: una + 4000, oldUna: una, sndMax: max, blocks: sack((5000, 9000)), isDuplicate: false, now: .zero, rtt: nil)
+        #expect(s.undoCount == 0)
+        #expect(s.inRecovery && s.cwnd == reduced)
+    }
 }

@@ -101,10 +101,12 @@ struct RACK {
     }
 
     /// RFC 8985 §6.2 step 4: RACK.reo_wnd = min_RTT / 4 (capped at SRTT) once reordering was seen;
-    /// before that, 0 in recovery (where DupThresh-style detection already applies), else min_RTT / 4.
-    func reorderingWindow(inRecovery: Bool, smoothedRTT: Int64?) -> Int64 {
+    /// before that, 0 in loss recovery (fast recovery or after a timeout) or once DupThresh segments are
+    /// SACKed (`dupThreshReached`: the loss is as good as proven, Linux `tcp_rack_reo_wnd`), else
+    /// min_RTT / 4. Waiting out the window there only delays the retransmission by a timer.
+    func reorderingWindow(inRecovery: Bool, dupThreshReached: Bool = false, smoothedRTT: Int64?) -> Int64 {
         guard let min = minRTT else { return 0 }
-        if !reorderingSeen && inRecovery { return 0 }
+        if !reorderingSeen && (inRecovery || dupThreshReached) { return 0 }
         let window = min / 4
         if let srtt = smoothedRTT { return Swift.min(window, srtt) }
         return window
@@ -131,6 +133,22 @@ struct RACK {
             }
         }
         return (newlyLost, timer)
+    }
+
+    /// RFC 6298 §3 (Karn) with send times instead of timestamps: the time since the oldest segment that
+    /// `ack` newly covers was sent, if none of the covered segments was ever retransmitted. Linux's
+    /// `tcp_clean_rtx_queue` takes its RTO sample the same way (µs send stamps, the first segment ACKed,
+    /// none if retransmitted data was ACKed) and prefers it to the RFC 7323 timestamps, whose
+    /// millisecond ticks cannot time a sub-millisecond path. Nil when not known.
+    func roundTripSample(ack: SequenceNumber, now: NetInstant) -> Int64? {
+        var oldest: Record? = nil
+        for r in records {
+            guard r.end <= ack else { break }
+            if r.retransmitted { return nil }
+            if oldest == nil { oldest = r }
+        }
+        guard let r = oldest else { return nil }
+        return Swift.max(0, now - r.sentAt)
     }
 
     /// A timeout resends everything outstanding anyway.

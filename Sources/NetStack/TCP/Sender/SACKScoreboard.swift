@@ -37,7 +37,7 @@ struct SACKScoreboard: Hashable {
     /// Records the blocks of an ACK whose cumulative point is `una` (already advanced), for data up to
     /// `sndMax`. Blocks outside (una, sndMax] are ignored (RFC 2018 §4 does not require them to be
     /// valid). RFC 2883 §4: a first block below the cumulative ACK, or inside the second block, is a
-    /// D-SACK.
+    /// D-SACK; nothing else is (Linux `tcp_check_dsack` applies the same two tests).
     mutating func update(blocks: TCPSACKBlocks, ack: SequenceNumber, una: SequenceNumber, sndMax: SequenceNumber) -> Update {
         var result = Update()
         for (index, block) in blocks.enumerated() {
@@ -51,10 +51,13 @@ struct SACKScoreboard: Hashable {
                     let second = blocks[blocks.startIndex + 1]
                     insideSecond = SequenceNumber(second.left) <= left && right <= SequenceNumber(second.right)
                 }
-                if belowAck || insideSecond || covers(left: left, right: right) {
+                // Only these two forms: a first block that merely repeats SACKed data (receivers list the
+                // block of the latest arrival first and keep repeating it, e.g. on an ACK that advances
+                // SND.UNA, RFC 2018 §4) reports nothing duplicated, and counting it undid real recoveries.
+                if belowAck || insideSecond {
                     result.duplicateBytes = right - left
                     result.duplicate = Range(left: left, right: right)
-                    if belowAck || insideSecond { continue }
+                    continue
                 }
             }
             let l = SequenceNumber.max(left, una)

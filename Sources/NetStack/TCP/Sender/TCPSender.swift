@@ -57,6 +57,9 @@ struct TCPSender {
 
     /// In fast recovery (RFC 6675 §5 / RFC 6582 §3.2).
     private(set) var inRecovery = false
+    /// A retransmission timeout's go-back-N is under way: its recovery point is not yet acknowledged
+    /// (RFC 8985 §6.2 step 4 counts this as loss recovery too).
+    private(set) var recoveringFromTimeout = false
     /// RecoveryPoint (RFC 6675 §2) / "recover" (RFC 6582 §3.2): SND.MAX when recovery (or the last
     /// timeout) began; recovery ends when it is acknowledged and does not restart below it.
     private(set) var recoveryPoint: SequenceNumber? = nil
@@ -80,6 +83,10 @@ struct TCPSender {
     private(set) var duplicateSackedInEpisode = 0
     /// Episodes undone (for tests and statistics).
     private(set) var undoCount = 0
+    /// Fast recoveries entered (for tests and statistics).
+    private(set) var recoveries = 0
+    /// Retransmission timeouts (for tests and statistics).
+    private(set) var timeouts = 0
 
     init(algorithm: TCPCongestionControlAlgorithm, mss: Int, iss: SequenceNumber) {
         self.mss = Swift.max(1, mss)
@@ -128,6 +135,7 @@ struct TCPSender {
         if advanced > 0 {
             duplicateAcks = 0
             probeAllowed = true
+            if recoveringFromTimeout, recoveryPoint.map({ ack >= $0 }) ?? true { recoveringFromTimeout = false }
             if highRetransmitted < ack { highRetransmitted = ack }
             if inRecovery, let point = recoveryPoint {
                 if ack >= point {
@@ -178,6 +186,7 @@ struct TCPSender {
         duplicateSackedInEpisode = 0
         recoveryPoint = sndMax
         inRecovery = true
+        recoveries += 1
         // RFC 6675 §5 step 4.2 / RFC 5681 eq. 4: ssthresh from FlightSize, cwnd = ssthresh.
         congestion.onCongestionEvent(flight: flight, now: now)
         retransmitHeadDue = true
@@ -188,7 +197,8 @@ struct TCPSender {
     /// RFC 8985 §6.2 step 5 and §6.3: marks what RACK finds lost and arms (or clears) the reordering
     /// timer for what may still be.
     private mutating func detectRACKLosses(now: NetInstant, smoothedRTT: Int64?) {
-        let window = rack.reorderingWindow(inRecovery: inRecovery, smoothedRTT: smoothedRTT)
+        let dupThreshReached = scoreboard.sackedBytes > (duplicateThreshold - 1) * mss
+        let window = rack.reorderingWindow(inRecovery: inRecovery || recoveringFromTimeout, dupThreshReached: dupThreshReached, smoothedRTT: smoothedRTT)
         let result = rack.detectLoss(now: now, reorderingWindow: window)
         reorderingDeadline = result.timer
     }
@@ -328,6 +338,14 @@ struct TCPSender {
         return length > 0 ? (seq, length) : nil
     }
 
+    /// RFC 6298 §3: an RTT sample for an ACK up to `ack` (before `onAck` sees it) from the send time of
+    /// the newest segment it covers, at the clock's precision; nil without SACK (no send times kept) or
+    /// when Karn's rule forbids one (see `RACK.roundTripSample`).
+    func roundTripSample(ack: SequenceNumber, now: NetInstant) -> Int64? {
+        guard sackEnabled else { return nil }
+        return rack.roundTripSample(ack: ack, now: now)
+    }
+
     /// A retransmission of `[seq, seq + length)` was sent while SND.MAX was `sndMax`.
     mutating func didRetransmit(seq: SequenceNumber, length: Int, sndMax: SequenceNumber, now: NetInstant) {
         let end = seq + length
@@ -355,7 +373,9 @@ struct TCPSender {
 
     /// RFC 8985 §7.2: arms the PTO after new data was sent or an ACK arrived, when SACK is in use,
     /// nothing is being recovered and data is outstanding: PTO = 2·SRTT, plus the peer's worst-case
-    /// delayed ACK when only one segment is in flight, and never later than the RTO.
+    /// delayed ACK when only one segment is in flight, and never later than the RTO. A small slack
+    /// (`probeTimeoutSlack`) is added instead of a fixed floor, so the probe keeps pace with a
+    /// sub-millisecond path.
     mutating func armTailLossProbe(
         now: NetInstant, smoothedRTT: Int64?, flight: Int, retransmitDeadline: NetInstant?
     ) {
@@ -363,8 +383,8 @@ struct TCPSender {
             if flight == 0 { probeDeadline = nil }
             return
         }
-        var pto = Swift.max(2 * srtt, Self.minimumProbeTimeout)
-        if flight <= mss { pto += Self.worstCaseDelayedAck }
+        var pto = 2 * srtt
+        pto += flight <= mss ? Self.worstCaseDelayedAck : Self.probeTimeoutSlack
         let deadline = now + pto
         if let rto = retransmitDeadline, rto <= deadline {
             probeDeadline = nil
@@ -373,9 +393,11 @@ struct TCPSender {
         probeDeadline = deadline
     }
 
-    /// RFC 8985 §7.2: 10 ms lower bound on the PTO (Linux `TCP_TIMEOUT_MIN` for TLP is 2 jiffies;
-    /// the RFC's example uses 10 ms for tick-based timers).
-    static let minimumProbeTimeout: Int64 = 10_000_000
+    /// Added to 2·SRTT for the PTO (RFC 8985 §7.2) when more than one segment is in flight: Linux's
+    /// `tcp_schedule_loss_probe` adds `TCP_TIMEOUT_MIN`, 2 jiffies (2 ms at HZ=1000). It was a 10 ms
+    /// floor here: on a path with a 0.1–0.5 ms RTT that is 20–100 round trips per tail loss, and at
+    /// 5 % loss a window of 3–5 segments loses its tail often.
+    static let probeTimeoutSlack: Int64 = 2_000_000
     /// RFC 8985 §7.2 WCDelAckT: 200 ms.
     static let worstCaseDelayedAck: Int64 = 200_000_000
 
@@ -402,10 +424,11 @@ struct TCPSender {
     }
 
     /// In recovery, after the segment at SND.UNA was retransmitted: arm the timer that resends it if it
-    /// is still missing after max(2·SRTT, 10 ms) (see `probeTimerExpired`).
+    /// is still missing after 2·SRTT + `probeTimeoutSlack`, the PTO of RFC 8985 §7.2 (see
+    /// `probeTimerExpired`).
     mutating func armRecoveryProbe(now: NetInstant, smoothedRTT: Int64?, retransmitDeadline: NetInstant?) {
         guard inRecovery, sackEnabled, probeAllowed, let srtt = smoothedRTT else { return }
-        let deadline = now + Swift.max(2 * srtt, Self.minimumProbeTimeout)
+        let deadline = now + 2 * srtt + Self.probeTimeoutSlack
         if let rto = retransmitDeadline, rto <= deadline { return }
         probeDeadline = deadline
     }
@@ -429,6 +452,8 @@ struct TCPSender {
             duplicateSackedInEpisode = 0
         }
         congestion.onRetransmissionTimeout(flight: sndMax - una, now: now)
+        timeouts += 1
+        recoveringFromTimeout = true
         inRecovery = false
         recoveryPoint = sndMax
         duplicateAcks = 0
