@@ -21,6 +21,7 @@ let package = Package(
         fuzzTarget("FuzzICMP", ["Wire"]),
         fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
         fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
+        fuzzTarget("FuzzNetStackStream", ["NetStack", "Wire"]),
         fuzzTarget("FuzzDERP", ["Relay", "WireGuard"]),
         fuzzTarget("FuzzDisco", ["Relay", "WireGuard"]),
         fuzzTarget("FuzzNetmap", ["WireNet"]),

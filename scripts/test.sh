@@ -4,8 +4,12 @@
 #   FUZZ_SECONDS        seconds per fuzz target (default 20; 0 skips fuzzing)
 #   TEST_CONFIGURATION  debug (default) or release
 #   REQUIRE_ALL_TESTS   1 fails the run when any test was skipped (e.g. real-peer tests without root)
+#   SANITIZERS          off by default (a run adds two full instrumented builds: far past CI's 30 minutes
+#                       on 2 cores); `address`, `thread` or `address,thread` also runs
+#                       scripts/sanitizers.sh with that sanitizer's default suites
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SANITIZERS="${SANITIZERS:-}"
 
 scripts/bootstrap.sh
 
@@ -45,6 +49,10 @@ if [ -n "$skipped" ]; then
 else
     echo "test: no tests skipped"
 fi
+
+for sanitizer in ${SANITIZERS//,/ }; do
+    scripts/sanitizers.sh "$sanitizer"
+done
 
 fuzz_seconds="${FUZZ_SECONDS:-20}"
 if [ "$fuzz_seconds" != "0" ]; then

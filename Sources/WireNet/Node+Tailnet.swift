@@ -44,7 +44,9 @@ extension TailnetSession {
                 self.shutdown(logout: logout)
                 continuation.resume()
             }
-            if thread == nil {
+            if let thread {
+                thread.detach()
+            } else {
                 shutdown(logout: logout)
                 continuation.resume()
             }

@@ -236,7 +236,7 @@ public final class Node: Service, Sendable {
                 engine.stop()
                 continuation.resume()
             }
-            if thread == nil { engine.stop(); continuation.resume() }
+            if let thread { thread.detach() } else { engine.stop(); continuation.resume() }
         }
         logger.info("node closed")
     }

@@ -27,6 +27,29 @@ struct TCPSynReceivedTests {
         #expect(full.connection.effectiveMSS == 524)
     }
 
+    @Test("A peer MSS below 48 is raised to 48 (Linux tcp_min_snd_mss, CVE-2019-11479): no 1-byte segments")
+    func tinyPeerMSSIsRaised() {
+        let config = fixtureConfiguration(buffer: 1 << 20, timestamps: true, windowScaling: true)
+        // (announced MSS, timestamps, effective MSS): 12 bytes of timestamps come off, the floor stays.
+        for (announced, timestamps, expected) in [(0, false, 48), (1, true, 48), (59, true, 48), (61, true, 49), (536, false, 536)] {
+            var syn = seg(remoteISS, .syn)
+            syn.maxSegmentSize = UInt16(announced)
+            if timestamps { syn.timestamps = TCPTimestamps(value: 42, echoReply: 0) }
+            let f = TCPFixture(TCPConnection(passiveOpenFrom: syn, configuration: config, iss: localISS, now: .zero)!)
+            #expect(f.connection.effectiveMSS == expected, "announced \(announced), timestamps \(timestamps)")
+        }
+        // MSS 0: 200 bytes leave in segments of 48, not 200 segments of 1 byte.
+        var syn = seg(remoteISS, .syn, wnd: 65535)
+        syn.maxSegmentSize = 0
+        let f = TCPFixture(TCPConnection(passiveOpenFrom: syn, configuration: config, iss: localISS, now: .zero)!)
+        _ = f.drain()
+        #expect(f.receive(seg(remoteISS + 1, ack: localISS + 1, [], wnd: 65535)).isEmpty)
+        #expect(f.write(bytes(200)) == 200)
+        let sent = f.drain().map(\.payloadLength).filter { $0 > 0 }
+        #expect(sent.first == 48)
+        #expect(sent.allSatisfy { $0 <= 48 })
+    }
+
     @Test("RFC 9293 §3.10.7.4 fifth: SND.UNA < SEG.ACK =< SND.NXT in SYN-RECEIVED enters ESTABLISHED")
     func acceptableAckEstablishes() {
         let f = TCPFixture.synReceived()

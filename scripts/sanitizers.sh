@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs test suites under a sanitizer, each sanitizer in its own build directory (.build-asan,
+# .build-tsan) so the normal .build is left alone.
+#   scripts/sanitizers.sh address|thread [SUITE...]
+# SUITE is a `swift test --filter` pattern (a test target or suite name). Defaults:
+#   address: WireTests WireGuardTests NetStackTests RelayTests UDPTransportTests
+#            (the sans-IO cores and the C boundary: libsodium, io_uring rings, unsafe-pointer
+#            parsing — where an out-of-bounds access would live)
+#   thread:  UDPTransportTests WireNetTests.NodeLoopbackTests WireNetTests.ParallelCryptoTests
+#            WireNetTests.NodeServiceTests
+#            (the code that has threads: the io_uring transport, the engine loop and its parallel
+#            crypto workers, the node's API called from other tasks; the sans-IO cores are
+#            single-threaded by design and only slow TSan down)
+# Suppressions: scripts/sanitizers/<sanitizer>.supp (each entry says why). Environment:
+#   SANITIZER_JOBS  build jobs (default: all cores)
+#   SANITIZER_SKIP  a `swift test --skip` pattern, e.g. the long simulations on a loaded machine:
+#                   SANITIZER_SKIP='BurstLossSimulationTests|LossRecoverySimulationTests'
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sanitizer="${1:-}"
+shift || true
+case "$sanitizer" in
+address)
+    scratch=.build-asan
+    default_suites=(WireTests WireGuardTests NetStackTests RelayTests UDPTransportTests)
+    # detect_leaks=0: LeakSanitizer reports the Swift runtime's and swift-testing's process-lifetime
+    # allocations (metadata caches, the test registry) as leaks at exit; descriptor/thread/memory
+    # leaks of a node are checked by NodeLifecycleLeakTests instead.
+    export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    ;;
+thread)
+    scratch=.build-tsan
+    default_suites=(UDPTransportTests WireNetTests.NodeLoopbackTests WireNetTests.ParallelCryptoTests WireNetTests.NodeServiceTests)
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/sanitizers/thread.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+    ;;
+*)
+    echo "usage: scripts/sanitizers.sh address|thread [SUITE...]" >&2
+    exit 2
+    ;;
+esac
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=("${default_suites[@]}")
+
+jobs=()
+[ -n "${SANITIZER_JOBS:-}" ] && jobs=(-j "$SANITIZER_JOBS")
+# Swift's backtracer would otherwise take the sanitizer's signal and hide its report.
+export SWIFT_BACKTRACE=enable=no
+
+echo "sanitizers: building the tests with --sanitize=$sanitizer in $scratch"
+swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" "${jobs[@]}"
+
+filter="$(IFS='|'; echo "${suites[*]}")"
+echo "sanitizers: running ($filter) under $sanitizer"
+# One test at a time, as scripts/test.sh does: a sanitizer makes every test several times slower and
+# the suites that start nodes time out when run side by side on 2 cores.
+skip=()
+[ -n "${SANITIZER_SKIP:-}" ] && skip=(--skip "$SANITIZER_SKIP")
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+result=clean
+swift test --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build --no-parallel --filter "$filter" "${skip[@]}" \
+    2>&1 | tee "$log" || result=failed
+# A summary for Docs/reliability.md: perf/results/sanitizers/<time>-<sanitizer>.txt
+mkdir -p perf/results/sanitizers
+out="perf/results/sanitizers/$(date -u +%Y-%m-%dT%H%MZ)-$sanitizer.txt"
+{
+    echo "sanitizer: $sanitizer"
+    echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Tests || echo '+changes')"
+    echo "suites: $filter"
+    echo "skipped: ${SANITIZER_SKIP:-none}"
+    echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (nproc $(nproc))"
+    echo "result: $result"
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -aE '^. Test run with|Executed [0-9]+ tests|^. Suite .* (passed|failed) after|SUMMARY: |WARNING: ThreadSanitizer|And [0-9]+ more similar|ERROR: AddressSanitizer' || true
+} >"$out"
+echo "sanitizers: $sanitizer $result (summary: $out)"
+[ "$result" = clean ]
