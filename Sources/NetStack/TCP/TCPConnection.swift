@@ -148,11 +148,6 @@ public struct TCPConnection {
         acceptPeerSyn(syn, now: now)
     }
 
-    /// Smallest payload per segment, whatever MSS the peer announces (Linux `tcp_min_snd_mss`, 48 since
-    /// CVE-2019-11479): an MSS option of 0 or 1 would otherwise make every byte its own packet, 40 bytes
-    /// of headers and a full trip through the output path each (found by `FuzzNetStackStream`).
-    static let minimumSendMSS = 48
-
     /// RFC 7323 §2.3: the smallest shift that lets the window field describe the whole buffer (≤ 14).
     static func windowScale(for bufferSize: Int) -> UInt8 {
         var shift: UInt8 = 0
@@ -193,12 +188,11 @@ public struct TCPConnection {
         } else {
             timestampsEnabled = false
         }
-        // RFC 9293 §3.7.1: effective send MSS, less the options carried on every segment (RFC 7323 §3),
-        // but never below `minimumSendMSS`.
+        // RFC 9293 §3.7.1: effective send MSS, less the options carried on every segment (RFC 7323 §3).
+        // The peer's MSS was floored at `minimumSendMSS` above; as in Linux the options come off after
+        // that floor (48 − 12 = 36 bytes of data with timestamps).
         let optionBytes = timestampsEnabled ? 12 : 0
-        effectiveMSS = Swift.max(
-            Swift.min(Self.minimumSendMSS, configuration.maxSegmentSize),
-            Swift.min(peerMSS, configuration.maxSegmentSize) - optionBytes, 1)
+        effectiveMSS = Swift.max(1, Swift.min(peerMSS, configuration.maxSegmentSize) - optionBytes)
         sender.updateMSS(effectiveMSS)
     }
 

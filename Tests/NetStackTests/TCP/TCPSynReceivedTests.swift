@@ -30,8 +30,9 @@ struct TCPSynReceivedTests {
     @Test("A peer MSS below 48 is raised to 48 (Linux tcp_min_snd_mss, CVE-2019-11479): no 1-byte segments")
     func tinyPeerMSSIsRaised() {
         let config = fixtureConfiguration(buffer: 1 << 20, timestamps: true, windowScaling: true)
-        // (announced MSS, timestamps, effective MSS): 12 bytes of timestamps come off, the floor stays.
-        for (announced, timestamps, expected) in [(0, false, 48), (1, true, 48), (59, true, 48), (61, true, 49), (536, false, 536)] {
+        // (announced MSS, timestamps, effective MSS): the announced MSS is floored at 48, then 12 bytes
+        // of timestamps come off (as Linux's tcp_min_snd_mss and tcp_mtu_to_mss do).
+        for (announced, timestamps, expected) in [(0, false, 48), (1, true, 36), (59, true, 47), (61, true, 49), (536, false, 536)] {
             var syn = seg(remoteISS, .syn)
             syn.maxSegmentSize = UInt16(announced)
             if timestamps { syn.timestamps = TCPTimestamps(value: 42, echoReply: 0) }
