@@ -78,6 +78,14 @@ extension TCPConnection {
             Int32(bitPattern: ts.value &- tsRecent) < 0, now - tsRecentStamp <= Self.tsRecentLifetime
         {
             replyToUnacceptable(seg, now: now)
+            // RFC 2883 §4: data below RCV.NXT that PAWS drops is a duplicate too (the original of a
+            // segment whose retransmission arrived first, as with reordering): report it in a D-SACK,
+            // at once, as Linux's tcp_send_dupack, so that the sender can undo a spurious recovery.
+            if seg.payloadLength > 0 && seg.seq < receive.nxt {
+                let length = Swift.min(seg.payloadLength, receive.nxt - seg.seq)
+                receiver.receiveDuplicate(seq: seg.seq, length: length)
+                immediateAckDue = ackNow
+            }
             return []
         }
 
