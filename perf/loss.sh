@@ -17,9 +17,11 @@
 # Tunnel 100.64.4.1 / 100.64.4.2, MTU 1420. Results: perf/results/<stamp>-loss.{md,jsonl}.
 #
 # Environment: WIRENET_BIN (required for row b), RUNS (3), DURATION (8 s per test), ROWS ("b d"),
-# CONDITIONS ("0 1 2 5 1r5"), REORDER_DELAY_US (2000), SEED (1), LINUX_CC (cubic: the Linux TCP
-# congestion control in both namespaces; a new namespace inherits the host's default, which is bbr on
-# this machine, and BBR ignores random loss, so the reference rows measured BBR against WireNet's CUBIC).
+# TESTS ("upload download"; "upload" alone: Linux sends into WireNet), CONDITIONS ("0 1 2 5 1r5"),
+# REORDER_DELAY_US (2000), SEED (1), LABEL (which WireNet build ran, written into the table),
+# LINUX_CC (cubic: the Linux TCP congestion control in both namespaces; a new namespace inherits the
+# host's default, which is bbr on this machine, and BBR ignores random loss, so the reference rows
+# measured BBR against WireNet's CUBIC).
 # A namespace may only pick an algorithm in net.ipv4.tcp_allowed_congestion_control: LINUX_CC is added
 # there for the run and the list restored on exit.
 set -euo pipefail
@@ -30,6 +32,8 @@ RUNS="${RUNS:-3}"
 DURATION="${DURATION:-8}"
 ROWS="${ROWS:-b d}"
 CONDITIONS="${CONDITIONS:-0 1 2 5 1r5}"
+TESTS="${TESTS:-upload download}"
+LABEL="${LABEL:-}"
 REORDER_DELAY_US="${REORDER_DELAY_US:-2000}"
 LINUX_CC="${LINUX_CC:-cubic}"
 SEED="${SEED:-1}"
@@ -214,8 +218,7 @@ for run in $(seq 1 "$RUNS"); do
                 log "row $row: no connection through the tunnel"; cat "$work"/*.log >&2 || true
                 stop "$relay_pid"; continue
             fi
-            measure "$row" "$cond" "$run" upload
-            measure "$row" "$cond" "$run" download
+            for test in $TESTS; do measure "$row" "$cond" "$run" "$test"; done
             stop "$relay_pid"
             grep '^{' "$work/impair.log" | sed "s/^/{\"row\":\"$row\",\"condition\":\"$cond\",\"run\":$run,\"relay\":/; s/\$/}/" >>"$raw" || true
         done
@@ -224,9 +227,9 @@ for run in $(seq 1 "$RUNS"); do
     done
 done
 
-python3 - "$raw" "$results/$stamp-loss.md" "$DURATION" "$RUNS" "$REORDER_DELAY_US" "$LINUX_CC" <<'PY'
+python3 - "$raw" "$results/$stamp-loss.md" "$DURATION" "$RUNS" "$REORDER_DELAY_US" "$LINUX_CC" "$LABEL" <<'PY'
 import json, statistics, sys
-raw, md, duration, runs, reorder_delay, linux_cc = sys.argv[1:7]
+raw, md, duration, runs, reorder_delay, linux_cc, label = sys.argv[1:8]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 data = {}
 for r in rows:
@@ -244,7 +247,8 @@ name = lambda c: (c.replace("r", " % loss + ") + " % reordering") if "r" in c el
 out = [f"# Single-flow goodput under loss (perf/loss.sh)\n",
        f"Median Gbit/s (min–max, n runs) of {duration} s single-flow tests, {runs} interleaved rounds; "
        f"loss/reordering by perf/impair in both directions (reordered datagrams held {reorder_delay} µs); "
-       f"Linux TCP congestion control {linux_cc} (WireNet: CUBIC).\n",
+       f"Linux TCP congestion control {linux_cc} (WireNet: CUBIC)."
+       + (f" WireNet build: {label}." if label else "") + "\n",
        "| condition | Linux sends into WireNet (b upload) | WireNet sends (b download) | Linux ↔ Linux (d upload) | Linux ↔ Linux (d download) | b up / d up | b down / d down | b up / b up at 0 % | b down / b down at 0 % |",
        "|---|---|---|---|---|---|---|---|---|"]
 base_up, _ = cell(("b", "0", "upload")); base_down, _ = cell(("b", "0", "download"))

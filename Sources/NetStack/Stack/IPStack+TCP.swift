@@ -40,6 +40,12 @@ extension IPStack {
             }
             if tcpSlots[i].connection != nil {
                 let events = tcpSlots[i].connection!.handle(header, payload: segment.payload, now: now)
+                if let ack = tcpSlots[i].connection!.nextImmediateAck(now: now) {
+                    // Out-of-order data, a filled hole or a duplicate: its ACK leaves now, ahead of the
+                    // segments of the same batch still to be processed (RFC 5681 §4.2).
+                    let area = UnsafeMutableRawBufferPointer(rebasing: scratch[...])
+                    if let length = emitSegment(ack, slot: i, into: area) { queueScratch(length: length) }
+                }
                 connectionChanged(slot: index, events: events)
                 return
             }
@@ -160,37 +166,43 @@ extension IPStack {
         markDeadlineStale(slot)  // sending arms the retransmission timer
         while tcpSlots[i].connection != nil {
             guard let segment = tcpSlots[i].connection!.nextSegment(now: now) else { return nil }
-            let flow = tcpSlots[i].flow
-            let options = TCPOptions(
-                maximumSegmentSize: segment.maxSegmentSize, windowScale: segment.windowScale,
-                sackPermitted: segment.sackPermitted, timestamps: segment.timestamps, sackBlocks: segment.sackBlocks)
-            let header = TCPHeader(
-                sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: segment.seq.rawValue,
-                acknowledgmentNumber: segment.control.contains(.ack) ? segment.ack.rawValue : 0,
-                flags: TCPFlags(rawValue: UInt16(segment.control.rawValue)), window: segment.window, options: options)
-            let ipLength = Self.ipHeaderLength(flow.local.address)
-            let tcpLength = header.length
-            let total = ipLength + tcpLength + segment.payloadLength
-            guard total <= buffer.count else {
-                // Cannot happen with a buffer of `mtu` bytes; the data is retransmitted later.
-                counters.outputQueueDrops += 1
-                continue
-            }
-            let area = UnsafeMutableRawBufferPointer(rebasing: buffer[ipLength..<total])
-            if segment.payloadLength > 0 {
-                let payloadArea = UnsafeMutableRawBufferPointer(rebasing: area[tcpLength...])
-                _ = tcpSlots[i].connection!.copyPayload(of: segment, into: payloadArea)
-            }
-            guard emitTCPHeader(header, into: area, flow: flow),
-                emitIPHeader(
-                    into: buffer, source: flow.local.address, destination: flow.remote.address, protocol: .tcp,
-                    payloadLength: tcpLength + segment.payloadLength) != nil
-            else { continue }
-            counters.tcpSegmentsSent += 1
-            if segment.control.contains(.rst) { counters.tcpResetsSent += 1 }
-            return total
+            if let total = emitSegment(segment, slot: i, into: buffer) { return total }
         }
         return nil
+    }
+
+    /// Writes `segment` of connection slot `i` as an IP packet into `buffer`; returns its length, or nil
+    /// if it could not be built (the data is retransmitted later).
+    private func emitSegment(_ segment: TCPSegmentHeader, slot i: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        let flow = tcpSlots[i].flow
+        let options = TCPOptions(
+            maximumSegmentSize: segment.maxSegmentSize, windowScale: segment.windowScale,
+            sackPermitted: segment.sackPermitted, timestamps: segment.timestamps, sackBlocks: segment.sackBlocks)
+        let header = TCPHeader(
+            sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: segment.seq.rawValue,
+            acknowledgmentNumber: segment.control.contains(.ack) ? segment.ack.rawValue : 0,
+            flags: TCPFlags(rawValue: UInt16(segment.control.rawValue)), window: segment.window, options: options)
+        let ipLength = Self.ipHeaderLength(flow.local.address)
+        let tcpLength = header.length
+        let total = ipLength + tcpLength + segment.payloadLength
+        guard total <= buffer.count else {
+            // Cannot happen with a buffer of `mtu` bytes.
+            counters.outputQueueDrops += 1
+            return nil
+        }
+        let area = UnsafeMutableRawBufferPointer(rebasing: buffer[ipLength..<total])
+        if segment.payloadLength > 0 {
+            let payloadArea = UnsafeMutableRawBufferPointer(rebasing: area[tcpLength...])
+            _ = tcpSlots[i].connection!.copyPayload(of: segment, into: payloadArea)
+        }
+        guard emitTCPHeader(header, into: area, flow: flow),
+            emitIPHeader(
+                into: buffer, source: flow.local.address, destination: flow.remote.address, protocol: .tcp,
+                payloadLength: tcpLength + segment.payloadLength) != nil
+        else { return nil }
+        counters.tcpSegmentsSent += 1
+        if segment.control.contains(.rst) { counters.tcpResetsSent += 1 }
+        return total
     }
 
     // MARK: Connection table

@@ -78,6 +78,14 @@ extension TCPConnection {
             Int32(bitPattern: ts.value &- tsRecent) < 0, now - tsRecentStamp <= Self.tsRecentLifetime
         {
             replyToUnacceptable(seg, now: now)
+            // RFC 2883 §4: data below RCV.NXT that PAWS drops is a duplicate too (the original of a
+            // segment whose retransmission arrived first, as with reordering): report it in a D-SACK,
+            // at once, as Linux's tcp_send_dupack, so that the sender can undo a spurious recovery.
+            if seg.payloadLength > 0 && seg.seq < receive.nxt {
+                let length = Swift.min(seg.payloadLength, receive.nxt - seg.seq)
+                receiver.receiveDuplicate(seq: seg.seq, length: length)
+                immediateAckDue = ackNow
+            }
             return []
         }
 
@@ -103,6 +111,7 @@ extension TCPConnection {
             // RFC 2883 §4: data that was already received is reported in a D-SACK block.
             if seg.payloadLength > 0 && seg.seq + seg.payloadLength <= receive.nxt {
                 receiver.receiveDuplicate(seq: seg.seq, length: seg.payloadLength)
+                immediateAckDue = ackNow  // each duplicate gets its own ACK, as in receiveText
             }
             // A retransmitted FIN in TIME-WAIT restarts the 2 MSL timeout (RFC 9293 §3.10.7.4 eighth).
             if state == .timeWait && ctl.contains(.fin) { closeDeadline = now + configuration.timeWaitDuration }
@@ -349,6 +358,7 @@ extension TCPConnection {
             guard skip < bytes.count else {
                 receiver.receiveDuplicate(seq: seg.seq, length: bytes.count)
                 ackNow = true
+                immediateAckDue = true  // RFC 5681 §4.2 / RFC 2883 §4: each duplicate gets its ACK
                 return []
             }
             receiver.receiveDuplicate(seq: seg.seq, length: skip)
@@ -371,12 +381,19 @@ extension TCPConnection {
             return []
         }
         if bytes.count > room { bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(room)) }
+        let heldOutOfOrder = !receiver.reassembly.isEmpty
         let arrival = receiver.receive(
             seq: receive.nxt + offset, offset: offset, length: bytes.count, rcvNxt: receive.nxt, now: now)
         guard case .stored(let ready, let ackDue) = arrival else {
             ackNow = true  // nothing new, or no room to track it: the sender will retransmit
+            immediateAckDue = true
             return []
         }
+        // RFC 5681 §4.2: out-of-order data and data that fills a hole are acknowledged at once — one
+        // ACK per such segment, even when the caller hands over a batch of segments before it asks for
+        // output: a sender counts duplicate ACKs and reads SACK blocks per arriving ACK (RFC 6675), as
+        // Linux's tcp_data_queue_ofo acknowledges every out-of-order segment.
+        if ackDue && (offset > 0 || heldOutOfOrder) { immediateAckDue = true }
         receiveBuffer.write(bytes, atOffset: offset)
         var events: TCPConnectionEvents = []
         if ready > 0 {

@@ -9,12 +9,29 @@ extension TCPConnection {
     public mutating func nextSegment(now: NetInstant) -> TCPSegmentHeader? {
         guard var segment = nextSegmentWithoutSACK(now: now) else { return nil }
         if segment.control.contains(.ack) && !segment.control.contains(.syn) && !segment.control.contains(.rst) {
-            // RFC 2018 §4: SACK blocks on every ACK while data is held out of order, as many as fit in
-            // the option space (3 with timestamps) and in the MSS next to the payload (RFC 9293 §3.7.1).
-            let optionRoom = effectiveMSS - segment.payloadLength
-            let fit = Swift.min(timestampsEnabled ? 3 : 4, Swift.max(0, (optionRoom - 4) / 8))
-            segment.sackBlocks = receiver.sackBlocksForAck(rcvNxt: receive.nxt, limit: fit)
+            attachSACKBlocks(to: &segment)
         }
+        return segment
+    }
+
+    /// RFC 2018 §4: SACK blocks on every ACK while data is held out of order, as many as fit in the
+    /// option space (3 with timestamps) and in the MSS next to the payload (RFC 9293 §3.7.1).
+    private mutating func attachSACKBlocks(to segment: inout TCPSegmentHeader) {
+        let optionRoom = effectiveMSS - segment.payloadLength
+        let fit = Swift.min(timestampsEnabled ? 3 : 4, Swift.max(0, (optionRoom - 4) / 8))
+        segment.sackBlocks = receiver.sackBlocksForAck(rcvNxt: receive.nxt, limit: fit)
+    }
+
+    /// The ACK the last processed segment owes at once (out-of-order data, a filled hole, a duplicate),
+    /// or nil. A caller that hands over several received segments before draining `nextSegment(now:)`
+    /// calls this after each one, so that every such segment gets its own ACK with the SACK blocks of
+    /// that moment (RFC 5681 §4.2, RFC 2018 §4) rather than one ACK for the whole batch.
+    public mutating func nextImmediateAck(now: NetInstant) -> TCPSegmentHeader? {
+        guard immediateAckDue else { return nil }
+        immediateAckDue = false
+        guard ackNow, pendingReset == nil, state.isSynchronized else { return nil }
+        var segment = pureAck(now: now)
+        attachSACKBlocks(to: &segment)
         return segment
     }
 
@@ -73,6 +90,7 @@ extension TCPConnection {
         if control.contains(.ack) {
             lastAckSent = receive.nxt
             ackNow = false
+            immediateAckDue = false
             receiver.ackPolicy.ackSent()
         }
         return segment

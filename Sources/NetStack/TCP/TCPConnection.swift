@@ -87,6 +87,10 @@ public struct TCPConnection {
 
     // MARK: Output obligations
     var ackNow = false
+    /// The last segment processed owes an ACK that must leave before the next arriving segment is
+    /// processed: it was out of order, filled a hole, or duplicated data (RFC 5681 §4.2, RFC 2018 §4,
+    /// RFC 2883 §4). See `nextImmediateAck(now:)`.
+    var immediateAckDue = false
     var probeDue = false
     var keepaliveDue = false
     var pendingReset: TCPSegmentHeader? = nil
@@ -330,6 +334,7 @@ public struct TCPConnection {
         keepaliveDeadline = nil
         closeDeadline = nil
         ackNow = false
+        immediateAckDue = false
         sender.retransmitHeadDue = false
         sender.cancelTailLossProbe()
         probeDue = false

@@ -107,6 +107,32 @@ struct TCPSACKTests {
         #expect(last[0].sackBlocks.first == block(rcv + 4000, rcv + 4500))
     }
 
+    @Test("RFC 7323 §5.3 / RFC 2883 §4: an old segment that PAWS drops (the late original after its retransmission) is reported in a D-SACK")
+    func rfc7323Section5_3PAWSDuplicateGetsDSACK() {
+        var config = sackConfiguration()
+        config.timestamps = true
+        let f = TCPFixture.synSent(config)
+        var synAck = seg(remoteISS, ack: localISS + 1, .syn, wnd: 8192)
+        synAck.maxSegmentSize = 1000
+        synAck.sackPermitted = true
+        synAck.timestamps = TCPTimestamps(value: 1, echoReply: 0)
+        _ = f.receive(synAck)
+        // Segment 0 is held up; 1 arrives, then the retransmission of 0 (newer TSval) fills the hole.
+        var one = seg(rcv + 1000, ack: una, [])
+        one.timestamps = TCPTimestamps(value: 3, echoReply: 0)
+        _ = f.receive(one, payload: bytes(1000))
+        var retransmission = seg(rcv, ack: una, [])
+        retransmission.timestamps = TCPTimestamps(value: 5, echoReply: 0)
+        #expect(f.receive(retransmission, payload: bytes(1000)).last?.ack == rcv + 2000)
+        // The original, TSval 2 < TS.Recent 5, arrives late: PAWS drops it, and the ACK says why.
+        var original = seg(rcv, ack: una, [])
+        original.timestamps = TCPTimestamps(value: 2, echoReply: 0)
+        let reply = f.receive(original, payload: bytes(1000))
+        #expect(reply.count == 1)
+        #expect(reply.first?.ack == rcv + 2000)
+        #expect(reply.first?.sackBlocks.first == block(rcv, rcv + 1000))
+    }
+
     @Test("RFC 6675 §5: SACKs for more than 2·SMSS above the hole trigger its retransmission; §4 NextSeg resends the next lost range under cwnd − pipe")
     func sackRecoveryResendsHoles() {
         let f = established()
