@@ -9,7 +9,16 @@ seconds="${1:-30}"
 shift || true
 
 echo "fuzz: building targets with -sanitize=fuzzer"
-swift build --sanitize=fuzzer -Xswiftc -parse-as-library 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true
+build_log="$(mktemp)"
+if ! swift build --sanitize=fuzzer -Xswiftc -parse-as-library >"$build_log" 2>&1; then
+    # A target that no longer compiles must fail the run here, not as "binary not found" per target.
+    grep -E "error:" "$build_log" | sort -u | head -20
+    echo "fuzz: the fuzz targets do not build" >&2
+    rm -f "$build_log"
+    exit 1
+fi
+grep -E "warning: unre|Build complete" "$build_log" | grep -v "^\[" || true
+rm -f "$build_log"
 bin="$(swift build --sanitize=fuzzer -Xswiftc -parse-as-library --show-bin-path)"
 
 if [ $# -gt 0 ]; then

@@ -266,7 +266,8 @@ struct StreamRun {
         precondition(stack.tcpByFlow.count <= configuration.maximumConnections, "connection table over its limit")
         precondition(stack.tcpSlots.count <= configuration.maximumConnections, "slot array over its limit")
         for slot in stack.listeners where slot.open {
-            precondition(slot.acceptQueue.count + slot.halfOpen <= slot.backlog, "backlog over its limit")
+            precondition(slot.synQueue.count <= slot.backlog, "SYN queue over its limit")
+            precondition(slot.acceptQueue.count <= slot.backlog, "accept queue over its limit")
         }
         precondition(stack.eventQueue.count <= stack.tcpSlots.count + stack.listeners.count + stack.udpSockets.count,
             "event queue holds more entries than sockets")
