@@ -69,7 +69,11 @@ struct ForwardingKeepaliveTests {
 
     /// Established IPv4 TCP sockets of this network namespace, from /proc/net/tcp.
     func establishedSockets() throws -> [KernelSocket] {
-        let text = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+        // Not String(contentsOfFile:): procfs reports size 0 and Foundation then reads one 4 KiB page,
+        // about 27 sockets; a full test run has many more. FileHandle reads until end of file.
+        guard let file = FileHandle(forReadingAtPath: "/proc/net/tcp") else { throw CocoaError(.fileReadNoPermission) }
+        defer { try? file.close() }
+        let text = String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
         return text.split(separator: "\n").dropFirst().compactMap { line in
             let fields = line.split(separator: " ")
             guard fields.count > 5, fields[3] == "01" else { return nil }
