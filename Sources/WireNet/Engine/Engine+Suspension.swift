@@ -13,6 +13,12 @@ private final class SuspendedCall: Sendable {
     }
 
     let stage = Mutex(Stage.starting)
+
+    var isCancelled: Bool {
+        stage.withLock { stage in
+            if case .cancelled = stage { return true } else { return false }
+        }
+    }
 }
 
 extension Engine {
@@ -28,7 +34,9 @@ extension Engine {
     ///   nothing when the operation already completed.
     ///
     /// `needsWake` is ``perform(_:wakeIf:)``'s: whether the loop thread must wake for `begin` (a read
-    /// with nothing buffered need not). Cancellation always wakes it.
+    /// with nothing buffered need not). Cancellation always wakes it — also a cancellation that lands
+    /// between the check above and the handler's installation: the handler then runs first, before
+    /// `begin` is queued, and its wake-up may be spent already, so the call wakes the loop itself.
     ///
     /// Throws ``NodeError/closed`` when the engine has stopped (its backend then fails every parked call).
     func suspend<Value: Sendable>(
@@ -40,10 +48,7 @@ extension Engine {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
                 let accepted = perform({ engine in
-                    let cancelledBefore = call.stage.withLock { stage in
-                        if case .cancelled = stage { return true } else { return false }
-                    }
-                    if cancelledBefore { return continuation.resume(throwing: CancellationError()) }
+                    if call.isCancelled { return continuation.resume(throwing: CancellationError()) }
                     guard let withdraw = begin(engine, continuation) else { return }
                     let cancelledDuring = call.stage.withLock { stage -> Bool in
                         if case .cancelled = stage { return true }
@@ -51,7 +56,7 @@ extension Engine {
                         return false
                     }
                     if cancelledDuring { withdraw(engine) }
-                }, wakeIf: needsWake)
+                }, wakeIf: { needsWake() || call.isCancelled })
                 if !accepted { continuation.resume(throwing: NodeError.closed) }
             }
         } onCancel: {
