@@ -101,7 +101,7 @@ let package = Package(
         // and tests the public sockets API as a user sees it (cancellation of every suspending call).
         .testTarget(name: "WireNetAPITests", dependencies: ["WireNet"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
-        .testTarget(name: "NetStackTests", dependencies: ["NetStack", "NetTestSupport", "CSodium"]),
+        .testTarget(name: "NetStackTests", dependencies: ["NetStack", "Wire", "NetTestSupport", "CSodium"]),
         .testTarget(name: "NodeInteropTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "NetTestSupport", "CSodium",
                                                              .product(name: "Logging", package: "swift-log")]),
         // Joining a tailnet: netmap decoding, peer table, packet filter; real control servers and peers.

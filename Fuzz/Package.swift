@@ -22,7 +22,7 @@ let package = Package(
         fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
         fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
         fuzzTarget("FuzzNetStackStream", ["NetStack", "Wire"]),
-        fuzzTarget("FuzzDERP", ["Relay", "WireGuard"]),
+        fuzzTarget("FuzzDERP", ["Relay", "WireGuard", "Wire"]),
         fuzzTarget("FuzzDisco", ["Relay", "WireGuard"]),
         fuzzTarget("FuzzNetmap", ["WireNet"]),
     ]

@@ -9,20 +9,20 @@
 @_exported import struct Wire.IPv6Address
 @_exported import struct Wire.IPPrefix
 @_exported import struct Wire.AddressParseError
+// The one endpoint type (address + port): underlay UDP endpoints and socket addresses in the tunnel.
+@_exported import struct Wire.IPEndpoint
 
-// Keys and the underlay endpoint (WireGuard).
+// Keys (WireGuard).
 @_exported import struct WireGuard.Key32
 @_exported import struct WireGuard.PublicKey
 @_exported import class WireGuard.PrivateKey
 @_exported import class WireGuard.PresharedKey
 @_exported import struct WireGuard.KeyParseError
-@_exported import struct WireGuard.Endpoint
 // The jobs and batch of ``CryptoWorkers``, public for the crypto benchmarks.
 @_exported import struct WireGuard.TransportCryptoJob
 @_exported import class WireGuard.CryptoBatch
 
-// Socket addresses and TCP settings of the userspace stack (NetStack).
-@_exported import struct NetStack.IPEndpoint
+// TCP settings of the userspace stack (NetStack).
 @_exported import struct NetStack.TCPConfiguration
 @_exported import enum NetStack.TCPCongestionControlAlgorithm
 

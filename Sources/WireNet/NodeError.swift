@@ -8,6 +8,7 @@ import Foundation
 #endif
 import NetStack
 import WireGuard
+import Wire
 
 /// Everything a ``Node`` or one of its sockets can refuse, with a message a person can act on.
 public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {

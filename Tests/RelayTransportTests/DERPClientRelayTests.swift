@@ -3,11 +3,12 @@ import Relay
 import RelayTransport
 import Testing
 import WireGuard
+import Wire
 
-func monotonicNow() -> WireGuardInstant {
+func monotonicNow() -> NetInstant {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
-    return WireGuardInstant(nanoseconds: UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec))
+    return NetInstant(nanoseconds: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
 }
 
 /// A DERP client with what a test needs to watch it: its key and everything it reported.

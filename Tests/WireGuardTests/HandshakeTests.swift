@@ -1,5 +1,6 @@
 import Testing
 @testable import WireGuard
+import Wire
 
 @Suite struct HandshakeTests {
     /// Two configured hosts; `a` sends the first packet.

@@ -14,7 +14,7 @@ import Wire
     }
 
     func deliver(_ bytes: [UInt8], to host: SimulatedHost, in network: SimulatedNetwork,
-                 from: Endpoint = .v4(10, 250, 9, 66, port: 1)) -> ReceiveResult {
+                 from: IPEndpoint = .v4(10, 250, 9, 66, port: 1)) -> ReceiveResult {
         network.deliver(SimulatedDatagram(from: from, to: host.endpoint, bytes: bytes))
         return host.receiveResults.last!
     }

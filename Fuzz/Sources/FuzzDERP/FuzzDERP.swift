@@ -1,5 +1,6 @@
 import Relay
 import WireGuard
+import Wire
 
 /// Fixed keys: a relay and a client that have completed the handshake, so the fuzzed stream reaches
 /// the established session as well as a fresh one.
@@ -39,7 +40,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var fresh = DERPClientSession(privateKey: clientKey, preferred: false, pingSeed: 0, now: .zero)
     var established = establishedSession()
     var offset = 0
-    var now = WireGuardInstant.zero
+    var now = NetInstant.zero
     while offset < stream.count {
         let space = reader.writableSpace()
         precondition(!space.isEmpty)

@@ -1,21 +1,5 @@
 import Wire
 
-/// An IP address and port.
-public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
-    public var address: IPAddress
-    public var port: UInt16
-    public init(_ address: IPAddress, _ port: UInt16) {
-        self.address = address
-        self.port = port
-    }
-    public var description: String {
-        switch address {
-        case .v4: return "\(address):\(port)"
-        case .v6: return "[\(address)]:\(port)"
-        }
-    }
-}
-
 /// A TCP connection owned by the application (from `connect` or `accept`).
 public struct TCPSocketHandle: Hashable, Sendable {
     let index: Int32

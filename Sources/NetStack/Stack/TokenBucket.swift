@@ -1,3 +1,5 @@
+import Wire
+
 /// A token bucket for rate-limiting error replies (RFC 4443 §2.4 (f) suggests a token bucket).
 struct TokenBucket {
     let ratePerSecond: Int

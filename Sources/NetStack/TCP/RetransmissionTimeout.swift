@@ -1,3 +1,5 @@
+import Wire
+
 /// The RFC 6298 round-trip-time estimator and retransmission timeout, with exponential backoff.
 ///
 /// All values are nanoseconds. Karn's rule (RFC 6298 §3) is the caller's job: it must not feed samples

@@ -1,3 +1,5 @@
+import Wire
+
 /// Segment arrival (RFC 9293 §3.10.7, "SEGMENT ARRIVES"), with the RFC 5961 protections and RFC 7323
 /// PAWS. Each step below names the rule it implements.
 extension TCPConnection {

@@ -1,3 +1,5 @@
+import Wire
+
 /// Timer expiry: retransmission (RFC 6298 §5), persist (RFC 9293 §3.8.6.1), delayed ACK
 /// (RFC 9293 §3.8.6.3), keepalive (RFC 1122 §4.2.3.6), TIME-WAIT (RFC 9293 §3.10.8) and the
 /// FIN-WAIT-2 timeout.

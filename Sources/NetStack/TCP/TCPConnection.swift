@@ -1,3 +1,5 @@
+import Wire
+
 /// One TCP connection as a sans-IO state machine (RFC 9293), in the style of "state machines return
 /// actions": it is fed segments (`handle(_:payload:now:)`) and time (`handleTimers(now:)`), reports what
 /// changed as `TCPConnectionEvents`, and is drained of segments to send with `nextSegment(now:)`.

@@ -1,3 +1,5 @@
+import Wire
+
 /// The Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s handshake with WireGuard's identifiers: creation and
 /// consumption of messages 1 and 2 and the derivation of transport keys (WireGuard paper §5.4.2–§5.4.5).
 ///
@@ -126,7 +128,7 @@ enum NoiseHandshake {
     /// per-peer initiation rate, and on success moves the peer's handshake to `.initiationConsumed`
     /// — unless `keepsOwnInitiation(peer)` says our crossing initiation goes first.
     static func consumeInitiation(
-        _ message: UnsafeRawBufferPointer, local: PrivateKey, now: WireGuardInstant,
+        _ message: UnsafeRawBufferPointer, local: PrivateKey, now: NetInstant,
         peerFor: (PublicKey) -> Peer?, keepsOwnInitiation: (Peer) -> Bool = { _ in false }
     ) -> InitiationOutcome {
         var hash = initialHash

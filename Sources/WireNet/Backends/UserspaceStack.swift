@@ -18,7 +18,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     let stack: IPStack
     /// The time for socket calls that arrive between loop turns (connect, close): read fresh, since
     /// the loop may have slept long since its last turn.
-    private var now: NetInstant { Self.instant(clock.now()) }
+    private var now: NetInstant { clock.now() }
     private let clock: EngineClock
 
     /// A read or accept still waiting for data, with what to hand back.
@@ -69,16 +69,15 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
 
     // MARK: PacketBackend
 
-    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: WireGuardInstant) {
-        stack.receive(UnsafeRawBufferPointer(packet), now: Self.instant(now))
+    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: NetInstant) {
+        stack.receive(UnsafeRawBufferPointer(packet), now: now)
     }
 
-    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> Int? {
-        stack.nextOutgoingPacket(into: buffer, now: Self.instant(now))
+    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
+        stack.nextOutgoingPacket(into: buffer, now: now)
     }
 
-    func service(now: WireGuardInstant) {
-        let now = Self.instant(now)
+    func service(now: NetInstant) {
         if let deadline = stack.nextDeadline, deadline <= now {
             stack.handleTimers(now: now)
         }
@@ -94,10 +93,10 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         }
     }
 
-    func nextDeadline(now: WireGuardInstant) -> WireGuardInstant? {
+    func nextDeadline(now: NetInstant) -> NetInstant? {
         var next = stack.nextDeadline
         for deadline in connectDeadlines.values { next = WireNet.earliest(next, deadline) }
-        return next.map { WireGuardInstant(nanoseconds: UInt64(clamping: $0.nanoseconds)) }
+        return next
     }
 
     var pollDescriptor: CInt { -1 }
@@ -118,10 +117,6 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         accepts = [:]
         for (_, waiters) in datagramReads { for waiter in waiters { waiter.continuation.resume(throwing: NodeError.closed) } }
         datagramReads = [:]
-    }
-
-    static func instant(_ instant: WireGuardInstant) -> NetInstant {
-        NetInstant(nanoseconds: Int64(clamping: instant.nanoseconds))
     }
 
     // MARK: TCP connections

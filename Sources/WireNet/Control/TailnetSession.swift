@@ -203,7 +203,7 @@ final class TailnetSession: Sendable {
     }
 
     /// Installs the peer that listed `endpoint` (an inbound handshake initiation came from it).
-    func activate(at endpoint: Endpoint, in engine: Engine) -> Bool {
+    func activate(at endpoint: IPEndpoint, in engine: Engine) -> Bool {
         install(state.withLock { $0.table.peer(at: endpoint) }, in: engine)
     }
 
@@ -248,7 +248,7 @@ final class TailnetSession: Sendable {
                 engine.packetFilter = PacketFilter(rules: rules)
                 engine.paths = PeerPaths(nodeKey: keys.node, discoKey: keys.disco,
                                          plainHTTPForTestRelays: Self.plainHTTPForTestRelays, localEndpoints: localEndpoints,
-                                         seed: now.nanoseconds)
+                                         seed: UInt64(bitPattern: now.nanoseconds))
                 if let derpMap { engine.paths?.setDERPMap(derpMap, now: now) }
                 engine.tailnet = self
                 var changes = TailnetPeerTable.Changes()

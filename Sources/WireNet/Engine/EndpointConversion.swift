@@ -2,21 +2,21 @@ import UDPTransport
 import Wire
 import WireGuard
 
-// The transport speaks `UDPEndpoint` (16-byte addresses, IPv4 mapped); WireGuard speaks `Endpoint`
+// The transport speaks `UDPEndpoint` (16-byte addresses, IPv4 mapped); WireGuard speaks `IPEndpoint`
 // (Wire's `IPAddress`). These conversions are the only place the two meet.
 
-extension Endpoint {
+extension IPEndpoint {
     init(_ endpoint: UDPEndpoint) {
         if let v4 = endpoint.address.ipv4Value {
-            self.init(address: .v4(IPv4Address(rawValue: v4)), port: endpoint.port)
+            self.init(.v4(IPv4Address(rawValue: v4)), endpoint.port)
         } else {
-            self.init(address: .v6(IPv6Address(high: endpoint.address.high, low: endpoint.address.low)), port: endpoint.port)
+            self.init(.v6(IPv6Address(high: endpoint.address.high, low: endpoint.address.low)), endpoint.port)
         }
     }
 }
 
 extension UDPEndpoint {
-    init(_ endpoint: Endpoint) {
+    init(_ endpoint: IPEndpoint) {
         switch endpoint.address {
         case .v4(let v4):
             self.init(address: .init(ipv4: v4.rawValue), port: endpoint.port)

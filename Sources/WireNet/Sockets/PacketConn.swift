@@ -1,5 +1,6 @@
 import NetStack
 import Synchronization
+import Wire
 
 /// A UDP socket on the node's tunnel addresses: send datagrams to, and receive them from, any address
 /// the tunnel reaches (Go's `net.PacketConn`).

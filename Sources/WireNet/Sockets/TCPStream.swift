@@ -1,5 +1,6 @@
 import NetStack
 import Synchronization
+import Wire
 
 /// One TCP connection through the tunnel, from ``Node/dial(tcp:port:timeout:)`` or a ``TCPListener``.
 ///

@@ -1,6 +1,7 @@
 import Logging
 import NetStack
 import WireNet
+import Wire
 
 /// `--forward udp:[BIND:]PORT=TUNNEL_IP:PORT`: receives datagrams on a host UDP socket and relays
 /// each sender's datagrams through its own tunnel UDP socket (an ephemeral port of the node) to the

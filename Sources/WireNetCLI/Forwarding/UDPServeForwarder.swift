@@ -1,6 +1,7 @@
 import Logging
 import NetStack
 import WireNet
+import Wire
 
 /// `--serve udp:PORT=HOST:PORT`: receives datagrams on the node's tunnel UDP port and relays each
 /// sender's datagrams through its own host UDP socket connected to the target service; the

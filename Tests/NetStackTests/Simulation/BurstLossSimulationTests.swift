@@ -1,5 +1,6 @@
 import Testing
 @testable import NetStack
+import Wire
 
 /// Conditions of a loaded machine: bursts of drops (full socket buffers) in both directions, long
 /// delays, and a receiving application that stops reading for seconds (zero windows, persist).

@@ -1,4 +1,5 @@
 @testable import NetStack
+import Wire
 
 /// Impairments of a simulated link (one direction).
 struct LinkImpairments {

@@ -1,5 +1,6 @@
 import Testing
 @testable import NetStack
+import Wire
 
 /// Goodput of one sender under random loss on a path like the perf namespaces' (perf/loss.sh): a
 /// 0.1 ms round trip, 62.5 MB/s (0.5 Gbit/s), the same loss rate in both directions.

@@ -1,5 +1,6 @@
 import Testing
 @testable import NetStack
+import Wire
 
 /// Two TCP connections joined by a pair of faulty links, on a virtual clock. The client writes
 /// `total` pseudo-random bytes and closes; the server reads everything and closes when it sees the end.

@@ -1,5 +1,6 @@
 import Testing
 @testable import NetStack
+import Wire
 
 /// FIN-WAIT-1, FIN-WAIT-2, CLOSE-WAIT, CLOSING, LAST-ACK and TIME-WAIT fixtures.
 @Suite("TCP closing states")

@@ -1,5 +1,6 @@
 import Testing
 @testable import NetStack
+import Wire
 
 /// Our ISS and the peer's in every fixture.
 let localISS = SequenceNumber(1000)

@@ -1,5 +1,6 @@
 import Testing
 @testable import NetStack
+import Wire
 
 /// The rules that decide how long a small message waits: Nagle on the sending side, delayed ACK on
 /// the receiving side, and how the two meet in request/response exchanges.

@@ -1,3 +1,5 @@
+import Wire
+
 /// When the receiver acknowledges data (RFC 9293 §3.8.6.3, RFC 5681 §4.2, RFC 1122 §4.2.3.2):
 /// - out-of-order data, and data that fills a hole, at once (RFC 5681 §4.2);
 /// - the first segments of a connection at once ("quick-ACK", as Linux's `tcp_enter_quickack_mode`),

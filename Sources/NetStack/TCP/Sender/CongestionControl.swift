@@ -1,3 +1,5 @@
+import Wire
+
 /// The congestion-control algorithm of a connection (RFC 5033 lets each sender choose one).
 public enum TCPCongestionControlAlgorithm: Sendable, Hashable {
     /// CUBIC (RFC 9438), Linux's default since 2.6.19.

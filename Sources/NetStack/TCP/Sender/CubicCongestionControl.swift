@@ -1,3 +1,5 @@
+import Wire
+
 /// CUBIC congestion control (RFC 9438): after a congestion event the window follows
 /// W_cubic(t) = C·(t − K)³ + W_max (§4.2), never below the Reno-friendly estimate W_est (§4.3), with
 /// fast convergence (§4.7) and β_cubic = 0.7 multiplicative decrease (§4.6). Slow start is RFC 5681's.

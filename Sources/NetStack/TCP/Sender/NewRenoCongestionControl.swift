@@ -1,3 +1,5 @@
+import Wire
+
 /// NewReno's congestion window rules: slow start and congestion avoidance (RFC 5681 §3.1, with
 /// RFC 3465 byte counting), halving on a congestion event (RFC 5681 eq. 4), and the RFC 6582 §3.2
 /// step 3 window on leaving recovery. Recovery itself (which segments to resend, how much may be in

@@ -1,7 +1,9 @@
-/// A point on the stack's monotonic clock, supplied by the caller of every sans-IO entry point.
+/// A point on the caller's monotonic clock, in nanoseconds: the one time type of WireNet's sans-IO cores.
 ///
-/// The stack never reads a clock: the engine passes `now` in, and the stack answers with the next
-/// instant at which it wants to be called again (`nextDeadline`). Tests drive a virtual clock.
+/// The cores (WireGuard, NetStack, Relay) never read a clock: every call that depends on time takes
+/// `now`, and the cores answer with the next instant at which they want to be called again. Tests
+/// drive a virtual clock. The origin is arbitrary and chosen by the caller; instants before it are
+/// negative.
 public struct NetInstant: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Nanoseconds since an arbitrary, fixed origin chosen by the caller.
     public var nanoseconds: Int64
@@ -17,18 +19,24 @@ public struct NetInstant: Hashable, Comparable, Sendable, CustomStringConvertibl
 
     public static func < (lhs: NetInstant, rhs: NetInstant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
-    /// The instant `duration` after `lhs`; saturates instead of overflowing.
+    /// The instant `rhs` after `lhs` (before it, if `rhs` is negative); saturates instead of overflowing.
     public static func + (lhs: NetInstant, rhs: Duration) -> NetInstant {
         NetInstant(nanoseconds: lhs.nanoseconds.addingSaturating(rhs.saturatedNanoseconds))
     }
 
+    /// The time from `earlier` to `self`, zero if `earlier` is later.
+    public func since(_ earlier: NetInstant) -> Duration {
+        let elapsed = nanoseconds.subtractingSaturating(earlier.nanoseconds)
+        return elapsed > 0 ? .nanoseconds(elapsed) : .zero
+    }
+
     /// The instant `nanoseconds` after `lhs`; saturates instead of overflowing.
-    static func + (lhs: NetInstant, nanoseconds: Int64) -> NetInstant {
+    package static func + (lhs: NetInstant, nanoseconds: Int64) -> NetInstant {
         NetInstant(nanoseconds: lhs.nanoseconds.addingSaturating(nanoseconds))
     }
 
-    /// The time from `rhs` to `lhs` in nanoseconds (negative if `rhs` is later).
-    static func - (lhs: NetInstant, rhs: NetInstant) -> Int64 {
+    /// The time from `rhs` to `lhs` in nanoseconds (negative if `rhs` is later); saturates.
+    package static func - (lhs: NetInstant, rhs: NetInstant) -> Int64 {
         lhs.nanoseconds.subtractingSaturating(rhs.nanoseconds)
     }
 
@@ -37,7 +45,7 @@ public struct NetInstant: Hashable, Comparable, Sendable, CustomStringConvertibl
 
 extension Duration {
     /// This duration in whole nanoseconds, clamped to the `Int64` range.
-    var saturatedNanoseconds: Int64 {
+    package var saturatedNanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
@@ -46,12 +54,14 @@ extension Duration {
 }
 
 extension Int64 {
-    func addingSaturating(_ other: Int64) -> Int64 {
+    /// `self + other`, clamped to the `Int64` range.
+    package func addingSaturating(_ other: Int64) -> Int64 {
         let (sum, overflow) = addingReportingOverflow(other)
         return overflow ? (other > 0 ? .max : .min) : sum
     }
 
-    func subtractingSaturating(_ other: Int64) -> Int64 {
+    /// `self - other`, clamped to the `Int64` range.
+    package func subtractingSaturating(_ other: Int64) -> Int64 {
         let (difference, overflow) = subtractingReportingOverflow(other)
         return overflow ? (other < 0 ? .max : .min) : difference
     }
@@ -59,7 +69,7 @@ extension Int64 {
 
 /// The earlier of two optional deadlines (`nil` means "no deadline").
 @inline(__always)
-func earliest(_ a: NetInstant?, _ b: NetInstant?) -> NetInstant? {
+package func earliest(_ a: NetInstant?, _ b: NetInstant?) -> NetInstant? {
     switch (a, b) {
     case let (x?, y?): return x < y ? x : y
     case let (x?, nil): return x
