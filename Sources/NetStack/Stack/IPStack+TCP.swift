@@ -35,7 +35,7 @@ extension IPStack {
             {
                 // RFC 9293 §3.10.7.4 (TIME-WAIT): a new SYN may start a new incarnation.
                 freeSlot(index)
-                listenSegmentArrives(listener: listener, header, flow: flow, now: now)
+                listenSegmentArrives(listener: listener, header, payload: segment.payload, flow: flow, now: now)
                 return
             }
             if tcpSlots[i].connection != nil {
@@ -51,7 +51,7 @@ extension IPStack {
             }
         }
         if let listener = listenerByPort[segment.destinationPort], listeners[Int(listener)].accepts(destination) {
-            listenSegmentArrives(listener: listener, header, flow: flow, now: now)
+            listenSegmentArrives(listener: listener, header, payload: segment.payload, flow: flow, now: now)
             return
         }
         counters.tcpNoSocket += 1
@@ -64,12 +64,18 @@ extension IPStack {
     static let synAckRetransmissionsUnderPressure = 2
 
     /// RFC 9293 §3.10.7.2, LISTEN state.
-    private func listenSegmentArrives(listener: Int32, _ header: TCPSegmentHeader, flow: TCPFlow, now: NetInstant) {
+    private func listenSegmentArrives(
+        listener: Int32, _ header: TCPSegmentHeader, payload: UnsafeRawBufferPointer, flow: TCPFlow, now: NetInstant
+    ) {
         let control = header.control
         // First, check for a RST: ignore it.
         if control.contains(.rst) { return }
-        // Second, check for an ACK: <SEQ=SEG.ACK><CTL=RST>.
+        // Second, check for an ACK: the final ACK of a SYN-cookie handshake rebuilds its connection;
+        // any other gets <SEQ=SEG.ACK><CTL=RST>.
         if control.contains(.ack) {
+            if completeSynCookieHandshake(listener: listener, header, payload: payload, flow: flow, now: now) {
+                return
+            }
             sendReset(replyingTo: header, flow: flow, now: now)
             return
         }
@@ -85,9 +91,14 @@ extension IPStack {
             counters.tcpPerAddressLimitDrops += 1
             return
         }
+        if listeners[l].synQueue.count >= listeners[l].backlog, configuration.synCookies {
+            // The SYN queue is full: answer statelessly (RFC 4987 §3.6).
+            sendSynCookie(listener: listener, header, flow: flow, now: now)
+            return
+        }
         if listeners[l].synQueue.count >= listeners[l].backlog, let oldest = listeners[l].synQueue.first {
-            // The SYN queue is full: drop the oldest half-open connection, without a RST (its SYN,ACK
-            // went unanswered; a real client retransmits its SYN).
+            // The SYN queue is full and cookies are off: drop the oldest half-open connection, without
+            // a RST (its SYN,ACK went unanswered; a real client retransmits its SYN).
             counters.tcpSynQueueEvictions += 1
             freeSlot(oldest)
         }
@@ -149,7 +160,7 @@ extension IPStack {
         queueScratch(length: total)
     }
 
-    private func emitTCPHeader(_ header: TCPHeader, into area: UnsafeMutableRawBufferPointer, flow: TCPFlow) -> Bool {
+    func emitTCPHeader(_ header: TCPHeader, into area: UnsafeMutableRawBufferPointer, flow: TCPFlow) -> Bool {
         do {
             switch (flow.local.address, flow.remote.address) {
             case let (.v4(s), .v4(d)): try header.emit(into: area, source: s, destination: d)
@@ -321,7 +332,8 @@ extension IPStack {
 
     /// Opens a listening socket (RFC 9293 §3.10.1 passive OPEN) on `port` for `address` (nil: all of
     /// the stack's addresses). At most `backlog` established connections wait for `accept` (further
-    /// SYNs are dropped), and at most `backlog` wait in SYN-RECEIVED (a new SYN replaces the oldest).
+    /// SYNs are dropped), and at most `backlog` wait in SYN-RECEIVED; a SYN that finds them full is
+    /// answered with a SYN cookie (`IPStackConfiguration.synCookies`), or replaces the oldest.
     public func listen(port: UInt16, address: IPAddress? = nil, backlog: Int = 128) throws(SocketError)
         -> TCPListenerHandle
     {

@@ -22,6 +22,7 @@ public final class IPStack {
     var ipv6Addresses: [IPv6Address] = []
     var random: RandomSource
     var identifiers: ConnectionIdentifiers
+    var synCookies: SynCookies
     var errorReplies: TokenBucket
     var output: PacketQueue
     /// Scratch space for building non-TCP packets before they are queued.
@@ -74,6 +75,7 @@ public final class IPStack {
         }
         random = RandomSource(seed: configuration.randomSeed)
         identifiers = ConnectionIdentifiers(random: &random)
+        synCookies = SynCookies(random: &random)
         errorReplies = TokenBucket(
             ratePerSecond: configuration.errorRepliesPerSecond, burst: configuration.errorReplyBurst)
         output = PacketQueue(capacity: Swift.max(configuration.outputQueueSize, 2 * 65536))
