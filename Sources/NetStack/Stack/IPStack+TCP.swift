@@ -50,6 +50,16 @@ extension IPStack {
                 return
             }
         }
+        if tcpTimeWait[flow] != nil {
+            let listener = listenerByPort[segment.destinationPort].flatMap {
+                listeners[Int($0)].accepts(destination) ? $0 : nil
+            }
+            let outcome = timeWaitSegmentArrives(header, flow: flow, reopenAllowed: listener != nil, now: now)
+            if case .reopen = outcome, let listener {
+                listenSegmentArrives(listener: listener, header, payload: segment.payload, flow: flow, now: now)
+            }
+            return
+        }
         if let listener = listenerByPort[segment.destinationPort], listeners[Int(listener)].accepts(destination) {
             listenSegmentArrives(listener: listener, header, payload: segment.payload, flow: flow, now: now)
             return
@@ -102,7 +112,7 @@ extension IPStack {
             counters.tcpSynQueueEvictions += 1
             freeSlot(oldest)
         }
-        guard tcpByFlow.count < configuration.maximumConnections else {
+        guard connectionCount < configuration.maximumConnections else {
             counters.tcpBacklogDrops += 1
             return
         }
@@ -243,9 +253,7 @@ extension IPStack {
         detachFromListener(index)
         if tcpSlots[i].passive {
             tcpSlots[i].passive = false
-            let remote = tcpSlots[i].flow.remote.address
-            let count = tcpPassiveByRemote[remote, default: 1] - 1
-            tcpPassiveByRemote[remote] = count > 0 ? count : nil
+            releasePassiveOpen(of: tcpSlots[i].flow.remote.address)
         }
         tcpByFlow.removeValue(forKey: tcpSlots[i].flow)
         tcpSlots[i].connection = nil
@@ -276,13 +284,20 @@ extension IPStack {
     }
 
     /// Frees a connection that reached CLOSED once nobody needs it: the application released it, it is
-    /// not waiting in a backlog, and its last segment (e.g. a RST) has been sent.
+    /// not waiting in a backlog, and its last segment (e.g. a RST) has been sent. One in TIME-WAIT
+    /// becomes a compact record then (`enterTimeWaitRecord`).
     func reclaimIfFinished(slot index: Int32) {
         let i = Int(index)
-        guard let connection = tcpSlots[i].connection, connection.state == .closed,
-            !tcpSlots[i].applicationOwned, !tcpSlots[i].outputPending
+        guard let connection = tcpSlots[i].connection, !tcpSlots[i].applicationOwned, !tcpSlots[i].outputPending
         else { return }
-        freeSlot(index)
+        switch connection.state {
+        case .closed:
+            freeSlot(index)
+        case .timeWait where tcpSlots[i].listener == nil:
+            enterTimeWaitRecord(slot: index)
+        default:
+            break
+        }
     }
 
     /// Reacts to what a connection reported: backlog bookkeeping, events for the application, output.
@@ -417,14 +432,14 @@ extension IPStack {
                 local = .v6(a)
             }
         }
-        guard tcpByFlow.count < configuration.maximumConnections else { throw .tooManyConnections }
+        guard connectionCount < configuration.maximumConnections else { throw .tooManyConnections }
         // RFC 6056 §3.3.3 (Algorithm 3): ports in 49152-65535 in a per-destination order, so a 4-tuple
         // comes back only after the whole range was used; skip ports in use.
         var flow: TCPFlow? = nil
         for _ in 0..<ConnectionIdentifiers.ephemeralPorts.count {
             let port = identifiers.nextEphemeralPort(local: local, remote: remote)
             let candidate = TCPFlow(local: IPEndpoint(local, port), remote: remote)
-            if tcpByFlow[candidate] == nil && listenerByPort[port] == nil {
+            if tcpByFlow[candidate] == nil && tcpTimeWait[candidate] == nil && listenerByPort[port] == nil {
                 flow = candidate
                 break
             }
@@ -510,6 +525,6 @@ extension IPStack {
             isAtEndOfStream: c.isAtEndOfStream, local: tcpSlots[i].flow.local, remote: tcpSlots[i].flow.remote)
     }
 
-    /// Number of connections in the table (all states, TIME-WAIT included).
-    public var connectionCount: Int { tcpByFlow.count }
+    /// Number of connections in the table (all states, TIME-WAIT records included).
+    public var connectionCount: Int { tcpByFlow.count + tcpTimeWait.count }
 }

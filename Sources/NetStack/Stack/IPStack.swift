@@ -48,6 +48,8 @@ public final class IPStack {
     var tcpOutputPending: [Int32] = []
     var listeners: [ListenerSlot] = []
     var listenerByPort: [UInt16: Int32] = [:]
+    /// Connections in TIME-WAIT that no application holds, as compact records (`IPStack+TimeWait`).
+    var tcpTimeWait = TimeWaitTable()
     /// Connections opened by each remote address's SYNs (`IPStackConfiguration.maximumConnectionsPerRemoteAddress`).
     var tcpPassiveByRemote: [IPAddress: Int] = [:]
 
@@ -310,7 +312,7 @@ public final class IPStack {
             tcpEarliestNeedsScan = false
         }
         let tcp = tcpEarliestDeadline == .max ? nil : NetInstant(nanoseconds: tcpEarliestDeadline)
-        return earliest(reassembly.nextDeadline, tcp)
+        return earliest(earliest(reassembly.nextDeadline, tcp), tcpTimeWait.nextExpiry())
     }
 
     /// Reads the next deadline of every slot touched since the last call into `tcpDeadlines`.
@@ -342,6 +344,7 @@ public final class IPStack {
     /// fragment reassembly expiry).
     public func handleTimers(now: NetInstant) {
         reassembly.expire(now: now)
+        expireTimeWaitRecords(now: now)
         refreshStaleDeadlines()
         for i in tcpDeadlines.indices where tcpDeadlines[i] <= now.nanoseconds {
             guard let deadline = tcpSlots[i].connection?.nextDeadline, deadline <= now else { continue }
