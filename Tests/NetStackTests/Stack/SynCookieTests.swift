@@ -174,6 +174,30 @@ struct SynCookieTests {
         #expect(connection.effectiveMSS == 1300, "msstab entry below 1400")
     }
 
+    @Test("IPv6: the cookie carries an index into the IPv6 table (1220, 1420, 1440, 8940) and the handshake completes with timestamps")
+    func cookieHandshakeOverIPv6() throws {
+        let stack = makeStack()
+        let listener = try stack.listen(port: 80, backlog: 1)
+        let server = IPEndpoint(stackV6, 80)
+        deliver(tcpPacket(from: IPEndpoint(clientV6, 1), to: server, seq: 7, flags: .syn), to: stack)
+        #expect(drain(stack).count == 1)
+        let client = IPEndpoint(clientV6, 40000)
+        let options = TCPOptions(
+            maximumSegmentSize: 1430, windowScale: 3, sackPermitted: true, timestamps: TCPTimestamps(value: 9, echoReply: 0))
+        deliver(tcpPacket(from: client, to: server, seq: 100, flags: .syn, options: options), to: stack)
+        let synAck = try #require(drain(stack).first.flatMap(parseTCP))
+        #expect(stack.counters.tcpSynCookiesSent == 1)
+        #expect(synAck.options.maximumSegmentSize == 1440, "MTU 1500 less 60")
+        let echo = try #require(synAck.options.timestamps?.value)
+        deliver(tcpPacket(from: client, to: server, seq: 101, ack: synAck.sequenceNumber &+ 1, flags: .ack,
+                          options: TCPOptions(timestamps: TCPTimestamps(value: 10, echoReply: echo))), to: stack)
+        let accepted = try #require(try stack.accept(listener))
+        #expect(stack.status(of: accepted)?.remote == client)
+        let connection = try #require(stack.tcpSlots[Int(accepted.index)].connection)
+        #expect(connection.state == .established && connection.send.scale == 3 && connection.selectiveAcknowledgmentsEnabled)
+        #expect(connection.effectiveMSS == 1420 - 12, "table entry 1420 (the largest not above 1430), less timestamps")
+    }
+
     @Test("Forged, wrong-tuple, old and option-forged ACKs are rejected with a RST; an ACK to a listener that sent no cookie is not checked")
     func invalidCookiesRejected() throws {
         let (stack, listener) = try stackWithFullSynQueue()
