@@ -33,7 +33,8 @@ public struct IPStackCounters: Hashable, Sendable {
     /// SYN,ACKs sent with a SYN cookie because the listener's SYN queue was full (Linux
     /// `SyncookiesSent`).
     public var tcpSynCookiesSent = 0
-    /// Final ACKs whose SYN cookie was valid: each rebuilt a connection (Linux `SyncookiesRecv`).
+    /// Final ACKs whose SYN cookie was valid (Linux `SyncookiesRecv`): each rebuilt a connection,
+    /// unless the accept queue, the connection table or the per-address limit was full (counted there).
     public var tcpSynCookiesValidated = 0
     /// ACKs to a listener that had sent cookies recently whose cookie was forged, too old, for
     /// another 4-tuple or with options we do not accept; answered with a RST (Linux `SyncookiesFailed`).
