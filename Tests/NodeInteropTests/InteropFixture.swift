@@ -19,19 +19,20 @@ struct Interop: Sendable {
     var peerConfiguration: NodeConfiguration.Peer {
         NodeConfiguration.Peer(
             publicKey: peer.publicKey, presharedKey: peer.presharedKey,
-            endpoint: PeerEndpoint(host: KernelPeer.underlayPeer, port: KernelPeer.defaultListenPort),
+            endpoint: PeerEndpoint(host: peer.underlay.peer, port: KernelPeer.defaultListenPort),
             allowedIPs: [IPPrefix("\(KernelPeer.tunnelV4)/32")!, IPPrefix("\(KernelPeer.tunnelV6)/128")!])
     }
 
     /// Starts the node and the peer, runs `body`, and tears both down whether it throws or not.
     static func run(presharedKey: PresharedKey? = nil, mtu: Int? = nil,
+                    underlay: (host: String, peer: String) = (KernelPeer.underlayHost, KernelPeer.underlayPeer),
                     _ body: (Interop) async throws -> Void) async throws {
         let peerKey = PrivateKey()
         var configuration = NodeConfiguration(
             privateKey: PrivateKey(),
             addresses: [IPPrefix("\(nodeV4)/32")!, IPPrefix("\(nodeV6)/128")!],
             peers: [.init(publicKey: peerKey.publicKey, presharedKey: presharedKey,
-                          endpoint: PeerEndpoint(host: KernelPeer.underlayPeer, port: KernelPeer.defaultListenPort),
+                          endpoint: PeerEndpoint(host: underlay.peer, port: KernelPeer.defaultListenPort),
                           allowedIPs: [IPPrefix("\(KernelPeer.tunnelV4)/32")!, IPPrefix("\(KernelPeer.tunnelV6)/128")!])])
         if let mtu { configuration.mtu = mtu }
         var logger = Logger(label: "wirenet-interop")
@@ -41,7 +42,7 @@ struct Interop: Sendable {
         do {
             let port = try await node.status().listenPort
             let peer = try KernelPeer(privateKey: peerKey, nodeKey: node.publicKey, nodePort: port,
-                                      presharedKey: presharedKey, mtu: mtu)
+                                      presharedKey: presharedKey, mtu: mtu, underlay: underlay)
             let interop = Interop(node: node, peer: peer, nodePort: port)
             do {
                 try await body(interop)

@@ -17,6 +17,9 @@ final class KernelPeer: @unchecked Sendable {
     private static let lock = NSLock()
 
     let namespace: NetworkNamespace
+    /// The veth pair's addresses (/24): the root side, where the node is reached, and the
+    /// namespace side, wireguard-go's endpoint. Tests that may run beside others pick their own.
+    let underlay: (host: String, peer: String)
     let link: VethLink
     /// The wireguard-go interface name (unique per process and peer: its control socket lives in
     /// /var/run/wireguard, shared by every namespace).
@@ -35,14 +38,15 @@ final class KernelPeer: @unchecked Sendable {
     ///   - nodePort: the node's UDP port on 10.250.7.1.
     ///   - mtu: the MTU of the wireguard-go interface (its default is 1420).
     init(privateKey: PrivateKey, nodeKey: PublicKey, nodePort: UInt16, presharedKey: PresharedKey? = nil,
-         mtu: Int? = nil) throws {
+         mtu: Int? = nil, underlay: (host: String, peer: String) = (underlayHost, underlayPeer)) throws {
         self.privateKey = privateKey
+        self.underlay = underlay
         let n = Self.lock.withLock { () -> Int in Self.counter += 1; return Self.counter }
         interface = "wgn\(getpid() % 100_000)x\(n)"
         self.presharedKey = presharedKey
         namespace = try NetworkNamespace(tag: "ni")
-        link = try VethLink(to: namespace, hostAddress: "\(Self.underlayHost)/24",
-                            namespaceAddress: "\(Self.underlayPeer)/24")
+        link = try VethLink(to: namespace, hostAddress: "\(underlay.host)/24",
+                            namespaceAddress: "\(underlay.peer)/24")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("wirenet-interop-\(interface)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let keyFile = directory.appendingPathComponent("private")
@@ -67,7 +71,7 @@ final class KernelPeer: @unchecked Sendable {
     func configureNode(key: PublicKey, port: UInt16) throws {
         var command = ["wg", "set", interface, "peer", key.description,
                        "allowed-ips", "100.64.7.1/32,fd7a:115c:a1e0:7::1/128",
-                       "endpoint", "\(Self.underlayHost):\(port)"]
+                       "endpoint", "\(underlay.host):\(port)"]
         if let presharedKey {
             let file = directory.appendingPathComponent("psk")
             try (presharedKey.base64 + "\n").write(to: file, atomically: true, encoding: .utf8)

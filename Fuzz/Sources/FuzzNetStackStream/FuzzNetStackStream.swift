@@ -263,7 +263,7 @@ struct StreamRun {
     /// Memory stays within what the configuration allows, whatever the peer sends.
     func checkBounds() {
         let configuration = stack.configuration
-        precondition(stack.tcpByFlow.count <= configuration.maximumConnections, "connection table over its limit")
+        precondition(stack.connectionCount <= configuration.maximumConnections, "connection table over its limit")
         precondition(stack.tcpSlots.count <= configuration.maximumConnections, "slot array over its limit")
         for slot in stack.listeners where slot.open {
             precondition(slot.synQueue.count <= slot.backlog, "SYN queue over its limit")

@@ -6,6 +6,7 @@ extension IPStack {
         for index in tcpByFlow.values {
             if let connection = tcpSlots[Int(index)].connection { counts[connection.state, default: 0] += 1 }
         }
+        if tcpTimeWait.count > 0 { counts[.timeWait, default: 0] += tcpTimeWait.count }
         return counts
     }
 }

@@ -35,7 +35,7 @@ extension IPStack {
             {
                 // RFC 9293 §3.10.7.4 (TIME-WAIT): a new SYN may start a new incarnation.
                 freeSlot(index)
-                listenSegmentArrives(listener: listener, header, flow: flow, now: now)
+                listenSegmentArrives(listener: listener, header, payload: segment.payload, flow: flow, now: now)
                 return
             }
             if tcpSlots[i].connection != nil {
@@ -50,8 +50,18 @@ extension IPStack {
                 return
             }
         }
+        if tcpTimeWait[flow] != nil {
+            let listener = listenerByPort[segment.destinationPort].flatMap {
+                listeners[Int($0)].accepts(destination) ? $0 : nil
+            }
+            let outcome = timeWaitSegmentArrives(header, flow: flow, reopenAllowed: listener != nil, now: now)
+            if case .reopen = outcome, let listener {
+                listenSegmentArrives(listener: listener, header, payload: segment.payload, flow: flow, now: now)
+            }
+            return
+        }
         if let listener = listenerByPort[segment.destinationPort], listeners[Int(listener)].accepts(destination) {
-            listenSegmentArrives(listener: listener, header, flow: flow, now: now)
+            listenSegmentArrives(listener: listener, header, payload: segment.payload, flow: flow, now: now)
             return
         }
         counters.tcpNoSocket += 1
@@ -64,12 +74,18 @@ extension IPStack {
     static let synAckRetransmissionsUnderPressure = 2
 
     /// RFC 9293 §3.10.7.2, LISTEN state.
-    private func listenSegmentArrives(listener: Int32, _ header: TCPSegmentHeader, flow: TCPFlow, now: NetInstant) {
+    private func listenSegmentArrives(
+        listener: Int32, _ header: TCPSegmentHeader, payload: UnsafeRawBufferPointer, flow: TCPFlow, now: NetInstant
+    ) {
         let control = header.control
         // First, check for a RST: ignore it.
         if control.contains(.rst) { return }
-        // Second, check for an ACK: <SEQ=SEG.ACK><CTL=RST>.
+        // Second, check for an ACK: the final ACK of a SYN-cookie handshake rebuilds its connection;
+        // any other gets <SEQ=SEG.ACK><CTL=RST>.
         if control.contains(.ack) {
+            if completeSynCookieHandshake(listener: listener, header, payload: payload, flow: flow, now: now) {
+                return
+            }
             sendReset(replyingTo: header, flow: flow, now: now)
             return
         }
@@ -85,13 +101,18 @@ extension IPStack {
             counters.tcpPerAddressLimitDrops += 1
             return
         }
+        if listeners[l].synQueue.count >= listeners[l].backlog, configuration.synCookies {
+            // The SYN queue is full: answer statelessly (RFC 4987 §3.6).
+            sendSynCookie(listener: listener, header, flow: flow, now: now)
+            return
+        }
         if listeners[l].synQueue.count >= listeners[l].backlog, let oldest = listeners[l].synQueue.first {
-            // The SYN queue is full: drop the oldest half-open connection, without a RST (its SYN,ACK
-            // went unanswered; a real client retransmits its SYN).
+            // The SYN queue is full and cookies are off: drop the oldest half-open connection, without
+            // a RST (its SYN,ACK went unanswered; a real client retransmits its SYN).
             counters.tcpSynQueueEvictions += 1
             freeSlot(oldest)
         }
-        guard tcpByFlow.count < configuration.maximumConnections else {
+        guard connectionCount < configuration.maximumConnections else {
             counters.tcpBacklogDrops += 1
             return
         }
@@ -149,7 +170,7 @@ extension IPStack {
         queueScratch(length: total)
     }
 
-    private func emitTCPHeader(_ header: TCPHeader, into area: UnsafeMutableRawBufferPointer, flow: TCPFlow) -> Bool {
+    func emitTCPHeader(_ header: TCPHeader, into area: UnsafeMutableRawBufferPointer, flow: TCPFlow) -> Bool {
         do {
             switch (flow.local.address, flow.remote.address) {
             case let (.v4(s), .v4(d)): try header.emit(into: area, source: s, destination: d)
@@ -232,9 +253,7 @@ extension IPStack {
         detachFromListener(index)
         if tcpSlots[i].passive {
             tcpSlots[i].passive = false
-            let remote = tcpSlots[i].flow.remote.address
-            let count = tcpPassiveByRemote[remote, default: 1] - 1
-            tcpPassiveByRemote[remote] = count > 0 ? count : nil
+            releasePassiveOpen(of: tcpSlots[i].flow.remote.address)
         }
         tcpByFlow.removeValue(forKey: tcpSlots[i].flow)
         tcpSlots[i].connection = nil
@@ -265,13 +284,20 @@ extension IPStack {
     }
 
     /// Frees a connection that reached CLOSED once nobody needs it: the application released it, it is
-    /// not waiting in a backlog, and its last segment (e.g. a RST) has been sent.
+    /// not waiting in a backlog, and its last segment (e.g. a RST) has been sent. One in TIME-WAIT
+    /// becomes a compact record then (`enterTimeWaitRecord`).
     func reclaimIfFinished(slot index: Int32) {
         let i = Int(index)
-        guard let connection = tcpSlots[i].connection, connection.state == .closed,
-            !tcpSlots[i].applicationOwned, !tcpSlots[i].outputPending
+        guard let connection = tcpSlots[i].connection, !tcpSlots[i].applicationOwned, !tcpSlots[i].outputPending
         else { return }
-        freeSlot(index)
+        switch connection.state {
+        case .closed:
+            freeSlot(index)
+        case .timeWait where tcpSlots[i].listener == nil:
+            enterTimeWaitRecord(slot: index)
+        default:
+            break
+        }
     }
 
     /// Reacts to what a connection reported: backlog bookkeeping, events for the application, output.
@@ -321,7 +347,8 @@ extension IPStack {
 
     /// Opens a listening socket (RFC 9293 §3.10.1 passive OPEN) on `port` for `address` (nil: all of
     /// the stack's addresses). At most `backlog` established connections wait for `accept` (further
-    /// SYNs are dropped), and at most `backlog` wait in SYN-RECEIVED (a new SYN replaces the oldest).
+    /// SYNs are dropped), and at most `backlog` wait in SYN-RECEIVED; a SYN that finds them full is
+    /// answered with a SYN cookie (`IPStackConfiguration.synCookies`), or replaces the oldest.
     public func listen(port: UInt16, address: IPAddress? = nil, backlog: Int = 128) throws(SocketError)
         -> TCPListenerHandle
     {
@@ -405,14 +432,14 @@ extension IPStack {
                 local = .v6(a)
             }
         }
-        guard tcpByFlow.count < configuration.maximumConnections else { throw .tooManyConnections }
+        guard connectionCount < configuration.maximumConnections else { throw .tooManyConnections }
         // RFC 6056 §3.3.3 (Algorithm 3): ports in 49152-65535 in a per-destination order, so a 4-tuple
         // comes back only after the whole range was used; skip ports in use.
         var flow: TCPFlow? = nil
         for _ in 0..<ConnectionIdentifiers.ephemeralPorts.count {
             let port = identifiers.nextEphemeralPort(local: local, remote: remote)
             let candidate = TCPFlow(local: IPEndpoint(local, port), remote: remote)
-            if tcpByFlow[candidate] == nil && listenerByPort[port] == nil {
+            if tcpByFlow[candidate] == nil && tcpTimeWait[candidate] == nil && listenerByPort[port] == nil {
                 flow = candidate
                 break
             }
@@ -498,6 +525,6 @@ extension IPStack {
             isAtEndOfStream: c.isAtEndOfStream, local: tcpSlots[i].flow.local, remote: tcpSlots[i].flow.remote)
     }
 
-    /// Number of connections in the table (all states, TIME-WAIT included).
-    public var connectionCount: Int { tcpByFlow.count }
+    /// Number of connections in the table (all states, TIME-WAIT records included).
+    public var connectionCount: Int { tcpByFlow.count + tcpTimeWait.count }
 }

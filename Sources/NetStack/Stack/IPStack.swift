@@ -22,6 +22,7 @@ public final class IPStack {
     var ipv6Addresses: [IPv6Address] = []
     var random: RandomSource
     var identifiers: ConnectionIdentifiers
+    var synCookies: SynCookies
     var errorReplies: TokenBucket
     var output: PacketQueue
     /// Scratch space for building non-TCP packets before they are queued.
@@ -47,6 +48,8 @@ public final class IPStack {
     var tcpOutputPending: [Int32] = []
     var listeners: [ListenerSlot] = []
     var listenerByPort: [UInt16: Int32] = [:]
+    /// Connections in TIME-WAIT that no application holds, as compact records (`IPStack+TimeWait`).
+    var tcpTimeWait = TimeWaitTable()
     /// Connections opened by each remote address's SYNs (`IPStackConfiguration.maximumConnectionsPerRemoteAddress`).
     var tcpPassiveByRemote: [IPAddress: Int] = [:]
 
@@ -74,6 +77,7 @@ public final class IPStack {
         }
         random = RandomSource(seed: configuration.randomSeed)
         identifiers = ConnectionIdentifiers(random: &random)
+        synCookies = SynCookies(random: &random)
         errorReplies = TokenBucket(
             ratePerSecond: configuration.errorRepliesPerSecond, burst: configuration.errorReplyBurst)
         output = PacketQueue(capacity: Swift.max(configuration.outputQueueSize, 2 * 65536))
@@ -308,7 +312,7 @@ public final class IPStack {
             tcpEarliestNeedsScan = false
         }
         let tcp = tcpEarliestDeadline == .max ? nil : NetInstant(nanoseconds: tcpEarliestDeadline)
-        return earliest(reassembly.nextDeadline, tcp)
+        return earliest(earliest(reassembly.nextDeadline, tcp), tcpTimeWait.nextExpiry())
     }
 
     /// Reads the next deadline of every slot touched since the last call into `tcpDeadlines`.
@@ -340,6 +344,7 @@ public final class IPStack {
     /// fragment reassembly expiry).
     public func handleTimers(now: NetInstant) {
         reassembly.expire(now: now)
+        expireTimeWaitRecords(now: now)
         refreshStaleDeadlines()
         for i in tcpDeadlines.indices where tcpDeadlines[i] <= now.nanoseconds {
             guard let deadline = tcpSlots[i].connection?.nextDeadline, deadline <= now else { continue }

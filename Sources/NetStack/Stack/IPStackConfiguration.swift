@@ -20,6 +20,11 @@ public struct IPStackConfiguration: Sendable {
     /// everyone else; SYNs beyond it are dropped and counted. Connections this stack opens are not
     /// counted. The default lets four such peers fill the table.
     public var maximumConnectionsPerRemoteAddress: Int = 4096
+    /// Answer SYNs with SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6; Linux
+    /// `tcp_syncookies = 1`): no state is kept for them, and the handshake's final ACK rebuilds the
+    /// connection (MSS from a table of four, window scale and SACK only with timestamps). When off,
+    /// a SYN that finds the queue full replaces its oldest half-open connection instead.
+    public var synCookies: Bool = true
     /// Error replies (TCP RST for closed ports, ICMP port unreachable) per second, and their burst
     /// (RFC 1812 §4.3.2.8 and RFC 4443 §2.4 (f) require rate limiting; Linux allows ~1000/s).
     public var errorRepliesPerSecond: Int = 1000

@@ -30,6 +30,15 @@ public struct IPStackCounters: Hashable, Sendable {
     public var tcpSynQueueEvictions = 0
     /// Connections reset on completing their handshake because the accept queue was full.
     public var tcpAcceptQueueOverflows = 0
+    /// SYN,ACKs sent with a SYN cookie because the listener's SYN queue was full (Linux
+    /// `SyncookiesSent`).
+    public var tcpSynCookiesSent = 0
+    /// Final ACKs whose SYN cookie was valid (Linux `SyncookiesRecv`): each rebuilt a connection,
+    /// unless the accept queue, the connection table or the per-address limit was full (counted there).
+    public var tcpSynCookiesValidated = 0
+    /// ACKs to a listener that had sent cookies recently whose cookie was forged, too old, for
+    /// another 4-tuple or with options we do not accept; answered with a RST (Linux `SyncookiesFailed`).
+    public var tcpSynCookiesRejected = 0
     public var udpDatagramsReceived = 0
     public var udpDatagramsSent = 0
     /// UDP datagrams for no socket.

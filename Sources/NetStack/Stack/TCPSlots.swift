@@ -37,6 +37,9 @@ struct ListenerSlot {
     var synQueue: [Int32] = []
     /// Established connections waiting for `accept`; when full, new SYNs are dropped.
     var acceptQueue: [Int32] = []
+    /// When this listener last answered a SYN with a cookie: ACKs are checked for cookies only within
+    /// `SynCookies.validationWindow` of it.
+    var lastSynCookie: NetInstant? = nil
 
     func accepts(_ destination: IPAddress) -> Bool { address == nil || address == destination }
 }

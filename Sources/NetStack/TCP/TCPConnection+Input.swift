@@ -122,6 +122,9 @@ extension TCPConnection {
 
         // Second, check the RST bit (RFC 5961 §3.2): exact match resets, in-window gets a challenge ACK.
         if ctl.contains(.rst) {
+            // RFC 1337 (TIME-WAIT assassination, fix TW2): ignored in TIME-WAIT, as by the stack's
+            // TIME-WAIT records.
+            if state == .timeWait { return [] }
             guard seg.seq == receive.nxt else {
                 sendChallengeAck(now: now)
                 return []
@@ -130,7 +133,7 @@ extension TCPConnection {
             case .synReceived, .established, .finWait1, .finWait2, .closeWait:
                 enterClosed(error: .connectionReset)
             default:
-                // CLOSING, LAST-ACK, TIME-WAIT: enter CLOSED without error.
+                // CLOSING, LAST-ACK: enter CLOSED without error.
                 enterClosed(error: nil)
             }
             return .closed

@@ -6,7 +6,8 @@ import Wire
 struct IPStackDeadlineTests {
     /// The earliest deadline of every connection, read from the connections themselves.
     static func earliestOfAllConnections(_ stack: IPStack) -> NetInstant? {
-        stack.tcpSlots.compactMap { $0.connection?.nextDeadline }.min()
+        let connections = stack.tcpSlots.compactMap { $0.connection?.nextDeadline }.min()
+        return earliest(connections, stack.tcpTimeWait.records.values.map(\.expiry).min())
     }
 
     @Test("RFC 9293 §3.8: the stack's next deadline is the earliest timer of all its connections through set-up, data, close and TIME-WAIT")

@@ -92,6 +92,15 @@ struct TCPClosingStateTests {
         #expect(f.state == .timeWait)
     }
 
+    @Test("RFC 1337: a RST, even at RCV.NXT, does not end TIME-WAIT")
+    func timeWaitIgnoresReset() {
+        let f = finWait2()
+        _ = f.receive(seg(rcv, ack: una + 1, .fin))
+        #expect(f.receive(seg(rcv + 1, .rst, wnd: 0)).isEmpty)
+        #expect(f.state == .timeWait)
+        #expect(!f.events.contains(.closed))
+    }
+
     @Test("RFC 9293 §3.10.8: TIME-WAIT ends after 2 MSL in CLOSED")
     func timeWaitExpires() {
         let f = finWait2()
