@@ -464,6 +464,12 @@ extension IPStack {
         markOutputPending(socket.index)
     }
 
+    /// Whether Nagle's algorithm is off for one connection (see ``setNoDelay(_:_:)``).
+    public func noDelay(of socket: TCPSocketHandle) throws(SocketError) -> Bool {
+        let i = try slotIndex(socket)
+        return tcpSlots[i].connection!.noDelay
+    }
+
     /// Half-close: sends FIN after the queued data; receiving continues.
     public func shutdownWrite(_ socket: TCPSocketHandle) throws(SocketError) {
         let i = try slotIndex(socket)

@@ -91,6 +91,19 @@ public final class TCPStream: Sendable {
         if let error { throw error }
     }
 
+    /// Whether Nagle's algorithm is off for this stream: the node's `noDelay` TCP setting until
+    /// ``setNoDelay(_:)`` changes it.
+    ///
+    /// - Throws: ``NodeError/closed`` after ``close()``, or the connection's error if it failed.
+    public var noDelay: Bool {
+        get async throws {
+            guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
+            let (stack, socket) = (self.stack, self.socket)
+            let result = try await engine.query { _ in Result { () throws(NodeError) in try stack.noDelay(of: socket) } }
+            return try result.get()
+        }
+    }
+
     /// Half-close: sends FIN after everything written so far. Reading goes on until the peer closes.
     public func shutdownWrite() async throws {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
