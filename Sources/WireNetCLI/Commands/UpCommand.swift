@@ -207,7 +207,7 @@ struct UpSession {
         raiseDescriptorLimit(logger: logger)
 
         // Everything on the host side first (cheap to undo), then the node, then its tunnel ports.
-        let serveTargets = try resolveServeRules(serveRules)
+        let serveTargets = try await resolveServeRules(serveRules)
         let control = try ControlServer(
             path: controlPath, checkingDirectory: controlSocketIsDefault, reactor: reactor, logger: logger)
         let node: Node
@@ -218,7 +218,7 @@ struct UpSession {
         var opened: [any Forwarder] = []
         var metricsEndpoint: MetricsEndpoint?
         do {
-            opened = try openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
+            opened = try await openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
             do {
                 try await node.start()
             } catch NodeError.portInUse(let port) {
