@@ -346,6 +346,12 @@ public final class Node: Service, Sendable {
                 listenPort: engine.localPort, transport: "\(engine.transport.backend)",
                 tcpConnections: stack?.stack.connectionCount ?? 0, peers: peers)
             status.tcpConnectionsByState = Dictionary(uniqueKeysWithValues: (stack?.stack.connectionsByState ?? [:]).map { ($0.key.rawValue, $0.value) })
+            if let counts = stack?.stack.tcpRetransmissions {
+                status.tcpRetransmissions.timeout = UInt64(counts.timeout)
+                status.tcpRetransmissions.fastRetransmit = UInt64(counts.fastRetransmit)
+                status.tcpRetransmissions.lossRecovery = UInt64(counts.lossRecovery)
+                status.tcpRetransmissions.tailLossProbe = UInt64(counts.tailLossProbe)
+            }
             status.filteredPackets = engine.packetFilter?.drops.total ?? 0
             status.engineBusyTime = engine.load.busy
             status.engineLoopTurns = engine.load.turns

@@ -237,6 +237,7 @@ extension IPStack {
             tcpPassiveByRemote[remote] = count > 0 ? count : nil
         }
         tcpByFlow.removeValue(forKey: tcpSlots[i].flow)
+        tcpRetransmissionsOfFreedConnections += tcpSlots[i].connection!.retransmissions
         tcpSlots[i].connection = nil
         markDeadlineStale(index)
         tcpSlots[i].generation &+= 1
