@@ -62,7 +62,7 @@ public final class NodeMetrics: Service, Sendable {
     /// Reads the node's status once and brings every metric up to date.
     ///
     /// - Throws: ``WireNet/NodeError/notStarted`` or ``WireNet/NodeError/closed``.
-    public func sample() async throws {
+    public func sample() async throws(NodeError) {
         let status = try await node.status()
         Gauge(label: "wirenet_tcp_connections", factory: factory).record(status.tcpConnections)
         // Every state that was ever seen keeps a series; states now empty go back to 0.

@@ -83,7 +83,10 @@ public final class WireNetStreamChannel: Channel, ChannelCore, @unchecked Sendab
         if let enabled = StreamChannelOptions.noDelay(option, value: value) {
             let (stream, promise) = (self.stream, eventLoop.makePromise(of: Void.self))
             promise.completeWithTask {
-                do { try await stream.setNoDelay(enabled) } catch NodeError.closed { throw ChannelError.ioOnClosedChannel }
+                do { try await stream.setNoDelay(enabled) } catch {
+                    if (error as? NodeError) == .closed { throw ChannelError.ioOnClosedChannel }
+                    throw error
+                }
             }
             return promise.futureResult
         }
@@ -99,7 +102,10 @@ public final class WireNetStreamChannel: Channel, ChannelCore, @unchecked Sendab
         if StreamChannelOptions.isNoDelay(option) {
             let (stream, promise) = (self.stream, eventLoop.makePromise(of: SocketOptionValue.self))
             promise.completeWithTask {
-                do { return try await stream.noDelay ? 1 : 0 } catch NodeError.closed { throw ChannelError.ioOnClosedChannel }
+                do { return try await stream.noDelay ? 1 : 0 } catch {
+                    if (error as? NodeError) == .closed { throw ChannelError.ioOnClosedChannel }
+                    throw error
+                }
             }
             return promise.futureResult.map { $0 as! Option.Value }
         }
