@@ -12,18 +12,21 @@ import WireNet
 @Suite("Cancelling a tailnet node's start",
        .enabled(if: builtControlHelper() != nil, "needs .build/control-helper/libwirenetcontrol.so (scripts/build-control-helper.sh)"))
 struct StartCancellationTests {
-    func makeNode() throws -> Node {
+    /// A tailnet node whose state directory is removed when the test ends.
+    func makeNode() throws -> (node: Node, directory: String) {
         var template = Array("/tmp/tn-start-XXXXXX".utf8CString)
         let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         var options = Node.Options()
         options.controlHelperPath = builtControlHelper()
-        return try Node(tailnet: TailnetConfiguration(
+        let node = try Node(tailnet: TailnetConfiguration(
             controlURL: "http://127.0.0.1:9", authKey: "tskey-never-used", hostname: "cancelled",
             stateDirectory: directory, loginTimeout: .seconds(60)), options: options, logger: Node.silentLogger)
+        return (node, directory)
     }
 
     @Test func startCancelledDuringTheLoginThrowsNodeErrorCancelled() async throws {
-        let node = try makeNode()
+        let (node, directory) = try makeNode()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let starting = Task { try await node.start() }
         try await Task.sleep(for: .milliseconds(300))
         let cancelledAt = ContinuousClock.now
@@ -37,7 +40,8 @@ struct StartCancellationTests {
     }
 
     @Test func runCancelledDuringTheLoginThrowsCancellationError() async throws {
-        let node = try makeNode()
+        let (node, directory) = try makeNode()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let running = Task { try await node.run() }
         try await Task.sleep(for: .milliseconds(300))
         running.cancel()
