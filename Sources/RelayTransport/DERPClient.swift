@@ -59,8 +59,8 @@ public final class DERPClient {
         var connection: DERPConnection?
         var resolver: HostResolver?
         var failures = 0
-        var retryAt = WireGuardInstant.zero
-        var lastUsed = WireGuardInstant.zero
+        var retryAt = NetInstant.zero
+        var lastUsed = NetInstant.zero
         var latency: Duration?
         var lastError: String?
         var dropped = (queueFull: 0, notConnected: 0)
@@ -80,7 +80,7 @@ public final class DERPClient {
     }
 
     /// Replaces the map and the home region; connections to regions that left the map close.
-    public func setMap(_ map: DERPMap, home: Int?, now: WireGuardInstant) {
+    public func setMap(_ map: DERPMap, home: Int?, now: NetInstant) {
         self.map = map
         homeRegion = home.flatMap { map.regions[$0] == nil ? nil : $0 }
         for id in regions.keys where map.regions[id] == nil {
@@ -93,7 +93,7 @@ public final class DERPClient {
     /// Sends `packet` to the peer `destination` through `region`, connecting to it if needed
     /// (packets sent before the connection is up are dropped and counted; WireGuard retries).
     @discardableResult
-    public func send(_ packet: UnsafeRawBufferPointer, to destination: PublicKey, region id: Int, now: WireGuardInstant) -> DERPSendOutcome {
+    public func send(_ packet: UnsafeRawBufferPointer, to destination: PublicKey, region id: Int, now: NetInstant) -> DERPSendOutcome {
         guard map.regions[id] != nil else { return .droppedNotConnected }
         var region = regions[id] ?? Region()
         region.lastUsed = now
@@ -120,7 +120,7 @@ public final class DERPClient {
 
     /// Services the connections with the poll results from ``appendPollDescriptors(to:)``, starts
     /// and retires connections, and reports what happened to `deliver`.
-    public func service(now: WireGuardInstant, polled: UnsafeBufferPointer<pollfd>, _ deliver: (Event) -> Void) {
+    public func service(now: NetInstant, polled: UnsafeBufferPointer<pollfd>, _ deliver: (Event) -> Void) {
         var serviced = Set<Int>()
         for (index, id) in polledRegions.enumerated() where index < polled.count {
             guard let connection = regions[id]?.connection, connection.descriptor == polled[index].fd else { continue }
@@ -153,10 +153,10 @@ public final class DERPClient {
     }
 
     /// The earliest time the client needs servicing without readiness.
-    public func nextDeadline(now: WireGuardInstant) -> WireGuardInstant? {
-        var deadline: WireGuardInstant?
+    public func nextDeadline(now: NetInstant) -> NetInstant? {
+        var deadline: NetInstant?
         for (id, region) in regions {
-            var candidate: WireGuardInstant?
+            var candidate: NetInstant?
             if let connection = region.connection {
                 candidate = connection.nextDeadline(now: now)
                 if id != homeRegion { candidate = earliest(candidate, region.lastUsed + configuration.idleRegionTimeout) }
@@ -196,7 +196,7 @@ public final class DERPClient {
 
     // MARK: - Internals
 
-    private func serviceConnection(_ id: Int, _ connection: DERPConnection, now: WireGuardInstant, readable: Bool, writable: Bool,
+    private func serviceConnection(_ id: Int, _ connection: DERPConnection, now: NetInstant, readable: Bool, writable: Bool,
                                    _ deliver: (Event) -> Void) {
         connection.service(now: now, readable: readable, writable: writable) { event in
             switch event {
@@ -221,7 +221,7 @@ public final class DERPClient {
         }
     }
 
-    private func retire(_ id: Int, _ connection: DERPConnection, reason: String, retryAt: WireGuardInstant) {
+    private func retire(_ id: Int, _ connection: DERPConnection, reason: String, retryAt: NetInstant) {
         guard var region = regions[id] else { return }
         region.totals.sent += connection.counters.packetsSent
         region.totals.received += connection.counters.packetsReceived
@@ -234,7 +234,7 @@ public final class DERPClient {
         regions[id] = region
     }
 
-    private func connect(_ id: Int, now: WireGuardInstant, _ deliver: (Event) -> Void) {
+    private func connect(_ id: Int, now: NetInstant, _ deliver: (Event) -> Void) {
         guard var region = regions[id], let mapRegion = map.regions[id] else { return }
         let nodes = mapRegion.nodes.filter { $0.stunOnly != true }
         guard !nodes.isEmpty else {
@@ -280,7 +280,7 @@ public final class DERPClient {
         }
     }
 
-    private func fail(_ id: Int, reason: String, now: WireGuardInstant, _ deliver: (Event) -> Void) {
+    private func fail(_ id: Int, reason: String, now: NetInstant, _ deliver: (Event) -> Void) {
         guard var region = regions[id] else { return }
         let delay = backoff(failures: region.failures)
         region.failures += 1
@@ -318,7 +318,7 @@ public final class DERPClient {
     }
 }
 
-func earliest(_ a: WireGuardInstant?, _ b: WireGuardInstant?) -> WireGuardInstant? {
+func earliest(_ a: NetInstant?, _ b: NetInstant?) -> NetInstant? {
     guard let a else { return b }
     guard let b else { return a }
     return min(a, b)

@@ -96,7 +96,7 @@ public final class DERPConnection {
     /// - Throws: ``Errno`` when the socket cannot be created or the connect fails at once.
     public init(node: DERPNode, address: IPAddress, privateKey: PrivateKey, preferred: Bool,
                 security: DERPTransportSecurity, queueCapacity: Int = DERPConnection.defaultQueueCapacity,
-                timing: DERPClientSession.Timing = .init(), pingSeed: UInt64, now: WireGuardInstant) throws(Errno) {
+                timing: DERPClientSession.Timing = .init(), pingSeed: UInt64, now: NetInstant) throws(Errno) {
         let port: UInt16 = (security == .plainHTTP && node.derpPort == nil) ? 80 : node.port
         socket = try StreamSocket(connectingTo: address, port: port)
         self.security = security
@@ -124,14 +124,14 @@ public final class DERPConnection {
 
     /// When the connection next needs ``service(now:readable:writable:_:)`` without readiness:
     /// its session timers, or now when a read budget ran out with bytes left.
-    public func nextDeadline(now: WireGuardInstant) -> WireGuardInstant? {
+    public func nextDeadline(now: NetInstant) -> NetInstant? {
         guard phase != .closed else { return nil }
         return moreToRead ? now : derp.nextDeadline
     }
 
     /// Does what readiness and time allow: completes the connect, the TLS and DERP handshakes,
     /// reads and parses frames (reporting each to `deliver`), flushes queued bytes, runs timers.
-    public func service(now: WireGuardInstant, readable: Bool, writable: Bool, _ deliver: (DERPConnectionEvent) -> Void) {
+    public func service(now: NetInstant, readable: Bool, writable: Bool, _ deliver: (DERPConnectionEvent) -> Void) {
         guard phase != .closed else { return }
         do {
             if phase == .connecting {
@@ -183,7 +183,7 @@ public final class DERPConnection {
     }
 
     /// Sends a ping now to measure the relay's latency (reported as a ``DERPConnectionEvent/latency(_:)``).
-    public func measureLatency(now: WireGuardInstant) {
+    public func measureLatency(now: NetInstant) {
         guard let ping = derp.ping(now: now) else { return }
         ping.withUnsafeBytes { _ = outbound.append($0) }
     }
@@ -274,7 +274,7 @@ public final class DERPConnection {
         }
     }
 
-    private func readAvailable(now: WireGuardInstant, _ deliver: (DERPConnectionEvent) -> Void) throws {
+    private func readAvailable(now: NetInstant, _ deliver: (DERPConnectionEvent) -> Void) throws {
         moreToRead = false
         for _ in 0..<Self.readBudget {
             if phase == .upgrading {
@@ -309,7 +309,7 @@ public final class DERPConnection {
         return true
     }
 
-    private func parseFrames(now: WireGuardInstant, _ deliver: (DERPConnectionEvent) -> Void) throws {
+    private func parseFrames(now: NetInstant, _ deliver: (DERPConnectionEvent) -> Void) throws {
         while let frame = try reader.nextFrame() {
             switch try derp.receive(frame, now: now) {
             case .none:
@@ -335,7 +335,7 @@ public final class DERPConnection {
         }
     }
 
-    private func runTimers(now: WireGuardInstant) throws {
+    private func runTimers(now: NetInstant) throws {
         switch derp.poll(now: now) {
         case .none: break
         case .send(let ping)?: ping.withUnsafeBytes { _ = outbound.append($0) }; try flush()

@@ -16,7 +16,7 @@
 @_exported import class WireGuard.PrivateKey
 @_exported import class WireGuard.PresharedKey
 @_exported import struct WireGuard.KeyParseError
-@_exported import struct WireGuard.Endpoint
+@_exported import struct WireGuard.IPEndpoint
 // The jobs and batch of ``CryptoWorkers``, public for the crypto benchmarks.
 @_exported import struct WireGuard.TransportCryptoJob
 @_exported import class WireGuard.CryptoBatch

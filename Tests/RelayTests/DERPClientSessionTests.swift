@@ -26,12 +26,12 @@ struct SimulatedRelay {
     }
 }
 
-func at(_ seconds: Double) -> WireGuardInstant { WireGuardInstant(nanoseconds: UInt64(seconds * 1e9)) }
+func at(_ seconds: Double) -> NetInstant { NetInstant(nanoseconds: UInt64(seconds * 1e9)) }
 
 extension DERPClientSession {
     /// Hands the session one encoded frame and returns a packet's source and a copy of its payload,
     /// taken while the frame's bytes are alive (`.packet` only borrows them), or nil for another event.
-    mutating func receivePacket(encoded bytes: [UInt8], now: WireGuardInstant) throws(DERPError) -> (PublicKey, [UInt8])? {
+    mutating func receivePacket(encoded bytes: [UInt8], now: NetInstant) throws(DERPError) -> (PublicKey, [UInt8])? {
         let payload = Array(bytes[5...])
         let result = payload.withUnsafeBytes { raw in
             Result { () throws(DERPError) -> (PublicKey, [UInt8])? in
@@ -45,7 +45,7 @@ extension DERPClientSession {
 
     /// Hands the session one encoded frame. A `.packet` event's payload points into a buffer freed on
     /// return: use `receivePacket(encoded:now:)` for packets.
-    mutating func receive(encoded bytes: [UInt8], now: WireGuardInstant) throws(DERPError) -> Event {
+    mutating func receive(encoded bytes: [UInt8], now: NetInstant) throws(DERPError) -> Event {
         let payload = Array(bytes[5...])
         let result = payload.withUnsafeBytes { raw in
             Result { () throws(DERPError) in

@@ -19,7 +19,7 @@ struct DiscoTests {
 
     @Test("pong: the observed source as an IPv4-mapped address and a big-endian port")
     func pongLayout() throws {
-        let source = Endpoint.v4(10, 251, 6, 2, port: 41641)
+        let source = IPEndpoint.v4(10, 251, 6, 2, port: 41641)
         let bytes = DiscoMessage.pong(id, source: source).serialized()
         #expect(bytes[14..<32] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 10, 251, 6, 2, 0xA2, 0xA9])
         #expect(try bytes.withUnsafeBytes { try DiscoMessage(parsing: $0) } == .pong(id, source: source))
@@ -27,7 +27,7 @@ struct DiscoTests {
 
     @Test("call-me-maybe: a list of endpoints of both families; a ragged list reads as empty, as disco.go does")
     func callMeMaybe() throws {
-        let endpoints = [Endpoint.v4(192, 0, 2, 1, port: 1), Endpoint(address: IPAddress("2001:db8::1")!, port: 2)]
+        let endpoints = [IPEndpoint.v4(192, 0, 2, 1, port: 1), IPEndpoint(IPAddress("2001:db8::1")!, 2)]
         let bytes = DiscoMessage.callMeMaybe(endpoints).serialized()
         #expect(bytes.count == 2 + 36)
         #expect(try bytes.withUnsafeBytes { try DiscoMessage(parsing: $0) } == .callMeMaybe(endpoints))

@@ -7,8 +7,8 @@ import WireGuard
 struct PathPair {
     let aNode = PrivateKey(), bNode = PrivateKey()
     let aDisco = PrivateKey(), bDisco = PrivateKey()
-    let aEndpoint = Endpoint.v4(10, 251, 6, 1, port: 41641)
-    let bEndpoint = Endpoint.v4(10, 251, 6, 2, port: 41641)
+    let aEndpoint = IPEndpoint.v4(10, 251, 6, 1, port: 41641)
+    let bEndpoint = IPEndpoint.v4(10, 251, 6, 2, port: 41641)
     let a: PathDiscovery, b: PathDiscovery
 
     init() {
@@ -21,7 +21,7 @@ struct PathPair {
     }
 
     /// Delivers `actions` sent by `from` to `to`; UDP only when `udpWorks`. Returns the answers.
-    func deliver(_ actions: [PathAction], from sender: PathDiscovery, to receiver: PathDiscovery, udpWorks: Bool, now: WireGuardInstant) -> [PathAction] {
+    func deliver(_ actions: [PathAction], from sender: PathDiscovery, to receiver: PathDiscovery, udpWorks: Bool, now: NetInstant) -> [PathAction] {
         let senderEndpoint = sender === a ? aEndpoint : bEndpoint
         let senderNode = sender === a ? aNode.publicKey : bNode.publicKey
         var answers: [PathAction] = []
@@ -38,7 +38,7 @@ struct PathPair {
     }
 
     /// One round: A polls, B answers, A takes the answers (and B's answers to those).
-    func round(udpWorks: Bool, now: WireGuardInstant, rtt: Duration = .milliseconds(2)) {
+    func round(udpWorks: Bool, now: NetInstant, rtt: Duration = .milliseconds(2)) {
         let fromA = a.poll(now: now)
         let fromB = deliver(fromA, from: a, to: b, udpWorks: udpWorks, now: now + rtt / 2)
         let back = deliver(fromB, from: b, to: a, udpWorks: udpWorks, now: now + rtt)
@@ -46,7 +46,7 @@ struct PathPair {
     }
 }
 
-func t(_ seconds: Double) -> WireGuardInstant { WireGuardInstant(nanoseconds: UInt64(seconds * 1e9) + 1_000_000_000) }
+func t(_ seconds: Double) -> NetInstant { NetInstant(nanoseconds: UInt64(seconds * 1e9) + 1_000_000_000) }
 
 @Suite("Path discovery")
 struct PathDiscoveryTests {

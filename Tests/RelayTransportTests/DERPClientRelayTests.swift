@@ -4,10 +4,10 @@ import RelayTransport
 import Testing
 import WireGuard
 
-func monotonicNow() -> WireGuardInstant {
+func monotonicNow() -> NetInstant {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
-    return WireGuardInstant(nanoseconds: UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec))
+    return NetInstant(nanoseconds: UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec))
 }
 
 /// A DERP client with what a test needs to watch it: its key and everything it reported.

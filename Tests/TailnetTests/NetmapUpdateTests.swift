@@ -41,7 +41,7 @@ import WireGuard
         let db = try #require(update.peers.first)
         #expect(db.id == 2 && db.hostName == "db" && db.name == "db.tailnet.test.")
         #expect(db.nodeKey.key.hex == Self.aliceKey)
-        #expect(db.endpoints == [Endpoint.v4(192, 0, 2, 2, port: 41641)])
+        #expect(db.endpoints == [IPEndpoint.v4(192, 0, 2, 2, port: 41641)])
         #expect(db.homeDERP == 900 && db.online == true && db.discoKey != nil)
         #expect(update.packetFilter?.count == 2)
         #expect(update.packetFilter?[0].destinations == [.init(prefix: IPPrefix("100.64.0.1/32")!, ports: 80...80)])

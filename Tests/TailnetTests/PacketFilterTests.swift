@@ -11,7 +11,7 @@ import WireGuard
     let mallory = IPAddress("100.64.0.3")!
     let me6 = IPAddress("fd7a:115c:a1e0::1")!
     let alice6 = IPAddress("fd7a:115c:a1e0::2")!
-    let now = WireGuardInstant(nanoseconds: 1_000_000_000)
+    let now = NetInstant(nanoseconds: 1_000_000_000)
 
     /// alice may reach port 80 over TCP and UDP on both of my addresses.
     var aliceToWeb: [FilterRule] {
@@ -21,7 +21,7 @@ import WireGuard
                     protocols: [6, 17])]
     }
 
-    func admits(_ filter: inout PacketFilter, _ packet: [UInt8], at time: WireGuardInstant? = nil) -> Bool {
+    func admits(_ filter: inout PacketFilter, _ packet: [UInt8], at time: NetInstant? = nil) -> Bool {
         packet.withUnsafeBytes { filter.admitsInbound($0, now: time ?? now) }
     }
 

@@ -10,7 +10,7 @@ import WireGuard
                     nodeKey: PublicKey(Key32(bytes: [UInt8](repeating: keyByte, count: 32))!), discoKey: nil,
                     addresses: [IPPrefix("100.64.0.\(address)/32")!, IPPrefix("fd7a:115c:a1e0::\(address)/128")!],
                     allowedIPs: [IPPrefix("100.64.0.\(address)/32")!, IPPrefix("fd7a:115c:a1e0::\(address)/128")!],
-                    endpoints: [Endpoint.v4(192, 0, 2, address, port: endpointPort)], homeDERP: 900, online: true,
+                    endpoints: [IPEndpoint.v4(192, 0, 2, address, port: endpointPort)], homeDERP: 900, online: true,
                     lastSeen: nil, expired: false)
     }
 
@@ -103,10 +103,10 @@ import WireGuard
     /// path candidates (PeerPaths).
     @Test func wireGuardGetsTheHandleAndOnlyUsableEndpointsAreCandidates() {
         var candidate = peer(2, "db", keyByte: 2, address: 2)
-        candidate.endpoints = [Endpoint(address: IPAddress("0.0.0.0")!, port: 41641), Endpoint.v4(224, 0, 0, 1, port: 5),
-                               Endpoint.v4(192, 0, 2, 2, port: 0), Endpoint.v4(192, 0, 2, 2, port: 41641)]
+        candidate.endpoints = [IPEndpoint(IPAddress("0.0.0.0")!, 41641), IPEndpoint.v4(224, 0, 0, 1, port: 5),
+                               IPEndpoint.v4(192, 0, 2, 2, port: 0), IPEndpoint.v4(192, 0, 2, 2, port: 41641)]
         #expect(PeerPathChoice.endpoint(for: candidate) == PeerPaths.handle(forPeerID: 2))
-        #expect(candidate.endpoints.filter(PeerPathChoice.isUsable) == [Endpoint.v4(192, 0, 2, 2, port: 41641)])
+        #expect(candidate.endpoints.filter(PeerPathChoice.isUsable) == [IPEndpoint.v4(192, 0, 2, 2, port: 41641)])
         candidate.endpoints = []
         #expect(PeerPathChoice.endpoint(for: candidate) == PeerPaths.handle(forPeerID: 2))
         #expect(PeerPaths.isHandle(PeerPaths.handle(forPeerID: 2)))

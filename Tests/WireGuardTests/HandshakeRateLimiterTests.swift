@@ -4,7 +4,7 @@ import Wire
 
 /// wireguard-go `ratelimiter`: 20 handshake messages per second per source IP, a bucket of 5.
 @Suite struct HandshakeRateLimiterTests {
-    let t0 = WireGuardInstant(nanoseconds: 10_000_000_000)
+    let t0 = NetInstant(nanoseconds: 10_000_000_000)
     let source = IPAddress.v4(IPv4Address(192, 0, 2, 1))
     let other = IPAddress.v4(IPv4Address(192, 0, 2, 2))
 

@@ -59,12 +59,12 @@ func ip(_ a: UInt32, _ b: UInt32, _ c: UInt32, _ d: UInt32) -> UInt32 { a << 24 
 /// One simulated WireGuard host: a device, its underlay endpoint and what it delivered.
 final class SimulatedHost {
     let device: WireGuardDevice
-    let endpoint: Endpoint
+    let endpoint: IPEndpoint
     let tunnelAddress: UInt32
     var delivered: [[UInt8]] = []
     var receiveResults: [ReceiveResult] = []
 
-    init(endpoint: Endpoint, tunnelAddress: UInt32, now: WireGuardInstant, loadThreshold: Int = 1000,
+    init(endpoint: IPEndpoint, tunnelAddress: UInt32, now: NetInstant, loadThreshold: Int = 1000,
          privateKey: PrivateKey = PrivateKey(), random: RandomSource = .system) {
         self.endpoint = endpoint
         self.tunnelAddress = tunnelAddress
@@ -82,8 +82,8 @@ final class SimulatedHost {
 
 /// A datagram on the simulated underlay.
 struct SimulatedDatagram {
-    var from: Endpoint
-    var to: Endpoint
+    var from: IPEndpoint
+    var to: IPEndpoint
     var bytes: [UInt8]
 }
 
@@ -97,20 +97,20 @@ struct SimulatedDatagram {
 final class SimulatedNetwork {
     enum Fault { case deliver, drop, duplicate, hold }
 
-    var now = WireGuardInstant(nanoseconds: 1_000_000_000)
+    var now = NetInstant(nanoseconds: 1_000_000_000)
     /// Seeds every host's jitter, indices and private key (nil: system randomness).
     let seed: UInt64?
     /// One-way delay of every delivered datagram (zero: delivered within the same instant).
     var latency: Duration = .zero
-    var hosts: [Endpoint: SimulatedHost] = [:]
+    var hosts: [IPEndpoint: SimulatedHost] = [:]
     /// Hosts in the order they were added: the order they are polled in.
     private(set) var hostOrder: [SimulatedHost] = []
     var inFlight: [SimulatedDatagram] = []
     var held: [SimulatedDatagram] = []
     /// Datagrams on the wire that arrive later (`latency` > 0), in sending order.
-    private var scheduled: [(due: WireGuardInstant, datagram: SimulatedDatagram)] = []
+    private var scheduled: [(due: NetInstant, datagram: SimulatedDatagram)] = []
     /// Each host's next deadline, as its last poll returned it.
-    private var deadlines: [Endpoint: WireGuardInstant] = [:]
+    private var deadlines: [IPEndpoint: NetInstant] = [:]
     /// Decides what happens to each datagram put on the wire.
     var fault: (SimulatedDatagram) -> Fault = { _ in .deliver }
     var log: [SimulatedDatagram] = []
@@ -166,7 +166,7 @@ final class SimulatedNetwork {
     /// Moves datagrams whose arrival time has come to `inFlight`.
     private func releaseArrived() {
         guard !scheduled.isEmpty else { return }
-        var remaining: [(due: WireGuardInstant, datagram: SimulatedDatagram)] = []
+        var remaining: [(due: NetInstant, datagram: SimulatedDatagram)] = []
         for entry in scheduled {
             if entry.due <= now { inFlight.append(entry.datagram) } else { remaining.append(entry) }
         }
@@ -248,7 +248,7 @@ final class SimulatedNetwork {
         return true
     }
 
-    private func advanceToNextEvent(notAfter end: WireGuardInstant, step: Duration) {
+    private func advanceToNextEvent(notAfter end: NetInstant, step: Duration) {
         var next = min(now + step, end)
         for deadline in deadlines.values where deadline > now { next = min(next, deadline) }
         for entry in scheduled where entry.due > now { next = min(next, entry.due) }

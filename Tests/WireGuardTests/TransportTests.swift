@@ -128,7 +128,7 @@ import Wire
 
     @Test func endpointRoamsOnlyOnAuthenticatedPackets() throws {
         let (network, a, b) = try established()
-        let moved = Endpoint.v4(10, 250, 9, 99, port: 4000)
+        let moved = IPEndpoint.v4(10, 250, 9, 99, port: 4000)
         // An unauthenticated datagram from elsewhere does not move the endpoint.
         var junk = [UInt8](repeating: 0, count: 64)
         junk[0] = 4

@@ -161,7 +161,7 @@ final class UDPDriver {
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
-    func now() -> WireGuardInstant { WireGuardInstant(nanoseconds: Self.monotonic()) }
+    func now() -> NetInstant { NetInstant(nanoseconds: Self.monotonic()) }
 
     init() throws {
         var wall = timespec()
@@ -169,7 +169,7 @@ final class UDPDriver {
         device = WireGuardDevice(configuration: DeviceConfiguration(
             privateKey: PrivateKey(),
             wallClock: WallClockAnchor(
-                instant: WireGuardInstant(nanoseconds: Self.monotonic()),
+                instant: NetInstant(nanoseconds: Self.monotonic()),
                 unixNanoseconds: Int64(wall.tv_sec) * 1_000_000_000 + Int64(wall.tv_nsec))))
         fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
@@ -203,7 +203,7 @@ final class UDPDriver {
 
     deinit { close(fd) }
 
-    private func transmit(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint) {
+    private func transmit(_ bytes: UnsafeRawBufferPointer, to endpoint: IPEndpoint) {
         guard case .v4(let v4) = endpoint.address else { return }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -247,7 +247,7 @@ final class UDPDriver {
         }
         defer { flush() }
         guard count > 0 else { return nil }
-        let endpoint = Endpoint(address: .v4(IPv4Address(rawValue: UInt32(bigEndian: source.sin_addr.s_addr))),
+        let endpoint = IPEndpoint(address: .v4(IPv4Address(rawValue: UInt32(bigEndian: source.sin_addr.s_addr))),
                                 port: UInt16(bigEndian: source.sin_port))
         let result = buffer.withUnsafeMutableBytes { device.receive($0, length: count, from: endpoint, now: now()) }
         switch result {

@@ -23,7 +23,7 @@ struct ImportWireNetOnlyTests {
         #expect(tunnel.contains(IPv4Address(rawValue: 0x0AE7_0002)))
         #expect(!tunnel.contains(IPv6Address(high: 0xfd7a_115c_a1e0_0000, low: 1)))
         #expect(throws: AddressParseError.self) { try IPPrefix(parsing: "10.231.0.0/33") }
-        let underlay = Endpoint(address: try IPAddress(parsing: "127.0.0.1"), port: 51820)
+        let underlay = IPEndpoint(try IPAddress(parsing: "127.0.0.1"), 51820)
         #expect(PeerEndpoint(underlay).description == "127.0.0.1:51820")
 
         // Options: UDP backend and TCP settings.

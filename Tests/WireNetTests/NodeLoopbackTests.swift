@@ -159,7 +159,7 @@ struct NodeLoopbackTests {
     /// stopped clock, a handshake that completed a while ago is still zero seconds old.
     @Test func theEngineReadsTheInjectedClock() async throws {
         var options = Node.Options()
-        let stopped = WireGuardInstant(nanoseconds: 7_000_000_000_000)
+        let stopped = NetInstant(nanoseconds: 7_000_000_000_000)
         options.clock = EngineClock(monotonic: { stopped }, realtimeNanoseconds: { 1_700_000_000_000_000_000 })
         options.randomSeed = 1
         let pair = try await NodePair.start(options: options)

@@ -60,12 +60,12 @@ struct ParallelCryptoTests {
         let workers = try CryptoWorkers(threadCount: 3, batchCapacity: 128)
         defer { workers.stop() }
         let sender = WireGuardDevice(configuration: DeviceConfiguration(
-            privateKey: PrivateKey(), wallClock: WallClockAnchor(instant: WireGuardInstant(nanoseconds: 0), unixNanoseconds: 1_700_000_000_000_000_000)))
+            privateKey: PrivateKey(), wallClock: WallClockAnchor(instant: NetInstant(nanoseconds: 0), unixNanoseconds: 1_700_000_000_000_000_000)))
         let receiver = WireGuardDevice(configuration: DeviceConfiguration(
-            privateKey: PrivateKey(), wallClock: WallClockAnchor(instant: WireGuardInstant(nanoseconds: 0), unixNanoseconds: 1_700_000_000_000_000_000)))
-        let now = WireGuardInstant(nanoseconds: 1_000_000_000)
-        let senderEndpoint = Endpoint.v4(10, 251, 8, 1, port: 1)
-        let receiverEndpoint = Endpoint.v4(10, 251, 8, 2, port: 2)
+            privateKey: PrivateKey(), wallClock: WallClockAnchor(instant: NetInstant(nanoseconds: 0), unixNanoseconds: 1_700_000_000_000_000_000)))
+        let now = NetInstant(nanoseconds: 1_000_000_000)
+        let senderEndpoint = IPEndpoint.v4(10, 251, 8, 1, port: 1)
+        let receiverEndpoint = IPEndpoint.v4(10, 251, 8, 2, port: 2)
         try sender.addPeer(PeerConfiguration(publicKey: receiver.publicKey, endpoint: receiverEndpoint, allowedIPs: [IPPrefix("100.64.12.2/32")!]))
         try receiver.addPeer(PeerConfiguration(publicKey: sender.publicKey, endpoint: senderEndpoint, allowedIPs: [IPPrefix("100.64.12.1/32")!]))
         try sender.initiateHandshake(with: receiver.publicKey, now: now)

@@ -21,7 +21,7 @@ struct PeerEndpointResolverTests {
             // Stands in for a slow DNS answer; gives up after 3 s so a starved pool fails the test
             // below instead of hanging it.
             _ = gate.wait(timeout: .now() + .seconds(3))
-            return .success(Endpoint(address: IPAddress("192.0.2.7")!, port: endpoint.port))
+            return .success(IPEndpoint(IPAddress("192.0.2.7")!, endpoint.port))
         }
         let started = ContinuousClock.now
         // More blocked lookups than the pool has threads on this machine.
@@ -33,7 +33,7 @@ struct PeerEndpointResolverTests {
         #expect(probe - started < .seconds(2))
         for _ in 0..<8 { gate.signal() }
         for (index, task) in lookups.enumerated() {
-            #expect(try await task.value == Endpoint(address: IPAddress("192.0.2.7")!, port: UInt16(1000 + index)))
+            #expect(try await task.value == IPEndpoint(IPAddress("192.0.2.7")!, UInt16(1000 + index)))
         }
         #expect(labels.withLock { $0 } == Array(repeating: "wirenet.resolver", count: 8))
     }
@@ -41,12 +41,12 @@ struct PeerEndpointResolverTests {
     @Test func anAddressLiteralIsNotLookedUp() async throws {
         let lookup: PeerEndpointResolver.Lookup = { _ in .failure(.unresolvableHost("should not be called")) }
         #expect(try await PeerEndpointResolver.resolve(PeerEndpoint(host: "10.231.1.1", port: 51820), lookup: lookup)
-                == Endpoint(address: IPAddress("10.231.1.1")!, port: 51820))
+                == IPEndpoint(IPAddress("10.231.1.1")!, 51820))
     }
 
     @Test func theSystemResolverAnswersLocalhostAndNamesAHostItCannotResolve() async throws {
         #expect(try await PeerEndpointResolver.resolve(PeerEndpoint(host: "localhost", port: 51820))
-                == Endpoint(address: IPAddress("127.0.0.1")!, port: 51820))
+                == IPEndpoint(IPAddress("127.0.0.1")!, 51820))
         await #expect(throws: NodeError.unresolvableHost("no-such-host.invalid")) {
             try await PeerEndpointResolver.resolve(PeerEndpoint(host: "no-such-host.invalid", port: 51820))
         }

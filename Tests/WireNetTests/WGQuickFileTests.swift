@@ -176,7 +176,7 @@ struct WGQuickFileTests {
     @Test func endpointsParseAsWgDoes() {
         #expect(PeerEndpoint("example.com:51820") == PeerEndpoint(host: "example.com", port: 51820))
         #expect(PeerEndpoint("[fd7a:115c:a1e0::1]:1") == PeerEndpoint(host: "fd7a:115c:a1e0::1", port: 1))
-        #expect(PeerEndpoint("10.250.1.2:51820")?.literal == Endpoint.v4(10, 250, 1, 2, port: 51820))
+        #expect(PeerEndpoint("10.250.1.2:51820")?.literal == IPEndpoint.v4(10, 250, 1, 2, port: 51820))
         #expect(PeerEndpoint("example.com:51820")?.literal == nil)
         #expect(PeerEndpoint("[not-v6]:1") == nil)
         #expect(PeerEndpoint("noport") == nil)

@@ -18,12 +18,12 @@ let batchSize = 256
 final class TransportPair {
     let a: WireGuardDevice
     let b: WireGuardDevice
-    let aEndpoint = Endpoint.v4(10, 250, 77, 1, port: 51820)
-    let bEndpoint = Endpoint.v4(10, 250, 77, 2, port: 51820)
-    let now = WireGuardInstant(nanoseconds: 1_025_000_000)
+    let aEndpoint = IPEndpoint.v4(10, 250, 77, 1, port: 51820)
+    let bEndpoint = IPEndpoint.v4(10, 250, 77, 2, port: 51820)
+    let now = NetInstant(nanoseconds: 1_025_000_000)
 
     init() {
-        let anchor = WallClockAnchor(instant: WireGuardInstant(nanoseconds: 1_000_000_000), unixNanoseconds: 1_700_000_000_000_000_000)
+        let anchor = WallClockAnchor(instant: NetInstant(nanoseconds: 1_000_000_000), unixNanoseconds: 1_700_000_000_000_000_000)
         a = WireGuardDevice(configuration: DeviceConfiguration(privateKey: PrivateKey(), wallClock: anchor))
         b = WireGuardDevice(configuration: DeviceConfiguration(privateKey: PrivateKey(), wallClock: anchor))
         try! a.addPeer(PeerConfiguration(publicKey: b.publicKey, endpoint: bEndpoint, allowedIPs: [IPPrefix("100.64.77.2/32")!]))

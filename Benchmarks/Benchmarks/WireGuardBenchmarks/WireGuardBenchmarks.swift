@@ -20,9 +20,9 @@ func seconds(_ duration: Duration) -> Double {
 final class TransportPair: @unchecked Sendable {
     let a: WireGuardDevice
     let b: WireGuardDevice
-    let aEndpoint = Endpoint.v4(10, 250, 77, 1, port: 51820)
-    let bEndpoint = Endpoint.v4(10, 250, 77, 2, port: 51820)
-    var now = WireGuardInstant(nanoseconds: 1_000_000_000)
+    let aEndpoint = IPEndpoint.v4(10, 250, 77, 1, port: 51820)
+    let bEndpoint = IPEndpoint.v4(10, 250, 77, 2, port: 51820)
+    var now = NetInstant(nanoseconds: 1_000_000_000)
     var scratch = [UInt8](repeating: 0, count: 2048)
 
     init() {

@@ -39,7 +39,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var fresh = DERPClientSession(privateKey: clientKey, preferred: false, pingSeed: 0, now: .zero)
     var established = establishedSession()
     var offset = 0
-    var now = WireGuardInstant.zero
+    var now = NetInstant.zero
     while offset < stream.count {
         let space = reader.writableSpace()
         precondition(!space.isEmpty)

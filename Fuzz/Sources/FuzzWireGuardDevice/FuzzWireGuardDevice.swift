@@ -21,8 +21,8 @@ import Wire
 /// The fixed identities: the same keys in every run.
 private let localKey = PrivateKey(Key32(bytes: [UInt8](repeating: 0x11, count: 32))!)
 private let remoteKey = PrivateKey(Key32(bytes: [UInt8](repeating: 0x22, count: 32))!)
-private let localEndpoint = Endpoint.v4(10, 250, 99, 1, port: 51820)
-private let remoteEndpoint = Endpoint.v4(10, 250, 99, 2, port: 51820)
+private let localEndpoint = IPEndpoint.v4(10, 250, 99, 1, port: 51820)
+private let remoteEndpoint = IPEndpoint.v4(10, 250, 99, 2, port: 51820)
 private let localAddress: [UInt8] = [100, 64, 99, 1]
 private let remoteAddress: [UInt8] = [100, 64, 99, 2]
 
@@ -52,7 +52,7 @@ private struct Program {
 }
 
 private final class Session {
-    var now = WireGuardInstant(nanoseconds: 1_000_000_000)
+    var now = NetInstant(nanoseconds: 1_000_000_000)
     let local: WireGuardDevice
     let remote: WireGuardDevice
     var wire: [WireDatagram] = []
@@ -101,7 +101,7 @@ private final class Session {
 
     /// Delivers `bytes` to a device and checks what it says.
     @discardableResult
-    func deliver(_ bytes: [UInt8], toLocal: Bool, from source: Endpoint? = nil) -> ReceiveResult {
+    func deliver(_ bytes: [UInt8], toLocal: Bool, from source: IPEndpoint? = nil) -> ReceiveResult {
         let device = toLocal ? local : remote
         var buffer = bytes + [UInt8](repeating: 0, count: max(0, 148 - bytes.count) + 32)
         let dropsBefore = device.drops.total

@@ -76,9 +76,9 @@ public struct DERPClientSession {
     private var expectedServerKey: PublicKey?
     private let preferred: Bool
     private let timing: Timing
-    private let startedAt: WireGuardInstant
-    private var lastReceived: WireGuardInstant
-    private var outstandingPing: (data: UInt64, sentAt: WireGuardInstant)?
+    private let startedAt: NetInstant
+    private var lastReceived: NetInstant
+    private var outstandingPing: (data: UInt64, sentAt: NetInstant)?
     private var nextPingData: UInt64
 
     /// - Parameters:
@@ -87,7 +87,7 @@ public struct DERPClientSession {
     ///   - preferred: whether this relay is the node's home region (sent as note-preferred).
     ///   - pingSeed: start of the ping data sequence (a random value; the data need not be secret).
     public init(privateKey: PrivateKey, expectedServerKey: PublicKey? = nil, preferred: Bool,
-                timing: Timing = Timing(), pingSeed: UInt64, now: WireGuardInstant) {
+                timing: Timing = Timing(), pingSeed: UInt64, now: NetInstant) {
         self.privateKey = privateKey
         self.expectedServerKey = expectedServerKey
         self.preferred = preferred
@@ -108,7 +108,7 @@ public struct DERPClientSession {
     /// Handles one frame from the relay.
     /// - Throws: ``DERPError`` for a handshake violation; after the handshake, malformed frames are
     ///   counted and dropped instead. The caller closes the connection on a throw.
-    public mutating func receive(_ frame: DERPFrame, now: WireGuardInstant) throws(DERPError) -> Event {
+    public mutating func receive(_ frame: DERPFrame, now: NetInstant) throws(DERPError) -> Event {
         guard state != .failed else { throw .unexpectedFrame(frame.type, state: "failed") }
         lastReceived = now
         let message: DERPServerMessage
@@ -183,7 +183,7 @@ public struct DERPClientSession {
 
     /// A ping to measure the relay's latency now (also sent by ``poll(now:)`` on silence); nil
     /// before the handshake or while a ping is outstanding.
-    public mutating func ping(now: WireGuardInstant) -> [UInt8]? {
+    public mutating func ping(now: NetInstant) -> [UInt8]? {
         guard state == .established, outstandingPing == nil else { return nil }
         nextPingData &+= 0x9E37_79B9_7F4A_7C15  // Weyl sequence: distinct data for each ping
         outstandingPing = (nextPingData, now)
@@ -191,7 +191,7 @@ public struct DERPClientSession {
     }
 
     /// Runs the session's timers.
-    public mutating func poll(now: WireGuardInstant) -> Action? {
+    public mutating func poll(now: NetInstant) -> Action? {
         switch state {
         case .failed:
             return nil
@@ -214,7 +214,7 @@ public struct DERPClientSession {
     }
 
     /// When ``poll(now:)`` next has something to do.
-    public var nextDeadline: WireGuardInstant? {
+    public var nextDeadline: NetInstant? {
         switch state {
         case .failed: return nil
         case .awaitingServerKey, .awaitingServerInfo: return startedAt + timing.handshakeTimeout

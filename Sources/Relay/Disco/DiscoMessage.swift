@@ -63,9 +63,9 @@ public enum DiscoMessage: Equatable, Sendable {
     /// A probe; `nodeKey` is the sender's WireGuard key (absent from clients before 1.16).
     case ping(DiscoTransactionID, nodeKey: PublicKey?)
     /// The answer to a ping, with the source endpoint the ping came from (a STUN-like reflection).
-    case pong(DiscoTransactionID, source: Endpoint)
+    case pong(DiscoTransactionID, source: IPEndpoint)
     /// Sent over DERP: the sender's endpoints, "ping me there".
-    case callMeMaybe([Endpoint])
+    case callMeMaybe([IPEndpoint])
 
     /// Parses a plaintext. Lax about trailing bytes, as `disco.go` is, for future versions.
     public init(parsing plaintext: UnsafeRawBufferPointer) throws(DiscoError) {
@@ -84,7 +84,7 @@ public enum DiscoMessage: Equatable, Sendable {
         case .callMeMaybe:
             // disco.go: a length that is not a whole number of endpoints, or another version, is an
             // empty list, not an error.
-            var endpoints: [Endpoint] = []
+            var endpoints: [IPEndpoint] = []
             let length = DiscoProtocol.endpointLength
             if version == DiscoProtocol.version, payload.count % length == 0 {
                 endpoints.reserveCapacity(payload.count / length)
@@ -127,17 +127,17 @@ public enum DiscoMessage: Equatable, Sendable {
     }
 
     /// A 16-byte address (IPv4-mapped for IPv4, unmapped as `netip.Addr.Unmap` does) and a port.
-    private static func endpoint(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Endpoint {
+    private static func endpoint(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> IPEndpoint {
         let high = bytes.bigEndianUInt64(at: offset)
         let low = bytes.bigEndianUInt64(at: offset + 8)
         let port = bytes.bigEndianUInt16(at: offset + 16)
         if high == 0, low >> 32 == 0xFFFF {
-            return Endpoint(address: .v4(IPv4Address(rawValue: UInt32(truncatingIfNeeded: low))), port: port)
+            return IPEndpoint(.v4(IPv4Address(rawValue: UInt32(truncatingIfNeeded: low))), port)
         }
-        return Endpoint(address: .v6(IPv6Address(high: high, low: low)), port: port)
+        return IPEndpoint(.v6(IPv6Address(high: high, low: low)), port)
     }
 
-    private static func append(_ endpoint: Endpoint, to out: inout [UInt8]) {
+    private static func append(_ endpoint: IPEndpoint, to out: inout [UInt8]) {
         let (high, low): (UInt64, UInt64)
         switch endpoint.address {
         case .v4(let v4): (high, low) = (0, 0xFFFF_0000_0000 | UInt64(v4.rawValue))

@@ -4,7 +4,7 @@ import WireGuard
 /// Where one peer's WireGuard datagrams go now.
 public enum PeerRoute: Equatable, Sendable {
     /// Straight over UDP to this endpoint (confirmed by a recent pong).
-    case direct(Endpoint)
+    case direct(IPEndpoint)
     /// Through the DERP relay of this region (the peer's home).
     case relay(region: Int)
     /// Nowhere: no confirmed endpoint, no home region and no netmap endpoint.
@@ -14,7 +14,7 @@ public enum PeerRoute: Equatable, Sendable {
 /// How a disco packet arrived.
 public enum DiscoArrival: Equatable, Sendable {
     /// Over UDP from this source.
-    case udp(Endpoint)
+    case udp(IPEndpoint)
     /// Through a relay of `region`, from the node key `source`.
     case relay(region: Int, source: PublicKey)
 }
@@ -22,7 +22,7 @@ public enum DiscoArrival: Equatable, Sendable {
 /// What path discovery asks the I/O layer to send.
 public enum PathAction: Equatable, Sendable {
     /// A disco packet over UDP.
-    case sendUDP([UInt8], to: Endpoint)
+    case sendUDP([UInt8], to: IPEndpoint)
     /// A disco packet through `region`'s relay to the node key `peer`.
     case sendRelay([UInt8], to: PublicKey, region: Int)
 }
@@ -32,9 +32,9 @@ public struct PathPeer: Sendable, Equatable {
     public var nodeKey: PublicKey
     public var discoKey: PublicKey
     public var homeRegion: Int
-    public var endpoints: [Endpoint]
+    public var endpoints: [IPEndpoint]
 
-    public init(nodeKey: PublicKey, discoKey: PublicKey, homeRegion: Int, endpoints: [Endpoint]) {
+    public init(nodeKey: PublicKey, discoKey: PublicKey, homeRegion: Int, endpoints: [IPEndpoint]) {
         self.nodeKey = nodeKey
         self.discoKey = discoKey
         self.homeRegion = homeRegion
@@ -70,19 +70,19 @@ public final class PathDiscovery {
     }
 
     private struct Candidate {
-        var lastPing: WireGuardInstant?
-        var lastPong: WireGuardInstant?
+        var lastPing: NetInstant?
+        var lastPong: NetInstant?
         var latency: Duration?
     }
 
     private final class PeerState {
         var peer: PathPeer
         let box: NaClBox?
-        var candidates: [Endpoint: Candidate] = [:]
-        var best: Endpoint?
-        var lastActive: WireGuardInstant?
-        var lastFullProbe: WireGuardInstant?
-        var lastProbe: WireGuardInstant?
+        var candidates: [IPEndpoint: Candidate] = [:]
+        var best: IPEndpoint?
+        var lastActive: NetInstant?
+        var lastFullProbe: NetInstant?
+        var lastProbe: NetInstant?
 
         init(peer: PathPeer, box: NaClBox?) {
             self.peer = peer
@@ -92,8 +92,8 @@ public final class PathDiscovery {
 
     private struct PendingPing {
         var peer: PublicKey  // node key
-        var endpoint: Endpoint?  // nil: sent through the relay
-        var sentAt: WireGuardInstant
+        var endpoint: IPEndpoint?  // nil: sent through the relay
+        var sentAt: NetInstant
     }
 
     public private(set) var counters = Counters()
@@ -102,11 +102,11 @@ public final class PathDiscovery {
     private let timing: PathTiming
     private var peers: [PublicKey: PeerState] = [:]  // by node key
     private var byDisco: [PublicKey: PublicKey] = [:]  // disco key → node key
-    private var byEndpoint: [Endpoint: PublicKey] = [:]  // candidate endpoint → node key
+    private var byEndpoint: [IPEndpoint: PublicKey] = [:]  // candidate endpoint → node key
     private var pending: [DiscoTransactionID: PendingPing] = [:]
     private var random: UInt64
     /// This node's own endpoints, sent in call-me-maybe.
-    public var localEndpoints: [Endpoint] = []
+    public var localEndpoints: [IPEndpoint] = []
 
     /// - Parameters:
     ///   - discoKey: this node's disco private key.
@@ -143,19 +143,19 @@ public final class PathDiscovery {
     }
 
     /// The peer whose candidate endpoint `endpoint` is, if any (maps UDP sources to peers).
-    public func peer(at endpoint: Endpoint) -> PublicKey? { byEndpoint[endpoint] }
+    public func peer(at endpoint: IPEndpoint) -> PublicKey? { byEndpoint[endpoint] }
 
     // MARK: Routing
 
     /// The path for a datagram to `peer` now; marks the peer active, so discovery runs for it.
-    public func route(to peer: PublicKey, now: WireGuardInstant) -> PeerRoute {
+    public func route(to peer: PublicKey, now: NetInstant) -> PeerRoute {
         guard let state = peers[peer] else { return .unreachable }
         state.lastActive = now
         return currentRoute(state, now: now)
     }
 
     /// The path and latency of `peer` without marking it active.
-    public func status(of peer: PublicKey, now: WireGuardInstant) -> Status? {
+    public func status(of peer: PublicKey, now: NetInstant) -> Status? {
         guard let state = peers[peer] else { return nil }
         let route = currentRoute(state, now: now)
         let latency: Duration? = if case .direct(let endpoint) = route { state.candidates[endpoint]?.latency } else {
@@ -164,7 +164,7 @@ public final class PathDiscovery {
         return Status(route: route, latency: latency)
     }
 
-    private func currentRoute(_ state: PeerState, now: WireGuardInstant) -> PeerRoute {
+    private func currentRoute(_ state: PeerState, now: NetInstant) -> PeerRoute {
         if let best = state.best, let pong = state.candidates[best]?.lastPong, now.since(pong) < timing.trustDuration {
             return .direct(best)
         }
@@ -176,7 +176,7 @@ public final class PathDiscovery {
     // MARK: Receiving
 
     /// Handles a disco packet; returns what to send in answer (a pong, pings after a call-me-maybe).
-    public func receive(_ packet: UnsafeRawBufferPointer, via arrival: DiscoArrival, now: WireGuardInstant) -> [PathAction] {
+    public func receive(_ packet: UnsafeRawBufferPointer, via arrival: DiscoArrival, now: NetInstant) -> [PathAction] {
         let view: DiscoPacket
         do { view = try DiscoPacket(validating: packet) } catch {
             counters.malformed += 1
@@ -200,7 +200,7 @@ public final class PathDiscovery {
             case .relay(let region, let source):
                 // The observed "source" of a relayed ping is the relay: tailscale reports its magic
                 // address 127.3.3.40:region (derp.go), which the peer does not use as a candidate.
-                let magic = Endpoint(address: .v4(IPv4Address(127, 3, 3, 40)), port: UInt16(clamping: region))
+                let magic = IPEndpoint(.v4(IPv4Address(127, 3, 3, 40)), UInt16(clamping: region))
                 return [.sendRelay(seal(.pong(id, source: magic), for: state), to: source, region: region)]
             }
         case .pong(let id, _):
@@ -224,7 +224,7 @@ public final class PathDiscovery {
 
     /// Pings that are due: all candidates of active peers without a direct path (with a
     /// call-me-maybe through the relay), the heartbeat of direct paths, the periodic upgrade probe.
-    public func poll(now: WireGuardInstant) -> [PathAction] {
+    public func poll(now: NetInstant) -> [PathAction] {
         var actions: [PathAction] = []
         for state in peers.values {
             guard let active = state.lastActive, now.since(active) < timing.activeTimeout, state.box != nil else { continue }
@@ -238,9 +238,9 @@ public final class PathDiscovery {
 
     /// When ``poll(now:)`` next has work: the next probe of an active peer, or the moment a direct
     /// path loses its trust.
-    public func nextDeadline(now: WireGuardInstant) -> WireGuardInstant? {
-        var deadline: WireGuardInstant?
-        func consider(_ instant: WireGuardInstant) { deadline = deadline.map { min($0, instant) } ?? instant }
+    public func nextDeadline(now: NetInstant) -> NetInstant? {
+        var deadline: NetInstant?
+        func consider(_ instant: NetInstant) { deadline = deadline.map { min($0, instant) } ?? instant }
         for state in peers.values {
             guard let active = state.lastActive, now.since(active) < timing.activeTimeout, state.box != nil else { continue }
             consider((state.lastProbe ?? now) + step(state, now: now))
@@ -254,15 +254,15 @@ public final class PathDiscovery {
     // MARK: Internals
 
     /// Probe cadence: heartbeat on a direct path, the ping interval while relayed.
-    private func step(_ state: PeerState, now: WireGuardInstant) -> Duration {
+    private func step(_ state: PeerState, now: NetInstant) -> Duration {
         if case .direct = currentRoute(state, now: now) { return timing.heartbeatInterval }
         return timing.pingInterval
     }
 
-    private func probe(_ state: PeerState, now: WireGuardInstant, force: Bool) -> [PathAction] {
+    private func probe(_ state: PeerState, now: NetInstant, force: Bool) -> [PathAction] {
         var actions: [PathAction] = []
         let route = currentRoute(state, now: now)
-        var targets: [Endpoint]
+        var targets: [IPEndpoint]
         if case .direct(let best) = route, !force,
            let last = state.lastFullProbe, now.since(last) < timing.upgradeInterval {
             targets = [best]
@@ -280,7 +280,7 @@ public final class PathDiscovery {
         return actions
     }
 
-    private func ping(_ state: PeerState, endpoint: Endpoint, now: WireGuardInstant) -> PathAction {
+    private func ping(_ state: PeerState, endpoint: IPEndpoint, now: NetInstant) -> PathAction {
         let id = nextTransactionID()
         pending[id] = PendingPing(peer: state.peer.nodeKey, endpoint: endpoint, sentAt: now)
         state.candidates[endpoint, default: Candidate()].lastPing = now
@@ -290,7 +290,7 @@ public final class PathDiscovery {
 
     /// Picks the lowest-latency candidate with a trusted pong; keeps the current one unless the
     /// new one is clearly better or the current one lost its trust.
-    private func choose(_ state: PeerState, now: WireGuardInstant) {
+    private func choose(_ state: PeerState, now: NetInstant) {
         let trusted = state.candidates.filter { _, c in c.lastPong.map { now.since($0) < timing.trustDuration } ?? false }
         guard let (endpoint, candidate) = trusted.min(by: { ($0.value.latency ?? .seconds(3600)) < ($1.value.latency ?? .seconds(3600)) }) else { return }
         if let best = state.best, let current = trusted[best], let currentLatency = current.latency, let latency = candidate.latency,
@@ -300,14 +300,14 @@ public final class PathDiscovery {
         state.best = endpoint
     }
 
-    private func addCandidate(_ endpoint: Endpoint, to state: PeerState) {
+    private func addCandidate(_ endpoint: IPEndpoint, to state: PeerState) {
         guard state.candidates[endpoint] == nil else { return }
         guard state.candidates.count < timing.maxCandidates else { return }
         state.candidates[endpoint] = Candidate()
         byEndpoint[endpoint] = state.peer.nodeKey
     }
 
-    private func expirePending(now: WireGuardInstant) {
+    private func expirePending(now: NetInstant) {
         guard pending.count > 0 else { return }
         pending = pending.filter { now.since($0.value.sentAt) < timing.pingTimeout }
     }

@@ -2,7 +2,7 @@ import Wire
 
 /// A UDP endpoint (IP address + port) the transport received a datagram from or should send one to.
 /// Opaque to the protocol, apart from its bytes feeding the cookie MAC (WireGuard paper §5.4.7).
-public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
     public var address: IPAddress
     public var port: UInt16
 
@@ -12,8 +12,8 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// An IPv4 endpoint from four octets.
-    public static func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, port: UInt16) -> Endpoint {
-        Endpoint(address: .v4(IPv4Address(a, b, c, d)), port: port)
+    public static func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, port: UInt16) -> IPEndpoint {
+        IPEndpoint(.v4(IPv4Address(a, b, c, d)), port)
     }
 
     /// Feeds the address bytes (network order) and port (big-endian) to a MAC.

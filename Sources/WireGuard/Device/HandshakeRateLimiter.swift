@@ -28,12 +28,12 @@ struct HandshakeRateLimiter {
     static let defaultCapacity = 65536
 
     private struct Entry {
-        var lastTime: WireGuardInstant
+        var lastTime: NetInstant
         var tokens: Int64
     }
 
     private var table: [IPAddress: Entry] = [:]
-    private var lastSweep = WireGuardInstant.zero
+    private var lastSweep = NetInstant.zero
     let capacity: Int
 
     init(capacity: Int = HandshakeRateLimiter.defaultCapacity) { self.capacity = capacity }
@@ -42,7 +42,7 @@ struct HandshakeRateLimiter {
     var trackedSources: Int { table.count }
 
     /// Whether one more handshake message from `source` may be processed at `now`; takes a token if so.
-    mutating func allow(_ source: IPAddress, now: WireGuardInstant) -> Bool {
+    mutating func allow(_ source: IPAddress, now: NetInstant) -> Bool {
         if !table.isEmpty, now.since(lastSweep) > Self.idleLifetime { sweep(now: now) }
         guard var entry = table[source] else {
             if table.count >= capacity {
@@ -52,7 +52,7 @@ struct HandshakeRateLimiter {
             table[source] = Entry(lastTime: now, tokens: Self.maxTokens - Self.packetCost)
             return true
         }
-        entry.tokens = min(Self.maxTokens, entry.tokens &+ now.since(entry.lastTime).nanosecondsClamped)
+        entry.tokens = min(Self.maxTokens, entry.tokens &+ now.since(entry.lastTime).saturatedNanoseconds)
         entry.lastTime = now
         let allowed = entry.tokens > Self.packetCost
         if allowed { entry.tokens -= Self.packetCost }
@@ -61,7 +61,7 @@ struct HandshakeRateLimiter {
     }
 
     /// Forgets sources idle for longer than ``idleLifetime``.
-    private mutating func sweep(now: WireGuardInstant) {
+    private mutating func sweep(now: NetInstant) {
         lastSweep = now
         table = table.filter { now.since($0.value.lastTime) <= Self.idleLifetime }
     }

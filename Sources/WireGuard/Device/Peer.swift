@@ -8,13 +8,13 @@ public struct PeerConfiguration: Sendable {
     public var presharedKey: PresharedKey?
     /// Where to send to until the peer is heard from (roaming replaces it with the source of its
     /// authenticated packets).
-    public var endpoint: Endpoint?
+    public var endpoint: IPEndpoint?
     /// Prefixes the peer may use as inner source, and that route outgoing packets to it.
     public var allowedIPs: [IPPrefix]
     /// Send a keepalive after this much time without any authenticated packet (nil: off).
     public var persistentKeepalive: Duration?
 
-    public init(publicKey: PublicKey, presharedKey: PresharedKey? = nil, endpoint: Endpoint? = nil,
+    public init(publicKey: PublicKey, presharedKey: PresharedKey? = nil, endpoint: IPEndpoint? = nil,
                 allowedIPs: [IPPrefix] = [], persistentKeepalive: Duration? = nil) {
         self.publicKey = publicKey
         self.presharedKey = presharedKey
@@ -27,9 +27,9 @@ public struct PeerConfiguration: Sendable {
 /// A snapshot of a peer's state for status displays and tests.
 public struct PeerStatus: Sendable {
     public var publicKey: PublicKey
-    public var endpoint: Endpoint?
+    public var endpoint: IPEndpoint?
     /// When the last handshake completed.
-    public var lastHandshake: WireGuardInstant?
+    public var lastHandshake: NetInstant?
     public var receivedBytes: UInt64
     public var sentBytes: UInt64
     /// Authenticated WireGuard messages received from the peer (transport data, keepalives, handshakes).
@@ -57,7 +57,7 @@ final class Peer {
     let handshake = HandshakeState()
     let cookieGenerator: CookieGenerator
     @exclusivity(unchecked) var keypairs = KeypairSet()
-    @exclusivity(unchecked) var endpoint: Endpoint?
+    @exclusivity(unchecked) var endpoint: IPEndpoint?
     var persistentKeepalive: Duration?
     var allowedIPs: [IPPrefix]
     @exclusivity(unchecked) var timers = PeerTimers()
@@ -67,7 +67,7 @@ final class Peer {
     @exclusivity(unchecked) var sentBytes: UInt64 = 0
     @exclusivity(unchecked) var receivedPackets: UInt64 = 0
     @exclusivity(unchecked) var sentPackets: UInt64 = 0
-    var lastHandshake: WireGuardInstant?
+    var lastHandshake: NetInstant?
     var handshakesCompleted: UInt64 = 0
 
     /// An initiation should go out at the next poll.

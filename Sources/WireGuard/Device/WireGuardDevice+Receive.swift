@@ -7,7 +7,7 @@ extension WireGuardDevice {
     /// `buffer` needs room for 92 bytes, which any datagram buffer has). Every malformed or hostile
     /// datagram is dropped and counted; nothing here traps or allocates on attacker input.
     public func receive(
-        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: IPEndpoint, now: NetInstant
     ) -> ReceiveResult {
         guard length >= 4, length <= buffer.count, length <= ProtocolConstants.maxMessageSize else {
             return drop(.invalidLength)
@@ -36,8 +36,8 @@ extension WireGuardDevice {
     /// MAC1 always; under load MAC2 too, answering a missing or stale one with a cookie reply
     /// written into `buffer` (paper §5.4.7). Returns nil when the message may be processed.
     private func checkMACs(
-        _ buffer: UnsafeMutableRawBufferPointer, length: Int, senderIndex: UInt32, from source: Endpoint,
-        now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, senderIndex: UInt32, from source: IPEndpoint,
+        now: NetInstant
     ) -> ReceiveResult? {
         let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
         guard cookieChecker.checkMAC1(message) else { return drop(.invalidMAC1) }
@@ -58,7 +58,7 @@ extension WireGuardDevice {
     }
 
     private func receiveInitiation(
-        _ buffer: UnsafeMutableRawBufferPointer, from source: Endpoint, now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, from source: IPEndpoint, now: NetInstant
     ) -> ReceiveResult {
         let length = HandshakeInitiationLayout.size
         let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
@@ -116,7 +116,7 @@ extension WireGuardDevice {
     /// keeps its initiation, the other answers it. Only while our initiation is in flight (sent less
     /// than Rekey-Timeout ago): after that the peer's initiation is answered as usual. A peer that
     /// answers every initiation (wireguard-go, the kernel) answers ours, so it converges either way.
-    func keepsOwnInitiation(crossing peer: Peer, now: WireGuardInstant) -> Bool {
+    func keepsOwnInitiation(crossing peer: Peer, now: NetInstant) -> Bool {
         guard peer.handshake.phase == .initiationCreated, let sent = peer.handshake.lastSentInitiation,
               now.since(sent) < ProtocolConstants.rekeyTimeout
         else { return false }
@@ -124,7 +124,7 @@ extension WireGuardDevice {
     }
 
     private func receiveResponse(
-        _ buffer: UnsafeMutableRawBufferPointer, from source: Endpoint, now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, from source: IPEndpoint, now: NetInstant
     ) -> ReceiveResult {
         let length = HandshakeResponseLayout.size
         let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
@@ -150,7 +150,7 @@ extension WireGuardDevice {
         return .processed
     }
 
-    private func receiveCookieReply(_ message: UnsafeRawBufferPointer, now: WireGuardInstant) -> ReceiveResult {
+    private func receiveCookieReply(_ message: UnsafeRawBufferPointer, now: NetInstant) -> ReceiveResult {
         let receiverIndex = message.littleEndianUInt32(at: CookieReplyLayout.receiver)
         guard let entry = indexTable[receiverIndex] else { return drop(.unknownReceiverIndex) }
         let peer = entry.peer
@@ -169,7 +169,7 @@ extension WireGuardDevice {
     // MARK: - Transport data
 
     private func receiveTransportData(
-        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: IPEndpoint, now: NetInstant
     ) -> ReceiveResult {
         switch prepareTransportData(buffer, length: length, from: source, now: now) {
         case .open(var job, let pending):
@@ -189,7 +189,7 @@ extension WireGuardDevice {
     /// Handshake and cookie messages return ``ReceivePreparation/handshake``: complete what is
     /// pending, then pass them to ``receive(_:length:from:now:)``.
     public func prepareReceive(
-        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: IPEndpoint, now: NetInstant
     ) -> ReceivePreparation {
         guard length >= 4, length <= buffer.count, length <= ProtocolConstants.maxMessageSize else {
             return .finished(drop(.invalidLength))
@@ -203,7 +203,7 @@ extension WireGuardDevice {
 
     @inline(__always)
     private func prepareTransportData(
-        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: Endpoint, now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, length: Int, from source: IPEndpoint, now: NetInstant
     ) -> ReceivePreparation {
         let header = UnsafeRawBufferPointer(rebasing: buffer[0..<TransportDataLayout.headerSize])
         let receiverIndex = header.littleEndianUInt32(at: TransportDataLayout.receiver)
@@ -221,7 +221,7 @@ extension WireGuardDevice {
     /// The second half of ``receive(_:length:from:now:)`` for transport data, on the owner thread
     /// after `job` ran: the replay window, roaming, keypair rotation, timers and the allowed-IPs check
     /// of the inner packet. Call it in the order the messages were prepared.
-    public func completeReceive(_ pending: PendingTransportData, opened job: TransportCryptoJob, now: WireGuardInstant) -> ReceiveResult {
+    public func completeReceive(_ pending: PendingTransportData, opened job: TransportCryptoJob, now: NetInstant) -> ReceiveResult {
         let keypair = pending.keypair
         let peer = keypair.peer
         let length = pending.length

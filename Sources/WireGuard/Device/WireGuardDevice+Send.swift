@@ -7,7 +7,7 @@ extension WireGuardDevice {
     /// ``sendTailroom`` bytes after it. The peer is chosen by the destination address (longest
     /// allowed-IPs match). Without a usable session the packet is copied to the peer's bounded
     /// staged queue, a handshake is started, and the result is `.queued`.
-    public func send(_ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, now: WireGuardInstant) -> SendResult {
+    public func send(_ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, now: NetInstant) -> SendResult {
         finish(prepareSend(buffer, packetLength: packetLength, now: now))
     }
 
@@ -15,7 +15,7 @@ extension WireGuardDevice {
     /// assigns its counter, writes the header and padding, runs the send-side timers, and returns the
     /// AEAD as a ``TransportCryptoJob`` that any thread may run. Jobs of one peer must be transmitted
     /// in the order they were prepared (their counters increase in that order).
-    public func prepareSend(_ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, now: WireGuardInstant) -> SendPreparation {
+    public func prepareSend(_ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, now: NetInstant) -> SendPreparation {
         let start = TransportDataLayout.headerSize
         guard packetLength > 0, start + packetLength <= buffer.count,
               packetLength <= ProtocolConstants.maxMessageSize - TransportDataLayout.minimumSize
@@ -45,7 +45,7 @@ extension WireGuardDevice {
 
     /// Encrypts one packet for a given peer (no allowed-IPs routing), as ``send(_:packetLength:now:)``.
     public func send(
-        _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, to key: PublicKey, now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, to key: PublicKey, now: NetInstant
     ) -> SendResult {
         let start = TransportDataLayout.headerSize
         guard let peer = peers[key] else {
@@ -73,7 +73,7 @@ extension WireGuardDevice {
     }
 
     private func prepareSend(
-        _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, to peer: Peer, now: WireGuardInstant
+        _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, to peer: Peer, now: NetInstant
     ) -> SendPreparation {
         guard let endpoint = peer.endpoint else {
             count(.noEndpoint, peer: peer)
@@ -141,7 +141,7 @@ extension WireGuardDevice {
     /// Timers and rekeying after a transport message went out (wireguard-go `RoutineSequentialSender`,
     /// `keepKeyFreshSending`).
     @inline(__always)
-    func didSend(_ peer: Peer, keypair: Keypair, length: Int, isData: Bool, now: WireGuardInstant) {
+    func didSend(_ peer: Peer, keypair: Keypair, length: Int, isData: Bool, now: NetInstant) {
         peer.sentBytes &+= UInt64(length)
         peer.sentPackets &+= 1
         timersAnyAuthenticatedPacketTraversal(peer, now: now)
@@ -158,7 +158,7 @@ extension WireGuardDevice {
     /// Paper §6.2: an initiator whose session is about to be rejected by the peer rekeys once when
     /// it receives data (wireguard-go `keepKeyFreshReceiving`).
     @inline(__always)
-    func keepKeyFreshReceiving(_ peer: Peer, now: WireGuardInstant) {
+    func keepKeyFreshReceiving(_ peer: Peer, now: NetInstant) {
         guard !peer.timers.sentLastMinuteHandshake, let current = peer.keypairs.current, current.isInitiator,
               now.since(current.created) > ProtocolConstants.rekeyOnReceiveAge
         else { return }
@@ -168,7 +168,7 @@ extension WireGuardDevice {
 
     /// Asks for an initiation at the next poll, at most once per `Rekey-Timeout`
     /// (paper §6.4; wireguard-go `SendHandshakeInitiation`).
-    func requestInitiation(_ peer: Peer, isRetry: Bool, now: WireGuardInstant) {
+    func requestInitiation(_ peer: Peer, isRetry: Bool, now: NetInstant) {
         if !isRetry { peer.timers.handshakeAttempts = 0 }
         if let last = peer.handshake.lastSentInitiation, now.since(last) < ProtocolConstants.rekeyTimeout { return }
         peer.wantsInitiation = true

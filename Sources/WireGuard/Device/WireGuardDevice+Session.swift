@@ -3,7 +3,7 @@ extension WireGuardDevice {
     /// (paper §5.4.5; wireguard-go `BeginSymmetricSession`):
     /// - the initiator may send at once: the new keypair becomes `current`;
     /// - the responder must wait for the initiator's first message: the new keypair becomes `next`.
-    func beginSession(_ peer: Peer, isInitiator: Bool, now: WireGuardInstant) {
+    func beginSession(_ peer: Peer, isInitiator: Bool, now: NetInstant) {
         let handshake = peer.handshake
         var (sendKey, receiveKey) = NoiseHandshake.deriveTransportKeys(handshake, isInitiator: isInitiator)
         defer { sendKey.wipe(); receiveKey.wipe() }

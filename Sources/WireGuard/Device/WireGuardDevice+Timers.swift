@@ -2,21 +2,21 @@ extension WireGuardDevice {
     // MARK: - Timer events (wireguard-go timers.go, paper §6)
 
     @inline(__always)
-    func arm(_ deadline: WireGuardInstant) -> WireGuardInstant {
+    func arm(_ deadline: NetInstant) -> NetInstant {
         if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
         return deadline
     }
 
     /// Data went out: expect a reply within `Keepalive-Timeout + Rekey-Timeout`, else rehandshake.
     @inline(__always)
-    func timersDataSent(_ peer: Peer, now: WireGuardInstant) {
+    func timersDataSent(_ peer: Peer, now: NetInstant) {
         guard peer.timers.newHandshake == nil else { return }
         peer.timers.newHandshake = arm(now + ProtocolConstants.newHandshakeAfterUnansweredData + jitter())
     }
 
     /// Data came in: answer with a keepalive if we send nothing within `Keepalive-Timeout`.
     @inline(__always)
-    func timersDataReceived(_ peer: Peer, now: WireGuardInstant) {
+    func timersDataReceived(_ peer: Peer, now: NetInstant) {
         if peer.timers.sendKeepalive == nil {
             peer.timers.sendKeepalive = arm(now + ProtocolConstants.keepaliveTimeout)
         } else {
@@ -38,31 +38,31 @@ extension WireGuardDevice {
 
     /// Anything authenticated went either way: restart the persistent keepalive interval.
     @inline(__always)
-    func timersAnyAuthenticatedPacketTraversal(_ peer: Peer, now: WireGuardInstant) {
+    func timersAnyAuthenticatedPacketTraversal(_ peer: Peer, now: NetInstant) {
         guard let interval = peer.persistentKeepalive, interval > .zero else { return }
         peer.timers.persistentKeepalive = arm(now + interval)
     }
 
-    func timersHandshakeInitiated(_ peer: Peer, now: WireGuardInstant) {
+    func timersHandshakeInitiated(_ peer: Peer, now: NetInstant) {
         peer.timers.retransmitHandshake = arm(now + ProtocolConstants.rekeyTimeout + jitter())
     }
 
-    func timersHandshakeComplete(_ peer: Peer, now: WireGuardInstant) {
+    func timersHandshakeComplete(_ peer: Peer, now: NetInstant) {
         peer.timers.retransmitHandshake = nil
         peer.timers.handshakeAttempts = 0
         peer.timers.sentLastMinuteHandshake = false
         peer.lastHandshake = now
     }
 
-    func timersSessionDerived(_ peer: Peer, now: WireGuardInstant) {
+    func timersSessionDerived(_ peer: Peer, now: NetInstant) {
         peer.timers.zeroKeyMaterial = arm(now + ProtocolConstants.zeroKeyMaterialAfter)
     }
 
     // MARK: - Expiry
 
     /// Fires every due timer of every peer and recomputes the earliest deadline.
-    private func fireTimers(now: WireGuardInstant) {
-        var earliest: WireGuardInstant? = nil
+    private func fireTimers(now: NetInstant) {
+        var earliest: NetInstant? = nil
         for peer in peers.values {
             fireTimers(peer, now: now)
             if let deadline = peer.timers.earliest, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
@@ -70,7 +70,7 @@ extension WireGuardDevice {
         earliestDeadline = earliest
     }
 
-    private func fireTimers(_ peer: Peer, now: WireGuardInstant) {
+    private func fireTimers(_ peer: Peer, now: NetInstant) {
         if let due = peer.timers.retransmitHandshake, due <= now {
             peer.timers.retransmitHandshake = nil
             if peer.timers.handshakeAttempts > ProtocolConstants.maxHandshakeAttempts {
@@ -111,7 +111,7 @@ extension WireGuardDevice {
 
     /// Queues a keepalive; without a usable session it starts a handshake first
     /// (wireguard-go `SendKeepalive` → `SendStagedPackets`).
-    func requestKeepalive(_ peer: Peer, now: WireGuardInstant) {
+    func requestKeepalive(_ peer: Peer, now: NetInstant) {
         if peer.staged.isEmpty { peer.wantsKeepalive = true }
         markReady(peer)
         if !(peer.keypairs.current?.canSend(at: now) ?? false) {
@@ -124,7 +124,7 @@ extension WireGuardDevice {
     /// Produces the next datagram that is due (a handshake initiation or retry, a keepalive, or a
     /// packet that waited for a session) into `buffer`, which should hold a full datagram
     /// (MTU + 32 bytes, at least 148). Call until it returns `.idle`.
-    public func poll(into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> PollResult {
+    public func poll(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> PollResult {
         if let due = earliestDeadline, due <= now { fireTimers(now: now) }
         while let peer = readyPeers.last {
             if let (endpoint, length) = emit(peer, into: buffer, now: now) {
@@ -137,7 +137,7 @@ extension WireGuardDevice {
     }
 
     /// One datagram of `peer`'s pending output, or nil when it has nothing it can send now.
-    private func emit(_ peer: Peer, into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> (Endpoint, Int)? {
+    private func emit(_ peer: Peer, into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> (IPEndpoint, Int)? {
         guard let endpoint = peer.endpoint else {
             // Nowhere to send: initiations wait for an endpoint; staged packets stay bounded.
             peer.wantsInitiation = false
@@ -179,7 +179,7 @@ extension WireGuardDevice {
     }
 
     /// Writes a fresh initiation with MACs (wireguard-go `SendHandshakeInitiation`).
-    private func writeInitiation(_ peer: Peer, into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> Int? {
+    private func writeInitiation(_ peer: Peer, into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
         let size = HandshakeInitiationLayout.size
         guard buffer.count >= size else {
             count(.bufferTooSmall, peer: peer)

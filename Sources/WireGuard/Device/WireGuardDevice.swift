@@ -33,7 +33,7 @@ public enum ReceiveResult: Equatable, Sendable {
     /// (its source address checked against the peer's allowed IPs).
     case packet(peer: PublicKey, range: Range<Int>)
     /// Send `buffer[0..<length]` back to `endpoint` (a handshake response or a cookie reply).
-    case reply(to: Endpoint, length: Int)
+    case reply(to: IPEndpoint, length: Int)
     /// Authenticated and handled (a keepalive, a handshake response, a cookie reply); nothing to deliver.
     case processed
     /// Dropped and counted.
@@ -43,7 +43,7 @@ public enum ReceiveResult: Equatable, Sendable {
 /// What became of an outgoing packet.
 public enum SendResult: Equatable, Sendable {
     /// Encrypted in place: send `buffer[0..<length]` to `endpoint`.
-    case datagram(to: Endpoint, length: Int)
+    case datagram(to: IPEndpoint, length: Int)
     /// Held until a handshake completes; the datagrams come out of ``WireGuardDevice/poll(into:now:)``.
     case queued
     /// Dropped and counted.
@@ -53,9 +53,9 @@ public enum SendResult: Equatable, Sendable {
 /// What ``WireGuardDevice/poll(into:now:)`` produced.
 public enum PollResult: Equatable, Sendable {
     /// Send `buffer[0..<length]` to `endpoint`, then poll again.
-    case datagram(to: Endpoint, length: Int)
+    case datagram(to: IPEndpoint, length: Int)
     /// Nothing more to send; call `poll` again at `nextDeadline` (nil: only after new input).
-    case idle(nextDeadline: WireGuardInstant?)
+    case idle(nextDeadline: NetInstant?)
 }
 
 /// Errors in configuring the device.
@@ -124,11 +124,11 @@ public final class WireGuardDevice {
 
     var readyPeers: [Peer] = []
     /// No timer of any peer fires before this (it may be earlier than the true earliest deadline).
-    @exclusivity(unchecked) var earliestDeadline: WireGuardInstant?
+    @exclusivity(unchecked) var earliestDeadline: NetInstant?
 
-    var loadWindowStart = WireGuardInstant.zero
+    var loadWindowStart = NetInstant.zero
     var loadWindowCount = 0
-    var underLoadUntil: WireGuardInstant?
+    var underLoadUntil: NetInstant?
 
     public init(configuration: DeviceConfiguration) {
         precondition(Sodium.initialized, "libsodium failed to initialise")
@@ -184,21 +184,21 @@ public final class WireGuardDevice {
     public func route(for address: IPAddress) -> PublicKey? { routes.lookup(address)?.publicKey }
 
     /// Sets or replaces a peer's endpoint (for configuration; roaming updates it automatically).
-    public func setEndpoint(_ endpoint: Endpoint?, of key: PublicKey) throws {
+    public func setEndpoint(_ endpoint: IPEndpoint?, of key: PublicKey) throws {
         guard let peer = peers[key] else { throw WireGuardConfigurationError.unknownPeer(key) }
         peer.endpoint = endpoint
     }
 
     /// Starts a new handshake with `key` now, even within `Rekey-Timeout` of the last one (forced
     /// rekey); the initiation comes out of the next ``poll(into:now:)``.
-    public func initiateHandshake(with key: PublicKey, now: WireGuardInstant) throws {
+    public func initiateHandshake(with key: PublicKey, now: NetInstant) throws {
         guard let peer = peers[key] else { throw WireGuardConfigurationError.unknownPeer(key) }
         peer.handshake.lastSentInitiation = nil
         requestInitiation(peer, isRetry: false, now: now)
     }
 
     /// Whether the device currently demands cookies (mac2) on handshake messages.
-    public func isUnderLoad(now: WireGuardInstant) -> Bool {
+    public func isUnderLoad(now: NetInstant) -> Bool {
         underLoadUntil.map { now < $0 } ?? false
     }
 
@@ -265,7 +265,7 @@ public final class WireGuardDevice {
 
     /// Counts a handshake message toward load and says whether the device is under load
     /// (paper §5.4.7; wireguard-go stays under load for `UnderLoadAfterTime` once triggered).
-    func noteHandshakeMessage(now: WireGuardInstant) -> Bool {
+    func noteHandshakeMessage(now: NetInstant) -> Bool {
         if now.since(loadWindowStart) >= .seconds(1) {
             loadWindowStart = now
             loadWindowCount = 0

@@ -1,17 +1,17 @@
 /// A point on the caller's monotonic clock, in nanoseconds. The module never reads a clock:
 /// every call that depends on time takes `now`.
-public struct WireGuardInstant: Comparable, Hashable, Sendable, CustomStringConvertible {
+public struct NetInstant: Comparable, Hashable, Sendable, CustomStringConvertible {
     public var nanoseconds: UInt64
 
     public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
 
-    public static let zero = WireGuardInstant(nanoseconds: 0)
+    public static let zero = NetInstant(nanoseconds: 0)
 
     public static func < (a: Self, b: Self) -> Bool { a.nanoseconds < b.nanoseconds }
 
     /// `self + duration`, saturating at the ends of the range.
     public static func + (instant: Self, duration: Duration) -> Self {
-        let delta = duration.nanosecondsClamped
+        let delta = duration.saturatedNanoseconds
         if delta >= 0 {
             let (sum, overflow) = instant.nanoseconds.addingReportingOverflow(UInt64(delta))
             return Self(nanoseconds: overflow ? .max : sum)
@@ -31,7 +31,7 @@ public struct WireGuardInstant: Comparable, Hashable, Sendable, CustomStringConv
 
 extension Duration {
     /// The duration in whole nanoseconds, clamped to `Int64`.
-    var nanosecondsClamped: Int64 {
+    var saturatedNanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
@@ -42,16 +42,16 @@ extension Duration {
 /// Ties the monotonic clock to wall-clock time, for the TAI64N timestamps of handshake initiations:
 /// at `instant`, the wall clock read `unixNanoseconds` since 1970.
 public struct WallClockAnchor: Sendable {
-    public var instant: WireGuardInstant
+    public var instant: NetInstant
     public var unixNanoseconds: Int64
 
-    public init(instant: WireGuardInstant, unixNanoseconds: Int64) {
+    public init(instant: NetInstant, unixNanoseconds: Int64) {
         self.instant = instant
         self.unixNanoseconds = unixNanoseconds
     }
 
     /// The TAI64N timestamp at `now`.
-    func timestamp(at now: WireGuardInstant) -> TAI64N {
+    func timestamp(at now: NetInstant) -> TAI64N {
         let elapsed = Int64(clamping: now.nanoseconds) &- Int64(clamping: instant.nanoseconds)
         let wall = unixNanoseconds &+ elapsed
         let seconds = wall >= 0 ? wall / 1_000_000_000 : (wall - 999_999_999) / 1_000_000_000

@@ -50,7 +50,7 @@ final class CookieChecker {
     private var mac1Key: Key32
     private var cookieEncryptionKey: Key32
     private var secret = Key32()
-    private var secretCreated: WireGuardInstant?
+    private var secretCreated: NetInstant?
 
     init(localPublicKey: PublicKey) {
         mac1Key = CookieLabels.key(label: CookieLabels.mac1, publicKey: localPublicKey)
@@ -71,7 +71,7 @@ final class CookieChecker {
     }
 
     /// The cookie for `source` under the current secret (`MAC(R_secret, A)`).
-    private func cookie(for source: Endpoint) -> MAC16 {
+    private func cookie(for source: IPEndpoint) -> MAC16 {
         var state = secret.withUnsafeBytes { BLAKE2s(outputSize: 16, key: $0) }
         source.absorb(into: &state)
         var mac = MAC16()
@@ -80,7 +80,7 @@ final class CookieChecker {
     }
 
     /// Checks mac2 against the cookie `source` would have been given; false once the secret is stale.
-    func checkMAC2(_ message: UnsafeRawBufferPointer, source: Endpoint, now: WireGuardInstant) -> Bool {
+    func checkMAC2(_ message: UnsafeRawBufferPointer, source: IPEndpoint, now: NetInstant) -> Bool {
         guard let created = secretCreated, now.since(created) <= ProtocolConstants.cookieRefreshTime else { return false }
         var cookie = cookie(for: source)
         defer { cookie.wipe() }
@@ -92,7 +92,7 @@ final class CookieChecker {
     /// Writes a 64-byte cookie reply to `message` into `reply`, rotating the secret when it is older
     /// than two minutes (paper §5.4.7).
     func writeReply(
-        to message: UnsafeRawBufferPointer, receiverIndex: UInt32, source: Endpoint, now: WireGuardInstant,
+        to message: UnsafeRawBufferPointer, receiverIndex: UInt32, source: IPEndpoint, now: NetInstant,
         into reply: UnsafeMutableRawBufferPointer
     ) {
         if secretCreated.map({ now.since($0) > ProtocolConstants.cookieRefreshTime }) ?? true {
@@ -120,7 +120,7 @@ final class CookieGenerator {
     private var mac1Key: Key32
     private var cookieEncryptionKey: Key32
     private var cookie = MAC16()
-    private var cookieReceived: WireGuardInstant?
+    private var cookieReceived: NetInstant?
     private var lastMAC1 = MAC16()
     private var hasLastMAC1 = false
 
@@ -136,12 +136,12 @@ final class CookieGenerator {
     }
 
     /// True while a cookie younger than two minutes is held (mac2 will be sent).
-    func hasFreshCookie(now: WireGuardInstant) -> Bool {
+    func hasFreshCookie(now: NetInstant) -> Bool {
         cookieReceived.map { now.since($0) <= ProtocolConstants.cookieRefreshTime } ?? false
     }
 
     /// Fills mac1 and mac2 (zeros without a fresh cookie) at the end of `message`.
-    func addMACs(_ message: UnsafeMutableRawBufferPointer, now: WireGuardInstant) {
+    func addMACs(_ message: UnsafeMutableRawBufferPointer, now: NetInstant) {
         let mac1Offset = message.count - 2 * MACLayout.size
         let mac2Offset = message.count - MACLayout.size
         let mac1 = mac1Key.withUnsafeBytes { MAC16.compute(key: $0, UnsafeRawBufferPointer(message.range(0, count: mac1Offset))) }
@@ -158,7 +158,7 @@ final class CookieGenerator {
     }
 
     /// Decrypts a cookie reply to our last message; false if we sent nothing or it does not verify.
-    func consumeReply(_ reply: UnsafeRawBufferPointer, now: WireGuardInstant) -> Bool {
+    func consumeReply(_ reply: UnsafeRawBufferPointer, now: NetInstant) -> Bool {
         guard hasLastMAC1 else { return false }
         var opened = MAC16()
         let ok = lastMAC1.withUnsafeBytes { additional in

@@ -22,9 +22,9 @@ final class HandshakeState {
     /// Greatest initiation timestamp accepted from the peer (replay protection, paper §5.1).
     var lastTimestamp = TAI64N(seconds: 0, nanoseconds: 0)
     /// When we last accepted an initiation from the peer (flood protection, paper §5.3).
-    var lastInitiationConsumption: WireGuardInstant?
+    var lastInitiationConsumption: NetInstant?
     /// When we last created an initiation (rate limit of our own initiations, paper §6.4).
-    var lastSentInitiation: WireGuardInstant?
+    var lastSentInitiation: NetInstant?
 
     /// Wipes keys and returns to `.zeroed`; replay and rate-limit memory is kept.
     func clear() {

@@ -126,7 +126,7 @@ enum NoiseHandshake {
     /// per-peer initiation rate, and on success moves the peer's handshake to `.initiationConsumed`
     /// — unless `keepsOwnInitiation(peer)` says our crossing initiation goes first.
     static func consumeInitiation(
-        _ message: UnsafeRawBufferPointer, local: PrivateKey, now: WireGuardInstant,
+        _ message: UnsafeRawBufferPointer, local: PrivateKey, now: NetInstant,
         peerFor: (PublicKey) -> Peer?, keepsOwnInitiation: (Peer) -> Bool = { _ in false }
     ) -> InitiationOutcome {
         var hash = initialHash

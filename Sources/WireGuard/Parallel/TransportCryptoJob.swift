@@ -65,7 +65,7 @@ public struct TransportCryptoJob: @unchecked Sendable {
 public enum SendPreparation: @unchecked Sendable {
     /// Header, counter and padding are written; once `job` has run (on any thread), transmit
     /// `buffer[0..<length]` to `endpoint`.
-    case seal(TransportCryptoJob, to: Endpoint, length: Int)
+    case seal(TransportCryptoJob, to: IPEndpoint, length: Int)
     /// Held until a handshake completes; the datagrams come out of ``WireGuardDevice/poll(into:now:)``.
     case queued
     /// Dropped and counted.
@@ -89,6 +89,6 @@ public enum ReceivePreparation: @unchecked Sendable {
 /// owner thread; workers see only the ``TransportCryptoJob``.
 public struct PendingTransportData {
     let keypair: Keypair
-    let source: Endpoint
+    let source: IPEndpoint
     let length: Int
 }

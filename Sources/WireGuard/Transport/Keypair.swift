@@ -9,11 +9,11 @@ final class Keypair {
     @exclusivity(unchecked) var sendCounter: UInt64 = 0
     let replayWindow = ReplayWindow()
     /// When the handshake that made these keys completed.
-    let created: WireGuardInstant
+    let created: NetInstant
     /// `created + Reject-After-Time`: from then on the keys are neither used nor accepted.
-    let rejectAt: WireGuardInstant
+    let rejectAt: NetInstant
     /// `created + Rekey-After-Time`: from then on the initiator rekeys when it sends.
-    let rekeyAt: WireGuardInstant
+    let rekeyAt: NetInstant
     /// True on the side that sent the initiation; only the initiator rekeys on age (paper §6.2).
     let isInitiator: Bool
     /// Our index: peers address transport messages for this keypair to it.
@@ -22,7 +22,7 @@ final class Keypair {
     let remoteIndex: UInt32
     unowned let peer: Peer
 
-    init(sendKey: Key32, receiveKey: Key32, created: WireGuardInstant, isInitiator: Bool,
+    init(sendKey: Key32, receiveKey: Key32, created: NetInstant, isInitiator: Bool,
          localIndex: UInt32, remoteIndex: UInt32, peer: Peer) {
         self.sendKey = sendKey
         self.receiveKey = receiveKey
@@ -37,13 +37,13 @@ final class Keypair {
 
     /// The keys may still be used at `now` (paper §6.1 `Reject-After-Time`).
     @inline(__always)
-    func isFresh(at now: WireGuardInstant) -> Bool {
+    func isFresh(at now: NetInstant) -> Bool {
         now < rejectAt
     }
 
     /// The keypair may encrypt another message at `now`.
     @inline(__always)
-    func canSend(at now: WireGuardInstant) -> Bool {
+    func canSend(at now: NetInstant) -> Bool {
         sendCounter < ProtocolConstants.rejectAfterMessages && isFresh(at: now)
     }
 

@@ -53,7 +53,7 @@ final class KernelTUN: PacketBackend {
         if result < 0 { throw NodeError.system(operation: operation, errno: -result) }
     }
 
-    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: WireGuardInstant) {
+    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: NetInstant) {
         while true {
             let written = write(descriptor, packet.baseAddress, packet.count)
             if written >= 0 { return }
@@ -63,7 +63,7 @@ final class KernelTUN: PacketBackend {
         }
     }
 
-    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> Int? {
+    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
         while true {
             let count = read(descriptor, buffer.baseAddress, buffer.count)
             if count > 0 { return count }
@@ -72,9 +72,9 @@ final class KernelTUN: PacketBackend {
         }
     }
 
-    func service(now: WireGuardInstant) {}
+    func service(now: NetInstant) {}
 
-    func nextDeadline(now: WireGuardInstant) -> WireGuardInstant? { nil }
+    func nextDeadline(now: NetInstant) -> NetInstant? { nil }
 
     var pollDescriptor: CInt { descriptor }
 

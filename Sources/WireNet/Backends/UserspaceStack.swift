@@ -69,15 +69,15 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
 
     // MARK: PacketBackend
 
-    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: WireGuardInstant) {
+    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: NetInstant) {
         stack.receive(UnsafeRawBufferPointer(packet), now: Self.instant(now))
     }
 
-    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> Int? {
+    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
         stack.nextOutgoingPacket(into: buffer, now: Self.instant(now))
     }
 
-    func service(now: WireGuardInstant) {
+    func service(now: NetInstant) {
         let now = Self.instant(now)
         if let deadline = stack.nextDeadline, deadline <= now {
             stack.handleTimers(now: now)
@@ -94,10 +94,10 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         }
     }
 
-    func nextDeadline(now: WireGuardInstant) -> WireGuardInstant? {
+    func nextDeadline(now: NetInstant) -> NetInstant? {
         var next = stack.nextDeadline
         for deadline in connectDeadlines.values { next = WireNet.earliest(next, deadline) }
-        return next.map { WireGuardInstant(nanoseconds: UInt64(clamping: $0.nanoseconds)) }
+        return next.map { NetInstant(nanoseconds: UInt64(clamping: $0.nanoseconds)) }
     }
 
     var pollDescriptor: CInt { -1 }
@@ -120,7 +120,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         datagramReads = [:]
     }
 
-    static func instant(_ instant: WireGuardInstant) -> NetInstant {
+    static func instant(_ instant: NetInstant) -> NetInstant {
         NetInstant(nanoseconds: Int64(clamping: instant.nanoseconds))
     }
 

@@ -86,7 +86,7 @@ public struct PeerEndpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// An endpoint at a known address.
-    public init(_ endpoint: Endpoint) {
+    public init(_ endpoint: IPEndpoint) {
         switch endpoint.address {
         case .v4(let v4): host = v4.description
         case .v6(let v6): host = v6.description
@@ -119,8 +119,8 @@ public struct PeerEndpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The endpoint when the host is an IP literal; `nil` for a name that needs resolving.
-    public var literal: Endpoint? {
-        IPAddress(host).map { Endpoint(address: $0, port: port) }
+    public var literal: IPEndpoint? {
+        IPAddress(host).map { IPEndpoint($0, port) }
     }
 
     public var description: String {

@@ -15,7 +15,7 @@ import WireGuard
 /// through ``offPool(_:)``.
 package enum PeerEndpointResolver {
     /// What resolves one host name; the system's `getaddrinfo` unless a test replaces it.
-    typealias Lookup = @Sendable (PeerEndpoint) -> Result<Endpoint, NodeError>
+    typealias Lookup = @Sendable (PeerEndpoint) -> Result<IPEndpoint, NodeError>
 
     /// The queue lookups block on, away from the cooperative pool.
     package static let queue = DispatchQueue(label: "wirenet.resolver")
@@ -29,13 +29,13 @@ package enum PeerEndpointResolver {
     }
 
     /// The endpoint `endpoint` names: at once for an IP literal, else after a lookup on ``queue``.
-    static func resolve(_ endpoint: PeerEndpoint, lookup: @escaping Lookup = systemLookup) async throws(NodeError) -> Endpoint {
+    static func resolve(_ endpoint: PeerEndpoint, lookup: @escaping Lookup = systemLookup) async throws(NodeError) -> IPEndpoint {
         if let literal = endpoint.literal { return literal }
         return try await offPool { lookup(endpoint) }.get()
     }
 
     /// `getaddrinfo` for `endpoint.host`: the first IPv4 address, else the first IPv6 address.
-    @Sendable static func systemLookup(_ endpoint: PeerEndpoint) -> Result<Endpoint, NodeError> {
+    @Sendable static func systemLookup(_ endpoint: PeerEndpoint) -> Result<IPEndpoint, NodeError> {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -43,13 +43,13 @@ package enum PeerEndpointResolver {
             return .failure(.unresolvableHost(endpoint.host))
         }
         defer { freeaddrinfo(list) }
-        var v6: Endpoint?
+        var v6: IPEndpoint?
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let current = entry {
             if let address = current.pointee.ai_addr {
                 if current.pointee.ai_family == AF_INET {
                     let v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-                    return .success(Endpoint(address: .v4(IPv4Address(rawValue: UInt32(bigEndian: v4))), port: endpoint.port))
+                    return .success(IPEndpoint(.v4(IPv4Address(rawValue: UInt32(bigEndian: v4))), endpoint.port))
                 }
                 if current.pointee.ai_family == AF_INET6, v6 == nil {
                     let bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
@@ -57,7 +57,7 @@ package enum PeerEndpointResolver {
                         IPv6Address(high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
                                     low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
                     }
-                    v6 = Endpoint(address: .v6(address), port: endpoint.port)
+                    v6 = IPEndpoint(.v6(address), endpoint.port)
                 }
             }
             entry = current.pointee.ai_next
@@ -71,7 +71,7 @@ extension PeerConfiguration {
     /// WireGuard's view of a configured peer, its host-name endpoint resolved (off the cooperative
     /// pool, see ``PeerEndpointResolver``).
     init(resolving peer: NodeConfiguration.Peer) async throws(NodeError) {
-        var endpoint: Endpoint?
+        var endpoint: IPEndpoint?
         if let configured = peer.endpoint { endpoint = try await PeerEndpointResolver.resolve(configured) }
         self.init(publicKey: peer.publicKey, presharedKey: peer.presharedKey, endpoint: endpoint,
                   allowedIPs: peer.allowedIPs, persistentKeepalive: peer.persistentKeepalive)

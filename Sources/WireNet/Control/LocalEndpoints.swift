@@ -8,11 +8,11 @@ import WireGuard
 /// interface that is up, with the node's UDP port. Order: global IPv4, global IPv6, then loopback
 /// (peers on the same host), since peers try the first usable one. Link-local addresses are left out.
 enum LocalEndpoints {
-    static func list(port: UInt16) -> [Endpoint] {
+    static func list(port: UInt16) -> [IPEndpoint] {
         var head: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&head) == 0, let first = head else { return [] }
         defer { freeifaddrs(head) }
-        var v4: [Endpoint] = [], v6: [Endpoint] = [], loopback: [Endpoint] = []
+        var v4: [IPEndpoint] = [], v6: [IPEndpoint] = [], loopback: [IPEndpoint] = []
         var entry: UnsafeMutablePointer<ifaddrs>? = first
         while let current = entry {
             defer { entry = current.pointee.ifa_next }
@@ -21,7 +21,7 @@ enum LocalEndpoints {
             switch Int32(address.pointee.sa_family) {
             case AF_INET:
                 let raw = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
-                let endpoint = Endpoint(address: .v4(IPv4Address(rawValue: raw)), port: port)
+                let endpoint = IPEndpoint(.v4(IPv4Address(rawValue: raw)), port)
                 if isLoopback { loopback.append(endpoint) } else { v4.append(endpoint) }
             case AF_INET6:
                 let bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
@@ -31,7 +31,7 @@ enum LocalEndpoints {
                 }
                 if ip.high >> 54 == 0x3FA { continue }  // fe80::/10, link-local (RFC 4291 §2.5.6)
                 if isLoopback { continue }  // ::1: IPv4 loopback already covers same-host peers
-                v6.append(Endpoint(address: .v6(ip), port: port))
+                v6.append(IPEndpoint(.v6(ip), port))
             default:
                 continue
             }

@@ -75,7 +75,7 @@ struct PacketFilter {
     }
 
     /// Whether an inbound packet (already authenticated by WireGuard) may reach the backend; counts drops.
-    mutating func admitsInbound(_ packet: UnsafeRawBufferPointer, now: WireGuardInstant) -> Bool {
+    mutating func admitsInbound(_ packet: UnsafeRawBufferPointer, now: NetInstant) -> Bool {
         guard let p = Self.summarize(packet) else { return drop(.malformed) }
         // Later fragments carry no header to judge; the first fragment was judged.
         if p.isLaterFragment { return true }
@@ -104,7 +104,7 @@ struct PacketFilter {
     }
 
     /// Notes an outbound packet: a UDP datagram opens (or refreshes) a flow whose replies pass.
-    mutating func noteOutbound(_ packet: UnsafeRawBufferPointer, now: WireGuardInstant) {
+    mutating func noteOutbound(_ packet: UnsafeRawBufferPointer, now: NetInstant) {
         guard let first = packet.first else { return }
         // Cheap protocol check before any parsing: only UDP needs tracking.
         let version = first >> 4

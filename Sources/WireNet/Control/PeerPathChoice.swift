@@ -7,12 +7,12 @@ import WireGuard
 enum PeerPathChoice {
     /// The endpoint to configure for `peer`: its handle, under which ``PeerPaths`` picks a direct
     /// UDP path (disco) or its DERP relay datagram by datagram.
-    static func endpoint(for peer: TailnetPeer) -> Endpoint? {
+    static func endpoint(for peer: TailnetPeer) -> IPEndpoint? {
         PeerPaths.handle(forPeerID: peer.id)
     }
 
     /// Not the unspecified address, not port 0, not multicast.
-    static func isUsable(_ endpoint: Endpoint) -> Bool {
+    static func isUsable(_ endpoint: IPEndpoint) -> Bool {
         guard endpoint.port != 0 else { return false }
         switch endpoint.address {
         case .v4(let v4):

@@ -20,7 +20,7 @@ public struct TailnetPeer: Sendable, Equatable {
     /// What the peer may send from and what is routed to it.
     public var allowedIPs: [IPPrefix]
     /// The UDP endpoints the peer reported, in control's order.
-    public var endpoints: [Endpoint]
+    public var endpoints: [IPEndpoint]
     /// The peer's home DERP region (0: none).
     public var homeDERP: Int
     /// Whether control sees the peer connected; nil when unknown.

@@ -26,7 +26,7 @@ struct TailnetPeerTable {
     /// Wider allowed IPs (subnet routes), few: scanned, longest prefix wins.
     private var wideRoutes: [(prefix: IPPrefix, id: Int64)] = []
     /// Peers' control-given endpoints to node ids: who an inbound handshake comes from.
-    private var endpoints: [Endpoint: Int64] = [:]
+    private var endpoints: [IPEndpoint: Int64] = [:]
 
     var count: Int { peers.count }
 
@@ -114,7 +114,7 @@ struct TailnetPeerTable {
     }
 
     /// The peer that listed `endpoint` among its endpoints.
-    func peer(at endpoint: Endpoint) -> TailnetPeer? {
+    func peer(at endpoint: IPEndpoint) -> TailnetPeer? {
         endpoints[endpoint].flatMap { peers[$0] }
     }
 

@@ -210,7 +210,7 @@ final class TailnetSession: Sendable {
     }
 
     /// Installs the peer that listed `endpoint` (an inbound handshake initiation came from it).
-    func activate(at endpoint: Endpoint, in engine: Engine) -> Bool {
+    func activate(at endpoint: IPEndpoint, in engine: Engine) -> Bool {
         install(state.withLock { $0.table.peer(at: endpoint) }, in: engine)
     }
 

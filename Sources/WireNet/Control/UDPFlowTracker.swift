@@ -18,7 +18,7 @@ struct UDPFlowTracker {
     /// How long a flow stays open without outbound traffic (Linux conntrack's UDP stream timeout
     /// is 120 s, `nf_conntrack_udp_timeout_stream`).
     let idleTimeout: Duration
-    private var flows: [Flow: WireGuardInstant] = [:]
+    private var flows: [Flow: NetInstant] = [:]
 
     init(capacity: Int = 8192, idleTimeout: Duration = .seconds(120)) {
         self.capacity = capacity
@@ -28,7 +28,7 @@ struct UDPFlowTracker {
     var count: Int { flows.count }
 
     /// Notes an outbound datagram from `localPort` to `remote`:`remotePort`.
-    mutating func noteOutbound(_ flow: Flow, now: WireGuardInstant) {
+    mutating func noteOutbound(_ flow: Flow, now: NetInstant) {
         if flows[flow] != nil {
             flows[flow] = now
             return
@@ -41,7 +41,7 @@ struct UDPFlowTracker {
     }
 
     /// Whether an inbound datagram to `localPort` from `remote`:`remotePort` answers an open flow.
-    func isReply(_ flow: Flow, now: WireGuardInstant) -> Bool {
+    func isReply(_ flow: Flow, now: NetInstant) -> Bool {
         guard let last = flows[flow] else { return false }
         return now.since(last) < idleTimeout
     }

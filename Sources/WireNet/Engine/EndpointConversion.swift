@@ -2,10 +2,10 @@ import UDPTransport
 import Wire
 import WireGuard
 
-// The transport speaks `UDPEndpoint` (16-byte addresses, IPv4 mapped); WireGuard speaks `Endpoint`
+// The transport speaks `UDPEndpoint` (16-byte addresses, IPv4 mapped); WireGuard speaks `IPEndpoint`
 // (Wire's `IPAddress`). These conversions are the only place the two meet.
 
-extension Endpoint {
+extension IPEndpoint {
     init(_ endpoint: UDPEndpoint) {
         if let v4 = endpoint.address.ipv4Value {
             self.init(address: .v4(IPv4Address(rawValue: v4)), port: endpoint.port)
@@ -16,7 +16,7 @@ extension Endpoint {
 }
 
 extension UDPEndpoint {
-    init(_ endpoint: Endpoint) {
+    init(_ endpoint: IPEndpoint) {
         switch endpoint.address {
         case .v4(let v4):
             self.init(address: .init(ipv4: v4.rawValue), port: endpoint.port)

@@ -27,11 +27,11 @@ extension Engine {
 
     /// Datagrams in: transport data is opened on the crypto threads and delivered in order;
     /// handshake answers go out with the next batch.
-    func openAndDeliver(_ batch: inout ReceiveBatch, replies: inout SendBatch, now: WireGuardInstant) {
+    func openAndDeliver(_ batch: inout ReceiveBatch, replies: inout SendBatch, now: NetInstant) {
         let jobs = crypto.batch
         for datagram in batch.datagrams {
             let bytes = datagram.bytes
-            let source = Endpoint(datagram.source)
+            let source = IPEndpoint(datagram.source)
             switch device.prepareReceive(bytes, length: bytes.count, from: source, now: now) {
             case .open(let job, let data):
                 if jobs.isFull { completeReceives(now: now) }
@@ -54,7 +54,7 @@ extension Engine {
         completeReceives(now: now)
     }
 
-    private func completeReceives(now: WireGuardInstant) {
+    private func completeReceives(now: NetInstant) {
         let jobs = crypto.batch
         guard jobs.count > 0 else { return }
         crypto.run()
@@ -71,7 +71,7 @@ extension Engine {
     /// Packets out: the backend writes each packet straight into a send buffer, after room for the
     /// WireGuard header; the batch is sealed in place on the crypto threads and queued in order.
     /// Returns true when the backend may have more.
-    func sealOutbound(into batch: inout SendBatch, now: WireGuardInstant) -> Bool {
+    func sealOutbound(into batch: inout SendBatch, now: NetInstant) -> Bool {
         let header = 16  // WireGuard transport header (paper §5.4.6)
         let jobs = crypto.batch
         var backendHasMore = true

@@ -17,7 +17,7 @@ import WireGuard
 //                  └─no──▶ WireGuard.receive(from: the peer's handle) ─▶ filter ─▶ backend
 extension Engine {
     /// Sends `buffer` (a whole WireGuard datagram) to `endpoint` by the path under it.
-    func dispatch(_ buffer: PacketBuffer, to endpoint: Endpoint, in batch: inout SendBatch, now: WireGuardInstant) {
+    func dispatch(_ buffer: PacketBuffer, to endpoint: IPEndpoint, in batch: inout SendBatch, now: NetInstant) {
         guard let paths else {
             batch.append(buffer, to: UDPEndpoint(endpoint))
             return
@@ -37,7 +37,7 @@ extension Engine {
     }
 
     /// Sends what path discovery asks for: disco packets over UDP or through a relay.
-    func perform(_ actions: [PathAction], into batch: inout SendBatch, now: WireGuardInstant) {
+    func perform(_ actions: [PathAction], into batch: inout SendBatch, now: NetInstant) {
         guard let paths else { return }
         for action in actions {
             switch action {
@@ -56,7 +56,7 @@ extension Engine {
     }
 
     /// Due disco pings; returns when paths next need the loop without input.
-    func pollPaths(into batch: inout SendBatch, now: WireGuardInstant) -> WireGuardInstant? {
+    func pollPaths(into batch: inout SendBatch, now: NetInstant) -> NetInstant? {
         guard let paths else { return nil }
         perform(paths.discovery.poll(now: now), into: &batch, now: now)
         return earliest(paths.discovery.nextDeadline(now: now), paths.derp.nextDeadline(now: now))
@@ -64,7 +64,7 @@ extension Engine {
 
     /// Services the relay connections after a poll (`fds[2...]` are theirs: after the transport and
     /// the backend).
-    func serviceRelays(_ fds: [pollfd], replies: inout SendBatch, now: WireGuardInstant) {
+    func serviceRelays(_ fds: [pollfd], replies: inout SendBatch, now: NetInstant) {
         guard let paths else { return }
         fds.withUnsafeBufferPointer { all in
             let relayFDs = UnsafeBufferPointer(rebasing: all[min(2, all.count)...])
@@ -85,7 +85,7 @@ extension Engine {
     }
 
     private func receiveRelayed(_ payload: UnsafeMutableRawBufferPointer, from source: PublicKey, region: Int,
-                                replies: inout SendBatch, now: WireGuardInstant) {
+                                replies: inout SendBatch, now: NetInstant) {
         guard let paths else { return }
         if DiscoProtocol.looksLikeDisco(UnsafeRawBufferPointer(payload)) {
             perform(paths.discovery.receive(UnsafeRawBufferPointer(payload), via: .relay(region: region, source: source), now: now),

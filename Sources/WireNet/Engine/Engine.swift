@@ -290,7 +290,7 @@ final class Engine: @unchecked Sendable {
     }
 
     /// Datagrams in: decrypt in place and deliver; handshake answers go out with the next batch.
-    private func handle(_ batch: inout ReceiveBatch, replies: inout SendBatch, now: WireGuardInstant) {
+    private func handle(_ batch: inout ReceiveBatch, replies: inout SendBatch, now: NetInstant) {
         for error in batch.errors {
             logger.debug("datagram not delivered", metadata: ["destination": "\(error.destination)", "error": "\(error.error)"])
         }
@@ -300,7 +300,7 @@ final class Engine: @unchecked Sendable {
         }
         for datagram in batch.datagrams {
             let bytes = datagram.bytes
-            let source = Endpoint(datagram.source)
+            let source = IPEndpoint(datagram.source)
             var from = source
             if let paths {
                 if DiscoProtocol.looksLikeDisco(UnsafeRawBufferPointer(bytes)) {
@@ -334,7 +334,7 @@ final class Engine: @unchecked Sendable {
     /// Packets out: the backend writes each packet straight into a send buffer, after room for the
     /// WireGuard header, and WireGuard encrypts it there (``sealOutbound(into:now:)``). Returns true
     /// when the backend may have more.
-    private func sendOutbound(into batch: inout SendBatch, now: WireGuardInstant) -> Bool {
+    private func sendOutbound(into batch: inout SendBatch, now: NetInstant) -> Bool {
         if usesParallelCrypto { return sealOutbound(into: &batch, now: now) }
         let header = 16  // WireGuard transport header (paper §5.4.6)
         for _ in 0..<Self.outboundBurst {
@@ -370,7 +370,7 @@ final class Engine: @unchecked Sendable {
     /// Installs the tailnet peer a handshake initiation (type 1, 148 bytes, paper §5.4.2) comes from
     /// when WireGuard does not hold it yet: known by its handle (a disco-confirmed path or a relay),
     /// else by the endpoints control listed for it.
-    func activateTailnetPeer(sending datagram: UnsafeRawBufferPointer, from endpoint: Endpoint) {
+    func activateTailnetPeer(sending datagram: UnsafeRawBufferPointer, from endpoint: IPEndpoint) {
         guard let tailnet, datagram.count == 148, datagram[0] == 1 else { return }
         if let id = PeerPaths.peerID(ofHandle: endpoint) {
             _ = tailnet.activate(id: id, in: self)
@@ -389,7 +389,7 @@ final class Engine: @unchecked Sendable {
 
     /// Handshake initiations and retries, keepalives, and packets that waited for a session.
     /// Returns the device's next deadline.
-    private func pollDevice(into batch: inout SendBatch, now: WireGuardInstant) -> WireGuardInstant? {
+    private func pollDevice(into batch: inout SendBatch, now: NetInstant) -> NetInstant? {
         while var buffer = transport.makeSendBuffer() {
             let region = UnsafeMutableRawBufferPointer(rebasing: buffer.storage[buffer.dataStart...])
             switch device.poll(into: region, now: now) {

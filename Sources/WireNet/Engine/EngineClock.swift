@@ -8,7 +8,7 @@ import WireGuard
 /// reads this one, which tests may replace (``Node/Options`` `clock`).
 struct EngineClock: Sendable {
     /// The monotonic clock.
-    let monotonic: @Sendable () -> WireGuardInstant
+    let monotonic: @Sendable () -> NetInstant
     /// Nanoseconds since 1970 on the wall clock.
     let realtimeNanoseconds: @Sendable () -> Int64
 
@@ -17,7 +17,7 @@ struct EngineClock: Sendable {
         monotonic: {
             var spec = timespec()
             clock_gettime(CLOCK_MONOTONIC, &spec)
-            return WireGuardInstant(nanoseconds: UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec))
+            return NetInstant(nanoseconds: UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec))
         },
         realtimeNanoseconds: {
             var spec = timespec()
@@ -25,7 +25,7 @@ struct EngineClock: Sendable {
             return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
         })
 
-    func now() -> WireGuardInstant { monotonic() }
+    func now() -> NetInstant { monotonic() }
 
     /// The monotonic clock tied to the wall clock, read together.
     func wallClockAnchor() -> WallClockAnchor {

@@ -9,18 +9,18 @@ import WireGuard
 protocol PacketBackend: AnyObject {
     /// An IP packet that arrived through the tunnel from `peer`. The bytes are valid only during the
     /// call (they live in a receive buffer the transport reuses).
-    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: WireGuardInstant)
+    func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: NetInstant)
 
     /// Writes the next IP packet to send into `buffer` and returns its length, or nil when there is
     /// nothing to send now. `buffer` holds one packet of the tunnel MTU.
-    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: WireGuardInstant) -> Int?
+    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int?
 
     /// Runs the backend's own work for this loop turn (due timers, waking waiters); called once per
     /// turn after received packets were delivered and before outbound packets are collected.
-    func service(now: WireGuardInstant)
+    func service(now: NetInstant)
 
     /// When the backend next wants to run without new input (its timers); nil when it has none.
-    func nextDeadline(now: WireGuardInstant) -> WireGuardInstant?
+    func nextDeadline(now: NetInstant) -> NetInstant?
 
     /// A descriptor that becomes readable when ``nextOutbound(into:now:)`` has something, for
     /// backends fed from outside the loop (a TUN device); -1 when everything comes through the loop.

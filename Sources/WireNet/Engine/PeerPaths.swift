@@ -18,15 +18,15 @@ final class PeerPaths {
     enum Resolution {
         /// Not a handle: a static peer's real endpoint.
         case passthrough
-        case udp(Endpoint)
+        case udp(IPEndpoint)
         case relay(PublicKey, region: Int)
         case drop
     }
 
     let derp: DERPClient
     let discovery: PathDiscovery
-    private var keyByHandle: [Endpoint: PublicKey] = [:]
-    private var handleByKey: [PublicKey: Endpoint] = [:]
+    private var keyByHandle: [IPEndpoint: PublicKey] = [:]
+    private var handleByKey: [PublicKey: IPEndpoint] = [:]
     /// Peers' netmap home regions (0: control does not know it).
     private var homeRegion: [PublicKey: Int] = [:]
     private(set) var relayedOut: UInt64 = 0
@@ -36,24 +36,24 @@ final class PeerPaths {
     static let handlePrefixHigh: UInt64 = 0x0100_0000_0000_0000
 
     /// The WireGuard endpoint of the tailnet peer with control's node id `id`.
-    static func handle(forPeerID id: Int64) -> Endpoint {
-        Endpoint(address: .v6(IPv6Address(high: handlePrefixHigh, low: UInt64(bitPattern: id))), port: 0)
+    static func handle(forPeerID id: Int64) -> IPEndpoint {
+        IPEndpoint(.v6(IPv6Address(high: handlePrefixHigh, low: UInt64(bitPattern: id))), 0)
     }
 
     /// The node id a handle stands for; nil for any other endpoint.
-    static func peerID(ofHandle endpoint: Endpoint) -> Int64? {
+    static func peerID(ofHandle endpoint: IPEndpoint) -> Int64? {
         guard isHandle(endpoint), case .v6(let v6) = endpoint.address else { return nil }
         return Int64(bitPattern: v6.low)
     }
 
-    static func isHandle(_ endpoint: Endpoint) -> Bool {
+    static func isHandle(_ endpoint: IPEndpoint) -> Bool {
         if case .v6(let v6) = endpoint.address, v6.high == handlePrefixHigh, endpoint.port == 0 { return true }
         return false
     }
 
     /// `seed` drives the non-secret random choices (reconnect jitter, ping transaction order): the
     /// engine passes one from its clock or injected source, so a simulated run replays.
-    init(nodeKey: PrivateKey, discoKey: PrivateKey, plainHTTPForTestRelays: Bool, localEndpoints: [Endpoint], seed: UInt64) {
+    init(nodeKey: PrivateKey, discoKey: PrivateKey, plainHTTPForTestRelays: Bool, localEndpoints: [IPEndpoint], seed: UInt64) {
         var configuration = DERPClient.Configuration(privateKey: nodeKey)
         configuration.plainHTTPForTestRelays = plainHTTPForTestRelays
         configuration.seed = seed
@@ -65,7 +65,7 @@ final class PeerPaths {
     // MARK: Netmap
 
     /// Adds or updates a tailnet peer (its node key, disco key, home region, endpoints).
-    func upsert(id: Int64, nodeKey: PublicKey, discoKey: Key32?, homeDERP: Int, endpoints: [Endpoint]) {
+    func upsert(id: Int64, nodeKey: PublicKey, discoKey: Key32?, homeDERP: Int, endpoints: [IPEndpoint]) {
         let handle = Self.handle(forPeerID: id)
         if let old = keyByHandle[handle], old != nodeKey { remove(id: id) }
         keyByHandle[handle] = nodeKey
@@ -88,7 +88,7 @@ final class PeerPaths {
 
     /// Takes the netmap's DERP map; this node's home is the region with the lowest ID that has a
     /// relay (no region latency is measured yet).
-    func setDERPMap(_ map: DERPMap, now: WireGuardInstant) {
+    func setDERPMap(_ map: DERPMap, now: NetInstant) {
         var regions: [Int: DERPRegion] = [:]
         for (id, region) in map.regions {
             let nodes = region.nodes.compactMap { node -> DERPNode? in
@@ -109,7 +109,7 @@ final class PeerPaths {
     // MARK: Data path
 
     /// Where a datagram WireGuard addressed to `endpoint` goes.
-    func resolve(_ endpoint: Endpoint, now: WireGuardInstant) -> Resolution {
+    func resolve(_ endpoint: IPEndpoint, now: NetInstant) -> Resolution {
         guard Self.isHandle(endpoint) else { return .passthrough }
         guard let key = keyByHandle[endpoint] else { return .drop }
         switch discovery.route(to: key, now: now) {
@@ -126,13 +126,13 @@ final class PeerPaths {
 
     /// The endpoint to hand WireGuard for a datagram from `source`: the peer's handle when the
     /// source is one of its candidate paths, else the source itself.
-    func inboundEndpoint(for source: Endpoint) -> Endpoint {
+    func inboundEndpoint(for source: IPEndpoint) -> IPEndpoint {
         guard let key = discovery.peer(at: source), let handle = handleByKey[key] else { return source }
         return handle
     }
 
     /// The handle of the peer with node key `key` (packets that came through a relay).
-    func handle(of key: PublicKey) -> Endpoint? { handleByKey[key] }
+    func handle(of key: PublicKey) -> IPEndpoint? { handleByKey[key] }
 
     /// True when `key` is a tailnet peer whose endpoint must stay its handle.
     func manages(_ key: PublicKey) -> Bool { handleByKey[key] != nil }
@@ -143,7 +143,7 @@ final class PeerPaths {
     // MARK: Status
 
     /// The path of `key` now, as text and latency, for status output.
-    func pathStatus(of key: PublicKey, now: WireGuardInstant) -> NodeStatus.PeerPath? {
+    func pathStatus(of key: PublicKey, now: NetInstant) -> NodeStatus.PeerPath? {
         guard let status = discovery.status(of: key, now: now) else { return nil }
         switch status.route {
         case .direct(let endpoint): return .init(kind: .direct, endpoint: endpoint.description, region: nil, latency: status.latency)

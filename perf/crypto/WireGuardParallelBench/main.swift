@@ -42,9 +42,9 @@ func loadAverage() -> Double {
 final class TransportPair {
     let a: WireGuardDevice
     let b: WireGuardDevice
-    let aEndpoint = Endpoint.v4(10, 251, 8, 1, port: 51820)
-    let bEndpoint = Endpoint.v4(10, 251, 8, 2, port: 51820)
-    var now = WireGuardInstant(nanoseconds: 1_000_000_000)
+    let aEndpoint = IPEndpoint.v4(10, 251, 8, 1, port: 51820)
+    let bEndpoint = IPEndpoint.v4(10, 251, 8, 2, port: 51820)
+    var now = NetInstant(nanoseconds: 1_000_000_000)
 
     init() {
         let anchor = WallClockAnchor(instant: now, unixNanoseconds: 1_700_000_000_000_000_000)
