@@ -9,7 +9,7 @@ extension Node {
     ///   more are refused until ``TCPListener/accept()`` catches up. As many may wait half-open; a
     ///   new SYN then replaces the oldest of them.
     /// - Throws: ``NodeError/portInUse(_:)``, ``NodeError/notStarted``, ``NodeError/closed``.
-    public func listen(tcp port: UInt16, backlog: Int = 128) async throws -> TCPListener {
+    public func listen(tcp port: UInt16, backlog: Int = 128) async throws(NodeError) -> TCPListener {
         let (engine, stack) = try running()
         let result = try await engine.query { _ in Result { () throws(NodeError) in try stack.listen(port: port, backlog: backlog) } }
         return TCPListener(engine: engine, stack: stack, listener: try result.get(), port: port)
@@ -24,7 +24,8 @@ extension Node {
     /// - Throws: ``NodeError/noRouteToHost(_:)``, ``NodeError/connectionRefused(_:)``,
     ///   ``NodeError/timedOut``, ``NodeError/unresolvableHost(_:)`` for a host that is not an address;
     ///   `CancellationError` when the task is cancelled during the handshake (the attempt is reset), or
-    ///   at once if it already was (no SYN is sent then).
+    ///   at once if it already was (no SYN is sent then). Untyped for that `CancellationError` (see
+    ///   ``NodeError``); every other error is a ``NodeError``.
     public func dial(tcp host: String, port: UInt16, timeout: Duration = .seconds(10)) async throws -> TCPStream {
         guard let address = resolve(host: host) else { throw NodeError.unresolvableHost(host) }
         return try await dial(tcp: IPEndpoint(address, port), timeout: timeout)
@@ -48,7 +49,7 @@ extension Node {
     /// Opens a UDP socket on `port` (0: an ephemeral port) of the node's tunnel addresses.
     ///
     /// - Throws: ``NodeError/portInUse(_:)``, ``NodeError/notStarted``, ``NodeError/closed``.
-    public func listenPacket(udp port: UInt16 = 0) async throws -> PacketConn {
+    public func listenPacket(udp port: UInt16 = 0) async throws(NodeError) -> PacketConn {
         let (engine, stack) = try running()
         let mtu = configuration.mtu
         let result = try await engine.query { _ in

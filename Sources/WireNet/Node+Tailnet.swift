@@ -7,10 +7,18 @@ import WireGuard
 extension Node {
     /// Logs in, waits for the first netmap, then starts the engine with the node's addresses and
     /// installs the peers and the policy. Nothing is left running when it throws.
-    func startTailnet(_ tailnet: TailnetSession) async throws {
+    func startTailnet(_ tailnet: TailnetSession) async throws(NodeError) {
         let library = try ControlHelperLibrary.load(explicit: options.controlHelperPath)
-        do {
-            try await tailnet.login(library: library)
+        do throws(NodeError) {
+            do {
+                try await tailnet.login(library: library)
+            } catch let error as NodeError {
+                throw error
+            } catch is CancellationError {
+                throw NodeError.cancelled
+            } catch {
+                throw NodeError.control("\(error)")
+            }
             var configuration = configuration
             configuration.addresses = tailnet.addresses
             guard !configuration.addresses.isEmpty else {

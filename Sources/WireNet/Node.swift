@@ -100,7 +100,7 @@ public final class Node: Service, Sendable {
     ///
     /// - Throws: ``NodeError/configuration(_:)`` for an unusable configuration or key file,
     ///   ``NodeError/system(operation:errno:)`` when the state directory cannot be written.
-    public init(tailnet: TailnetConfiguration, options: Options = Options(), logger: Logger = Logger(label: "wirenet")) throws {
+    public init(tailnet: TailnetConfiguration, options: Options = Options(), logger: Logger = Logger(label: "wirenet")) throws(NodeError) {
         do { try tailnet.validate() } catch { throw NodeError.configuration(error) }
         let keys = try StateDirectoryKeys.loadOrCreate(in: tailnet.stateDirectory)
         configuration = NodeConfiguration(privateKey: keys.node, addresses: [], listenPort: tailnet.listenPort, mtu: tailnet.mtu)
@@ -120,8 +120,9 @@ public final class Node: Service, Sendable {
     /// - Throws: ``NodeError/configuration(_:)`` for an unusable configuration,
     ///   ``NodeError/portInUse(_:)`` when the listen port is taken, ``NodeError/unresolvableHost(_:)``
     ///   for a peer endpoint that does not resolve, ``NodeError/alreadyStarted`` or
-    ///   ``NodeError/closed``. Nothing is left running when it throws.
-    public func start() async throws {
+    ///   ``NodeError/closed``; for a tailnet node also the login's errors, and ``NodeError/cancelled``
+    ///   when the task is cancelled during the login. Nothing is left running when it throws.
+    public func start() async throws(NodeError) {
         try state.withLock { state throws(NodeError) in
             switch state {
             case .idle: break
@@ -147,13 +148,13 @@ public final class Node: Service, Sendable {
     /// Builds WireGuard (with `peers`, the configuration's peers with their endpoints resolved), the
     /// packet backend and the engine for `configuration`, and starts the loop.
     @discardableResult
-    func launch(_ configuration: NodeConfiguration, peers: [PeerConfiguration] = []) throws -> Engine {
+    func launch(_ configuration: NodeConfiguration, peers: [PeerConfiguration] = []) throws(NodeError) -> Engine {
         let clock = options.clock
         let device = WireGuardDevice(configuration: DeviceConfiguration(
             privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: clock.wallClockAnchor(),
             random: RandomSource(seed: options.randomSeed)))
         for peer in peers {
-            try device.addPeer(peer)
+            do { try device.addPeer(peer) } catch { throw NodeError.unusablePeerKey(peer.publicKey) }
         }
         let backend: PacketBackend
         var stack: UserspaceStack?
@@ -170,11 +171,15 @@ public final class Node: Service, Sendable {
             backend = try KernelTUN(name: name, mtu: configuration.mtu, addresses: configuration.addresses, configure: configure)
         }
 
-        // A tailnet node's loop also polls its DERP relay sockets, so it waits in poll(); with the
-        // io_uring backend that wait woke late for UDP (direct paths crawled at ~100 KB/s in
-        // perf/derp/run.sh), so "automatic" means the portable backend there until that is fixed.
+        // A loop that also polls other descriptors — a tailnet node's DERP relay sockets, a kernel
+        // TUN device — waits in poll(); with the io_uring backend that wait woke late for UDP
+        // (direct paths crawled at ~100 KB/s in perf/derp/run.sh; over a TUN device a datagram
+        // from the peer waited for the next packet from the host, seconds for a UDP echo, and TCP
+        // downloads stalled: NodeInteropTests on the kernelTUN backend), so "automatic" means the
+        // portable backend there until that is fixed.
+        let pollsOtherDescriptors = tailnet != nil || backend.pollDescriptor >= 0
         let transportBackend: UDPTransport.Backend =
-            tailnet != nil && options.transportBackend == .automatic ? .portable : options.transportBackend
+            pollsOtherDescriptors && options.transportBackend == .automatic ? .portable : options.transportBackend
         var transport = UDPTransport.Configuration(
             port: configuration.listenPort ?? 0, backend: transportBackend,
             gso: options.segmentationOffload, gro: options.receiveCoalescing)
@@ -244,7 +249,15 @@ public final class Node: Service, Sendable {
     /// `Service`: starts the node if it is not running, then runs until graceful shutdown or
     /// cancellation, and closes it.
     public func run() async throws {
-        if case .idle = state.withLock({ $0 }) { try await start() }
+        if case .idle = state.withLock({ $0 }) {
+            do {
+                try await start()
+            } catch {
+                // A cancelled login is a cancellation to the service group.
+                if error == .cancelled { throw CancellationError() }
+                throw error
+            }
+        }
         // Returns on graceful shutdown, throws CancellationError on cancellation: close either way.
         try? await gracefulShutdown()
         await close()
@@ -290,7 +303,7 @@ public final class Node: Service, Sendable {
     // MARK: Peers
 
     /// Adds a peer, or updates an existing one's settings, while running.
-    public func addPeer(_ peer: NodeConfiguration.Peer) async throws {
+    public func addPeer(_ peer: NodeConfiguration.Peer) async throws(NodeError) {
         let (engine, _) = try runningEngine()
         let configuration = try await PeerConfiguration(resolving: peer)
         let error = try await engine.query { engine -> NodeError? in
@@ -302,16 +315,16 @@ public final class Node: Service, Sendable {
     }
 
     /// Removes a peer and erases its session keys.
-    public func removePeer(_ publicKey: PublicKey) async throws {
+    public func removePeer(_ publicKey: PublicKey) async throws(NodeError) {
         let (engine, _) = try runningEngine()
         let removed = try await engine.query { engine in (try? engine.device.removePeer(publicKey)) != nil }
-        if !removed { throw NodeError.unknownPeer(publicKey) }
+        if !removed { throw .unknownPeer(publicKey) }
     }
 
     // MARK: Status
 
     /// A snapshot of the node: its keys and addresses, and per peer the endpoint, last handshake and traffic.
-    public func status() async throws -> NodeStatus {
+    public func status() async throws(NodeError) -> NodeStatus {
         let (engine, stack) = try runningEngine()
         let configuration = configuration
         let tailnetView = tailnet?.snapshot()
@@ -346,6 +359,12 @@ public final class Node: Service, Sendable {
                 listenPort: engine.localPort, transport: "\(engine.transport.backend)",
                 tcpConnections: stack?.stack.connectionCount ?? 0, peers: peers)
             status.tcpConnectionsByState = Dictionary(uniqueKeysWithValues: (stack?.stack.connectionsByState ?? [:]).map { ($0.key.rawValue, $0.value) })
+            if let counts = stack?.stack.tcpRetransmissions {
+                status.tcpRetransmissions.timeout = UInt64(counts.timeout)
+                status.tcpRetransmissions.fastRetransmit = UInt64(counts.fastRetransmit)
+                status.tcpRetransmissions.lossRecovery = UInt64(counts.lossRecovery)
+                status.tcpRetransmissions.tailLossProbe = UInt64(counts.tailLossProbe)
+            }
             status.filteredPackets = engine.packetFilter?.drops.total ?? 0
             status.engineBusyTime = engine.load.busy
             status.engineLoopTurns = engine.load.turns

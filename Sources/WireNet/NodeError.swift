@@ -11,6 +11,25 @@ import WireGuard
 import Wire
 
 /// Everything a ``Node`` or one of its sockets can refuse, with a message a person can act on.
+///
+/// ## What each call throws
+///
+/// Calls that do not wait on the network state it in their signature, `throws(NodeError)`, so a
+/// `catch` sees a `NodeError` without a cast and can switch over it: ``Node/start()``,
+/// ``Node/init(tailnet:options:logger:)``, ``Node/listen(tcp:backlog:)``,
+/// ``Node/listenPacket(udp:)``, ``Node/addPeer(_:)``, ``Node/removePeer(_:)``, ``Node/status()``,
+/// ``PacketConn/send(_:to:)``, ``TCPStream/setNoDelay(_:)``, ``TCPStream/noDelay`` and
+/// ``TCPStream/shutdownWrite()``.
+///
+/// Calls that wait on the network — ``TCPStream/read(maximumLength:)``, ``TCPStream/write(_:)``,
+/// ``TCPListener/accept()``, ``PacketConn/receive()`` and ``Node/dial(tcp:port:timeout:)`` — keep
+/// an untyped `throws`: when their task is cancelled they throw Swift's `CancellationError`, as
+/// `Task.sleep` and every other suspending call of the concurrency library do, so that
+/// `catch is CancellationError`, task groups and swift-service-lifecycle recognise the
+/// cancellation. Everything else they throw is a `NodeError`.
+///
+/// ``Node/start()`` is the one typed call that can wait long (a tailnet node's login); cancelled
+/// then, it throws ``cancelled``, and ``Node/run()`` hands that on as `CancellationError`.
 public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The configuration cannot be used (file, line and reason inside).
     case configuration(ConfigurationError)
@@ -52,6 +71,9 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case timedOutWaitingForControl(Duration)
     /// The control session failed (the message says how).
     case control(String)
+    /// The task was cancelled while ``Node/start()`` waited (a tailnet login); nothing is left
+    /// running. The calls that wait on the network throw `CancellationError` instead (see above).
+    case cancelled
 
     public var description: String {
         switch self {
@@ -76,6 +98,7 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .timedOutWaitingForControl(let timeout):
             return "no netmap from the control server within \(timeout.components.seconds) s; is the control URL right and the server up?"
         case .control(let message): return "control: \(message)"
+        case .cancelled: return "cancelled while starting"
         case .system(let operation, let errno):
             return "cannot \(operation): \(String(cString: strerror(errno))) (errno \(errno))"
         }

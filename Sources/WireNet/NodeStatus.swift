@@ -98,6 +98,32 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
         public var homeDERP: Int
     }
 
+    /// TCP segments the userspace stack sent again, by what decided to resend them (Linux's
+    /// `TCPTimeouts`, `TCPFastRetrans`, `TCPLossProbes` are the same kinds).
+    public struct TCPRetransmissions: Sendable, Equatable {
+        /// After the retransmission timer expired (RFC 6298 §5.4): the go-back-N that follows, and
+        /// SYN or SYN,ACK retransmissions.
+        public var timeout: UInt64 = 0
+        /// The oldest unacknowledged segment resent on duplicate ACKs (fast retransmit, RFC 5681 §3.2;
+        /// NewReno partial ACKs, RFC 6582).
+        public var fastRetransmit: UInt64 = 0
+        /// Other segments resent during SACK loss recovery (RFC 6675 §5, RACK, RFC 8985 §6).
+        public var lossRecovery: UInt64 = 0
+        /// Tail loss probes that resent the last segment (RFC 8985 §7.3).
+        public var tailLossProbe: UInt64 = 0
+
+        public init() {}
+
+        /// All retransmitted segments.
+        public var total: UInt64 { timeout + fastRetransmit + lossRecovery + tailLossProbe }
+
+        /// The counts by a stable label: `timeout`, `fast_retransmit`, `loss_recovery`, `tail_loss_probe`.
+        public var byKind: [(kind: String, count: UInt64)] {
+            [("timeout", timeout), ("fast_retransmit", fastRetransmit), ("loss_recovery", lossRecovery),
+             ("tail_loss_probe", tailLossProbe)]
+        }
+    }
+
     public var publicKey: PublicKey
     public var addresses: [IPPrefix]
     /// The UDP port the node listens on.
@@ -108,6 +134,9 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
     public var tcpConnections: Int
     /// The same per TCP state (`ESTABLISHED`, `TIME-WAIT`, … as RFC 9293 §3.3.2 names them).
     public var tcpConnectionsByState: [String: Int] = [:]
+    /// TCP segments the userspace stack retransmitted since the node started, by kind (all zero on
+    /// the kernel TUN packet path: the host's TCP counts its own in `/proc/net/netstat`).
+    public var tcpRetransmissions = TCPRetransmissions()
     public var peers: [Peer]
     /// The node's full tailnet name (`web.tailnet.test.`); nil for a static configuration.
     public var name: String?

@@ -21,6 +21,9 @@ import WireNet
 /// - `wirenet_peer_last_handshake_seconds{peer}` — gauge, age of the last handshake (-1: none yet);
 /// - `wirenet_tcp_connections` — gauge, TCP connections in the userspace stack;
 /// - `wirenet_tcp_connections_by_state{state}` — gauge per TCP state (`ESTABLISHED`, `TIME-WAIT`, …);
+/// - `wirenet_tcp_retransmitted_segments_total{kind}` — TCP segments the userspace stack sent
+///   again, counter per kind: `timeout` (after the retransmission timer, SYNs included),
+///   `fast_retransmit` (duplicate ACKs), `loss_recovery` (SACK/RACK recovery), `tail_loss_probe`;
 /// - `wirenet_peers` — gauge;
 /// - `wirenet_engine_loop_turns_total` — turns of the engine's loop (one batch each), counter;
 /// - `wirenet_engine_busy_ratio` — gauge, the share of wall time since the previous sample the loop
@@ -59,7 +62,7 @@ public final class NodeMetrics: Service, Sendable {
     /// Reads the node's status once and brings every metric up to date.
     ///
     /// - Throws: ``WireNet/NodeError/notStarted`` or ``WireNet/NodeError/closed``.
-    public func sample() async throws {
+    public func sample() async throws(NodeError) {
         let status = try await node.status()
         Gauge(label: "wirenet_tcp_connections", factory: factory).record(status.tcpConnections)
         // Every state that was ever seen keeps a series; states now empty go back to 0.
@@ -70,6 +73,9 @@ public final class NodeMetrics: Service, Sendable {
         for state in states {
             Gauge(label: "wirenet_tcp_connections_by_state", dimensions: [("state", state)], factory: factory)
                 .record(status.tcpConnectionsByState[state] ?? 0)
+        }
+        for (kind, count) in status.tcpRetransmissions.byKind {
+            advance("wirenet_tcp_retransmitted_segments_total", ["kind": kind], to: count)
         }
         Gauge(label: "wirenet_peers", factory: factory).record(status.peers.count)
         recordLoad(status)

@@ -1,9 +1,27 @@
 import NIOCore
 
 /// The channel options a ``WireNetStreamChannel`` honours, and the socket-level ones it accepts and
-/// ignores (the node's TCP has no Nagle delay to turn off, no SO_REUSEADDR to set): servers written
-/// for NIO's `ServerBootstrap` set those and must not fail here.
+/// ignores (SO_REUSEADDR, SO_KEEPALIVE and the like: the node's TCP has no host socket to set them
+/// on): servers written for NIO's `ServerBootstrap` set those and must not fail here.
+///
+/// `TCP_NODELAY` (`ChannelOptions.tcpOption(.tcp_nodelay)`) is not stored here: it is the stream's
+/// own setting (the node's TCP has Nagle's algorithm, RFC 1122 §4.2.3.4), which the channel sets and
+/// reads through ``WireNet/TCPStream/setNoDelay(_:)`` (see ``noDelay(_:value:)``).
 struct StreamChannelOptions {
+    /// `TCP_NODELAY` at the TCP level, as NIO's socket channels take it.
+    static let noDelayOption = ChannelOptions.Types.SocketOption(level: .tcp, name: .tcp_nodelay)
+
+    /// Whether `option` is `TCP_NODELAY` (the stream's Nagle switch).
+    static func isNoDelay<Option: ChannelOption>(_ option: Option) -> Bool {
+        (option as? ChannelOptions.Types.SocketOption) == noDelayOption
+    }
+
+    /// The Nagle switch `value` asks for when `option` is `TCP_NODELAY` (non-zero: Nagle off), else nil.
+    static func noDelay<Option: ChannelOption>(_ option: Option, value: Option.Value) -> Bool? {
+        guard isNoDelay(option) else { return nil }
+        return (value as! SocketOptionValue) != 0
+    }
+
     var autoRead = true
     var allowRemoteHalfClosure = false
     /// NIO's socket channels' default (`ChannelOptions.Types.WriteBufferWaterMark`: 32 KiB / 64 KiB).

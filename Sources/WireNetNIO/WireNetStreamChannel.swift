@@ -77,7 +77,19 @@ public final class WireNetStreamChannel: Channel, ChannelCore, @unchecked Sendab
     public var isActive: Bool { _isActive.load(ordering: .relaxed) }
     public var _channelCore: any ChannelCore { self }
 
+    /// Sets a channel option. `ChannelOptions.tcpOption(.tcp_nodelay)` goes to the stream
+    /// (``WireNet/TCPStream/setNoDelay(_:)``): the future completes once the node applied it.
     public func setOption<Option: ChannelOption>(_ option: Option, value: Option.Value) -> EventLoopFuture<Void> {
+        if let enabled = StreamChannelOptions.noDelay(option, value: value) {
+            let (stream, promise) = (self.stream, eventLoop.makePromise(of: Void.self))
+            promise.completeWithTask {
+                do { try await stream.setNoDelay(enabled) } catch {
+                    if (error as? NodeError) == .closed { throw ChannelError.ioOnClosedChannel }
+                    throw error
+                }
+            }
+            return promise.futureResult
+        }
         if eventLoop.inEventLoop {
             return eventLoop.makeCompletedFuture { try setOption0(option, value: value) }
         }
@@ -85,7 +97,18 @@ public final class WireNetStreamChannel: Channel, ChannelCore, @unchecked Sendab
         return eventLoop.submit { try self.setOption0(option, value: value.wrapped) }
     }
 
+    /// Reads a channel option; `ChannelOptions.tcpOption(.tcp_nodelay)` is the stream's setting (1: Nagle off).
     public func getOption<Option: ChannelOption>(_ option: Option) -> EventLoopFuture<Option.Value> {
+        if StreamChannelOptions.isNoDelay(option) {
+            let (stream, promise) = (self.stream, eventLoop.makePromise(of: SocketOptionValue.self))
+            promise.completeWithTask {
+                do { return try await stream.noDelay ? 1 : 0 } catch {
+                    if (error as? NodeError) == .closed { throw ChannelError.ioOnClosedChannel }
+                    throw error
+                }
+            }
+            return promise.futureResult.map { $0 as! Option.Value }
+        }
         if eventLoop.inEventLoop {
             return eventLoop.makeCompletedFuture { try getOption0(option) }
         }

@@ -1,19 +1,37 @@
 import Foundation
 import Logging
 import NetTestSupport
+import Synchronization
+import Testing
 import Wire
 import WireGuard
 @testable import WireNet
 
 /// A ``Node`` in this process (UDP on every address, reached by the peer at 10.250.7.1) joined to a
 /// ``KernelPeer``: node tunnel addresses 100.64.7.1/32 and fd7a:115c:a1e0:7::1/128.
+///
+/// The node's packet path is either of its backends (``Backend``): its own userspace stack, used
+/// through the node's sockets, or a kernel TUN device. The TUN device is moved into a network
+/// namespace of its own (``hostNamespace``) so that the tunnel addresses never reach the root
+/// namespace; programs there (curl, http.server, socat, ping) are the node's side.
 struct Interop: Sendable {
     static let nodeV4 = "100.64.7.1"
     static let nodeV6 = "fd7a:115c:a1e0:7::1"
 
+    /// What carries the node's tunnel packets.
+    enum Backend: String, Sendable, CaseIterable, CustomTestStringConvertible {
+        case userspace
+        case kernelTUN
+        var testDescription: String { rawValue }
+    }
+
     let node: Node
     let peer: KernelPeer
     let nodePort: UInt16
+    let backend: Backend
+    /// With ``Backend/kernelTUN``: the namespace that holds the node's TUN interface (the host's
+    /// TCP/IP stack behind the node); nil with the userspace stack.
+    let hostNamespace: NetworkNamespace?
 
     /// The node's view of the kernel peer.
     var peerConfiguration: NodeConfiguration.Peer {
@@ -24,7 +42,7 @@ struct Interop: Sendable {
     }
 
     /// Starts the node and the peer, runs `body`, and tears both down whether it throws or not.
-    static func run(presharedKey: PresharedKey? = nil, mtu: Int? = nil,
+    static func run(backend: Backend = .userspace, presharedKey: PresharedKey? = nil, mtu: Int? = nil,
                     underlay: (host: String, peer: String) = (KernelPeer.underlayHost, KernelPeer.underlayPeer),
                     _ body: (Interop) async throws -> Void) async throws {
         let peerKey = PrivateKey()
@@ -37,13 +55,20 @@ struct Interop: Sendable {
         if let mtu { configuration.mtu = mtu }
         var logger = Logger(label: "wirenet-interop")
         logger.logLevel = ProcessInfo.processInfo.environment["WIRENET_INTEROP_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
-        let node = Node(configuration: configuration, logger: logger)
+        var options = Node.Options()
+        var hostNamespace: NetworkNamespace?
+        if backend == .kernelTUN {
+            hostNamespace = try NetworkNamespace(tag: "nt")
+            options.packetPath = .kernelTUN(name: tunName(), configure: false)
+        }
+        let node = Node(configuration: configuration, options: options, logger: logger)
         try await node.start()
         do {
+            if let hostNamespace { try moveTUN(of: node, into: hostNamespace, mtu: configuration.mtu) }
             let port = try await node.status().listenPort
             let peer = try KernelPeer(privateKey: peerKey, nodeKey: node.publicKey, nodePort: port,
                                       presharedKey: presharedKey, mtu: mtu, underlay: underlay)
-            let interop = Interop(node: node, peer: peer, nodePort: port)
+            let interop = Interop(node: node, peer: peer, nodePort: port, backend: backend, hostNamespace: hostNamespace)
             do {
                 try await body(interop)
             } catch {
@@ -58,6 +83,23 @@ struct Interop: Sendable {
             throw error
         }
         await node.close()
+    }
+
+    /// A TUN interface name unique to this process and call.
+    private static func tunName() -> String {
+        let n = tunCounter.withLock { counter -> Int in counter += 1; return counter }
+        return "wnt\(getpid() % 100_000)x\(n)"
+    }
+    private static let tunCounter = Mutex(0)
+
+    /// Moves the node's TUN interface into `namespace` and sets it up there with the node's addresses;
+    /// the prefixes route the peer's addresses (100.64.7.0/24, fd7a:115c:a1e0:7::/64) to it.
+    private static func moveTUN(of node: Node, into namespace: NetworkNamespace, mtu: Int) throws {
+        guard case .kernelTUN(let name, _) = node.options.packetPath else { return }
+        try Shell.run(["ip", "link", "set", name, "netns", namespace.name])
+        try namespace.exec(["ip", "link", "set", name, "mtu", "\(mtu)", "up"])
+        try namespace.exec(["ip", "addr", "add", "\(nodeV4)/24", "dev", name])
+        try namespace.exec(["ip", "-6", "addr", "add", "\(nodeV6)/64", "dev", name, "nodad"])
     }
 
     /// The node's status entry for the kernel peer.

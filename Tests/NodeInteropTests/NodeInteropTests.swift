@@ -11,12 +11,17 @@ import WireNet
 /// runs in this process. See ``KernelPeer`` and ``Interop`` for the topology.
 ///
 /// Where the CLI would use `--serve`, the test does the same through the library (``LoopbackForward``).
+///
+/// The tests taking an ``Interop/Backend`` run twice: over the node's userspace stack (the node's
+/// sockets) and over its kernel TUN packet path (the host's TCP/IP stack in the namespace that holds
+/// the TUN interface, as `wirenet up --tun` runs).
 @Suite("Node interop with wireguard-go and the kernel", .serialized,
        .enabled(if: Shell.isRoot && ["wireguard-go", "wg", "curl", "iperf3", "socat", "tcpdump", "ping", "/usr/bin/python3"].allSatisfy(Shell.has),
                 "needs root for network namespaces, and the tools of scripts/bootstrap.sh"))
 struct NodeInteropTests {
-    @Test func theKernelPingsTheNodeOverIPv4AndIPv6() async throws {
-        try await Interop.run { interop in
+    @Test(arguments: Interop.Backend.allCases)
+    func theKernelPingsTheNodeOverIPv4AndIPv6(backend: Interop.Backend) async throws {
+        try await Interop.run(backend: backend) { interop in
             let namespace = interop.peer.namespace
             try await waitForTunnel(from: namespace, to: Interop.nodeV4)
             let v4 = try await detached { try namespace.exec(["ping", "-c", "3", "-i", "0.2", "-W", "2", Interop.nodeV4]) }
@@ -30,41 +35,53 @@ struct NodeInteropTests {
         }
     }
 
-    @Test func curlDownloads100MBFromALoopbackServerTheNodeServes() async throws {
-        try await Interop.run { interop in
+    @Test(arguments: Interop.Backend.allCases)
+    func curlDownloads100MBFromAServerOnTheNodesSide(backend: Interop.Backend) async throws {
+        try await Interop.run(backend: backend) { interop in
             let file = try RandomFile(megabytes: 100)
-            let server = try HTTPServer(serving: file.directory, address: "127.0.0.1", port: try freeLoopbackPort())
-            defer { server.stop() }
-            let forward = try await interop.serve(port: 8080, to: server.port)
-            defer { forward.close() }
+            let served = try await interop.serveHTTP(file.directory, port: 8080)
+            defer { served.stop() }
             let download = try await curl(in: interop.peer, url: "http://\(Interop.nodeV4):8080/\(file.name)", into: file)
             #expect(download.size == file.size)
             #expect(download.sha256 == file.sha256)
-            #expect(forward.errors.isEmpty, "\(forward.errors)")
+            #expect(served.errors.isEmpty, "\(served.errors)")
             let drops = try await interop.wireGuardStatus().drops
             #expect(drops.total == 0, "\(drops)")
-            report("curl through the node's listener (node sends), 100 MiB", bitsPerSecond: download.bitsPerSecond)
+            report("\(backend): curl through the node (node sends), 100 MiB", bitsPerSecond: download.bitsPerSecond)
         }
     }
 
-    @Test func theNodeDialsAnHTTPServerInsideTheNamespaceOverIPv4AndIPv6AndIsRefusedOnAClosedPort() async throws {
-        try await Interop.run { interop in
+    @Test(arguments: Interop.Backend.allCases)
+    func theNodeDialsAnHTTPServerInsideTheNamespaceOverIPv4AndIPv6AndIsRefusedOnAClosedPort(backend: Interop.Backend) async throws {
+        try await Interop.run(backend: backend) { interop in
             let file = try RandomFile(megabytes: 20)
             // Bound to "::": python's http.server then accepts IPv4 too (dual-stack).
             let server = try HTTPServer(serving: file.directory, address: "::", port: 8000, in: interop.peer.namespace)
             defer { server.stop() }
             for host in [KernelPeer.tunnelV4, KernelPeer.tunnelV6] {
                 let start = ContinuousClock.now
-                let body = try await interop.httpGet(host: host, port: 8000, path: "/\(file.name)")
+                let body = try await interop.fetch(host: host, port: 8000, path: "/\(file.name)", into: file)
                 let elapsed = ContinuousClock.now - start
                 #expect(body.length == file.size, "\(host)")
                 #expect(body.sha256 == file.sha256, "\(host)")
-                report("node.dial HTTP GET from \(host) (node receives), 20 MiB",
+                report("\(backend): HTTP GET from \(host) (node receives), 20 MiB",
                        bitsPerSecond: Double(body.length * 8) / elapsed.seconds)
             }
             // A closed port in the namespace: the kernel answers the node's SYN with RST.
-            await #expect(throws: NodeError.connectionRefused(IPEndpoint(IPAddress(KernelPeer.tunnelV4)!, 8001))) {
-                try await interop.node.dial(tcp: KernelPeer.tunnelV4, port: 8001, timeout: .seconds(5))
+            if let hostNamespace = interop.hostNamespace {
+                // curl exits 7 ("couldn't connect") at once on a reset; unanswered, it would wait
+                // out --max-time and exit 28.
+                let start = ContinuousClock.now
+                let refused = await detachedResult {
+                    try hostNamespace.exec(["curl", "-sS", "--max-time", "5", "http://\(KernelPeer.tunnelV4):8001/"])
+                }
+                #expect(ContinuousClock.now - start < .seconds(3))
+                guard case .failure(let error) = refused else { Issue.record("curl connected to a closed port"); return }
+                #expect((error as? Shell.Failure)?.status == 7, "\(error)")
+            } else {
+                await #expect(throws: NodeError.connectionRefused(IPEndpoint(IPAddress(KernelPeer.tunnelV4)!, 8001))) {
+                    try await interop.node.dial(tcp: KernelPeer.tunnelV4, port: 8001, timeout: .seconds(5))
+                }
             }
             let drops = try await interop.wireGuardStatus().drops
             #expect(drops.total == 0, "\(drops)")
@@ -92,8 +109,16 @@ struct NodeInteropTests {
         }
     }
 
-    @Test func datagramsGoBothWaysBetweenAPacketConnAndSocat() async throws {
-        try await Interop.run { interop in
+    /// Userspace: a ``PacketConn`` of the node against socat and an echo server in the peer's
+    /// namespace. Kernel TUN: the host's UDP sockets in ``Interop/hostNamespace`` instead
+    /// (``exchangeDatagramsThroughTheHostStack(_:_:)``).
+    @Test(arguments: Interop.Backend.allCases)
+    func datagramsGoBothWaysBetweenTheNodesSideAndSocat(backend: Interop.Backend) async throws {
+        try await Interop.run(backend: backend) { interop in
+            if let hostNamespace = interop.hostNamespace {
+                try await exchangeDatagramsThroughTheHostStack(interop, hostNamespace)
+                return
+            }
             let conn = try await interop.node.listenPacket(udp: 7000)
             defer { conn.close() }
             let namespace = interop.peer.namespace

@@ -43,7 +43,7 @@ import WireGuard
         do {
             try await node.start()
             Issue.record("start succeeded without a helper")
-        } catch let error as NodeError {
+        } catch {  // start() throws NodeError: no cast
             guard case .controlHelperUnavailable(let message) = error else { Issue.record("\(error)"); return }
             #expect(message.contains("scripts/build-control-helper.sh"))
         }

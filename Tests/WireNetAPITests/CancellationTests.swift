@@ -4,6 +4,10 @@ import WireNet
 /// Every suspending socket call ends with `CancellationError` when its task is cancelled: at once
 /// (taking nothing) when the task was cancelled before the call, and promptly when cancelled while
 /// the call waits. A lost cancellation shows as a task still running after 5 s.
+///
+/// That is why these calls keep an untyped `throws` while the others are `throws(NodeError)`
+/// (``TypedThrowsTests``): `isCancellation` below is the `error is CancellationError` test that task
+/// groups, swift-service-lifecycle and user code rely on, and it must keep matching.
 @Suite("Cancellation of suspending calls", .serialized)
 struct CancellationTests {
     @Test func readInAnAlreadyCancelledTaskThrowsAndConsumesNothing() async throws {

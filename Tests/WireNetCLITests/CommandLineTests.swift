@@ -127,7 +127,7 @@ struct CommandLineTests {
     @Test func aListenPortInUseIsReportedAndStartsNothing() async throws {
         let scratch = try ScratchDirectory()
         let reactor = try SocketReactor.shared()
-        let taken = try HostUDPSocket.bound(to: try SocketAddress.resolve(host: "::", port: 0, datagram: true), reactor: reactor)
+        let taken = try HostUDPSocket.bound(to: try SocketAddress(numericHost: "::", port: 0, datagram: true), reactor: reactor)
         defer { taken.close() }
         let port = try #require(taken.localAddress?.port)
         let config = try scratch.write("node.conf", Self.configuration(address: "100.64.21.1", peerAddress: "100.64.21.2", listenPort: port))
@@ -271,7 +271,7 @@ func freeTCPPort(_ reactor: SocketReactor) throws -> UInt16 {
 
 /// A UDP port (all addresses) that was free a moment ago.
 func freeUDPPort(_ reactor: SocketReactor) throws -> UInt16 {
-    let socket = try HostUDPSocket.bound(to: try SocketAddress.resolve(host: "::", port: 0, datagram: true), reactor: reactor)
+    let socket = try HostUDPSocket.bound(to: try SocketAddress(numericHost: "::", port: 0, datagram: true), reactor: reactor)
     defer { socket.close() }
     return socket.localAddress?.port ?? 0
 }

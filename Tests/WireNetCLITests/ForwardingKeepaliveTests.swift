@@ -34,7 +34,7 @@ struct ForwardingKeepaliveTests {
         let serve = try await TCPServeForwarder(
             rule: try ServeRule(parsing: "tcp:7010=127.0.0.1:\(service.localAddress.port)"), target: service.localAddress,
             node: pair.server, reactor: reactor, logger: quietLogger)
-        let forward = try TCPForwardForwarder(
+        let forward = try await TCPForwardForwarder(
             rule: ForwardRule(proto: .tcp, bind: HostPort(host: "127.0.0.1", port: 0), target: IPEndpoint(IPAddress(TunnelPair.serverAddress)!, 7010)),
             node: pair.client, reactor: reactor, logger: quietLogger)
         let serving = Task { await serve.run() }

@@ -1,6 +1,9 @@
+import Dispatch
 import NetStack
 import Testing
+import Synchronization
 import Wire
+import WireNet
 @testable import WireNetCLI
 
 @Suite("--serve and --forward rules")
@@ -137,18 +140,54 @@ struct KeyTextTests {
 
 @Suite("Host addresses")
 struct SocketAddressTests {
-    @Test func literalsResolveToThemselvesAndPrintWithThePort() throws {
-        #expect(try SocketAddress.resolve(host: "127.0.0.1", port: 5202).description == "127.0.0.1:5202")
-        #expect(try SocketAddress.resolve(host: "::1", port: 53, datagram: true).description == "[::1]:53")
-        #expect(try SocketAddress.resolve(host: "[::1]", port: 80).port == 80)
+    @Test func literalsResolveToThemselvesAndPrintWithThePort() async throws {
+        #expect(try await SocketAddress.resolve(host: "127.0.0.1", port: 5202).description == "127.0.0.1:5202")
+        #expect(try await SocketAddress.resolve(host: "::1", port: 53, datagram: true).description == "[::1]:53")
+        #expect(try await SocketAddress.resolve(host: "[::1]", port: 80).port == 80)
+        #expect(try SocketAddress(numericHost: "[::1]", port: 80).description == "[::1]:80")
     }
 
-    @Test func localhostPrefersIPv4() throws {
-        #expect(try SocketAddress.resolve(host: "localhost", port: 8080).description == "127.0.0.1:8080")
+    @Test func localhostPrefersIPv4() async throws {
+        #expect(try await SocketAddress.resolve(host: "localhost", port: 8080).description == "127.0.0.1:8080")
     }
 
-    @Test func aNameThatDoesNotResolveSaysSo() {
-        #expect(throws: ResolutionError.self) { try SocketAddress.resolve(host: "nothing.invalid", port: 1) }
+    @Test func aNameThatDoesNotResolveSaysSo() async {
+        await #expect(throws: ResolutionError.self) { try await SocketAddress.resolve(host: "nothing.invalid", port: 1) }
+        // A name is not a literal: the numeric form refuses it without asking DNS.
+        #expect(throws: ResolutionError.self) { try SocketAddress(numericHost: "localhost", port: 1) }
+    }
+
+    /// `wirenet up` resolves its rules' host names at start-up: each lookup blocks in `getaddrinfo`
+    /// for as long as DNS takes, so it runs on the node library's resolver queue and the cooperative
+    /// pool (one thread per core) keeps running other tasks meanwhile.
+    @Test func nameLookupsRunOnTheResolverQueueAndLeaveTheCooperativePoolFree() async throws {
+        let gate = DispatchSemaphore(value: 0)
+        PeerEndpointResolver.queue.setSpecific(key: onResolverQueue, value: "wirenet.resolver")
+        let labels = Mutex<[String]>([])
+        let lookup: SocketAddress.Lookup = { _, port, datagram in
+            labels.withLock { $0.append(DispatchQueue.getSpecific(key: onResolverQueue) ?? "elsewhere") }
+            // Stands in for a slow DNS answer; gives up after 3 s so that a starved pool fails the
+            // test below instead of hanging it.
+            _ = gate.wait(timeout: .now() + .seconds(3))
+            return .success(try! SocketAddress(numericHost: "192.0.2.7", port: port, datagram: datagram))
+        }
+        let started = ContinuousClock.now
+        // More blocked lookups than the pool has threads on this machine.
+        let lookups = (0..<8).map { index in
+            Task { try await SocketAddress.resolve(host: "service\(index).example", port: UInt16(2000 + index), datagram: false, lookup: lookup) }
+        }
+        let probe = await Task.detached { ContinuousClock.now }.value
+        #expect(probe - started < .seconds(2))
+        for _ in 0..<8 { gate.signal() }
+        for (index, task) in lookups.enumerated() {
+            #expect(try await task.value.description == "192.0.2.7:\(2000 + index)")
+        }
+        #expect(labels.withLock { $0 } == Array(repeating: "wirenet.resolver", count: 8))
+        // A literal is never handed to the lookup.
+        let literal = try await SocketAddress.resolve(host: "10.231.4.1", port: 1, datagram: false, lookup: { _, _, _ in
+            .failure(ResolutionError(host: "literal", reason: "should not be looked up"))
+        })
+        #expect(literal.description == "10.231.4.1:1")
     }
 
     @Test func unixPathsMustFitSunPath() {
@@ -157,3 +196,6 @@ struct SocketAddressTests {
         #expect(SocketAddress(unixPath: "") == nil)
     }
 }
+
+/// Marks the resolver's queue, so that a lookup can tell where it runs.
+nonisolated(unsafe) private let onResolverQueue = DispatchSpecificKey<String>()

@@ -31,7 +31,7 @@ struct ForwardingTests {
         let serve = try await TCPServeForwarder(
             rule: try ServeRule(parsing: "tcp:7000=127.0.0.1:\(service.localAddress.port)"), target: service.localAddress,
             node: pair.server, reactor: reactor, logger: quietLogger)
-        let forward = try TCPForwardForwarder(
+        let forward = try await TCPForwardForwarder(
             rule: ForwardRule(proto: .tcp, bind: HostPort(host: "127.0.0.1", port: 0), target: IPEndpoint(IPAddress(TunnelPair.serverAddress)!, 7000)),
             node: pair.client, reactor: reactor, logger: quietLogger)
         let serving = Task { await serve.run() }
@@ -80,7 +80,7 @@ struct ForwardingTests {
         let serve = try await TCPServeForwarder(
             rule: try ServeRule(parsing: "tcp:7001=127.0.0.1:\(target.port)"), target: target,
             node: pair.server, reactor: reactor, logger: quietLogger)
-        let forward = try TCPForwardForwarder(
+        let forward = try await TCPForwardForwarder(
             rule: ForwardRule(proto: .tcp, bind: HostPort(host: "127.0.0.1", port: 0), target: IPEndpoint(IPAddress(TunnelPair.serverAddress)!, 7001)),
             node: pair.client, reactor: reactor, logger: quietLogger)
         let serving = Task { await serve.run() }
@@ -118,7 +118,7 @@ struct ForwardingTests {
         let serve = try await UDPServeForwarder(
             rule: try ServeRule(parsing: "udp:7002=127.0.0.1:\(echoAddress.port)"), target: echoAddress,
             node: pair.server, reactor: reactor, logger: quietLogger, idleTimeout: idle)
-        let forward = try UDPForwardForwarder(
+        let forward = try await UDPForwardForwarder(
             rule: ForwardRule(proto: .udp, bind: HostPort(host: "127.0.0.1", port: 0), target: IPEndpoint(IPAddress(TunnelPair.serverAddress)!, 7002)),
             node: pair.client, reactor: reactor, logger: quietLogger, idleTimeout: idle)
         let serving = Task { await serve.run() }

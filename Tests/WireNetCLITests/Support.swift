@@ -45,7 +45,7 @@ var quietLogger: Logger {
 
 /// 127.0.0.1 with `port` (0: the kernel picks).
 func loopback(_ port: UInt16) throws -> SocketAddress {
-    try SocketAddress.resolve(host: "127.0.0.1", port: port)
+    try SocketAddress(numericHost: "127.0.0.1", port: port)
 }
 
 /// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held.

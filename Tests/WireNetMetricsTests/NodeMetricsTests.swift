@@ -6,7 +6,8 @@ import WireNet
 import WireNetMetrics
 
 /// NodeMetrics' values after a known transfer: 1 MiB client → server over TCP between two nodes on
-/// UDP loopback (tunnel addresses 10.231.3.0/24), checked by SHA-256.
+/// UDP loopback (tunnel addresses 10.231.3.0/24), checked by SHA-256; and the TCP retransmission
+/// counters after a lossy one (10.231.5.0/24, through ``LossyUDPRelay``).
 @Suite("Node metrics after a known transfer", .serialized)
 struct NodeMetricsTests {
     static let size = 1 << 20
@@ -89,6 +90,80 @@ struct NodeMetricsTests {
         try await metrics.sample()
         let ratio = try #require(try serverMetrics.expectGauge("wirenet_engine_busy_ratio").lastValue)
         #expect(ratio >= 0 && ratio <= 1)
+        listener.close()
+    }
+
+    /// 2 MiB through a relay that drops every 25th full-sized datagram from the client: every
+    /// dropped segment is sent again at least once (by fast retransmit, SACK recovery, a tail loss
+    /// probe or the timer), so the client's retransmissions are at least the drops; the server,
+    /// which sends no data, retransmits none.
+    @Test func retransmissionsAfterALossyTransferAreAtLeastTheDrops() async throws {
+        let size = 2 << 20
+        let serverKey = PrivateKey()
+        let clientKey = PrivateKey()
+        let server = Node(configuration: NodeConfiguration(
+            privateKey: serverKey, addresses: [IPPrefix("10.231.5.1/32")!],
+            peers: [.init(publicKey: clientKey.publicKey, allowedIPs: [IPPrefix("10.231.5.2/32")!])]))
+        try await server.start()
+        defer { Task { await server.close() } }
+        let relay = try LossyUDPRelay(serverPort: try await server.status().listenPort, dropEvery: 25)
+        defer { relay.stop() }
+        let client = Node(configuration: NodeConfiguration(
+            privateKey: clientKey, addresses: [IPPrefix("10.231.5.2/32")!],
+            peers: [.init(publicKey: serverKey.publicKey,
+                          endpoint: PeerEndpoint(host: "127.0.0.1", port: relay.clientFacingPort),
+                          allowedIPs: [IPPrefix("10.231.5.1/32")!])]))
+        try await client.start()
+        defer { Task { await client.close() } }
+
+        let listener = try await server.listen(tcp: 7301)
+        let receiver = Task {
+            let stream = try #require(try await listener.accept())
+            var digest = SHA256Digest()
+            var total = 0
+            while let chunk = try await stream.read() { digest.update(chunk); total += chunk.count }
+            return (total, digest.finish())
+        }
+        let stream = try await client.dial(tcp: IPEndpoint(IPAddress("10.231.5.1")!, 7301))
+        var source = PatternSource(seed: 17)
+        var digest = SHA256Digest()
+        var sent = 0
+        while sent < size {
+            let chunk = source.next(min(64 * 1024, size - sent))
+            digest.update(chunk)
+            try await stream.write(chunk)
+            sent += chunk.count
+        }
+        try await stream.shutdownWrite()
+        let (received, hash) = try await receiver.value
+        #expect(received == size)
+        #expect(hash == digest.finish())
+        stream.close()
+        try await Task.sleep(for: .milliseconds(200))
+
+        let dropped = relay.dropped
+        // ~1,500 full-sized segments: ~60 dropped.
+        #expect(dropped >= size / 1500 / 25 / 2)
+        let clientMetrics = TestMetrics()
+        try await NodeMetrics(node: client, factory: clientMetrics).sample()
+        let clientStatus = try await client.status()
+        let kinds = ["timeout", "fast_retransmit", "loss_recovery", "tail_loss_probe"]
+        var reported: Int64 = 0
+        for kind in kinds {
+            // A kind that never happened has no counter yet.
+            if let counter = try? clientMetrics.expectCounter("wirenet_tcp_retransmitted_segments_total", [("kind", kind)]) {
+                reported += counter.totalValue
+            }
+        }
+        #expect(reported >= Int64(dropped))
+        #expect(UInt64(reported) <= clientStatus.tcpRetransmissions.total)
+        let counts = clientStatus.tcpRetransmissions
+        #expect(counts.total == counts.timeout + counts.fastRetransmit + counts.lossRecovery + counts.tailLossProbe)
+        // With SACK most losses are repaired without waiting for the timer.
+        #expect(counts.fastRetransmit + counts.lossRecovery > 0)
+
+        let serverStatus = try await server.status()
+        #expect(serverStatus.tcpRetransmissions.fastRetransmit + serverStatus.tcpRetransmissions.lossRecovery == 0)
         listener.close()
     }
 }

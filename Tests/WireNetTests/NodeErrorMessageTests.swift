@@ -49,7 +49,7 @@ struct NodeErrorNamesTests {
             try await second.start()
             Issue.record("a second node started on UDP port \(port)")
             await second.close()
-        } catch let error as NodeError {
+        } catch {  // start() throws NodeError: no cast
             #expect(error == .portInUse(port))
             #expect(error.localizedDescription.contains("\(port)"))
         }

@@ -9,4 +9,14 @@ extension IPStack {
         if tcpTimeWait.count > 0 { counts[.timeWait, default: 0] += tcpTimeWait.count }
         return counts
     }
+
+    /// TCP segments sent again since the stack started, by kind: the connections in the table and
+    /// those already freed. Walks the table: for status and metrics snapshots, not the packet path.
+    public var tcpRetransmissions: TCPRetransmissionCounts {
+        var counts = tcpRetransmissionsOfFreedConnections
+        for index in tcpByFlow.values {
+            if let connection = tcpSlots[Int(index)].connection { counts += connection.retransmissions }
+        }
+        return counts
+    }
 }

@@ -256,6 +256,7 @@ extension IPStack {
             releasePassiveOpen(of: tcpSlots[i].flow.remote.address)
         }
         tcpByFlow.removeValue(forKey: tcpSlots[i].flow)
+        tcpRetransmissionsOfFreedConnections += tcpSlots[i].connection!.retransmissions
         tcpSlots[i].connection = nil
         markDeadlineStale(index)
         tcpSlots[i].generation &+= 1
@@ -489,6 +490,12 @@ extension IPStack {
         let i = try slotIndex(socket)
         tcpSlots[i].connection!.noDelay = enabled
         markOutputPending(socket.index)
+    }
+
+    /// Whether Nagle's algorithm is off for one connection (see ``setNoDelay(_:_:)``).
+    public func noDelay(of socket: TCPSocketHandle) throws(SocketError) -> Bool {
+        let i = try slotIndex(socket)
+        return tcpSlots[i].connection!.noDelay
     }
 
     /// Half-close: sends FIN after the queued data; receiving continues.

@@ -31,6 +31,8 @@ public final class IPStack {
 
     // TCP
     var tcpSlots: [TCPSlot] = []
+    /// Retransmissions of connections already freed (see `tcpRetransmissions`).
+    var tcpRetransmissionsOfFreedConnections = TCPRetransmissionCounts()
     /// Each slot's next timer deadline in nanoseconds (`Int64.max`: none), in a dense array of its
     /// own: finding the earliest is a scan of 8 bytes per connection, not a walk over the
     /// connections themselves (kilobytes each, with their references), on every loop turn.

@@ -154,6 +154,7 @@ extension TCPConnection {
                 segment.timestamps = TCPTimestamps(value: timestampValue(now: now), echoReply: 0)
             }
         }
+        if send.max != send.iss { retransmissions.timeout += 1 }
         if send.max == send.iss {
             // First transmission of the SYN: time it (RFC 6298 §3; Karn's rule cancels this on retransmit).
             rttTimedSequence = send.iss + 1
@@ -180,6 +181,7 @@ extension TCPConnection {
         var segment = header(seq: send.una, control: control, now: now)
         segment.payloadLength = length
         sender.didRetransmit(seq: send.una, length: length, sndMax: send.max, now: now)
+        retransmissions.fastRetransmit += 1
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
         sender.armRecoveryProbe(now: now, smoothedRTT: rto.smoothedRTT, retransmitDeadline: retransmitDeadline)
         return segment
@@ -199,6 +201,7 @@ extension TCPConnection {
         var segment = header(seq: seq, control: control, now: now)
         segment.payloadLength = dataLength
         sender.didRetransmit(seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0), sndMax: send.max, now: now)
+        retransmissions.lossRecovery += 1
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
         if seq == send.una {
             // The head resent by this path (a RACK-marked loss) is guarded like a fast retransmit: if it
@@ -278,6 +281,7 @@ extension TCPConnection {
         var segment = header(seq: seq, control: control, now: now)
         segment.payloadLength = length
         sender.didRetransmit(seq: seq, length: length + (finSent ? 1 : 0), sndMax: send.max, now: now)
+        retransmissions.tailLossProbe += 1
         return segment
     }
 
@@ -295,7 +299,9 @@ extension TCPConnection {
         if isNew {
             sender.didSend(seq: send.nxt, length: length + (fin ? 1 : 0), now: now)
         } else {
+            // Below SND.MAX: the go-back-N after a retransmission timeout.
             sender.didRetransmit(seq: send.nxt, length: length + (fin ? 1 : 0), sndMax: send.max, now: now)
+            retransmissions.timeout += 1
         }
         send.nxt += length + (fin ? 1 : 0)
         if length > 0 && length < effectiveMSS { smallSegmentEnd = send.nxt }

@@ -79,6 +79,8 @@ public struct TCPConnection {
     /// Retransmission timer, or persist timer while the peer's window is zero (RFC 9293 §3.8.6.1).
     var retransmitDeadline: NetInstant? = nil
     var retransmitCount = 0
+    /// Segments this connection sent again, by kind (for statistics).
+    public internal(set) var retransmissions = TCPRetransmissionCounts()
     var keepaliveDeadline: NetInstant? = nil
     var keepaliveProbesSent = 0
     /// TIME-WAIT expiry, or the FIN-WAIT-2 timeout of a fully closed connection.

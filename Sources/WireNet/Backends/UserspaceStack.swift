@@ -181,6 +181,10 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         do { try stack.setNoDelay(socket, enabled) } catch { throw NodeError(error) }
     }
 
+    func noDelay(of socket: TCPSocketHandle) throws(NodeError) -> Bool {
+        do { return try stack.noDelay(of: socket) } catch { throw NodeError(error) }
+    }
+
     func shutdownWrite(_ socket: TCPSocketHandle) throws(NodeError) {
         do { try stack.shutdownWrite(socket) } catch { throw NodeError(error) }
     }

@@ -10,21 +10,28 @@ import WireGuard
 ///
 /// `getaddrinfo` blocks for as long as DNS takes, so it never runs on Swift's cooperative pool (a
 /// handful of threads, one per core, that every task of the process shares): lookups run on a
-/// dispatch queue of their own and the calling task suspends meanwhile.
-enum PeerEndpointResolver {
+/// dispatch queue of their own and the calling task suspends meanwhile. The CLI's host-side
+/// lookups (`wirenet up`'s `--serve` targets and `--forward` bind addresses) use the same queue
+/// through ``offPool(_:)``.
+package enum PeerEndpointResolver {
     /// What resolves one host name; the system's `getaddrinfo` unless a test replaces it.
     typealias Lookup = @Sendable (PeerEndpoint) -> Result<IPEndpoint, NodeError>
 
     /// The queue lookups block on, away from the cooperative pool.
-    static let queue = DispatchQueue(label: "wirenet.resolver")
+    package static let queue = DispatchQueue(label: "wirenet.resolver")
+
+    /// Runs `lookup` — a call that blocks for as long as DNS takes, such as `getaddrinfo` — on
+    /// ``queue`` while the calling task suspends, and returns its result.
+    package static func offPool<Value: Sendable>(_ lookup: @escaping @Sendable () -> Value) async -> Value {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
+            queue.async { continuation.resume(returning: lookup()) }
+        }
+    }
 
     /// The endpoint `endpoint` names: at once for an IP literal, else after a lookup on ``queue``.
     static func resolve(_ endpoint: PeerEndpoint, lookup: @escaping Lookup = systemLookup) async throws(NodeError) -> IPEndpoint {
         if let literal = endpoint.literal { return literal }
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<IPEndpoint, NodeError>, Never>) in
-            queue.async { continuation.resume(returning: lookup(endpoint)) }
-        }
-        return try result.get()
+        return try await offPool { lookup(endpoint) }.get()
     }
 
     /// `getaddrinfo` for `endpoint.host`: the first IPv4 address, else the first IPv6 address.

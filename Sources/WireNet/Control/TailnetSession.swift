@@ -72,19 +72,26 @@ final class TailnetSession: Sendable {
         }
     }
 
+    /// Waits for the first netmap or the login's failure. Cancelling the task ends the wait with
+    /// ``NodeError/cancelled`` (before it parks or while it waits), so that `login`'s task group
+    /// can finish: a wait that ignored cancellation kept a cancelled `start()` waiting for ever.
     private func waitForFirstNetmap() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let outcome = state.withLock { state -> Result<Void, NodeError>? in
-                if let error = state.terminalError { return .failure(error) }
-                if state.sawNetmap { return .success(()) }
-                state.firstNetmapWaiter = continuation
-                return nil
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let outcome = state.withLock { state -> Result<Void, NodeError>? in
+                    if let error = state.terminalError { return .failure(error) }
+                    if state.sawNetmap { return .success(()) }
+                    state.firstNetmapWaiter = continuation
+                    return nil
+                }
+                switch outcome {
+                case .success?: continuation.resume()
+                case .failure(let error)?: continuation.resume(throwing: error)
+                case nil: break
+                }
             }
-            switch outcome {
-            case .success?: continuation.resume()
-            case .failure(let error)?: continuation.resume(throwing: error)
-            case nil: break
-            }
+        } onCancel: {
+            failWaiter(.cancelled)
         }
     }
 

@@ -28,7 +28,7 @@ public final class PacketConn: Sendable {
     ///
     /// - Throws: ``NodeError/datagramTooLarge(size:limit:)``, ``NodeError/noRouteToHost(_:)`` when no
     ///   peer's allowed IPs contain the destination, ``NodeError/closed``.
-    public func send<Bytes: Collection>(_ bytes: Bytes, to destination: IPEndpoint) async throws where Bytes.Element == UInt8 {
+    public func send<Bytes: Collection>(_ bytes: Bytes, to destination: IPEndpoint) async throws(NodeError) where Bytes.Element == UInt8 {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         let payload = Array(bytes)
         let (stack, socket) = (self.stack, self.socket)
@@ -46,6 +46,7 @@ public final class PacketConn: Sendable {
     /// Datagrams that arrive while nobody receives are queued up to a bound (then dropped, as UDP is).
     /// - Throws: ``NodeError/closed`` once the socket or the node is closed; `CancellationError` when the
     ///   task is cancelled while waiting, or at once if it already was (no datagram is consumed then).
+    ///   Untyped for that `CancellationError` (see ``NodeError``).
     public func receive() async throws -> (bytes: [UInt8], from: IPEndpoint) {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         let (stack, socket) = (self.stack, self.socket)

@@ -29,7 +29,8 @@ public final class TCPListener: AsyncSequence, Sendable {
     /// The next connection, waiting until one arrives; `nil` once the listener (or the node) is closed.
     ///
     /// - Throws: `CancellationError` when the task is cancelled while waiting, or at once if it already
-    ///   was (no connection is taken from the backlog then).
+    ///   was (no connection is taken from the backlog then); nothing else. Untyped for that
+    ///   `CancellationError` (see ``NodeError``).
     public func accept() async throws -> TCPStream? {
         guard !isClosed.load(ordering: .relaxed) else { return nil }
         let (engine, stack, listener) = (self.engine, self.stack, self.listener)

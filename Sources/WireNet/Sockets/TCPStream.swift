@@ -40,7 +40,8 @@ public final class TCPStream: Sendable {
     /// - Returns: the bytes, or `nil` at the end of the stream (the peer closed its side).
     /// - Throws: ``NodeError/connectionReset``, ``NodeError/timedOut`` (retransmissions unanswered),
     ///   ``NodeError/closed`` after ``close()``; `CancellationError` when the task is cancelled, at
-    ///   once if it already was when it called (no data is consumed then).
+    ///   once if it already was when it called (no data is consumed then). Untyped for that
+    ///   `CancellationError` (see ``NodeError``).
     public func read(maximumLength: Int = TCPStream.defaultReadLength) async throws -> [UInt8]? {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         guard maximumLength > 0 else { return [] }
@@ -59,7 +60,8 @@ public final class TCPStream: Sendable {
     /// - Throws: ``NodeError/closed`` after ``close()`` or ``shutdownWrite()``,
     ///   ``NodeError/connectionReset`` or ``NodeError/timedOut`` when the connection failed;
     ///   `CancellationError` when the task is cancelled (at once if it already was: nothing is queued
-    ///   then; cancelled while waiting, the bytes already in the send buffer stay there).
+    ///   then; cancelled while waiting, the bytes already in the send buffer stay there). Untyped for
+    ///   that `CancellationError` (see ``NodeError``).
     public func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         guard !bytes.isEmpty else { return }
@@ -83,7 +85,7 @@ public final class TCPStream: Sendable {
     /// configuration (`noDelay`, off).
     ///
     /// - Throws: ``NodeError/closed`` after ``close()``, or the connection's error if it failed.
-    public func setNoDelay(_ enabled: Bool = true) async throws {
+    public func setNoDelay(_ enabled: Bool = true) async throws(NodeError) {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         let (stack, socket) = (self.stack, self.socket)
         let error = try await engine.query { _ -> NodeError? in
@@ -92,8 +94,24 @@ public final class TCPStream: Sendable {
         if let error { throw error }
     }
 
+    /// Whether Nagle's algorithm is off for this stream: the node's `noDelay` TCP setting until
+    /// ``setNoDelay(_:)`` changes it.
+    ///
+    /// - Throws: ``NodeError/closed`` after ``close()``, or the connection's error if it failed.
+    public var noDelay: Bool {
+        get async throws(NodeError) {
+            guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
+            let (stack, socket) = (self.stack, self.socket)
+            let result = try await engine.query { _ in Result { () throws(NodeError) in try stack.noDelay(of: socket) } }
+            return try result.get()
+        }
+    }
+
     /// Half-close: sends FIN after everything written so far. Reading goes on until the peer closes.
-    public func shutdownWrite() async throws {
+    ///
+    /// - Throws: ``NodeError/closed`` after ``close()``, or the connection's error
+    ///   if it failed.
+    public func shutdownWrite() async throws(NodeError) {
         guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
         let (stack, socket) = (self.stack, self.socket)
         let error = try await engine.query { _ -> NodeError? in

@@ -207,7 +207,7 @@ struct UpSession {
         raiseDescriptorLimit(logger: logger)
 
         // Everything on the host side first (cheap to undo), then the node, then its tunnel ports.
-        let serveTargets = try resolveServeRules(serveRules)
+        let serveTargets = try await resolveServeRules(serveRules)
         let control = try ControlServer(
             path: controlPath, checkingDirectory: controlSocketIsDefault, reactor: reactor, logger: logger)
         let node: Node
@@ -218,13 +218,20 @@ struct UpSession {
         var opened: [any Forwarder] = []
         var metricsEndpoint: MetricsEndpoint?
         do {
-            opened = try openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
+            opened = try await openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
             do {
                 try await node.start()
-            } catch NodeError.portInUse(let port) {
-                throw CommandFailure("\(sourceDescription): ListenPort \(port): UDP port already in use")
-            } catch NodeError.system(let operation, let errno) where operation.hasPrefix("open TUN device") && (errno == EPERM || errno == EACCES) {
-                throw CommandFailure("--tun: cannot create the TUN device: permission denied; it needs root or CAP_NET_ADMIN (e.g. `setcap cap_net_admin+ep $(command -v wirenet)`)")
+            } catch {
+                // start() throws NodeError; a plain catch and a switch (Swift 6.3.1's SILGen crashed on
+                // catch clauses with case patterns around this typed call in some functions).
+                switch error {
+                case .portInUse(let port):
+                    throw CommandFailure("\(sourceDescription): ListenPort \(port): UDP port already in use")
+                case .system(let operation, let errno) where operation.hasPrefix("open TUN device") && (errno == EPERM || errno == EACCES):
+                    throw CommandFailure("--tun: cannot create the TUN device: permission denied; it needs root or CAP_NET_ADMIN (e.g. `setcap cap_net_admin+ep $(command -v wirenet)`)")
+                default:
+                    throw error
+                }
             }
             opened += try await openServeRules(serveTargets, node: node, reactor: reactor, logger: logger)
             if let metricsAddress { metricsEndpoint = try await MetricsEndpoint.start(address: metricsAddress, node: node) }

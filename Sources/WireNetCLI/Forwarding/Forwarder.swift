@@ -20,16 +20,17 @@ extension Forwarder {
     var statusLine: String { "\(rule): \(connections.summary)" }
 }
 
-/// Opens the `--forward` rules' host sockets (the node need not be started yet).
+/// Opens the `--forward` rules' host sockets (the node need not be started yet); bind addresses
+/// that are names resolve off the cooperative pool (``SocketAddress/resolve(host:port:datagram:)``).
 ///
 /// - Throws: ``ForwardingSetupError`` naming the rule that failed; the ones opened before are closed.
-func openForwardRules(_ rules: [ForwardRule], node: Node, reactor: SocketReactor, logger: Logger) throws(ForwardingSetupError) -> [any Forwarder] {
+func openForwardRules(_ rules: [ForwardRule], node: Node, reactor: SocketReactor, logger: Logger) async throws(ForwardingSetupError) -> [any Forwarder] {
     var opened: [any Forwarder] = []
     for rule in rules {
         do {
             switch rule.proto {
-            case .tcp: opened.append(try TCPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
-            case .udp: opened.append(try UDPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
+            case .tcp: opened.append(try await TCPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
+            case .udp: opened.append(try await UDPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
             }
         } catch {
             for forwarder in opened { forwarder.close() }
@@ -39,17 +40,20 @@ func openForwardRules(_ rules: [ForwardRule], node: Node, reactor: SocketReactor
     return opened
 }
 
-/// Resolves the `--serve` rules' host targets, before anything is started.
+/// Resolves the `--serve` rules' host targets, before anything is started (names off the
+/// cooperative pool, see ``SocketAddress/resolve(host:port:datagram:)``).
 ///
 /// - Throws: ``ForwardingSetupError`` naming the rule whose target does not resolve.
-func resolveServeRules(_ rules: [ServeRule]) throws(ForwardingSetupError) -> [(ServeRule, SocketAddress)] {
-    try rules.map { rule throws(ForwardingSetupError) in
+func resolveServeRules(_ rules: [ServeRule]) async throws(ForwardingSetupError) -> [(ServeRule, SocketAddress)] {
+    var resolved: [(ServeRule, SocketAddress)] = []
+    for rule in rules {
         do {
-            return (rule, try SocketAddress.resolve(host: rule.target.host, port: rule.target.port, datagram: rule.proto == .udp))
+            resolved.append((rule, try await SocketAddress.resolve(host: rule.target.host, port: rule.target.port, datagram: rule.proto == .udp)))
         } catch {
             throw ForwardingSetupError(rule: "--serve \(rule)", underlying: "\(error)")
         }
     }
+    return resolved
 }
 
 /// Opens the `--serve` rules' tunnel sockets on a started node.

@@ -21,9 +21,9 @@ final class TCPForwardForwarder: Forwarder {
     static let dialTimeout: Duration = .seconds(10)
 
     /// Resolves the bind address and listens on it.
-    init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger) throws {
+    init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger) async throws {
         self.rule = "forward \(rule)"
-        let address = try SocketAddress.resolve(host: rule.bind.host, port: rule.bind.port)
+        let address = try await SocketAddress.resolve(host: rule.bind.host, port: rule.bind.port)
         listener = try HostListener(address: address, reactor: reactor)
         localAddress = listener.localAddress
         target = rule

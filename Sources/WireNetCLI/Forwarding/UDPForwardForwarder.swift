@@ -21,9 +21,9 @@ final class UDPForwardForwarder: Forwarder {
 
     /// Binds the host UDP socket; flows open tunnel sockets on `node` once it runs.
     init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger,
-         idleTimeout: Duration = UDPFlowTable<SocketAddress, PacketConn>.defaultIdleTimeout) throws {
+         idleTimeout: Duration = UDPFlowTable<SocketAddress, PacketConn>.defaultIdleTimeout) async throws {
         self.rule = "forward \(rule)"
-        let address = try SocketAddress.resolve(host: rule.bind.host, port: rule.bind.port, datagram: true)
+        let address = try await SocketAddress.resolve(host: rule.bind.host, port: rule.bind.port, datagram: true)
         socket = try HostUDPSocket.bound(to: address, reactor: reactor)
         localAddress = socket.localAddress ?? address
         target = rule.target

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import WireNet
 
 /// An address of the host's own network, as the kernel's socket calls take it: IPv4, IPv6 (with
 /// port) or a unix-domain path.
@@ -46,20 +47,51 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         bytes = withUnsafeBytes(of: &address) { Array($0.prefix(length)) }
     }
 
+    /// What turns a host and port into an address; ``systemLookup(host:port:datagram:numericOnly:)``
+    /// unless a test replaces it.
+    typealias Lookup = @Sendable (_ host: String, _ port: UInt16, _ datagram: Bool) -> Result<SocketAddress, ResolutionError>
+
     /// Resolves `host` (an IP literal or a name) and `port` with the system resolver, once.
     ///
-    /// An IPv4 answer is preferred, as `wg` does for endpoints: `localhost` usually has both
-    /// 127.0.0.1 and ::1, and local services more often listen on the former.
-    public static func resolve(host: String, port: UInt16, datagram: Bool = false) throws(ResolutionError) -> SocketAddress {
+    /// A literal is converted at once; a name is looked up with `getaddrinfo`, which blocks for as
+    /// long as DNS takes, so the lookup runs on the node library's resolver queue
+    /// (`PeerEndpointResolver.offPool`), never on the cooperative pool, and the task suspends
+    /// meanwhile. An IPv4 answer is preferred, as `wg` does for endpoints: `localhost` usually has
+    /// both 127.0.0.1 and ::1, and local services more often listen on the former.
+    public static func resolve(host: String, port: UInt16, datagram: Bool = false) async throws(ResolutionError) -> SocketAddress {
+        try await resolve(host: host, port: port, datagram: datagram, lookup: { host, port, datagram in
+            systemLookup(host: host, port: port, datagram: datagram, numericOnly: false)
+        })
+    }
+
+    /// ``resolve(host:port:datagram:)`` with the lookup a test supplies.
+    static func resolve(host: String, port: UInt16, datagram: Bool, lookup: @escaping Lookup) async throws(ResolutionError) -> SocketAddress {
+        if case .success(let literal) = systemLookup(host: host, port: port, datagram: datagram, numericOnly: true) {
+            return literal
+        }
+        return try await PeerEndpointResolver.offPool { lookup(host, port, datagram) }.get()
+    }
+
+    /// The address an IP literal (`127.0.0.1`, `::`, `[::1]`) and `port` name, without any lookup:
+    /// `getaddrinfo` with `AI_NUMERICHOST`, which never asks DNS.
+    ///
+    /// - Throws: ``ResolutionError`` when `host` is not an IP literal.
+    public init(numericHost host: String, port: UInt16, datagram: Bool = false) throws(ResolutionError) {
+        self = try Self.systemLookup(host: host, port: port, datagram: datagram, numericOnly: true).get()
+    }
+
+    /// `getaddrinfo` for `host` and `port`: the first IPv4 answer, else the first IPv6 one. With
+    /// `numericOnly`, only an IP literal is accepted (no DNS, it does not block).
+    static func systemLookup(host: String, port: UInt16, datagram: Bool, numericOnly: Bool) -> Result<SocketAddress, ResolutionError> {
         var hints = addrinfo()
         hints.ai_socktype = Int32(datagram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICSERV
+        hints.ai_flags = AI_NUMERICSERV | (numericOnly ? AI_NUMERICHOST : 0)
         // Brackets are command-line syntax for IPv6, not part of the address.
         let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(name, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            throw ResolutionError(host: host, reason: String(cString: gai_strerror(status)))
+            return .failure(ResolutionError(host: host, reason: String(cString: gai_strerror(status))))
         }
         defer { freeaddrinfo(list) }
         var ipv6: SocketAddress?
@@ -67,13 +99,13 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         while let current = entry {
             if let address = current.pointee.ai_addr,
                let resolved = SocketAddress(UnsafeRawPointer(address), length: current.pointee.ai_addrlen) {
-                if resolved.family == AF_INET { return resolved }
+                if resolved.family == AF_INET { return .success(resolved) }
                 if ipv6 == nil { ipv6 = resolved }
             }
             entry = current.pointee.ai_next
         }
-        guard let ipv6 else { throw ResolutionError(host: host, reason: "no IPv4 or IPv6 address") }
-        return ipv6
+        guard let ipv6 else { return .failure(ResolutionError(host: host, reason: "no IPv4 or IPv6 address")) }
+        return .success(ipv6)
     }
 
     /// The byte length to pass with the pointer.
