@@ -227,6 +227,10 @@ public final class Node: Service, Sendable {
 
     /// Stops the engine: open streams and listeners fail with ``NodeError/closed``, the UDP socket and
     /// every buffer are released. Calling it again does nothing.
+    ///
+    /// `async`, unlike the sockets' synchronous `close()`: it returns only once the loop thread has
+    /// ended (and a tailnet node has logged out when it is ephemeral), so that a caller can rely on
+    /// the port and the memory being free. Sockets only hand their close to the loop thread.
     public func close() async {
         if let tailnet { await tailnet.shutdownOffPool(logout: tailnet.configuration.ephemeral) }
         let engine = state.withLock { state -> Engine? in

@@ -402,9 +402,7 @@ func detached<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 }
 
 func detachedResult<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async -> Result<T, any Error> {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: Result { try body() }) }.start()
-    }
+    await onOwnThread(body)
 }
 
 /// Waits until one ping from `namespace` gets through the tunnel, for up to 15 s.

@@ -71,7 +71,10 @@ struct KernelTUNTests {
             try await stream.write(body)
             stream.close()
         }
-        let hash = try namespace.exec(["sh", "-c", "curl -sS --max-time 30 http://100.64.11.1:8080/ | sha256sum"])
+        // curl blocks its thread until it is done: not a pool thread, which the server task needs.
+        let hash = try await onOwnThread {
+            try namespace.exec(["sh", "-c", "curl -sS --max-time 30 http://100.64.11.1:8080/ | sha256sum"])
+        }.get()
         #expect(hash.hasPrefix(expected))
         try await server.value
 

@@ -122,6 +122,10 @@ public final class TCPStream: Sendable {
 
     /// Closes the connection: queued data is still delivered, then FIN. Pending reads and writes fail
     /// with ``NodeError/closed``. Calling it again does nothing.
+    ///
+    /// Synchronous, like every socket's `close()`: it hands the close to the node's loop thread and
+    /// returns without waiting (so `deinit` can call it). ``Node/close()`` is `async` because it waits
+    /// for the engine to stop and release its socket and buffers.
     public func close() {
         guard !isClosed.exchange(true, ordering: .relaxed) else { return }
         let (stack, socket) = (self.stack, self.socket)
