@@ -23,13 +23,14 @@ extension WireGuardDevice {
     /// Anything authenticated went out: no passive keepalive needed.
     @inline(__always)
     func timersAnyAuthenticatedPacketSent(_ peer: Peer) {
-        peer.timers.sendKeepalive = nil
+        // Tested first: each change of `timers` marks the peer for the timer schedule.
+        if peer.timers.sendKeepalive != nil { peer.timers.sendKeepalive = nil }
     }
 
     /// Anything authenticated came in: the peer is alive, no need to rehandshake for silence.
     @inline(__always)
     func timersAnyAuthenticatedPacketReceived(_ peer: Peer) {
-        peer.timers.newHandshake = nil
+        if peer.timers.newHandshake != nil { peer.timers.newHandshake = nil }
     }
 
     /// Anything authenticated went either way: restart the persistent keepalive interval.
