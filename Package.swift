@@ -93,6 +93,10 @@ let package = Package(
             name: "WireGuardParallelBench",
             dependencies: ["WireNet", "Wire", "WireGuard", "CMallocCounter"],
             path: "perf/crypto/WireGuardParallelBench"),
+        // perf/idle-timers.sh: engine-thread CPU of 100,000 idle connections between two stacks.
+        .executableTarget(
+            name: "NetStackIdleTimersBench", dependencies: ["NetStack", "Wire"],
+            path: "perf/timers/NetStackIdleTimersBench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
         .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
                                                          .product(name: "Logging", package: "swift-log"),

@@ -50,7 +50,8 @@ import Wire
     /// is left on the stack for every packet.
     @Test func transportKeysAreLentInPlace() throws {
         let local = PrivateKey()
-        let peer = Peer(configuration: PeerConfiguration(publicKey: PrivateKey().publicKey), local: local)
+        let peer = Peer(configuration: PeerConfiguration(publicKey: PrivateKey().publicKey), local: local,
+                        timerSlot: 0, timerSchedule: PeerTimerSchedule())
         var sendKey = Key32(bytes: [UInt8](repeating: 7, count: 32))!
         var receiveKey = Key32(bytes: [UInt8](repeating: 9, count: 32))!
         let keypair = Keypair(sendKey: sendKey, receiveKey: receiveKey, created: .zero, isInitiator: true,

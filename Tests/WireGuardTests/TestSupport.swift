@@ -114,6 +114,9 @@ final class SimulatedNetwork {
     /// Decides what happens to each datagram put on the wire.
     var fault: (SimulatedDatagram) -> Fault = { _ in .deliver }
     var log: [SimulatedDatagram] = []
+    /// Called with each host before and after it is polled (timer tests drive or check timers here).
+    var beforePoll: (SimulatedHost) -> Void = { _ in }
+    var afterPoll: (SimulatedHost) -> Void = { _ in }
 
     init(seed: UInt64? = nil) { self.seed = seed }
 
@@ -204,6 +207,8 @@ final class SimulatedNetwork {
     func pollAll() {
         var buffer = [UInt8](repeating: 0, count: 2048)
         for host in hostOrder {
+            beforePoll(host)
+            defer { afterPoll(host) }
             polling: while true {
                 switch buffer.withUnsafeMutableBytes({ host.device.poll(into: $0, now: now) }) {
                 case .datagram(let to, let length):

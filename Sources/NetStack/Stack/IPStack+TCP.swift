@@ -237,7 +237,6 @@ extension IPStack {
         } else {
             index = Int32(tcpSlots.count)
             tcpSlots.append(TCPSlot(connection: connection, flow: flow))
-            tcpDeadlines.append(.max)
         }
         markDeadlineStale(index)
         tcpSlots[Int(index)].listener = nil

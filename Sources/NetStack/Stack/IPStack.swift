@@ -33,18 +33,15 @@ public final class IPStack {
     var tcpSlots: [TCPSlot] = []
     /// Retransmissions of connections already freed (see `tcpRetransmissions`).
     var tcpRetransmissionsOfFreedConnections = TCPRetransmissionCounts()
-    /// Each slot's next timer deadline in nanoseconds (`Int64.max`: none), in a dense array of its
-    /// own: finding the earliest is a scan of 8 bytes per connection, not a walk over the
-    /// connections themselves (kilobytes each, with their references), on every loop turn.
-    var tcpDeadlines: [Int64] = []
-    /// Slots whose entry in `tcpDeadlines` must be read again from the connection: every slot that a
+    /// Each slot's next timer deadline (its connection's `nextDeadline`), in an indexed min-heap:
+    /// `nextDeadline` reads the earliest in O(1) and `handleTimers` takes only the slots that are due,
+    /// O(log n) each, so connections without a due timer cost nothing, however many there are.
+    var tcpTimers = DeadlineHeap()
+    /// Slots whose entry in `tcpTimers` must be read again from the connection: every slot that a
     /// segment, a timer, an output turn or a socket call touched since the last `nextDeadline`.
     var tcpDeadlinesStale: [Int32] = []
-    /// The minimum of `tcpDeadlines` unless `tcpEarliestNeedsScan`: kept as entries change, so that
-    /// thousands of connections in TIME-WAIT are not scanned on every turn; rescanned only when the
-    /// entry that held the minimum moved later.
-    var tcpEarliestDeadline = Int64.max
-    var tcpEarliestNeedsScan = false
+    /// Scratch list of the slots `handleTimers` found due (reused, so a timer turn does not allocate).
+    var tcpDueSlots: [Int32] = []
     var tcpFreeSlots: [Int32] = []
     var tcpByFlow: [TCPFlow: Int32] = [:]
     var tcpOutputPending: [Int32] = []
@@ -307,29 +304,15 @@ public final class IPStack {
     /// When `handleTimers(now:)` must next run; nil when no timer is pending.
     public var nextDeadline: NetInstant? {
         refreshStaleDeadlines()
-        if tcpEarliestNeedsScan {
-            var minimum = Int64.max
-            for d in tcpDeadlines where d < minimum { minimum = d }
-            tcpEarliestDeadline = minimum
-            tcpEarliestNeedsScan = false
-        }
-        let tcp = tcpEarliestDeadline == .max ? nil : NetInstant(nanoseconds: tcpEarliestDeadline)
-        return earliest(earliest(reassembly.nextDeadline, tcp), tcpTimeWait.nextExpiry())
+        return earliest(earliest(reassembly.nextDeadline, tcpTimers.earliest), tcpTimeWait.nextExpiry())
     }
 
-    /// Reads the next deadline of every slot touched since the last call into `tcpDeadlines`.
+    /// Reads the next deadline of every slot touched since the last call into `tcpTimers`.
     func refreshStaleDeadlines() {
         for index in tcpDeadlinesStale {
             let i = Int(index)
             tcpSlots[i].deadlineStale = false
-            let old = tcpDeadlines[i]
-            let new = tcpSlots[i].connection?.nextDeadline?.nanoseconds ?? .max
-            tcpDeadlines[i] = new
-            if new <= tcpEarliestDeadline {
-                tcpEarliestDeadline = new
-            } else if old == tcpEarliestDeadline {
-                tcpEarliestNeedsScan = true  // this entry may have held the only minimum
-            }
+            tcpTimers.schedule(index, at: tcpSlots[i].connection?.nextDeadline)
         }
         tcpDeadlinesStale.removeAll(keepingCapacity: true)
     }
@@ -343,15 +326,24 @@ public final class IPStack {
     }
 
     /// Runs every timer due at `now` (TCP retransmission, delayed ACK, persist, keepalive, TIME-WAIT;
-    /// fragment reassembly expiry).
+    /// fragment reassembly expiry). Only the connections whose deadline is due are visited (counted in
+    /// `counters.tcpTimerVisits`), in slot order; the others cost nothing.
     public func handleTimers(now: NetInstant) {
         reassembly.expire(now: now)
         expireTimeWaitRecords(now: now)
         refreshStaleDeadlines()
-        for i in tcpDeadlines.indices where tcpDeadlines[i] <= now.nanoseconds {
+        tcpDueSlots.removeAll(keepingCapacity: true)
+        while let index = tcpTimers.popDue(now: now) {
+            counters.tcpTimerVisits += 1
+            tcpDueSlots.append(index)
+            markDeadlineStale(index)  // back into the heap with whatever deadline its timers leave
+        }
+        tcpDueSlots.sort()
+        for index in tcpDueSlots {
+            let i = Int(index)
             guard let deadline = tcpSlots[i].connection?.nextDeadline, deadline <= now else { continue }
             let events = tcpSlots[i].connection!.handleTimers(now: now)
-            connectionChanged(slot: Int32(i), events: events)
+            connectionChanged(slot: index, events: events)
         }
     }
 

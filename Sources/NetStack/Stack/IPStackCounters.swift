@@ -39,6 +39,9 @@ public struct IPStackCounters: Hashable, Sendable {
     /// ACKs to a listener that had sent cookies recently whose cookie was forged, too old, for
     /// another 4-tuple or with options we do not accept; answered with a RST (Linux `SyncookiesFailed`).
     public var tcpSynCookiesRejected = 0
+    /// Connections `handleTimers(now:)` visited because their earliest deadline was due. Connections
+    /// with no due timer are never visited, so an idle table adds nothing here.
+    public var tcpTimerVisits = 0
     public var udpDatagramsReceived = 0
     public var udpDatagramsSent = 0
     /// UDP datagrams for no socket.

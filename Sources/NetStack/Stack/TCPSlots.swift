@@ -19,7 +19,7 @@ struct TCPSlot {
     var outputPending = false
     /// Opened by the remote's SYN: counted in `IPStack.tcpPassiveByRemote`.
     var passive = false
-    /// In `tcpDeadlinesStale`: `tcpDeadlines` may not hold this connection's next deadline.
+    /// In `tcpDeadlinesStale`: `tcpTimers` may not hold this connection's next deadline.
     var deadlineStale = false
 }
 

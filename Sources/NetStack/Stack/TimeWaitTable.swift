@@ -19,8 +19,8 @@ struct TimeWaitRecord {
     /// When the last ACK to a segment without data was sent (rate limit, as the connection's
     /// `outOfWindowAckInterval`).
     var lastAck: NetInstant?
-    /// Identifies this record's entry in the expiry heap.
-    var id: UInt32 = 0
+    /// Names this record's entry in the table's expiry heap (set by `TimeWaitTable`; `.max`: not in a table).
+    var id: UInt32 = .max
     /// The window field of our ACKs (Linux `tw_rcv_wnd`).
     var window: UInt16
     var timestampsEnabled: Bool
@@ -28,105 +28,64 @@ struct TimeWaitRecord {
     var passive: Bool
 }
 
-/// The TIME-WAIT records of a stack, with their expiries in a binary min-heap: expiring one costs
-/// O(log n) and an idle table costs nothing. Each record has exactly one heap entry; an entry whose
-/// record was removed or replaced is dropped when it reaches the top, and one whose record's expiry
-/// moved later (a retransmitted FIN restarted the timer) is pushed again then.
+/// The TIME-WAIT records of a stack, with their expiries in a `DeadlineHeap`: expiring one costs
+/// O(log n) and an idle table costs nothing. Each record holds a dense id (reused once the record is
+/// gone) naming its heap entry; the entry moves whenever the record's expiry does (a retransmitted
+/// FIN restarts the timer).
 struct TimeWaitTable {
-    private struct Entry {
-        var expiry: Int64
-        var id: UInt32
-        var flow: TCPFlow
-    }
-
     private(set) var records: [TCPFlow: TimeWaitRecord] = [:]
-    private var heap: [Entry] = []
-    private var nextID: UInt32 = 0
+    private var expiries = DeadlineHeap()
+    /// The flow of each id in use (nil: free).
+    private var flows: [TCPFlow?] = []
+    private var freeIDs: [UInt32] = []
 
     var count: Int { records.count }
 
     subscript(flow: TCPFlow) -> TimeWaitRecord? {
         get { records[flow] }
         set {
-            guard let newValue else {
+            let old = records[flow]
+            guard var record = newValue else {
+                if let old { release(old.id) }
                 records.removeValue(forKey: flow)
                 return
             }
-            if let old = records[flow], old.id == newValue.id {
-                records[flow] = newValue  // an update: the heap entry catches up when it reaches the top
+            if let old, old.id == record.id {
+                // An update of the same record.
             } else {
-                insert(newValue, for: flow)
+                if let old { release(old.id) }
+                record.id = acquireID(for: flow)
             }
+            records[flow] = record
+            expiries.schedule(Int32(record.id), at: record.expiry)
         }
     }
 
-    private mutating func insert(_ record: TimeWaitRecord, for flow: TCPFlow) {
-        nextID &+= 1
-        var record = record
-        record.id = nextID
-        records[flow] = record
-        push(Entry(expiry: record.expiry.nanoseconds, id: record.id, flow: flow))
+    private mutating func acquireID(for flow: TCPFlow) -> UInt32 {
+        if let id = freeIDs.popLast() {
+            flows[Int(id)] = flow
+            return id
+        }
+        flows.append(flow)
+        return UInt32(flows.count - 1)
     }
 
-    /// The earliest expiry of a record. Entries at the top of the heap for removed records are
-    /// dropped, and those whose record's expiry moved later are pushed again, first.
-    mutating func nextExpiry() -> NetInstant? {
-        while let top = heap.first {
-            guard let record = records[top.flow], record.id == top.id else {
-                popTop()
-                continue
-            }
-            guard record.expiry.nanoseconds == top.expiry else {
-                popTop()
-                push(Entry(expiry: record.expiry.nanoseconds, id: record.id, flow: top.flow))
-                continue
-            }
-            return record.expiry
-        }
-        return nil
+    private mutating func release(_ id: UInt32) {
+        expiries.cancel(Int32(id))
+        flows[Int(id)] = nil
+        freeIDs.append(id)
     }
+
+    /// The earliest expiry of a record.
+    func nextExpiry() -> NetInstant? { expiries.earliest }
 
     /// Removes every record expired at `now` and passes each to `body`.
     mutating func expire(now: NetInstant, _ body: (TCPFlow, TimeWaitRecord) -> Void) {
-        while let top = heap.first, top.expiry <= now.nanoseconds {
-            popTop()
-            guard let record = records[top.flow], record.id == top.id else { continue }
-            if record.expiry > now {
-                push(Entry(expiry: record.expiry.nanoseconds, id: record.id, flow: top.flow))
-            } else {
-                records.removeValue(forKey: top.flow)
-                body(top.flow, record)
-            }
-        }
-    }
-
-    // MARK: Heap
-
-    private mutating func push(_ entry: Entry) {
-        heap.append(entry)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].expiry < heap[parent].expiry else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    private mutating func popTop() {
-        let last = heap.removeLast()
-        guard !heap.isEmpty else { return }
-        heap[0] = last
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            let right = left + 1
-            var smallest = parent
-            if left < heap.count && heap[left].expiry < heap[smallest].expiry { smallest = left }
-            if right < heap.count && heap[right].expiry < heap[smallest].expiry { smallest = right }
-            guard smallest != parent else { return }
-            heap.swapAt(parent, smallest)
-            parent = smallest
+        while let id = expiries.popDue(now: now) {
+            let flow = flows[Int(id)]!
+            flows[Int(id)] = nil
+            freeIDs.append(UInt32(id))
+            if let record = records.removeValue(forKey: flow) { body(flow, record) }
         }
     }
 }

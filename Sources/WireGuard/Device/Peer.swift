@@ -60,7 +60,20 @@ final class Peer {
     @exclusivity(unchecked) var endpoint: IPEndpoint?
     var persistentKeepalive: Duration?
     var allowedIPs: [IPPrefix]
-    @exclusivity(unchecked) var timers = PeerTimers()
+    /// Every change marks the peer's slot in the device's timer schedule stale, so the schedule's
+    /// heap is read again from here before the device looks for due timers.
+    @exclusivity(unchecked) var timers = PeerTimers() {
+        didSet {
+            guard !timersStale else { return }
+            timersStale = true
+            timerSchedule.markStale(timerSlot)
+        }
+    }
+    /// This peer's key in `timerSchedule` (dense, reused after the peer is removed).
+    let timerSlot: Int32
+    let timerSchedule: PeerTimerSchedule
+    /// The slot is on the schedule's stale list.
+    var timersStale = false
     var staged = StagedPackets()
     var drops = DropCounters()
     @exclusivity(unchecked) var receivedBytes: UInt64 = 0
@@ -77,7 +90,9 @@ final class Peer {
     /// The peer is on the device's list of peers with output to produce.
     var isReady = false
 
-    init(configuration: PeerConfiguration, local: PrivateKey) {
+    init(configuration: PeerConfiguration, local: PrivateKey, timerSlot: Int32, timerSchedule: PeerTimerSchedule) {
+        self.timerSlot = timerSlot
+        self.timerSchedule = timerSchedule
         publicKey = configuration.publicKey
         presharedKey = configuration.presharedKey
         endpoint = configuration.endpoint

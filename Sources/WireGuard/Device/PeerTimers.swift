@@ -33,3 +33,40 @@ struct PeerTimers {
     }
 
 }
+
+/// The earliest timer deadline of each of a device's peers, in a `DeadlineHeap` keyed by the peer's
+/// slot, so that ``WireGuardDevice/poll(into:now:)`` reads the next deadline in O(1) and visits only
+/// the peers with a due timer (O(log n) each), never every peer. A peer whose `timers` change marks
+/// its slot stale (the `Peer.timers` observer); the device reads stale peers' deadlines again before
+/// it looks at the heap, so every entry is the peer's exact earliest deadline.
+final class PeerTimerSchedule {
+    /// Each peer's earliest deadline, by slot.
+    var heap = DeadlineHeap()
+    /// Slots whose heap entry may be out of date.
+    private var stale: [Int32] = []
+    private var freeSlots: [Int32] = []
+    private var slotCount: Int32 = 0
+
+    /// A slot for a new peer (a freed one first, so slots stay dense).
+    func allocateSlot() -> Int32 {
+        if let slot = freeSlots.popLast() { return slot }
+        slotCount += 1
+        return slotCount - 1
+    }
+
+    /// Releases the slot of a removed peer and its deadline.
+    func freeSlot(_ slot: Int32) {
+        heap.cancel(slot)
+        freeSlots.append(slot)
+    }
+
+    func markStale(_ slot: Int32) { stale.append(slot) }
+
+    /// Re-reads the deadline of every stale slot with `deadline` (nil: none, or no peer).
+    func refresh(_ deadline: (Int32) -> NetInstant?) {
+        guard !stale.isEmpty else { return }
+        for slot in stale { heap.schedule(slot, at: deadline(slot)) }
+        stale.removeAll(keepingCapacity: true)
+    }
+}
+

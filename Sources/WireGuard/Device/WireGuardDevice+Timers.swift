@@ -3,24 +3,18 @@ import Wire
 extension WireGuardDevice {
     // MARK: - Timer events (wireguard-go timers.go, paper §6)
 
-    @inline(__always)
-    func arm(_ deadline: NetInstant) -> NetInstant {
-        if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
-        return deadline
-    }
-
     /// Data went out: expect a reply within `Keepalive-Timeout + Rekey-Timeout`, else rehandshake.
     @inline(__always)
     func timersDataSent(_ peer: Peer, now: NetInstant) {
         guard peer.timers.newHandshake == nil else { return }
-        peer.timers.newHandshake = arm(now + ProtocolConstants.newHandshakeAfterUnansweredData + jitter())
+        peer.timers.newHandshake = now + ProtocolConstants.newHandshakeAfterUnansweredData + jitter()
     }
 
     /// Data came in: answer with a keepalive if we send nothing within `Keepalive-Timeout`.
     @inline(__always)
     func timersDataReceived(_ peer: Peer, now: NetInstant) {
         if peer.timers.sendKeepalive == nil {
-            peer.timers.sendKeepalive = arm(now + ProtocolConstants.keepaliveTimeout)
+            peer.timers.sendKeepalive = now + ProtocolConstants.keepaliveTimeout
         } else {
             peer.timers.needAnotherKeepalive = true
         }
@@ -29,24 +23,25 @@ extension WireGuardDevice {
     /// Anything authenticated went out: no passive keepalive needed.
     @inline(__always)
     func timersAnyAuthenticatedPacketSent(_ peer: Peer) {
-        peer.timers.sendKeepalive = nil
+        // Tested first: each change of `timers` marks the peer for the timer schedule.
+        if peer.timers.sendKeepalive != nil { peer.timers.sendKeepalive = nil }
     }
 
     /// Anything authenticated came in: the peer is alive, no need to rehandshake for silence.
     @inline(__always)
     func timersAnyAuthenticatedPacketReceived(_ peer: Peer) {
-        peer.timers.newHandshake = nil
+        if peer.timers.newHandshake != nil { peer.timers.newHandshake = nil }
     }
 
     /// Anything authenticated went either way: restart the persistent keepalive interval.
     @inline(__always)
     func timersAnyAuthenticatedPacketTraversal(_ peer: Peer, now: NetInstant) {
         guard let interval = peer.persistentKeepalive, interval > .zero else { return }
-        peer.timers.persistentKeepalive = arm(now + interval)
+        peer.timers.persistentKeepalive = now + interval
     }
 
     func timersHandshakeInitiated(_ peer: Peer, now: NetInstant) {
-        peer.timers.retransmitHandshake = arm(now + ProtocolConstants.rekeyTimeout + jitter())
+        peer.timers.retransmitHandshake = now + ProtocolConstants.rekeyTimeout + jitter()
     }
 
     func timersHandshakeComplete(_ peer: Peer, now: NetInstant) {
@@ -57,22 +52,43 @@ extension WireGuardDevice {
     }
 
     func timersSessionDerived(_ peer: Peer, now: NetInstant) {
-        peer.timers.zeroKeyMaterial = arm(now + ProtocolConstants.zeroKeyMaterialAfter)
+        peer.timers.zeroKeyMaterial = now + ProtocolConstants.zeroKeyMaterialAfter
     }
 
     // MARK: - Expiry
 
-    /// Fires every due timer of every peer and recomputes the earliest deadline.
-    private func fireTimers(now: NetInstant) {
-        var earliest: NetInstant? = nil
-        for peer in peers.values {
-            fireTimers(peer, now: now)
-            if let deadline = peer.timers.earliest, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+    /// The earliest timer deadline of all peers, after reading again the peers whose timers changed.
+    var nextTimerDeadline: NetInstant? {
+        timerSchedule.refresh { slot in
+            guard let peer = peersBySlot[Int(slot)] else { return nil }
+            peer.timersStale = false
+            return peer.timers.earliest
         }
-        earliestDeadline = earliest
+        return timerSchedule.heap.earliest
     }
 
-    private func fireTimers(_ peer: Peer, now: NetInstant) {
+    /// Fires the due timers of the peers whose earliest deadline is due, in slot order; other peers
+    /// are not visited.
+    private func fireTimers(now: NetInstant) {
+        duePeers.removeAll(keepingCapacity: true)
+        while let slot = timerSchedule.heap.popDue(now: now) {
+            guard let peer = peersBySlot[Int(slot)] else { continue }
+            duePeers.append(peer)
+            if !peer.timersStale {
+                // Back into the heap at the next refresh, with whatever its timers leave.
+                peer.timersStale = true
+                timerSchedule.markStale(slot)
+            }
+        }
+        if duePeers.count > 1 { duePeers.sort { $0.timerSlot < $1.timerSlot } }
+        for peer in duePeers {
+            timerVisits += 1
+            fireTimers(peer, now: now)
+        }
+    }
+
+    /// Fires `peer`'s due timers (any that is not due is left alone).
+    func fireTimers(_ peer: Peer, now: NetInstant) {
         if let due = peer.timers.retransmitHandshake, due <= now {
             peer.timers.retransmitHandshake = nil
             if peer.timers.handshakeAttempts > ProtocolConstants.maxHandshakeAttempts {
@@ -127,7 +143,7 @@ extension WireGuardDevice {
     /// packet that waited for a session) into `buffer`, which should hold a full datagram
     /// (MTU + 32 bytes, at least 148). Call until it returns `.idle`.
     public func poll(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> PollResult {
-        if let due = earliestDeadline, due <= now { fireTimers(now: now) }
+        if let due = nextTimerDeadline, due <= now { fireTimers(now: now) }
         while let peer = readyPeers.last {
             if let (endpoint, length) = emit(peer, into: buffer, now: now) {
                 return .datagram(to: endpoint, length: length)
@@ -135,7 +151,7 @@ extension WireGuardDevice {
             peer.isReady = false
             readyPeers.removeLast()
         }
-        return .idle(nextDeadline: earliestDeadline)
+        return .idle(nextDeadline: nextTimerDeadline)
     }
 
     /// One datagram of `peer`'s pending output, or nil when it has nothing it can send now.

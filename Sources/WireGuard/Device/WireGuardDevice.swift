@@ -123,8 +123,15 @@ public final class WireGuardDevice {
     public private(set) var drops = DropCounters()
 
     var readyPeers: [Peer] = []
-    /// No timer of any peer fires before this (it may be earlier than the true earliest deadline).
-    @exclusivity(unchecked) var earliestDeadline: NetInstant?
+    /// Each peer's earliest timer deadline (see `PeerTimerSchedule`).
+    let timerSchedule = PeerTimerSchedule()
+    /// Peers by their `timerSlot`.
+    var peersBySlot: [Peer?] = []
+    /// Scratch list of the peers a poll found due (reused, so firing timers does not allocate).
+    var duePeers: [Peer] = []
+    /// Peers whose timers a poll visited because one was due (peers without a due timer are never
+    /// visited).
+    var timerVisits = 0
 
     var loadWindowStart = NetInstant.zero
     var loadWindowCount = 0
@@ -160,7 +167,9 @@ public final class WireGuardDevice {
             throw WireGuardConfigurationError.unusablePublicKey(key)
         }
         check.wipe()
-        let peer = Peer(configuration: configuration, local: privateKey)
+        let slot = timerSchedule.allocateSlot()
+        let peer = Peer(configuration: configuration, local: privateKey, timerSlot: slot, timerSchedule: timerSchedule)
+        if Int(slot) < peersBySlot.count { peersBySlot[Int(slot)] = peer } else { peersBySlot.append(peer) }
         peers[key] = peer
         for prefix in configuration.allowedIPs { routes.insert(prefix, value: peer) }
     }
@@ -172,6 +181,8 @@ public final class WireGuardDevice {
         zeroKeyMaterial(peer)
         readyPeers.removeAll { $0 === peer }
         peer.isReady = false
+        peersBySlot[Int(peer.timerSlot)] = nil
+        timerSchedule.freeSlot(peer.timerSlot)
     }
 
     /// The configured peers' public keys.
