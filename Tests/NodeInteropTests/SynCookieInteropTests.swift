@@ -30,7 +30,7 @@ struct SynCookieInteropTests {
             let before = try await engine.query { engine in
                 let syn = Self.spoofedSyn(from: IPEndpoint(IPAddress("100.64.7.99")!, 40000),
                                           to: IPEndpoint(IPAddress(Interop.nodeV4)!, 8080))
-                syn.withUnsafeBytes { stack.stack.receive($0, now: UserspaceStack.instant(engine.clock.now())) }
+                syn.withUnsafeBytes { stack.stack.receive($0, now: engine.clock.now()) }
                 return stack.stack.counters
             }
             #expect(before.tcpSynCookiesSent == 0)

@@ -1,3 +1,5 @@
+import Wire
+
 /// A connection in TIME-WAIT, reduced to what that state still needs (RFC 9293 §3.10.7.4): enough
 /// to acknowledge a retransmitted FIN, to judge a new SYN for the same 4-tuple (RFC 9293 §3.10.7.4
 /// note, RFC 6191) and to run the 2 MSL timer. Its buffers and the rest of the connection are freed
