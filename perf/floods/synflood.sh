@@ -12,8 +12,8 @@
 # A's kernel must not answer the node's SYN,ACKs with RSTs (that would end each half-open connection
 # at once): an nftables rule in sf-a drops its outgoing RSTs, as a real flood's spoofed or silent
 # sources do.
-# Environment: RUNS (3), CONNECTIONS (1000), FLOOD_SECONDS (upper bound on the flood, 60),
-# RESULTS (results directory, perf/results).
+# Environment: RUNS (3), CONNECTIONS (1000), FLOOD_WARMUP (seconds of flood before peer B starts, 10),
+# FLOOD_SECONDS (upper bound on the flood, 120), RESULTS (results directory, perf/results).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -23,7 +23,8 @@ for tool in wireguard-go wg nft python3; do
 done
 RUNS="${RUNS:-3}"
 CONNECTIONS="${CONNECTIONS:-1000}"
-FLOOD_SECONDS="${FLOOD_SECONDS:-60}"
+FLOOD_WARMUP="${FLOOD_WARMUP:-10}"
+FLOOD_SECONDS="${FLOOD_SECONDS:-120}"
 RESULTS="${RESULTS:-$repo/perf/results}"
 if [ -z "${WIRENET_BIN:-}" ]; then
     (cd "$repo" && swift build -c release --product wirenet >/dev/null)
@@ -127,7 +128,7 @@ for run in $(seq "$RUNS"); do
     sampler=$!
     ip netns exec sf-a "$py" "$here/synflood.py" flood 10.235.100.2 10.235.100.1 8080 "$FLOOD_SECONDS" >"$work/flood.out" 2>&1 &
     flood=$!
-    sleep 3
+    sleep "$FLOOD_WARMUP"
     during="$(status_json)"
     connect="$(ip netns exec sf-b "$py" "$here/synflood.py" connect 10.235.100.1 8080 "$CONNECTIONS")"
     during_end="$(status_json)"

@@ -62,16 +62,16 @@ struct Up: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Forward a host port into the tunnel (repeatable).", valueName: "[tcp:|udp:][BIND:]PORT=TUNNEL_IP:PORT"))
     var forward: [String] = []
 
-    @Option(help: ArgumentHelp("TCP connections one rule carries at once (default 8192).", valueName: "n"))
+    @Option(help: ArgumentHelp("TCP connections one rule carries at once.", valueName: "n"))
     var maxConnections = ForwardingLimits.defaults.connectionsPerRule
 
-    @Option(help: ArgumentHelp("TCP connections one rule carries at once from one source address (default 4096).", valueName: "n"))
+    @Option(help: ArgumentHelp("TCP connections one rule carries at once from one source address.", valueName: "n"))
     var maxConnectionsPerSource = ForwardingLimits.defaults.connectionsPerSource
 
-    @Option(help: ArgumentHelp("UDP flows (senders) one rule carries at once (default 1024).", valueName: "n"))
+    @Option(help: ArgumentHelp("UDP flows (senders) one rule carries at once.", valueName: "n"))
     var maxUdpFlows = ForwardingLimits.defaults.flowsPerRule
 
-    @Option(help: ArgumentHelp("UDP flows one rule carries at once from one source address (default 256).", valueName: "n"))
+    @Option(help: ArgumentHelp("UDP flows one rule carries at once from one source address.", valueName: "n"))
     var maxUdpFlowsPerSource = ForwardingLimits.defaults.flowsPerSource
 
     @Option(help: ArgumentHelp(
