@@ -9,7 +9,7 @@ import WireGuard
 /// than its limit; the extra ones are refused, no host socket is opened for the refused UDP flows,
 /// and the peer's other source address (IPv6) still gets through. Underlay 10.235.7.0/24.
 @Suite("Forwarding limits against Linux TCP/UDP", .serialized,
-       .enabled(if: Shell.isRoot && WirenetBinary.isBuilt && ["wireguard-go", "wg", "strace", "/usr/bin/python3"].allSatisfy(Shell.has),
+       .enabled(if: Shell.isRoot && WirenetBinary.isBuilt && ["wireguard-go", "wg", "strace", "curl", "/usr/bin/python3"].allSatisfy(Shell.has),
                 "needs root for network namespaces, the built wirenet, and the tools of scripts/bootstrap.sh"))
 struct ForwardingLimitsInteropTests {
     static let underlay = (host: "10.235.7.1", peer: "10.235.7.2")
@@ -48,10 +48,12 @@ struct ForwardingLimitsInteropTests {
         """.write(toFile: config, atomically: true, encoding: .utf8)
         chmod(config, 0o600)
         let controlSocket = scratch.appendingPathComponent("wn0.sock").path
+        let metricsPort = try freeLoopbackPort()
         let wirenet = try Shell.spawn([
             WirenetBinary.path!, "up", "--config", config, "--control-socket", controlSocket,
             "--serve", "tcp:8080=127.0.0.1:\(tcpPort)", "--serve", "udp:8081=127.0.0.1:\(udpPort)",
             "--max-connections-per-source", "3", "--max-udp-flows-per-source", "3", "--log-level", "error",
+            "--metrics", "127.0.0.1:\(metricsPort)",
         ])
         defer { wirenet.stop() }
         try poll("wirenet up to print ready", timeout: 30) {
@@ -128,6 +130,17 @@ struct ForwardingLimitsInteropTests {
         let refusedUDP = udpRule?["refusedBySource"] as? Int ?? 0
         #expect((700...820).contains(refusedUDP), "\(json)")
         #expect(udpRule?["active"] as? Int == 4, "\(json)")
+
+        // And in the metrics (`--metrics`), per rule and limit.
+        let metrics = try Shell.run(["curl", "-sS", "--max-time", "10", "http://127.0.0.1:\(metricsPort)/metrics"])
+        let tcpRefusals = metrics.split(separator: "\n").first {
+            $0.hasPrefix("wirenet_forward_refused_total") && $0.contains("limit=\"source\"") && $0.contains("serve tcp:8080")
+        }
+        #expect(tcpRefusals?.hasSuffix(" 2") == true, "\(metrics)")
+        let udpRefusals = metrics.split(separator: "\n").first {
+            $0.hasPrefix("wirenet_forward_refused_total") && $0.contains("limit=\"source\"") && $0.contains("serve udp:8081")
+        }
+        #expect(udpRefusals.flatMap { Int($0.split(separator: " ").last ?? "") } == refusedUDP, "\(metrics)")
     }
 
     /// A TCP echo server (a thread per connection) and a UDP echo server on 127.0.0.1.
