@@ -372,9 +372,26 @@ public final class Node: Service, Sendable {
             status.filteredPackets = engine.packetFilter?.drops.total ?? 0
             status.engineBusyTime = engine.load.busy
             status.engineLoopTurns = engine.load.turns
+            if let counters = stack?.stack.counters {
+                status.tcpListenerCounters = NodeStatus.TCPListenerCounters(counters)
+            }
             return status
         }
         if let tailnetView { status.merge(tailnetView) }
         return status
+    }
+}
+
+extension NodeStatus.TCPListenerCounters {
+    /// The listener counters among the stack's.
+    init(_ counters: IPStackCounters) {
+        self.init()
+        synCookiesSent = UInt64(counters.tcpSynCookiesSent)
+        synCookiesValidated = UInt64(counters.tcpSynCookiesValidated)
+        synCookiesRejected = UInt64(counters.tcpSynCookiesRejected)
+        synQueueEvictions = UInt64(counters.tcpSynQueueEvictions)
+        backlogDrops = UInt64(counters.tcpBacklogDrops)
+        perAddressLimitDrops = UInt64(counters.tcpPerAddressLimitDrops)
+        acceptQueueOverflows = UInt64(counters.tcpAcceptQueueOverflows)
     }
 }

@@ -152,6 +152,30 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
     public var engineBusyTime: Duration = .zero
     /// Turns the engine's loop has taken since the node started (each handles one batch).
     public var engineLoopTurns: UInt64 = 0
+    /// How the userspace stack's listeners coped with connection attempts since the node started
+    /// (SYN queue, SYN cookies, limits); all zero with a kernel TUN device.
+    public var tcpListenerCounters = TCPListenerCounters()
+
+    /// Counters of the userspace stack's TCP listeners: what a SYN flood or a greedy peer shows in.
+    public struct TCPListenerCounters: Sendable, Equatable, Codable {
+        /// SYN,ACKs sent with a SYN cookie because the listener's SYN queue was full.
+        public var synCookiesSent: UInt64 = 0
+        /// Final ACKs whose SYN cookie was valid (each rebuilt a connection, unless a limit refused it).
+        public var synCookiesValidated: UInt64 = 0
+        /// ACKs carrying a forged, stale or mismatched SYN cookie, answered with a RST.
+        public var synCookiesRejected: UInt64 = 0
+        /// Half-open connections dropped from a full SYN queue to make room for a new SYN.
+        public var synQueueEvictions: UInt64 = 0
+        /// SYNs dropped because the accept queue or the connection table was full.
+        public var backlogDrops: UInt64 = 0
+        /// SYNs dropped because their source address held its share of the connection table.
+        public var perAddressLimitDrops: UInt64 = 0
+        /// Connections reset on completing their handshake because the accept queue was full.
+        public var acceptQueueOverflows: UInt64 = 0
+
+        /// All zero.
+        public init() {}
+    }
 
     /// A snapshot from its parts (the tailnet fields start empty).
     public init(publicKey: PublicKey, addresses: [IPPrefix], listenPort: UInt16, transport: String,

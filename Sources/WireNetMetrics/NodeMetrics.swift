@@ -25,6 +25,10 @@ import WireNet
 ///   again, counter per kind: `timeout` (after the retransmission timer, SYNs included),
 ///   `fast_retransmit` (duplicate ACKs), `loss_recovery` (SACK/RACK recovery), `tail_loss_probe`;
 /// - `wirenet_peers` — gauge;
+/// - `wirenet_tcp_syn_cookies_sent_total`, `wirenet_tcp_syn_cookies_validated_total`,
+///   `wirenet_tcp_syn_cookies_rejected_total`, `wirenet_tcp_syn_queue_evictions_total`,
+///   `wirenet_tcp_listen_drops_total{reason}` (`backlog`, `per_address`, `accept_queue`) — counters of
+///   the stack's listeners (``WireNet/NodeStatus/TCPListenerCounters``);
 /// - `wirenet_engine_loop_turns_total` — turns of the engine's loop (one batch each), counter;
 /// - `wirenet_engine_busy_ratio` — gauge, the share of wall time since the previous sample the loop
 ///   spent working rather than waiting (0…1; near 1 the one loop thread is the bottleneck);
@@ -35,7 +39,7 @@ import WireNet
 public final class NodeMetrics: Service, Sendable {
     private let node: Node
     private let interval: Duration
-    private let factory: any MetricsFactory
+    let factory: any MetricsFactory
     /// The engine's busy time at the previous sample, and when that sample was taken.
     private let previousLoad = Mutex<(busy: Duration, turns: UInt64, at: ContinuousClock.Instant)?>(nil)
     /// Totals already reported, per metric and label set, so that counters advance by the difference.
@@ -78,6 +82,14 @@ public final class NodeMetrics: Service, Sendable {
             advance("wirenet_tcp_retransmitted_segments_total", ["kind": kind], to: count)
         }
         Gauge(label: "wirenet_peers", factory: factory).record(status.peers.count)
+        let listeners = status.tcpListenerCounters
+        advance("wirenet_tcp_syn_cookies_sent_total", [:], to: listeners.synCookiesSent)
+        advance("wirenet_tcp_syn_cookies_validated_total", [:], to: listeners.synCookiesValidated)
+        advance("wirenet_tcp_syn_cookies_rejected_total", [:], to: listeners.synCookiesRejected)
+        advance("wirenet_tcp_syn_queue_evictions_total", [:], to: listeners.synQueueEvictions)
+        advance("wirenet_tcp_listen_drops_total", ["reason": "backlog"], to: listeners.backlogDrops)
+        advance("wirenet_tcp_listen_drops_total", ["reason": "per_address"], to: listeners.perAddressLimitDrops)
+        advance("wirenet_tcp_listen_drops_total", ["reason": "accept_queue"], to: listeners.acceptQueueOverflows)
         recordLoad(status)
         for peer in status.peers {
             let key = peer.publicKey.description
@@ -116,7 +128,7 @@ public final class NodeMetrics: Service, Sendable {
     }
 
     /// Increments the counter `label{dimensions}` by what `total` grew since the last sample.
-    private func advance(_ label: String, _ dimensions: [String: String], to total: UInt64) {
+    func advance(_ label: String, _ dimensions: [String: String], to total: UInt64) {
         let sorted = dimensions.sorted { $0.key < $1.key }
         let id = label + sorted.map { "|\($0.key)=\($0.value)" }.joined()
         let delta = reported.withLock { reported -> UInt64 in

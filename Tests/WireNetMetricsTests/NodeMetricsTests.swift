@@ -166,4 +166,20 @@ struct NodeMetricsTests {
         #expect(serverStatus.tcpRetransmissions.fastRetransmit + serverStatus.tcpRetransmissions.lossRecovery == 0)
         listener.close()
     }
+
+    /// The forwarding rules' metrics (`wirenet up --metrics`): refusals per limit advance by what
+    /// the rule's totals grew between samples; the active count is a gauge.
+    @Test func forwardingRefusalsAdvanceByTheirGrowthPerLimit() throws {
+        let metrics = TestMetrics()
+        let node = Node(configuration: NodeConfiguration(
+            privateKey: PrivateKey(), addresses: [IPPrefix("10.231.4.1/32")!], peers: []))
+        let recorder = NodeMetrics(node: node, factory: metrics)
+        let rule = "serve tcp:80=127.0.0.1:8080"
+        recorder.record(forwarding: [ForwardingRuleSample(rule: rule, active: 2, total: 5, refusedByRule: 0, refusedBySource: 3)])
+        recorder.record(forwarding: [ForwardingRuleSample(rule: rule, active: 1, total: 6, refusedByRule: 1, refusedBySource: 7)])
+        #expect(try metrics.expectCounter("wirenet_forward_refused_total", [("limit", "source"), ("rule", rule)]).totalValue == 7)
+        #expect(try metrics.expectCounter("wirenet_forward_refused_total", [("limit", "rule"), ("rule", rule)]).totalValue == 1)
+        #expect(try metrics.expectCounter("wirenet_forward_total", [("rule", rule)]).totalValue == 6)
+        #expect(try metrics.expectGauge("wirenet_forward_active", [("rule", rule)]).lastValue == 1)
+    }
 }

@@ -118,10 +118,21 @@ extension IPStack {
         }
         var config = configuration.tcp
         config.maxSegmentSize = maxSegmentSize(for: flow.local.address)
-        if listeners[l].synQueue.count >= Swift.max(1, listeners[l].backlog / 2) {
+        let crowded = Swift.max(1, listeners[l].backlog / 2)
+        if listeners[l].synQueue.count >= crowded {
             // Under pressure a half-open connection gets fewer SYN,ACK retransmissions, so that a
             // flood's half-open connections are gone within seconds after it stops.
             config.maxSynRetransmissions = Swift.min(config.maxSynRetransmissions, Self.synAckRetransmissionsUnderPressure)
+            if listeners[l].synQueue.count == crowded {
+                // The queue just became crowded: those already in it get the lower limit too (Linux
+                // judges the queue whenever a SYN,ACK timer fires, not when the SYN came). Otherwise
+                // the first half of a flood, which SYN cookies never evict, would stay two minutes.
+                for queued in listeners[l].synQueue {
+                    guard let limit = tcpSlots[Int(queued)].connection?.configuration.maxSynRetransmissions,
+                          limit > Self.synAckRetransmissionsUnderPressure else { continue }
+                    tcpSlots[Int(queued)].connection?.configuration.maxSynRetransmissions = Self.synAckRetransmissionsUnderPressure
+                }
+            }
         }
         guard
             let connection = TCPConnection(

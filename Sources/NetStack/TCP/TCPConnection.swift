@@ -20,7 +20,9 @@ public struct TCPConnection {
     public internal(set) var state: TCPState
     /// Why the connection ended, if it ended abnormally.
     public internal(set) var error: TCPConnectionError?
-    public let configuration: TCPConfiguration
+    /// Fixed at creation, except that the stack lowers `maxSynRetransmissions` of a half-open
+    /// connection whose listener's SYN queue becomes crowded.
+    public internal(set) var configuration: TCPConfiguration
 
     public internal(set) var send: SendSequenceSpace
     public internal(set) var receive = ReceiveSequenceSpace()

@@ -33,8 +33,10 @@ final class MetricsEndpoint: Sendable {
         return (host, port)
     }
 
-    /// Listens on `address` and answers `GET /metrics` from `node`'s counters.
-    static func start(address: String, node: Node) async throws -> MetricsEndpoint {
+    /// Listens on `address` and answers `GET /metrics` from `node`'s counters and the forwarding
+    /// rules' (`forwarding`, called at each scrape).
+    static func start(address: String, node: Node,
+                      forwarding: @escaping @Sendable () -> [ForwardingRuleSample] = { [] }) async throws -> MetricsEndpoint {
         let (host, port) = try parse(address)
         let registry = Self.registry
         let metrics = NodeMetrics(node: node)
@@ -55,7 +57,7 @@ final class MetricsEndpoint: Sendable {
             _ = try? await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { connections in
                     for try await connection in connections {
-                        group.addTask { try? await serve(connection, metrics: metrics, registry: registry) }
+                        group.addTask { try? await serve(connection, metrics: metrics, forwarding: forwarding, registry: registry) }
                     }
                 }
             }
@@ -72,7 +74,8 @@ final class MetricsEndpoint: Sendable {
     }
 
     private static func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>,
-                              metrics: NodeMetrics, registry: PrometheusCollectorRegistry) async throws {
+                              metrics: NodeMetrics, forwarding: @Sendable () -> [ForwardingRuleSample],
+                              registry: PrometheusCollectorRegistry) async throws {
         try await connection.executeThenClose { inbound, outbound in
             var head: NIOHTTP1.HTTPRequestHead?
             for try await part in inbound {
@@ -85,6 +88,7 @@ final class MetricsEndpoint: Sendable {
                     var body = ByteBuffer()
                     if request.method == .GET && (request.uri == "/metrics" || request.uri.hasPrefix("/metrics?")) {
                         try? await metrics.sample()
+                        metrics.record(forwarding: forwarding())
                         body.writeBytes(registry.emitToBuffer())
                         status = .ok
                     } else {

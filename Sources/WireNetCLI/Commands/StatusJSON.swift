@@ -42,8 +42,27 @@ struct StatusJSON: Encodable {
     var controlMessage: String?
     var filteredPackets: UInt64
     var tcpConnections: Int
+    /// TCP connections per state (`SYN-RECEIVED` counts the half-open ones).
+    var tcpConnectionsByState: [String: Int]
+    /// The stack's listener counters: SYN cookies, SYN-queue evictions, limit drops.
+    var tcpListeners: NodeStatus.TCPListenerCounters
     var peers: [Peer]
+    /// The rules' status lines, as `wirenet status` prints them.
     var forwarding: [String]
+    /// The rules' counts.
+    var forwarders: [Forwarding]
+
+    /// One forwarding rule's counts.
+    struct Forwarding: Codable {
+        var rule: String
+        var active: Int
+        var total: UInt64
+        var failed: UInt64
+        /// New connections (UDP: datagrams from senders without a flow) refused by the rule's limit.
+        var refusedByRule: UInt64
+        /// The same, refused by the per-source limit.
+        var refusedBySource: UInt64
+    }
 
     init(_ status: NodeStatus, forwarders: [any Forwarder]) {
         publicKey = status.publicKey.description
@@ -54,6 +73,8 @@ struct StatusJSON: Encodable {
         controlMessage = status.controlMessage
         filteredPackets = status.filteredPackets
         tcpConnections = status.tcpConnections
+        tcpConnectionsByState = status.tcpConnectionsByState
+        tcpListeners = status.tcpListenerCounters
         peers = status.peers.map { peer in
             Peer(publicKey: peer.publicKey.description, hostName: peer.tailnet?.hostName, name: peer.tailnet?.name,
                  addresses: peer.tailnet?.addresses.map(\.description) ?? [], online: peer.tailnet?.online,
@@ -64,6 +85,12 @@ struct StatusJSON: Encodable {
                  latencyMs: peer.path?.latency.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 })
         }
         forwarding = forwarders.map(\.statusLine)
+        self.forwarders = forwarders.map { forwarder in
+            let connections = forwarder.connections
+            return Forwarding(rule: forwarder.rule, active: connections.active, total: connections.total,
+                              failed: connections.failed, refusedByRule: connections.refusedByRule,
+                              refusedBySource: connections.refusedBySource)
+        }
     }
 
     func encoded() throws -> String {

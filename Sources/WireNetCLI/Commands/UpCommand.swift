@@ -29,6 +29,13 @@ struct Up: AsyncParsableCommand {
         --forward [tcp:|udp:][BIND:]PORT=TUNNEL_IP:PORT
             accept on this host at BIND:PORT (BIND defaults to 127.0.0.1); carry each connection through the tunnel to TUNNEL_IP:PORT \
         (in a tailnet, TUNNEL_IP may be a peer's name).
+
+        Each rule carries at most --max-connections TCP connections (default 8192) and \
+        --max-udp-flows UDP flows (default 1024), and at most --max-connections-per-source \
+        (default 4096) and --max-udp-flows-per-source (default 256) from one source address (the \
+        tunnel peer's address for --serve, the host client's for --forward). A connection beyond \
+        them is reset and a datagram from a new sender beyond them dropped, before any socket is \
+        opened for it; `wirenet status --json` and the metrics count them as refused.
         """)
 
     @Option(help: ArgumentHelp("The wg-quick configuration file.", valueName: "file"))
@@ -54,6 +61,18 @@ struct Up: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Forward a host port into the tunnel (repeatable).", valueName: "[tcp:|udp:][BIND:]PORT=TUNNEL_IP:PORT"))
     var forward: [String] = []
+
+    @Option(help: ArgumentHelp("TCP connections one rule carries at once.", valueName: "n"))
+    var maxConnections = ForwardingLimits.defaults.connectionsPerRule
+
+    @Option(help: ArgumentHelp("TCP connections one rule carries at once from one source address.", valueName: "n"))
+    var maxConnectionsPerSource = ForwardingLimits.defaults.connectionsPerSource
+
+    @Option(help: ArgumentHelp("UDP flows (senders) one rule carries at once.", valueName: "n"))
+    var maxUdpFlows = ForwardingLimits.defaults.flowsPerRule
+
+    @Option(help: ArgumentHelp("UDP flows one rule carries at once from one source address.", valueName: "n"))
+    var maxUdpFlowsPerSource = ForwardingLimits.defaults.flowsPerSource
 
     @Option(help: ArgumentHelp(
         "The control socket for `wirenet status` (default: /run/wirenet/NAME.sock as root, else $XDG_RUNTIME_DIR/wirenet/NAME.sock or /tmp/wirenet-UID/NAME.sock; NAME is the config file's name without .conf).",
@@ -83,13 +102,20 @@ struct Up: AsyncParsableCommand {
             }
             let session = try UpSession(
                 source: try nodeSource(), serve: serve, forward: forward, controlSocket: controlSocket,
-                metrics: metrics, options: options, logger: nodeOptions.logger(defaultLevel: .info))
+                metrics: metrics, limits: try forwardingLimits.validated(), options: options,
+                logger: nodeOptions.logger(defaultLevel: .info))
             try await session.run()
         }
     }
 }
 
 extension Up {
+    /// The rules' limits from the options.
+    var forwardingLimits: ForwardingLimits {
+        ForwardingLimits(connectionsPerRule: maxConnections, connectionsPerSource: maxConnectionsPerSource,
+                         flowsPerRule: maxUdpFlows, flowsPerSource: maxUdpFlowsPerSource)
+    }
+
     /// The node's configuration from the options: a wg-quick file or a tailnet login, not both.
     func nodeSource() throws -> UpSession.Source {
         switch (config, controlURL) {
@@ -150,6 +176,8 @@ struct UpSession {
     let controlSocketIsDefault: Bool
     /// `--metrics HOST:PORT`, checked at init.
     let metricsAddress: String?
+    /// What each rule carries at most.
+    let limits: ForwardingLimits
     let options: Node.Options
     let logger: Logger
 
@@ -158,8 +186,9 @@ struct UpSession {
 
     /// Parses the configuration and the rules (nothing is opened yet).
     init(source: Source, serve: [String], forward: [String], controlSocket: String?,
-         metrics: String? = nil, options: Node.Options, logger: Logger) throws {
+         metrics: String? = nil, limits: ForwardingLimits = .defaults, options: Node.Options, logger: Logger) throws {
         if let metrics { _ = try MetricsEndpoint.parse(metrics) }
+        self.limits = limits
         metricsAddress = metrics
         self.source = source
         serveRules = try serve.map { text throws(ForwardingRuleError) in try ServeRule(parsing: text) }
@@ -218,7 +247,7 @@ struct UpSession {
         var opened: [any Forwarder] = []
         var metricsEndpoint: MetricsEndpoint?
         do {
-            opened = try await openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger)
+            opened = try await openForwardRules(forwardRules, node: node, reactor: reactor, logger: logger, limits: limits)
             do {
                 try await node.start()
             } catch {
@@ -233,8 +262,13 @@ struct UpSession {
                     throw error
                 }
             }
-            opened += try await openServeRules(serveTargets, node: node, reactor: reactor, logger: logger)
-            if let metricsAddress { metricsEndpoint = try await MetricsEndpoint.start(address: metricsAddress, node: node) }
+            opened += try await openServeRules(serveTargets, node: node, reactor: reactor, logger: logger, limits: limits)
+            let forwarding = opened
+            if let metricsAddress {
+                metricsEndpoint = try await MetricsEndpoint.start(address: metricsAddress, node: node) {
+                    forwarding.map(\.metricsSample)
+                }
+            }
         } catch {
             for forwarder in opened { forwarder.close() }
             control.close()

@@ -8,6 +8,8 @@ final class ConnectionTracker: Sendable {
         var nextID: UInt64 = 0
         var total: UInt64 = 0
         var failed: UInt64 = 0
+        var refusedByRule: UInt64 = 0
+        var refusedBySource: UInt64 = 0
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -19,6 +21,22 @@ final class ConnectionTracker: Sendable {
     var total: UInt64 { state.withLock { $0.total } }
     /// Connections that ended with an error (refused, reset, timed out).
     var failed: UInt64 { state.withLock { $0.failed } }
+
+    /// New connections (UDP: datagrams from senders without a flow) refused because the rule
+    /// carried its limit.
+    var refusedByRule: UInt64 { state.withLock { $0.refusedByRule } }
+    /// The same, refused because their source address carried its limit on the rule.
+    var refusedBySource: UInt64 { state.withLock { $0.refusedBySource } }
+
+    /// Counts a connection or datagram a limit refused (nothing was opened for it).
+    func refuse(_ refusal: LimitRefusal) {
+        state.withLock { state in
+            switch refusal {
+            case .rule: state.refusedByRule &+= 1
+            case .source: state.refusedBySource &+= 1
+            }
+        }
+    }
 
     /// Runs `body` as a new task, counted until it returns. `body` returns false for a connection
     /// that failed.
@@ -64,8 +82,8 @@ final class ConnectionTracker: Sendable {
         for task in state.withLock({ Array($0.tasks.values) }) { task.cancel() }
     }
 
-    /// `2 active, 17 total, 1 failed`.
+    /// `2 active, 17 total, 1 failed, 0 refused`.
     var summary: String {
-        state.withLock { "\($0.tasks.count) active, \($0.total) total, \($0.failed) failed" }
+        state.withLock { "\($0.tasks.count) active, \($0.total) total, \($0.failed) failed, \($0.refusedByRule &+ $0.refusedBySource) refused" }
     }
 }

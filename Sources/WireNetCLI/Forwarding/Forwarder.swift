@@ -1,5 +1,6 @@
 import Logging
 import WireNet
+import WireNetMetrics
 
 /// One running `--serve` or `--forward` rule: its listening socket is open (so a port in use is
 /// reported before `wirenet up` says ready), ``run()`` carries connections until ``close()``.
@@ -18,19 +19,26 @@ protocol Forwarder: Sendable {
 extension Forwarder {
     /// `serve tcp:5201=127.0.0.1:5202: 1 active, 12 total, 0 failed`.
     var statusLine: String { "\(rule): \(connections.summary)" }
+
+    /// The rule's counts for the metrics.
+    var metricsSample: ForwardingRuleSample {
+        ForwardingRuleSample(rule: rule, active: connections.active, total: connections.total,
+                             refusedByRule: connections.refusedByRule, refusedBySource: connections.refusedBySource)
+    }
 }
 
 /// Opens the `--forward` rules' host sockets (the node need not be started yet); bind addresses
 /// that are names resolve off the cooperative pool (``SocketAddress/resolve(host:port:datagram:)``).
 ///
 /// - Throws: ``ForwardingSetupError`` naming the rule that failed; the ones opened before are closed.
-func openForwardRules(_ rules: [ForwardRule], node: Node, reactor: SocketReactor, logger: Logger) async throws(ForwardingSetupError) -> [any Forwarder] {
+func openForwardRules(_ rules: [ForwardRule], node: Node, reactor: SocketReactor, logger: Logger,
+                      limits: ForwardingLimits = .defaults) async throws(ForwardingSetupError) -> [any Forwarder] {
     var opened: [any Forwarder] = []
     for rule in rules {
         do {
             switch rule.proto {
-            case .tcp: opened.append(try await TCPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
-            case .udp: opened.append(try await UDPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger))
+            case .tcp: opened.append(try await TCPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger, limits: limits))
+            case .udp: opened.append(try await UDPForwardForwarder(rule: rule, node: node, reactor: reactor, logger: logger, limits: limits))
             }
         } catch {
             for forwarder in opened { forwarder.close() }
@@ -60,13 +68,13 @@ func resolveServeRules(_ rules: [ServeRule]) async throws(ForwardingSetupError) 
 ///
 /// - Throws: ``ForwardingSetupError`` naming the rule that failed; the ones opened before are closed.
 func openServeRules(_ rules: [(ServeRule, SocketAddress)], node: Node, reactor: SocketReactor,
-                    logger: Logger) async throws(ForwardingSetupError) -> [any Forwarder] {
+                    logger: Logger, limits: ForwardingLimits = .defaults) async throws(ForwardingSetupError) -> [any Forwarder] {
     var opened: [any Forwarder] = []
     for (rule, target) in rules {
         do {
             switch rule.proto {
-            case .tcp: opened.append(try await TCPServeForwarder(rule: rule, target: target, node: node, reactor: reactor, logger: logger))
-            case .udp: opened.append(try await UDPServeForwarder(rule: rule, target: target, node: node, reactor: reactor, logger: logger))
+            case .tcp: opened.append(try await TCPServeForwarder(rule: rule, target: target, node: node, reactor: reactor, logger: logger, limits: limits))
+            case .udp: opened.append(try await UDPServeForwarder(rule: rule, target: target, node: node, reactor: reactor, logger: logger, limits: limits))
             }
         } catch {
             for forwarder in opened { forwarder.close() }

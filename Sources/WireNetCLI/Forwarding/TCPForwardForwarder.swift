@@ -5,10 +5,12 @@ import WireNet
 /// new connection through the tunnel.
 ///
 /// A connection the tunnel side cannot open (refused, no route, no handshake within the dial
-/// timeout) is reset on the host side.
+/// timeout) is reset on the host side; so is a connection beyond the rule's limits
+/// (``ForwardingLimits``), before anything is dialled for it.
 final class TCPForwardForwarder: Forwarder {
     let rule: String
     let connections = ConnectionTracker()
+    let limiter: ConnectionLimiter<SocketAddress>
     /// The host address accepted on (the kernel's port when the rule asked for port 0 in tests).
     let localAddress: SocketAddress
     private let target: ForwardRule
@@ -21,8 +23,9 @@ final class TCPForwardForwarder: Forwarder {
     static let dialTimeout: Duration = .seconds(10)
 
     /// Resolves the bind address and listens on it.
-    init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger) async throws {
+    init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger, limits: ForwardingLimits = .defaults) async throws {
         self.rule = "forward \(rule)"
+        limiter = ConnectionLimiter(perRule: limits.connectionsPerRule, perSource: limits.connectionsPerSource)
         let address = try await SocketAddress.resolve(host: rule.bind.host, port: rule.bind.port)
         listener = try HostListener(address: address, reactor: reactor)
         localAddress = listener.localAddress
@@ -44,7 +47,15 @@ final class TCPForwardForwarder: Forwarder {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
-            connections.spawn { [node, target, logger] in
+            let source = host.remoteAddress?.withoutPort ?? localAddress.withoutPort
+            if let refusal = limiter.acquire(source) {
+                connections.refuse(refusal)
+                logger.debug("connection refused by a limit", metadata: ["from": "\(source)", "limit": "\(refusal)"])
+                host.close(reset: true)
+                continue
+            }
+            connections.spawn { [node, target, logger, limiter] in
+                defer { limiter.release(source) }
                 let tunnel: TCPStream
                 do {
                     if let name = target.targetName {

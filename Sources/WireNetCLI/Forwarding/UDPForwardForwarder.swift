@@ -5,7 +5,9 @@ import Wire
 
 /// `--forward udp:[BIND:]PORT=TUNNEL_IP:PORT`: receives datagrams on a host UDP socket and relays
 /// each sender's datagrams through its own tunnel UDP socket (an ephemeral port of the node) to the
-/// target; the target's replies go back to that sender from the bound host socket.
+/// target; the target's replies go back to that sender from the bound host socket. A sender beyond
+/// the rule's flow limits (``ForwardingLimits``) has its datagrams dropped without a tunnel socket
+/// being opened.
 final class UDPForwardForwarder: Forwarder {
     let rule: String
     let connections = ConnectionTracker()
@@ -20,7 +22,7 @@ final class UDPForwardForwarder: Forwarder {
     private let logger: Logger
 
     /// Binds the host UDP socket; flows open tunnel sockets on `node` once it runs.
-    init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger,
+    init(rule: ForwardRule, node: Node, reactor: SocketReactor, logger: Logger, limits: ForwardingLimits = .defaults,
          idleTimeout: Duration = UDPFlowTable<SocketAddress, PacketConn>.defaultIdleTimeout) async throws {
         self.rule = "forward \(rule)"
         let address = try await SocketAddress.resolve(host: rule.bind.host, port: rule.bind.port, datagram: true)
@@ -28,7 +30,7 @@ final class UDPForwardForwarder: Forwarder {
         localAddress = socket.localAddress ?? address
         target = rule.target
         targetName = rule.targetName
-        flows = UDPFlowTable(idleTimeout: idleTimeout)
+        flows = UDPFlowTable(idleTimeout: idleTimeout, limit: limits.flowsPerRule, perSourceLimit: limits.flowsPerSource)
         self.node = node
         self.logger = logger
     }
@@ -57,12 +59,18 @@ final class UDPForwardForwarder: Forwarder {
             }
             var conn = flows.channel(for: datagram.from)
             if conn == nil {
+                if let refusal = flows.refusal(for: datagram.from) {
+                    connections.refuse(refusal)
+                    if !warnedFull { logger.warning("UDP flow limit reached; dropping datagrams from new senders", metadata: ["rule": "\(rule)", "limit": "\(refusal)"]) }
+                    warnedFull = true
+                    continue
+                }
                 do {
                     let created = try await node.listenPacket()
-                    guard flows.insert(created, for: datagram.from) else {
+                    if let refusal = flows.insert(created, for: datagram.from) {
+                        // Not reached: this loop is the only one adding flows, and it asked first.
                         created.close()
-                        if !warnedFull { logger.warning("UDP flow table full; dropping datagrams from new senders", metadata: ["rule": "\(rule)"]) }
-                        warnedFull = true
+                        connections.refuse(refusal)
                         continue
                     }
                     warnedFull = false

@@ -5,7 +5,8 @@ import Wire
 
 /// `--serve udp:PORT=HOST:PORT`: receives datagrams on the node's tunnel UDP port and relays each
 /// sender's datagrams through its own host UDP socket connected to the target service; the
-/// service's replies go back to that sender from the tunnel port.
+/// service's replies go back to that sender from the tunnel port. A sender beyond the rule's flow
+/// limits (``ForwardingLimits``) has its datagrams dropped without a host socket being opened.
 final class UDPServeForwarder: Forwarder {
     let rule: String
     let connections = ConnectionTracker()
@@ -17,11 +18,12 @@ final class UDPServeForwarder: Forwarder {
 
     /// Opens the tunnel UDP port; `target` is the rule's resolved host service.
     init(rule: ServeRule, target: SocketAddress, node: Node, reactor: SocketReactor, logger: Logger,
+         limits: ForwardingLimits = .defaults,
          idleTimeout: Duration = UDPFlowTable<IPEndpoint, HostUDPSocket>.defaultIdleTimeout) async throws {
         self.rule = "serve \(rule)"
         self.target = target
         conn = try await node.listenPacket(udp: rule.tunnelPort)
-        flows = UDPFlowTable(idleTimeout: idleTimeout)
+        flows = UDPFlowTable(idleTimeout: idleTimeout, limit: limits.flowsPerRule, perSourceLimit: limits.flowsPerSource)
         self.reactor = reactor
         self.logger = logger
     }
@@ -41,12 +43,19 @@ final class UDPServeForwarder: Forwarder {
             do { datagram = try await conn.receive() } catch { return }
             var socket = flows.channel(for: datagram.from)
             if socket == nil {
+                // Refused before a socket is opened: a full table costs no socket per datagram.
+                if let refusal = flows.refusal(for: datagram.from) {
+                    connections.refuse(refusal)
+                    if !warnedFull { logger.warning("UDP flow limit reached; dropping datagrams from new senders", metadata: ["rule": "\(rule)", "limit": "\(refusal)"]) }
+                    warnedFull = true
+                    continue
+                }
                 do {
                     let created = try HostUDPSocket.connected(to: target, reactor: reactor)
-                    guard flows.insert(created, for: datagram.from) else {
+                    if let refusal = flows.insert(created, for: datagram.from) {
+                        // Not reached: this loop is the only one adding flows, and it asked first.
                         created.close()
-                        if !warnedFull { logger.warning("UDP flow table full; dropping datagrams from new senders", metadata: ["rule": "\(rule)"]) }
-                        warnedFull = true
+                        connections.refuse(refusal)
                         continue
                     }
                     warnedFull = false

@@ -129,6 +129,25 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The same address with port 0 (and no IPv6 flow label): the host, as forwarding limits count
+    /// senders.
+    var withoutPort: SocketAddress {
+        var copy = bytes
+        switch family {
+        case AF_INET:
+            let port = MemoryLayout<sockaddr_in>.offset(of: \sockaddr_in.sin_port)!
+            copy.replaceSubrange(port..<port + 2, with: [0, 0])
+        case AF_INET6:
+            let port = MemoryLayout<sockaddr_in6>.offset(of: \sockaddr_in6.sin6_port)!
+            let flow = MemoryLayout<sockaddr_in6>.offset(of: \sockaddr_in6.sin6_flowinfo)!
+            copy.replaceSubrange(port..<port + 2, with: [0, 0])
+            copy.replaceSubrange(flow..<flow + 4, with: [0, 0, 0, 0])
+        default:
+            return self
+        }
+        return copy.withUnsafeBytes { SocketAddress($0.baseAddress!, length: socklen_t($0.count)) } ?? self
+    }
+
     /// `127.0.0.1:5201`, `[::1]:5201`, or the unix path.
     public var description: String {
         bytes.withUnsafeBytes { raw -> String in

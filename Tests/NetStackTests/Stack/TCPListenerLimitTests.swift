@@ -139,4 +139,23 @@ struct TCPListenerLimitTests {
         }
         #expect(stack.connectionCount == 1)
     }
+
+    @Test("Linux reqsk_timer_handler judges the queue when each timer fires: with SYN cookies the half-open connections that came before the queue was crowded are gone 7 s after the flood too")
+    func floodHalfOpenConnectionsExpireQuicklyWithSynCookies() throws {
+        // Cookies on (the default): the flood's first SYNs fill the queue and stay (nothing evicts
+        // them), the rest are answered with cookies. The first half arrived in an uncrowded queue.
+        let stack = makeStack { _ in }
+        _ = try stack.listen(port: 80, backlog: 128)
+        for port: UInt16 in 40000..<40200 { deliver(syn(from: Self.otherClientV4, port: port), to: stack) }
+        _ = drain(stack)
+        #expect(stack.connectionCount == 128)
+        #expect(stack.counters.tcpSynCookiesSent == 72)
+        var now = NetInstant.zero
+        while now < .zero + .seconds(8) {
+            now = stack.nextDeadline ?? now + .seconds(1)
+            stack.handleTimers(now: now)
+            _ = drain(stack, now: now)
+        }
+        #expect(stack.connectionCount == 0)
+    }
 }
