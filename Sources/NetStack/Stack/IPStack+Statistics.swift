@@ -9,3 +9,10 @@ extension IPStack {
         return counts
     }
 }
+
+extension IPStack {
+    /// Bytes one entry of the connection table takes inline (the connection's state machine, its
+    /// flow and bookkeeping), not counting what the entry points to (buffer chunks, SACK scoreboard).
+    /// For memory measurements (perf/conn-memory.sh).
+    public static var connectionStateSize: Int { MemoryLayout<TCPSlot>.stride }
+}
