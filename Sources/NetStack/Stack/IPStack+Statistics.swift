@@ -16,3 +16,10 @@ extension IPStack {
     /// For memory measurements (perf/conn-memory.sh).
     public static var connectionStateSize: Int { MemoryLayout<TCPSlot>.stride }
 }
+
+extension IPStack {
+    /// Bytes the TCP buffers of all connections hold now (at most `tcpBufferMemoryLimit`).
+    public var tcpBufferBytesInUse: Int { tcpBufferPool.bytesInUse }
+    /// The most `tcpBufferBytesInUse` has been.
+    public var tcpBufferPeakBytes: Int { tcpBufferPool.peakChunksInUse * tcpBufferPool.chunkSize }
+}

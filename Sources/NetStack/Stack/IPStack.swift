@@ -29,6 +29,8 @@ public final class IPStack {
     var ipv4Identification: UInt16 = 0
 
     // TCP
+    /// Storage of every connection's send and receive buffers (`IPStackConfiguration.tcpBufferMemoryLimit`).
+    let tcpBufferPool: BufferChunkPool
     var tcpSlots: [TCPSlot] = []
     /// Each slot's next timer deadline in nanoseconds (`Int64.max`: none), in a dense array of its
     /// own: finding the earliest is a scan of 8 bytes per connection, not a walk over the
@@ -79,6 +81,8 @@ public final class IPStack {
         output = PacketQueue(capacity: Swift.max(configuration.outputQueueSize, 2 * 65536))
         scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
         reassembly = FragmentReassembly(limits: configuration.reassembly)
+        tcpBufferPool = BufferChunkPool(
+            chunkSize: configuration.tcpBufferChunkSize, limit: Swift.max(configuration.tcpBufferMemoryLimit, 1))
         tcpSlots.reserveCapacity(64)
         tcpOutputPending.reserveCapacity(64)
         eventQueue.reserveCapacity(64)
