@@ -10,9 +10,10 @@
 /// may out-of-order data, so that the in-order bytes that fill its hole can always be stored (else
 /// held out-of-order data and full send buffers could take every chunk and wait for each other).
 ///
-/// Freed chunks are kept for reuse up to `cacheLimit` (bulk transfers then allocate nothing per
-/// segment) and the rest go back to the system allocator. Not thread-safe: one pool per `IPStack`,
-/// used on its thread.
+/// Freed chunks are kept for reuse while there are no more of them than chunks in use, and at least
+/// `cacheLimit` (so a bulk transfer, whose acknowledgments free what its next writes take, allocates
+/// nothing per segment); the rest go back to the system allocator, so a node gone idle keeps only
+/// `cacheLimit` chunks. Not thread-safe: one pool per `IPStack`, used on its thread.
 public final class BufferChunkPool {
     /// Bytes per chunk (a power of two).
     public let chunkSize: Int
@@ -79,13 +80,19 @@ public final class BufferChunkPool {
     /// Returns a chunk taken from this pool.
     func give(_ chunk: UnsafeMutableRawPointer) {
         chunksInUse -= 1
-        if cache.count < cacheLimit {
+        let keep = Swift.max(cacheLimit, chunksInUse)
+        if cache.count < keep {
             if cache.capacity == 0 { cache.reserveCapacity(cacheLimit) }
             cache.append(chunk)
         } else {
             chunk.deallocate()
+            // What was kept for a working set that has since shrunk.
+            if cache.count > keep { cache.removeLast().deallocate() }
         }
     }
+
+    /// Freed chunks kept for reuse.
+    public var cachedChunks: Int { cache.count }
 
     /// A zeroed chunk table of `slots` entries.
     func takeTable(slots: Int) -> UnsafeMutablePointer<UnsafeMutableRawPointer?> {

@@ -105,6 +105,24 @@ struct ByteRingTests {
         #expect(pool.peakChunksInUse == 16)
     }
 
+    @Test("freed chunks are kept while the working set needs them, and only cacheLimit once it is gone")
+    func cacheFollowsWorkingSet() {
+        let pool = BufferChunkPool(chunkSize: 256, limit: 1 << 20, cacheLimit: 4)
+        let ring = ByteRing(capacity: 1 << 16, pool: pool)
+        let data = bytes(100 * 256)
+        #expect(data.withUnsafeBytes { ring.append($0) } == 100 * 256)
+        #expect(pool.chunksInUse == 100)
+        // Half acknowledged: 50 in use, 50 kept for the next writes.
+        ring.consume(50 * 256)
+        #expect(pool.chunksInUse == 50 && pool.cachedChunks == 50)
+        // Written again from the cache.
+        #expect(data.withUnsafeBytes { ring.append(UnsafeRawBufferPointer(rebasing: $0.prefix(50 * 256))) } == 50 * 256)
+        #expect(pool.chunksInUse == 100 && pool.cachedChunks == 0)
+        // All acknowledged: the node is idle and keeps cacheLimit chunks.
+        ring.consume(100 * 256)
+        #expect(pool.chunksInUse == 0 && pool.cachedChunks == 4)
+    }
+
     @Test("a ring's chunks go back to the pool when it is released")
     func releasedWithRing() {
         let pool = BufferChunkPool(chunkSize: 256, limit: 1 << 20)
