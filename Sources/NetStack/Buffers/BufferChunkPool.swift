@@ -39,7 +39,7 @@ public final class BufferChunkPool {
 
     /// Creates a pool of `chunkSize`-byte chunks (rounded up to a power of two, at least 256) handing out
     /// at most `limit` bytes; `cacheLimit` freed chunks are kept for reuse.
-    public init(chunkSize: Int = 4096, limit: Int = Int.max, cacheLimit: Int = 64) {
+    public init(chunkSize: Int = 4096, limit: Int = Int.max, cacheLimit: Int = 256) {
         var shift = 8
         while (1 << shift) < chunkSize && shift < 30 { shift += 1 }
         chunkShift = shift
