@@ -88,6 +88,11 @@ let package = Package(
             name: "DataPathAllocationProbe",
             dependencies: ["WireNet", "Wire", "WireGuard", "CMallocCounter", .product(name: "Logging", package: "swift-log")],
             path: "perf/alloc/DataPathAllocationProbe"),
+        // perf/conn-memory.sh: resident and malloc'd memory of idle TCP connections to one listener.
+        .executableTarget(
+            name: "ConnectionMemoryProbe", dependencies: ["NetStack", "Wire", "CHeapInfo"],
+            path: "perf/conn-memory/ConnectionMemoryProbe"),
+        .target(name: "CHeapInfo", path: "perf/conn-memory/CHeapInfo"),
         // perf/crypto-bench.sh: the WireGuard data path in memory on 1, 2, … crypto threads.
         .executableTarget(
             name: "WireGuardParallelBench",

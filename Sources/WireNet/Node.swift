@@ -34,6 +34,10 @@ public final class Node: Service, Sendable {
         public var receiveCoalescing = true
         /// TCP settings of the userspace stack (buffer sizes, timeouts, keepalive, TIME-WAIT).
         public var tcp = TCPConfiguration()
+        /// Bytes the TCP send and receive buffers of all the node's connections may hold together.
+        /// Buffers take memory only while they hold data; at this total, receive windows shrink and
+        /// writes wait until data is read or acknowledged (`tcp` sets the per-connection limits).
+        public var tcpBufferMemoryLimit = IPStackConfiguration(addresses: []).tcpBufferMemoryLimit
         /// What carries the tunnel's IP packets: the userspace stack (default) or a kernel TUN device.
         public var packetPath = PacketPath.userspace
         /// The control helper library for tailnet nodes; nil searches `$WIRENET_CONTROL_HELPER`, the
@@ -163,6 +167,7 @@ public final class Node: Service, Sendable {
             var stackConfiguration = IPStackConfiguration(addresses: configuration.addresses.map(\.address))
             stackConfiguration.mtu = configuration.mtu
             stackConfiguration.tcp = options.tcp
+            stackConfiguration.tcpBufferMemoryLimit = options.tcpBufferMemoryLimit
             // A different stream from WireGuard's, so the two do not mirror each other.
             stackConfiguration.randomSeed = options.randomSeed.map { $0 ^ 0x5EED_57AC_0000_0000 }
             stack = UserspaceStack(configuration: stackConfiguration, clock: clock)

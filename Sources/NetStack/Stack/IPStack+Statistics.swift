@@ -20,3 +20,17 @@ extension IPStack {
         return counts
     }
 }
+
+extension IPStack {
+    /// Bytes one entry of the connection table takes inline (the connection's state machine, its
+    /// flow and bookkeeping), not counting what the entry points to (buffer chunks, SACK scoreboard).
+    /// For memory measurements (perf/conn-memory.sh).
+    public static var connectionStateSize: Int { MemoryLayout<TCPSlot>.stride }
+}
+
+extension IPStack {
+    /// Bytes the TCP buffers of all connections hold now (at most `tcpBufferMemoryLimit`).
+    public var tcpBufferBytesInUse: Int { tcpBufferPool.bytesInUse }
+    /// The most `tcpBufferBytesInUse` has been.
+    public var tcpBufferPeakBytes: Int { tcpBufferPool.peakChunksInUse * tcpBufferPool.chunkSize }
+}

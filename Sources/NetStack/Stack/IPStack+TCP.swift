@@ -240,6 +240,7 @@ extension IPStack {
     // MARK: Connection table
 
     func allocateSlot(_ connection: TCPConnection, flow: TCPFlow) -> Int32 {
+        connection.attachBuffers(to: tcpBufferPool)
         let index: Int32
         if let free = tcpFreeSlots.popLast() {
             index = free

@@ -30,6 +30,8 @@ public final class IPStack {
     var ipv4Identification: UInt16 = 0
 
     // TCP
+    /// Storage of every connection's send and receive buffers (`IPStackConfiguration.tcpBufferMemoryLimit`).
+    let tcpBufferPool: BufferChunkPool
     var tcpSlots: [TCPSlot] = []
     /// Retransmissions of connections already freed (see `tcpRetransmissions`).
     var tcpRetransmissionsOfFreedConnections = TCPRetransmissionCounts()
@@ -82,6 +84,8 @@ public final class IPStack {
         output = PacketQueue(capacity: Swift.max(configuration.outputQueueSize, 2 * 65536))
         scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
         reassembly = FragmentReassembly(limits: configuration.reassembly)
+        tcpBufferPool = BufferChunkPool(
+            chunkSize: configuration.tcpBufferChunkSize, limit: Swift.max(configuration.tcpBufferMemoryLimit, 1))
         tcpSlots.reserveCapacity(64)
         tcpOutputPending.reserveCapacity(64)
         eventQueue.reserveCapacity(64)

@@ -25,6 +25,16 @@ public struct IPStackConfiguration: Sendable {
     /// connection (MSS from a table of four, window scale and SACK only with timestamps). When off,
     /// a SYN that finds the queue full replaces its oldest half-open connection instead.
     public var synCookies: Bool = true
+    /// Bytes all TCP send and receive buffers of this stack may hold together (Linux's `tcp_mem`, in
+    /// bytes). Buffers take storage only while they hold data, in chunks of `tcpBufferChunkSize`; when
+    /// this total is reached, receivers advertise smaller windows and `send` accepts fewer bytes until
+    /// data is read or acknowledged. One eighth is kept for receive buffers, so that applications that
+    /// write without reading cannot stop the node from receiving. The per-connection limits
+    /// (`TCPConfiguration.receiveBufferSize`, `sendBufferSize`) apply as well.
+    public var tcpBufferMemoryLimit: Int = 256 << 20
+    /// Bytes per buffer chunk (a power of two, 256 or more): the granularity of `tcpBufferMemoryLimit`
+    /// and the most a connection holding one byte pays for it.
+    public var tcpBufferChunkSize: Int = 4096
     /// Error replies (TCP RST for closed ports, ICMP port unreachable) per second, and their burst
     /// (RFC 1812 §4.3.2.8 and RFC 4443 §2.4 (f) require rate limiting; Linux allows ~1000/s).
     public var errorRepliesPerSecond: Int = 1000

@@ -379,8 +379,11 @@ extension TCPConnection {
             }
             if bytes.count > fin - offset { bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(fin - offset)) }
         }
-        // Trim to the space the ring has.
-        let room = receiveBuffer.freeSpace - offset
+        // Trim to the space the ring has and the node's buffer pool can back now: in-window text it
+        // cannot store is dropped and acknowledged as not received, so the sender retransmits it.
+        let room = receiveBuffer.reserve(atOffset: offset, count: bytes.count)
+        // Chunks reserved past the last byte held (refused or trimmed text) go back to the pool.
+        defer { receiveBuffer.discard(beyondOffset: receiver.reassembly.highestEnd) }
         guard room > 0 else {
             ackNow = true
             return []

@@ -14,8 +14,10 @@ import Wire
 /// ```
 /// and `nextDeadline` says when to call `handleTimers(now:)`.
 ///
-/// Send and receive data live in fixed-size rings allocated once when the connection is created;
-/// nothing on the per-segment path allocates.
+/// Send and receive data live in rings bounded by the configured buffer sizes whose storage is taken
+/// chunk by chunk from a `BufferChunkPool` while they hold data (`attachBuffers(to:)` sets the node's
+/// pool): an idle connection holds no buffer memory. Once the pool's cache is warm, nothing on the
+/// per-segment path allocates.
 public struct TCPConnection {
     public internal(set) var state: TCPState
     /// Why the connection ended, if it ended abnormally.
@@ -128,7 +130,7 @@ public struct TCPConnection {
         peerMSS = defaultPeerMSS
         effectiveMSS = Swift.max(1, Swift.min(defaultPeerMSS, configuration.maxSegmentSize))
         wantsWindowScale = configuration.windowScaling
-        sendBuffer = ByteRing(capacity: configuration.sendBufferSize)
+        sendBuffer = ByteRing(capacity: configuration.sendBufferSize, forSending: true)
         receiveBuffer = ByteRing(capacity: configuration.receiveBufferSize)
         receiver = TCPReceiver(
             bufferSize: configuration.receiveBufferSize,
@@ -206,6 +208,15 @@ public struct TCPConnection {
         sender.updateMSS(effectiveMSS)
     }
 
+    /// Takes buffer storage from `pool` (the node's) from now on. Only before any data was buffered.
+    func attachBuffers(to pool: BufferChunkPool) {
+        sendBuffer.attach(to: pool)
+        receiveBuffer.attach(to: pool)
+    }
+
+    /// Bytes of buffer storage this connection holds now (chunks of its send and receive rings).
+    public var bufferBytesHeld: Int { sendBuffer.bytesHeld + receiveBuffer.bytesHeld }
+
     // MARK: Application interface
 
     /// Bytes ready to be read.
@@ -253,8 +264,8 @@ public struct TCPConnection {
         return n
     }
 
-    /// Reads received bytes in place: `body` sees up to two contiguous regions and returns how many bytes
-    /// of each it consumed.
+    /// Reads received bytes in place: `body` sees contiguous regions (one per buffer chunk) and returns
+    /// how many bytes of each it consumed; a region not used up ends the read.
     public mutating func read(_ body: (UnsafeRawBufferPointer) -> Int) -> Int {
         let n = receiveBuffer.consumeContiguous(body)
         if n > 0 { noteWindowOpened() }

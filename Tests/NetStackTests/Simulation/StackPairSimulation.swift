@@ -23,6 +23,7 @@ struct StackPairSimulation {
     var packets = 0
     var observer: ((StackPairSimulation) -> Void)? = nil
     var onClientPacket: (([UInt8], NetInstant) -> Void)? = nil
+    var onServerPacket: (([UInt8], NetInstant) -> Void)? = nil
     /// When the server had read the last byte (the transfer time, without the closing handshake and
     /// TIME-WAIT).
     var completedAt: NetInstant? = nil
@@ -30,7 +31,8 @@ struct StackPairSimulation {
 
     init(
         total: Int, seed: UInt64, family: IPAddress.Family, mtu: Int, forward: LinkImpairments,
-        backward: LinkImpairments, tcp: TCPConnection.Configurator = { _ in }
+        backward: LinkImpairments, tcp: TCPConnection.Configurator = { _ in },
+        stack: (inout IPStackConfiguration) -> Void = { _ in }
     ) throws {
         let (clientAddress, serverAddress): (IPAddress, IPAddress) =
             family == .v4
@@ -41,11 +43,13 @@ struct StackPairSimulation {
         clientConfig.randomSeed = seed
         clientConfig.tcp.timeWaitDuration = .seconds(1)
         tcp(&clientConfig.tcp)
+        stack(&clientConfig)
         var serverConfig = IPStackConfiguration(addresses: [serverAddress])
         serverConfig.mtu = mtu
         serverConfig.randomSeed = seed &+ 100
         serverConfig.tcp.timeWaitDuration = .seconds(1)
         tcp(&serverConfig.tcp)
+        stack(&serverConfig)
         client = IPStack(configuration: clientConfig)
         server = IPStack(configuration: serverConfig)
         clientToServer = FaultyLink(forward, seed: seed &+ 1)
@@ -122,6 +126,7 @@ struct StackPairSimulation {
             packets += 1
         }
         while let n = server.nextOutgoingPacket(into: buffer, now: now) {
+            onServerPacket?(Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n))), now)
             serverToClient.send(Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n))), size: n, now: now)
             packets += 1
         }

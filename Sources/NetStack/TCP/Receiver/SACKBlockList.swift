@@ -13,13 +13,15 @@ struct SACKBlockList {
     /// A pending D-SACK: `[left, right)` of duplicate data received since the last ACK.
     private var duplicate: (left: SequenceNumber, right: SequenceNumber)? = nil
 
-    init() { recent.reserveCapacity(TCPSACKBlocks.capacity + 1) }
+    /// Storage is reserved at the first out-of-order arrival: an idle connection holds none.
+    init() {}
 
     /// Whether an ACK sent now should carry SACK information even with an empty reassembly queue.
     var hasDuplicate: Bool { duplicate != nil }
 
     /// Out-of-order data starting at `seq` arrived and is held: its block becomes the first.
     mutating func noteArrival(_ seq: SequenceNumber) {
+        if recent.capacity == 0 { recent.reserveCapacity(TCPSACKBlocks.capacity + 1) }
         recent.removeAll { $0 == seq }
         recent.insert(seq, at: 0)
         if recent.count > TCPSACKBlocks.capacity { recent.removeLast() }

@@ -3,7 +3,8 @@
 ///
 /// Offsets are relative to RCV.NXT. At most `maxRanges` disjoint ranges are remembered so that a peer
 /// cannot make the tracking grow without bound; a segment that would need more is refused and will be
-/// retransmitted by its sender. Storage is reserved once.
+/// retransmitted by its sender. Storage is reserved at the first out-of-order segment (an idle
+/// connection holds none) and kept.
 struct SegmentAssembler {
     /// Half-open ranges `[start, end)`, sorted, disjoint and non-adjacent.
     private(set) var ranges: [(start: Int, end: Int)]
@@ -12,7 +13,6 @@ struct SegmentAssembler {
     init(maxRanges: Int) {
         self.maxRanges = maxRanges
         ranges = []
-        ranges.reserveCapacity(Swift.min(maxRanges + 1, 64))
     }
 
     var isEmpty: Bool { ranges.isEmpty }
@@ -37,6 +37,7 @@ struct SegmentAssembler {
         }
         if i == j {
             guard ranges.count < maxRanges else { return false }
+            if ranges.capacity == 0 { ranges.reserveCapacity(Swift.min(maxRanges + 1, 64)) }
             ranges.insert((newStart, newEnd), at: i)
         } else {
             ranges[i] = (newStart, newEnd)

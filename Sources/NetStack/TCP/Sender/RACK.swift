@@ -36,7 +36,8 @@ struct RACK {
     /// Segments marked lost (for tests and statistics).
     private(set) var segmentsMarkedLost = 0
 
-    init() { records.reserveCapacity(64) }
+    /// Storage is reserved at the first transmission, not at creation: an idle connection holds none.
+    init() {}
 
     /// Bytes marked lost and not yet resent: they have left the network (RFC 6675 §4 SetPipe counts no
     /// lost segment).
@@ -49,6 +50,7 @@ struct RACK {
     /// records it covers (their `xmit_ts`, RFC 8985 §6.1) and clears their lost mark.
     mutating func onSent(seq: SequenceNumber, end: SequenceNumber, now: NetInstant, retransmission: Bool) {
         guard seq < end else { return }
+        if records.capacity == 0 { records.reserveCapacity(64) }
         if let last = records.last, !(seq < last.end) {
             records.append(Record(seq: seq, end: end, sentAt: now, retransmitted: retransmission, delivered: false, lost: false))
             return

@@ -92,7 +92,6 @@ struct TCPSender {
         self.mss = Swift.max(1, mss)
         congestion = CongestionController(algorithm, mss: self.mss)
         highRetransmitted = iss
-        retransmissions.reserveCapacity(16)
     }
 
     mutating func updateMSS(_ newMSS: Int) {
@@ -353,6 +352,8 @@ struct TCPSender {
         if highRetransmitted < end { highRetransmitted = end }
         retransmittedInEpisode += Swift.max(length, 1)
         if inRecovery && sackEnabled && length > 0 && retransmissions.count < 1024 {
+            // Reserved at the first recovery, not at creation: an idle connection holds no storage.
+            if retransmissions.capacity == 0 { retransmissions.reserveCapacity(16) }
             retransmissions.append((seq, end, sndMax))
         }
     }
