@@ -35,6 +35,16 @@ struct RACK {
     private var forwardAcked: SequenceNumber? = nil
     /// Segments marked lost (for tests and statistics).
     private(set) var segmentsMarkedLost = 0
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd_mult, raised once per round trip that sees a D-SACK.
+    private(set) var reorderingWindowMultiplier: Int64 = 1
+    /// RFC 8985 §6.2 step 4: RACK.dsack_round, SND.NXT when the multiplier was last raised.
+    private var duplicateSackRound: SequenceNumber? = nil
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd_persist, recoveries left before the multiplier resets.
+    private var multiplierPersistence = 0
+    /// RFC 8985 §6.2 step 4: 16 recoveries without a D-SACK reset the multiplier.
+    static let multiplierPersistenceRecoveries = 16
+    /// Linux's bound on `reo_wnd_steps` (an 8-bit field); the window is capped at SRTT anyway.
+    static let maximumMultiplier: Int64 = 255
 
     init() { records.reserveCapacity(64) }
 
@@ -100,17 +110,38 @@ struct RACK {
         rtt = sample
     }
 
-    /// RFC 8985 §6.2 step 4: RACK.reo_wnd = min_RTT / 4 (capped at SRTT) once reordering was seen;
-    /// before that, 0 in loss recovery (fast recovery or after a timeout) or once DupThresh segments are
-    /// SACKed (`dupThreshReached`: the loss is as good as proven, Linux `tcp_rack_reo_wnd`), else
-    /// min_RTT / 4. Waiting out the window there only delays the retransmission by a timer.
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd = reo_wnd_mult · min_RTT / 4 (capped at SRTT) once reordering
+    /// was seen; before that, 0 in loss recovery (fast recovery or after a timeout) or once DupThresh
+    /// segments are SACKed (`dupThreshReached`: the loss is as good as proven, Linux
+    /// `tcp_rack_reo_wnd`), else the same. Waiting out the window there only delays the retransmission.
     func reorderingWindow(inRecovery: Bool, dupThreshReached: Bool = false, smoothedRTT: Int64?) -> Int64 {
         guard let min = minRTT else { return 0 }
         if !reorderingSeen && (inRecovery || dupThreshReached) { return 0 }
-        let window = min / 4
+        let window = reorderingWindowMultiplier * (min / 4)
         if let srtt = smoothedRTT { return Swift.min(window, srtt) }
         return window
     }
+
+    /// RFC 8985 §6.2 step 4 (RACK_update_reo_wnd) for an ACK: the D-SACK round ends once SND.UNA passes
+    /// it; a D-SACK outside a round raises the multiplier and starts one.
+    mutating func updateReorderingWindow(duplicateSack: Bool, una: SequenceNumber, sndNxt: SequenceNumber) {
+        if let round = duplicateSackRound, una >= round { duplicateSackRound = nil }
+        guard duplicateSack, duplicateSackRound == nil else { return }
+        duplicateSackRound = sndNxt
+        reorderingWindowMultiplier = Swift.min(Self.maximumMultiplier, reorderingWindowMultiplier + 1)
+        multiplierPersistence = Self.multiplierPersistenceRecoveries
+    }
+
+    /// RFC 8985 §6.2 step 4: fast or RTO recovery ended; after 16 without a D-SACK the multiplier resets.
+    mutating func recoveryEnded() {
+        multiplierPersistence -= 1
+        if multiplierPersistence <= 0 { reorderingWindowMultiplier = 1 }
+    }
+
+    /// A D-SACK showed a retransmission was unnecessary: its original was delivered after data sent
+    /// later, which is reordering (RFC 8985 §6.2 step 3 sees it only for segments never resent; here the
+    /// resend came first). Linux counts it as reordering the same way (`tcp_sacktag_one`).
+    mutating func noteReordering() { reorderingSeen = true }
 
     /// RFC 8985 §6.2 step 5: marks lost every outstanding, undelivered segment sent before RACK.xmit_ts
     /// whose time is up (`sentAt + RACK.rtt + reo_wnd ≤ now`). Returns the bytes newly marked and, for
