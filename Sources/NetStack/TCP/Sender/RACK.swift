@@ -14,6 +14,8 @@ struct RACK {
         var end: SequenceNumber
         /// RACK's per-segment `Segment.xmit_ts` (RFC 8985 §6.1): the latest transmission.
         var sentAt: NetInstant
+        /// The transmission before the latest (the original, or an earlier resend); `sentAt` if none.
+        var previousSentAt: NetInstant
         var retransmitted: Bool
         /// SACKed (RFC 8985 §6.1 `Segment.lost` is the complement of delivered-or-outstanding).
         var delivered: Bool
@@ -59,15 +61,13 @@ struct RACK {
     /// records it covers (their `xmit_ts`, RFC 8985 §6.1) and clears their lost mark.
     mutating func onSent(seq: SequenceNumber, end: SequenceNumber, now: NetInstant, retransmission: Bool) {
         guard seq < end else { return }
-        if let last = records.last, !(seq < last.end) {
-            records.append(Record(seq: seq, end: end, sentAt: now, retransmitted: retransmission, delivered: false, lost: false))
-            return
-        }
-        if records.isEmpty {
-            records.append(Record(seq: seq, end: end, sentAt: now, retransmitted: retransmission, delivered: false, lost: false))
+        if records.last.map({ !(seq < $0.end) }) ?? true {
+            records.append(
+                Record(seq: seq, end: end, sentAt: now, previousSentAt: now, retransmitted: retransmission, delivered: false, lost: false))
             return
         }
         for i in records.indices where records[i].seq < end && seq < records[i].end {
+            records[i].previousSentAt = records[i].sentAt
             records[i].sentAt = now
             records[i].retransmitted = true
             records[i].lost = false
@@ -75,8 +75,9 @@ struct RACK {
     }
 
     /// An ACK moved SND.UNA to `una` with the SACK `scoreboard`: RFC 8985 §6.2 steps 1–3 for every
-    /// newly delivered segment.
-    mutating func onAck(una: SequenceNumber, scoreboard: SACKScoreboard, now: NetInstant) {
+    /// newly delivered segment. `echoedSendTime` is when the segment whose timestamp the ACK echoes was
+    /// sent (RFC 7323 TSecr, to the millisecond), if known.
+    mutating func onAck(una: SequenceNumber, scoreboard: SACKScoreboard, now: NetInstant, echoedSendTime: NetInstant? = nil) {
         var dropped = 0
         for i in records.indices {
             let r = records[i]
@@ -85,10 +86,26 @@ struct RACK {
             if !cumulative { records[i].delivered = true; records[i].lost = false }
             if cumulative { dropped = i + 1 }
             if r.delivered { continue }
-            deliver(r, now: now)
+            deliver(Self.deliveredTransmission(of: r, echoedSendTime: echoedSendTime), now: now)
         }
         if dropped > 0 { records.removeFirst(dropped) }
     }
+
+    /// RFC 8985 §6.2 step 2 / RFC 3522 (Eifel): an ACK echoing a timestamp from before a segment's
+    /// latest resend was caused by an earlier transmission, so that one was delivered. Taking the resend
+    /// instead made a delay spike look like a fresh round trip of the resend's age, and every segment sent
+    /// before it looked lost.
+    static func deliveredTransmission(of r: Record, echoedSendTime: NetInstant?) -> Record {
+        guard r.retransmitted, let echoed = echoedSendTime,
+            echoed + timestampGranularity <= r.sentAt, r.previousSentAt < r.sentAt
+        else { return r }
+        var original = r
+        original.sentAt = r.previousSentAt
+        return original
+    }
+
+    /// RFC 7323 timestamps here tick in milliseconds.
+    static let timestampGranularity: Int64 = 1_000_000
 
     private mutating func deliver(_ r: Record, now: NetInstant) {
         let sample = now - r.sentAt

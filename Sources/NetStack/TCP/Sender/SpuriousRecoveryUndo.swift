@@ -69,6 +69,13 @@ struct SpuriousRecoveryUndo {
         return true
     }
 
+    /// Removes and returns the latest episode (F-RTO, RFC 5682, found its timeout spurious).
+    mutating func takeLatest() -> Episode? {
+        guard let episode = episodes.popLast() else { return nil }
+        undone += 1
+        return episode
+    }
+
     /// Removes and returns an episode that every retransmission of was reported duplicate, and whether
     /// it was the latest. The later episodes' "before" states carry its reduction: it is undone there too
     /// (an ended slow start included), so that undoing them later restores the state without it. The

@@ -46,6 +46,10 @@ struct TCPSender {
     private(set) var tailLossProbes = 0
 
     var congestion: CongestionController
+    /// RFC 5682: F-RTO, spurious retransmission timeouts.
+    private(set) var forwardRTO = ForwardRTO()
+    /// F-RTO's decision on the last ACK, for the connection to act on (`takeForwardRTODecision`).
+    private var forwardRTODecision = ForwardRTO.Decision.none
     /// RFC 8985 §6: time-based loss detection over every transmission (with SACK only).
     private(set) var rack = RACK()
     /// RFC 8985 §6.3: the reordering timer, when a segment may still turn out lost.
@@ -109,7 +113,8 @@ struct TCPSender {
     /// `flight` is SND.MAX − old SND.UNA.
     mutating func onAck(
         ack: SequenceNumber, oldUna: SequenceNumber, sndMax: SequenceNumber, blocks: TCPSACKBlocks,
-        isDuplicate: Bool, now: NetInstant, rtt: Int64?
+        isDuplicate: Bool, now: NetInstant, rtt: Int64?, canSendNewData: Bool = false,
+        echoedSendTime: NetInstant? = nil
     ) {
         let advanced = ack - oldUna
         let flight = sndMax - oldUna
@@ -123,7 +128,7 @@ struct TCPSender {
             if let d = update.duplicate { undo.duplicateSacked(left: d.left, right: d.right) }
             rack.updateReorderingWindow(duplicateSack: update.duplicate != nil, una: ack, sndNxt: sndMax)
             scoreboard.advance(to: ack)
-            rack.onAck(una: ack, scoreboard: scoreboard, now: now)
+            rack.onAck(una: ack, scoreboard: scoreboard, now: now, echoedSendTime: echoedSendTime)
             detectRACKLosses(now: now, smoothedRTT: rtt)
             if inRecovery { detectLostRetransmissions(una: ack) }
         }
@@ -157,6 +162,9 @@ struct TCPSender {
             duplicateAcks += 1
             if inRecovery && !sackEnabled { renoDelivered += mss }
         }
+        if advanced > 0 || (sackEnabled ? newlySacked > 0 : isDuplicate) {
+            decideForwardRTO(ack: ack, advanced: advanced > 0, canSendNewData: canSendNewData)
+        }
         while let (episode, isLatest) = undo.takeSpurious() { undoEpisode(episode, isLatest: isLatest) }
         guard !inRecovery else { return }
         // RFC 6675 §5: enter recovery on DupThresh duplicates or when IsLost(HighACK + 1);
@@ -175,7 +183,31 @@ struct TCPSender {
         enterRecovery(una: ack, sndMax: sndMax, flight: flight, now: now)
     }
 
+    /// RFC 5682 §2.1 steps 2 and 3 for an ACK after a timeout; step 3b undoes the timeout's reduction
+    /// (as Linux's `tcp_try_undo_loss` does; RFC 5682 §4 leaves the response to the implementation).
+    private mutating func decideForwardRTO(ack: SequenceNumber, advanced: Bool, canSendNewData: Bool) {
+        let decision = forwardRTO.onAck(ack: ack, advanced: advanced, canSendNewData: canSendNewData)
+        if decision == .none { return }
+        forwardRTODecision = decision
+        guard decision == .spurious else { return }
+        if let episode = undo.takeLatest() { undoEpisode(episode, isLatest: true) }
+        if recoveringFromTimeout {
+            recoveringFromTimeout = false
+            rack.recoveryEnded()
+        }
+    }
+
+    /// F-RTO's decision on the last ACK (RFC 5682 §2.1), once: the connection moves SND.NXT by it.
+    mutating func takeForwardRTODecision() -> ForwardRTO.Decision {
+        defer { forwardRTODecision = .none }
+        return forwardRTODecision
+    }
+
+    /// New data may go out past the congestion window: F-RTO step 2b's two segments.
+    var forwardRTOMaySendNewData: Bool { forwardRTO.newSegmentsAllowed > 0 }
+
     private mutating func enterRecovery(una: SequenceNumber, sndMax: SequenceNumber, flight: Int, now: NetInstant) {
+        forwardRTO.cancel()
         undo.begin(una: una, sndMax: sndMax, before: congestion, fromTimeout: false)
         probeDeadline = nil
         sackedAtEntry = scoreboard.sackedBytes
@@ -372,6 +404,7 @@ struct TCPSender {
 
     /// New data `[seq, seq + length)` was sent (RFC 8985 §6.1: its transmission time).
     mutating func didSend(seq: SequenceNumber, length: Int, now: NetInstant) {
+        forwardRTO.didSendNewSegment()
         if sackEnabled { rack.onSent(seq: seq, end: seq + length, now: now, retransmission: false) }
     }
 
@@ -462,6 +495,7 @@ struct TCPSender {
         congestion.onRetransmissionTimeout(flight: sndMax - una, now: now)
         if consecutive <= 1 { undo.reduced(to: congestion.ssthresh) }
         timeouts += 1
+        forwardRTO.timeout(sndMax: sndMax, consecutive: consecutive)
         recoveringFromTimeout = true
         inRecovery = false
         recoveryPoint = sndMax
