@@ -291,7 +291,8 @@ extension TCPConnection {
         // RTT sample: the send time of the newest segment acknowledged (RFC 6298 §3, Karn; at the clock's
         // precision, as Linux does), else the timestamps echo (RFC 7323 §4.1, millisecond ticks), else
         // the one timed segment.
-        if let sample = sender.roundTripSample(ack: ack, now: now) {
+        let precise = sender.roundTripSample(ack: ack, now: now)
+        if let sample = precise {
             rto.sample(sample)
         } else if timestampsEnabled, let ts = seg.timestamps, ts.echoReply != 0 || seg.control.contains(.syn) {
             let elapsedMs = Int32(bitPattern: timestampValue(now: now) &- ts.echoReply)
@@ -315,7 +316,8 @@ extension TCPConnection {
         if state.isSynchronized || state == .synReceived {
             sender.onAck(
                 ack: ack, oldUna: oldUna, sndMax: send.max, blocks: seg.sackBlocks, isDuplicate: false, now: now,
-                rtt: rto.smoothedRTT, canSendNewData: canSendNewData, echoedSendTime: echoedSendTime(seg, now: now))
+                rtt: rto.smoothedRTT, canSendNewData: canSendNewData, echoedSendTime: echoedSendTime(seg, now: now),
+                rttSample: precise)
             applyForwardRTODecision()
         }
         if sender.retransmitHeadDue { rttTimedSequence = nil }

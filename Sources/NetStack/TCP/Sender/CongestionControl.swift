@@ -21,6 +21,8 @@ protocol CongestionPolicy {
     mutating func onCongestionEvent(flight: Int, now: NetInstant)
     /// Loss recovery ended: the recovery point was acknowledged.
     mutating func onRecoveryEnd()
+    /// Slow start ends without a loss (HyStart++, RFC 9406 §4.2): ssthresh = cwnd.
+    mutating func endSlowStart()
     /// The retransmission timer expired (RFC 5681 §3.1 "loss window").
     mutating func onRetransmissionTimeout(flight: Int, now: NetInstant)
     /// An earlier reduction of the window by 1/`factor` was spurious (RFC 3708 §3): scale cwnd and
@@ -98,6 +100,13 @@ enum CongestionController: Hashable {
     }
 
     /// `undoReduction(factor:limit:restoringSlowStart:)` with the state before the reduction as the limit.
+    mutating func endSlowStart() {
+        switch self {
+        case .cubic(var c): c.endSlowStart(); self = .cubic(c)
+        case .newReno(var c): c.endSlowStart(); self = .newReno(c)
+        }
+    }
+
     mutating func undoReduction(factor: Double, upTo before: CongestionController, restoringSlowStart: Bool = false) {
         let limit = (before.cwnd, before.ssthresh)
         switch self {

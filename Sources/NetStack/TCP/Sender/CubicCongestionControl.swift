@@ -116,6 +116,10 @@ struct CubicCongestionControl: CongestionPolicy, Hashable {
         window = Double(mss)
     }
 
+    /// RFC 9406 §4.2: HyStart++ ends slow start; congestion avoidance starts from this window
+    /// (RFC 9438 §4.10: W_max is then set by the first epoch, §4.2).
+    mutating func endSlowStart() { ssthresh = cwnd }
+
     /// RFC 3708 §3 for one earlier reduction: the window (and ssthresh) back up by `factor`; W_max is at
     /// least the restored window, and a new epoch starts from there (§4.2).
     mutating func undoReduction(factor: Double, limit: (cwnd: Int, ssthresh: Int), restoringSlowStart: Bool) {

@@ -47,6 +47,9 @@ struct NewRenoCongestionControl: CongestionPolicy, Hashable {
     }
 
     /// RFC 6582 §3.2 step 3 (full acknowledgment): continue with cwnd = ssthresh.
+    /// RFC 9406 §4.2: HyStart++ ends slow start.
+    mutating func endSlowStart() { ssthresh = cwnd }
+
     /// An undo that made ssthresh unbounded again (slow start, `undoReduction`) keeps the window.
     mutating func onRecoveryEnd() { if ssthresh != Int.max { cwnd = ssthresh } }
 

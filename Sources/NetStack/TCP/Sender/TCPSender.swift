@@ -46,6 +46,8 @@ struct TCPSender {
     private(set) var tailLossProbes = 0
 
     var congestion: CongestionController
+    /// RFC 9406: HyStart++ ends the initial slow start when the RTT grows.
+    private(set) var hyStart = HyStartPlusPlus()
     /// RFC 5682: F-RTO, spurious retransmission timeouts.
     private(set) var forwardRTO = ForwardRTO()
     /// F-RTO's decision on the last ACK, for the connection to act on (`takeForwardRTODecision`).
@@ -114,7 +116,7 @@ struct TCPSender {
     mutating func onAck(
         ack: SequenceNumber, oldUna: SequenceNumber, sndMax: SequenceNumber, blocks: TCPSACKBlocks,
         isDuplicate: Bool, now: NetInstant, rtt: Int64?, canSendNewData: Bool = false,
-        echoedSendTime: NetInstant? = nil
+        echoedSendTime: NetInstant? = nil, rttSample: Int64? = nil
     ) {
         let advanced = ack - oldUna
         let flight = sndMax - oldUna
@@ -155,7 +157,7 @@ struct TCPSender {
                     renoDelivered = Swift.max(0, renoDelivered - Swift.max(0, advanced - mss))
                 }
             } else {
-                congestion.onAck(acked: advanced, now: now, rtt: rtt)
+                growWindow(acked: advanced, ack: ack, sndMax: sndMax, now: now, rtt: rtt, rttSample: rttSample)
             }
         } else if sackEnabled ? newlySacked > 0 : isDuplicate {
             // RFC 6675 §2: with SACK, a duplicate is an ACK that SACKs new data.
@@ -183,6 +185,26 @@ struct TCPSender {
         enterRecovery(una: ack, sndMax: sndMax, flight: flight, now: now)
     }
 
+    /// RFC 5681 §3.1 / RFC 9438 growth for `acked` new bytes outside recovery; in the initial slow start
+    /// HyStart++ (RFC 9406 §4.2) may slow the growth (Conservative Slow Start) or end it.
+    private mutating func growWindow(
+        acked: Int, ack: SequenceNumber, sndMax: SequenceNumber, now: NetInstant, rtt: Int64?, rttSample: Int64?
+    ) {
+        guard congestion.cwnd < congestion.ssthresh, !recoveringFromTimeout else {
+            congestion.onAck(acked: acked, now: now, rtt: rtt)
+            return
+        }
+        switch hyStart.onAck(ack: ack, sndNxt: sndMax, rttSample: rttSample) {
+        case .standard:
+            congestion.onAck(acked: acked, now: now, rtt: rtt)
+        case .conservative:
+            congestion.onAck(acked: Swift.max(1, acked / HyStartPlusPlus.conservativeGrowthDivisor), now: now, rtt: rtt)
+        case .exit:
+            congestion.endSlowStart()
+            congestion.onAck(acked: acked, now: now, rtt: rtt)
+        }
+    }
+
     /// RFC 5682 §2.1 steps 2 and 3 for an ACK after a timeout; step 3b undoes the timeout's reduction
     /// (as Linux's `tcp_try_undo_loss` does; RFC 5682 §4 leaves the response to the implementation).
     private mutating func decideForwardRTO(ack: SequenceNumber, advanced: Bool, canSendNewData: Bool) {
@@ -208,6 +230,7 @@ struct TCPSender {
 
     private mutating func enterRecovery(una: SequenceNumber, sndMax: SequenceNumber, flight: Int, now: NetInstant) {
         forwardRTO.cancel()
+        hyStart.stop()
         undo.begin(una: una, sndMax: sndMax, before: congestion, fromTimeout: false)
         probeDeadline = nil
         sackedAtEntry = scoreboard.sackedBytes
@@ -495,6 +518,7 @@ struct TCPSender {
         congestion.onRetransmissionTimeout(flight: sndMax - una, now: now)
         if consecutive <= 1 { undo.reduced(to: congestion.ssthresh) }
         timeouts += 1
+        hyStart.stop()
         forwardRTO.timeout(sndMax: sndMax, consecutive: consecutive)
         recoveringFromTimeout = true
         inRecovery = false
