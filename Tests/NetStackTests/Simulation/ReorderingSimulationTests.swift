@@ -17,7 +17,8 @@ struct ReorderingSimulationTests {
         var recoveries: Int
         var undone: Int
         var timeouts: Int
-        /// The congestion window averaged over ACKs after the first second of data (segments).
+        /// The congestion window (segments) averaged over the simulation steps from the first tenth of the
+        /// data to the last byte.
         var meanWindow: Double
         var segments: Int
     }
