@@ -18,7 +18,7 @@
 #
 # Environment: WIRENET_BIN (required for row b), RUNS (3), DURATION (8 s per test), ROWS ("b d"),
 # TESTS ("upload download"; "upload" alone: Linux sends into WireNet), CONDITIONS ("0 1 2 5 1r5"),
-# REORDER_DELAY_US (2000), SEED (1), LABEL (which WireNet build ran, written into the table),
+# REORDER_DELAY_US (2000), SEED (1), UNDERLAY (10.251.4: the veth /24's first three octets), LABEL (which WireNet build ran, written into the table),
 # LINUX_CC (cubic: the Linux TCP congestion control in both namespaces; a new namespace inherits the
 # host's default, which is bbr on this machine, and BBR ignores random loss, so the reference rows
 # measured BBR against WireNet's CUBIC).
@@ -38,6 +38,7 @@ REORDER_DELAY_US="${REORDER_DELAY_US:-2000}"
 LINUX_CC="${LINUX_CC:-cubic}"
 SEED="${SEED:-1}"
 WIRENET_BIN="${WIRENET_BIN:-}"
+UNDERLAY="${UNDERLAY:-10.251.4}"
 
 [ "$(id -u)" -eq 0 ] || { echo "loss.sh: run as root (network namespaces, TUN devices)" >&2; exit 1; }
 for tool in wireguard-go wg go cc ip; do
@@ -103,8 +104,8 @@ wait_for() { # SECONDS COMMAND...
     done
 }
 
-underlay_l=10.251.4.1
-underlay_r=10.251.4.2
+underlay_l="$UNDERLAY.1"
+underlay_r="$UNDERLAY.2"
 tunnel_l=100.64.4.1
 tunnel_r=100.64.4.2
 wg_port=51820

@@ -296,7 +296,8 @@ extension TCPConnection {
         // RTT sample: the send time of the newest segment acknowledged (RFC 6298 §3, Karn; at the clock's
         // precision, as Linux does), else the timestamps echo (RFC 7323 §4.1, millisecond ticks), else
         // the one timed segment.
-        if let sample = sender.roundTripSample(ack: ack, now: now) {
+        let precise = sender.roundTripSample(ack: ack, now: now)
+        if let sample = precise {
             rto.sample(sample)
         } else if timestampsEnabled, let ts = seg.timestamps, ts.echoReply != 0 || seg.control.contains(.syn) {
             let elapsedMs = Int32(bitPattern: timestampValue(now: now) &- ts.echoReply)
@@ -320,7 +321,9 @@ extension TCPConnection {
         if state.isSynchronized || state == .synReceived {
             sender.onAck(
                 ack: ack, oldUna: oldUna, sndMax: send.max, blocks: seg.sackBlocks, isDuplicate: false, now: now,
-                rtt: rto.smoothedRTT)
+                rtt: rto.smoothedRTT, canSendNewData: canSendNewData, echoedSendTime: echoedSendTime(seg, now: now),
+                rttSample: precise)
+            applyForwardRTODecision()
         }
         if sender.retransmitHeadDue { rttTimedSequence = nil }
         // RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged, otherwise restart it.
@@ -342,9 +345,36 @@ extension TCPConnection {
         let wasDue = sender.retransmitHeadDue
         sender.onAck(
             ack: seg.ack, oldUna: send.una, sndMax: send.max, blocks: seg.sackBlocks, isDuplicate: isDuplicate,
-            now: now, rtt: rto.smoothedRTT)
+            now: now, rtt: rto.smoothedRTT, canSendNewData: canSendNewData, echoedSendTime: echoedSendTime(seg, now: now))
+        applyForwardRTODecision()
         if sender.retransmitHeadDue && !wasDue {
             rttTimedSequence = nil  // Karn: the retransmitted segment must not be timed.
+        }
+    }
+
+    /// When the segment whose TSval `seg` echoes was sent (RFC 7323 §4.1; millisecond ticks), if known.
+    private func echoedSendTime(_ seg: TCPSegmentHeader, now: NetInstant) -> NetInstant? {
+        guard timestampsEnabled, let ts = seg.timestamps, ts.echoReply != 0 else { return nil }
+        let elapsedMs = Int32(bitPattern: timestampValue(now: now) &- ts.echoReply)
+        guard elapsedMs >= 0 else { return nil }
+        return now + (-Int64(elapsedMs) * 1_000_000)
+    }
+
+    /// Unsent data waits and the peer's window has room for it (RFC 5682 §2.1 step 2b's condition).
+    private var canSendNewData: Bool {
+        sendBufferStart + sendBuffer.count > send.max && send.una + send.window > send.max
+    }
+
+    /// RFC 5682 §2.1: after a timeout, F-RTO's steps 2b and 3b stop the go-back-N (new data goes out from
+    /// SND.MAX; the rest is not resent); step 3a resumes it from SND.UNA.
+    private mutating func applyForwardRTODecision() {
+        switch sender.takeForwardRTODecision() {
+        case .sendNewData, .spurious:
+            send.nxt = send.max
+        case .resumeGoBackN:
+            send.nxt = send.una
+        case .none, .conventional:
+            break
         }
     }
 

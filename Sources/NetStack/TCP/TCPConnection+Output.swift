@@ -230,7 +230,8 @@ extension TCPConnection {
         // The peer's window limits by sequence space, the congestion window by what is in the network
         // (RFC 6675 §5: cwnd − pipe).
         let peerRoom = send.window - (start.seq - send.una)
-        let congestionRoom = ignoringCongestionWindow
+        // RFC 5682 §2.1 step 2b: F-RTO's two new segments go out regardless of the one-segment window.
+        let congestionRoom = ignoringCongestionWindow || (sender.forwardRTOMaySendNewData && start.seq == send.max)
             ? effectiveMSS : sender.congestionRoom(una: send.una, sndNxt: send.nxt, sndMax: send.max)
         let usable = Swift.max(0, Swift.min(peerRoom, congestionRoom))
         let length = Swift.max(0, Swift.min(available, usable, effectiveMSS))

@@ -21,6 +21,9 @@ struct LinkImpairments {
     var burstLoss: Double = 0
     /// How long one burst drops every packet, this one included.
     var burstDuration: Duration = .zero
+    /// A delay spike: packets sent in `[start, end)` are held until `end` (a stalled radio link that
+    /// buffers), then leave at the link's rate and take the normal delay. Nothing is lost.
+    var stall: (start: NetInstant, end: NetInstant)? = nil
 }
 
 /// A one-direction link with loss, duplication, reordering, delay, bandwidth and a bounded queue,
@@ -58,8 +61,9 @@ struct FaultyLink<Packet> {
             return
         }
         var departure = now
+        if let stall = impairments.stall, now >= stall.start, now < stall.end { departure = stall.end }
         if impairments.bytesPerSecond > 0 {
-            let start = Swift.max(now, linkFreeAt)
+            let start = Swift.max(departure, linkFreeAt)
             departure = start + Int64(size) * 1_000_000_000 / Int64(impairments.bytesPerSecond)
             linkFreeAt = departure
         }

@@ -23,8 +23,14 @@ protocol CongestionPolicy {
     mutating func onCongestionEvent(flight: Int, now: NetInstant)
     /// Loss recovery ended: the recovery point was acknowledged.
     mutating func onRecoveryEnd()
+    /// Slow start ends without a loss (HyStart++, RFC 9406 §4.2): ssthresh = cwnd.
+    mutating func endSlowStart()
     /// The retransmission timer expired (RFC 5681 §3.1 "loss window").
     mutating func onRetransmissionTimeout(flight: Int, now: NetInstant)
+    /// An earlier reduction of the window by 1/`factor` was spurious (RFC 3708 §3): scale cwnd and
+    /// ssthresh back up by `factor`, keeping what happened since, but never past what they were before
+    /// that reduction (`limit`, or where they are now if higher).
+    mutating func undoReduction(factor: Double, limit: (cwnd: Int, ssthresh: Int), restoringSlowStart: Bool)
 }
 
 /// The configured policy, stored inline (no existential boxes on the per-ACK path).
@@ -94,7 +100,33 @@ enum CongestionController: Hashable {
         case .newReno(var c): c.onRetransmissionTimeout(flight: flight, now: now); self = .newReno(c)
         }
     }
+
+    /// `undoReduction(factor:limit:restoringSlowStart:)` with the state before the reduction as the limit.
+    mutating func endSlowStart() {
+        switch self {
+        case .cubic(var c): c.endSlowStart(); self = .cubic(c)
+        case .newReno(var c): c.endSlowStart(); self = .newReno(c)
+        }
+    }
+
+    mutating func undoReduction(factor: Double, upTo before: CongestionController, restoringSlowStart: Bool = false) {
+        let limit = (before.cwnd, before.ssthresh)
+        switch self {
+        case .cubic(var c): c.undoReduction(factor: factor, limit: limit, restoringSlowStart: restoringSlowStart); self = .cubic(c)
+        case .newReno(var c): c.undoReduction(factor: factor, limit: limit, restoringSlowStart: restoringSlowStart); self = .newReno(c)
+        }
+    }
 }
 
 /// RFC 6928 §2: IW = min(10*MSS, max(2*MSS, 14600)).
 func initialCongestionWindow(mss: Int) -> Int { Swift.min(10 * mss, Swift.max(2 * mss, 14600)) }
+
+/// ssthresh after undoing a reduction by 1/`factor` (RFC 3708 §3): scaled back up, never past `limit`
+/// (its value before the reduction) unless already higher. A reduction that ended slow start gives back
+/// the unbounded ssthresh only when `restoringSlowStart` (see `SpuriousRecoveryUndo.takeSpurious`).
+func undoneThreshold(_ ssthresh: Int, factor: Double, limit: Int, restoringSlowStart: Bool) -> Int {
+    if ssthresh == Int.max || (restoringSlowStart && limit == Int.max) { return Int.max }
+    let scaled = Double(ssthresh) * factor
+    if limit == Int.max { return scaled >= Double(Int.max) ? Int.max : Int(scaled) }
+    return Swift.min(Int(scaled), Swift.max(ssthresh, limit))
+}

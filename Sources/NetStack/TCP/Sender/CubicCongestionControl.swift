@@ -108,12 +108,27 @@ struct CubicCongestionControl: CongestionPolicy, Hashable {
         window = Double(ssthresh)
     }
 
-    mutating func onRecoveryEnd() { window = Double(ssthresh) }
+    /// Recovery ends at ssthresh (RFC 6675 §5); an undo that made ssthresh unbounded again (slow start,
+    /// `undoReduction`) keeps the window.
+    mutating func onRecoveryEnd() { if ssthresh != Int.max { window = Double(ssthresh) } }
 
     /// §4.8: on a retransmission timeout, reduce as for a congestion event and restart from 1 SMSS.
     mutating func onRetransmissionTimeout(flight: Int, now: NetInstant) {
         reduce()
         window = Double(mss)
+    }
+
+    /// RFC 9406 §4.2: HyStart++ ends slow start; congestion avoidance starts from this window
+    /// (RFC 9438 §4.10: W_max is then set by the first epoch, §4.2).
+    mutating func endSlowStart() { ssthresh = cwnd }
+
+    /// RFC 3708 §3 for one earlier reduction: the window (and ssthresh) back up by `factor`; W_max is at
+    /// least the restored window, and a new epoch starts from there (§4.2).
+    mutating func undoReduction(factor: Double, limit: (cwnd: Int, ssthresh: Int), restoringSlowStart: Bool) {
+        window = Swift.min(window * factor, Swift.max(window, Double(limit.cwnd)))
+        ssthresh = undoneThreshold(ssthresh, factor: factor, limit: limit.ssthresh, restoringSlowStart: restoringSlowStart)
+        wMax = Swift.max(wMax, window / Double(mss))
+        epochStart = nil
     }
 
     /// ∛x for x ≥ 0 by Newton's method (the standard library has no cbrt and NetStack imports no libm).

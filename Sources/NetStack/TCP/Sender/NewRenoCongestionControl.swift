@@ -49,12 +49,21 @@ struct NewRenoCongestionControl: CongestionPolicy, Hashable {
     }
 
     /// RFC 6582 §3.2 step 3 (full acknowledgment): continue with cwnd = ssthresh.
-    mutating func onRecoveryEnd() { cwnd = ssthresh }
+    /// RFC 9406 §4.2: HyStart++ ends slow start.
+    mutating func endSlowStart() { ssthresh = cwnd }
+
+    /// An undo that made ssthresh unbounded again (slow start, `undoReduction`) keeps the window.
+    mutating func onRecoveryEnd() { if ssthresh != Int.max { cwnd = ssthresh } }
 
     /// RFC 5681 §3.1 eq. 4 and the loss window LW = 1 SMSS.
     mutating func onRetransmissionTimeout(flight: Int, now: NetInstant) {
         ssthresh = Swift.max(flight / 2, 2 * mss)
         cwnd = mss
         bytesAckedInAvoidance = 0
+    }
+
+    mutating func undoReduction(factor: Double, limit: (cwnd: Int, ssthresh: Int), restoringSlowStart: Bool) {
+        cwnd = Swift.min(Int(Double(cwnd) * factor), Swift.max(cwnd, limit.cwnd))
+        ssthresh = undoneThreshold(ssthresh, factor: factor, limit: limit.ssthresh, restoringSlowStart: restoringSlowStart)
     }
 }

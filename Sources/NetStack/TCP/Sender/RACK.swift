@@ -14,6 +14,8 @@ struct RACK {
         var end: SequenceNumber
         /// RACK's per-segment `Segment.xmit_ts` (RFC 8985 §6.1): the latest transmission.
         var sentAt: NetInstant
+        /// The transmission before the latest (the original, or an earlier resend); `sentAt` if none.
+        var previousSentAt: NetInstant
         var retransmitted: Bool
         /// SACKed (RFC 8985 §6.1 `Segment.lost` is the complement of delivered-or-outstanding).
         var delivered: Bool
@@ -35,6 +37,16 @@ struct RACK {
     private var forwardAcked: SequenceNumber? = nil
     /// Segments marked lost (for tests and statistics).
     private(set) var segmentsMarkedLost = 0
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd_mult, raised once per round trip that sees a D-SACK.
+    private(set) var reorderingWindowMultiplier: Int64 = 1
+    /// RFC 8985 §6.2 step 4: RACK.dsack_round, SND.NXT when the multiplier was last raised.
+    private var duplicateSackRound: SequenceNumber? = nil
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd_persist, recoveries left before the multiplier resets.
+    private var multiplierPersistence = 0
+    /// RFC 8985 §6.2 step 4: 16 recoveries without a D-SACK reset the multiplier.
+    static let multiplierPersistenceRecoveries = 16
+    /// Linux's bound on `reo_wnd_steps` (an 8-bit field); the window is capped at SRTT anyway.
+    static let maximumMultiplier: Int64 = 255
 
     /// Storage is reserved at the first transmission, not at creation: an idle connection holds none.
     init() {}
@@ -51,15 +63,13 @@ struct RACK {
     mutating func onSent(seq: SequenceNumber, end: SequenceNumber, now: NetInstant, retransmission: Bool) {
         guard seq < end else { return }
         if records.capacity == 0 { records.reserveCapacity(64) }
-        if let last = records.last, !(seq < last.end) {
-            records.append(Record(seq: seq, end: end, sentAt: now, retransmitted: retransmission, delivered: false, lost: false))
-            return
-        }
-        if records.isEmpty {
-            records.append(Record(seq: seq, end: end, sentAt: now, retransmitted: retransmission, delivered: false, lost: false))
+        if records.last.map({ !(seq < $0.end) }) ?? true {
+            records.append(
+                Record(seq: seq, end: end, sentAt: now, previousSentAt: now, retransmitted: retransmission, delivered: false, lost: false))
             return
         }
         for i in records.indices where records[i].seq < end && seq < records[i].end {
+            records[i].previousSentAt = records[i].sentAt
             records[i].sentAt = now
             records[i].retransmitted = true
             records[i].lost = false
@@ -67,8 +77,9 @@ struct RACK {
     }
 
     /// An ACK moved SND.UNA to `una` with the SACK `scoreboard`: RFC 8985 §6.2 steps 1–3 for every
-    /// newly delivered segment.
-    mutating func onAck(una: SequenceNumber, scoreboard: SACKScoreboard, now: NetInstant) {
+    /// newly delivered segment. `echoedSendTime` is when the segment whose timestamp the ACK echoes was
+    /// sent (RFC 7323 TSecr, to the millisecond), if known.
+    mutating func onAck(una: SequenceNumber, scoreboard: SACKScoreboard, now: NetInstant, echoedSendTime: NetInstant? = nil) {
         var dropped = 0
         for i in records.indices {
             let r = records[i]
@@ -77,10 +88,26 @@ struct RACK {
             if !cumulative { records[i].delivered = true; records[i].lost = false }
             if cumulative { dropped = i + 1 }
             if r.delivered { continue }
-            deliver(r, now: now)
+            deliver(Self.deliveredTransmission(of: r, echoedSendTime: echoedSendTime), now: now)
         }
         if dropped > 0 { records.removeFirst(dropped) }
     }
+
+    /// RFC 8985 §6.2 step 2 / RFC 3522 (Eifel): an ACK echoing a timestamp from before a segment's
+    /// latest resend was caused by an earlier transmission, so that one was delivered. Taking the resend
+    /// instead made a delay spike look like a fresh round trip of the resend's age, and every segment sent
+    /// before it looked lost.
+    static func deliveredTransmission(of r: Record, echoedSendTime: NetInstant?) -> Record {
+        guard r.retransmitted, let echoed = echoedSendTime,
+            echoed + timestampGranularity <= r.sentAt, r.previousSentAt < r.sentAt
+        else { return r }
+        var original = r
+        original.sentAt = r.previousSentAt
+        return original
+    }
+
+    /// RFC 7323 timestamps here tick in milliseconds.
+    static let timestampGranularity: Int64 = 1_000_000
 
     private mutating func deliver(_ r: Record, now: NetInstant) {
         let sample = now - r.sentAt
@@ -102,17 +129,38 @@ struct RACK {
         rtt = sample
     }
 
-    /// RFC 8985 §6.2 step 4: RACK.reo_wnd = min_RTT / 4 (capped at SRTT) once reordering was seen;
-    /// before that, 0 in loss recovery (fast recovery or after a timeout) or once DupThresh segments are
-    /// SACKed (`dupThreshReached`: the loss is as good as proven, Linux `tcp_rack_reo_wnd`), else
-    /// min_RTT / 4. Waiting out the window there only delays the retransmission by a timer.
+    /// RFC 8985 §6.2 step 4: RACK.reo_wnd = reo_wnd_mult · min_RTT / 4 (capped at SRTT) once reordering
+    /// was seen; before that, 0 in loss recovery (fast recovery or after a timeout) or once DupThresh
+    /// segments are SACKed (`dupThreshReached`: the loss is as good as proven, Linux
+    /// `tcp_rack_reo_wnd`), else the same. Waiting out the window there only delays the retransmission.
     func reorderingWindow(inRecovery: Bool, dupThreshReached: Bool = false, smoothedRTT: Int64?) -> Int64 {
         guard let min = minRTT else { return 0 }
         if !reorderingSeen && (inRecovery || dupThreshReached) { return 0 }
-        let window = min / 4
+        let window = reorderingWindowMultiplier * (min / 4)
         if let srtt = smoothedRTT { return Swift.min(window, srtt) }
         return window
     }
+
+    /// RFC 8985 §6.2 step 4 (RACK_update_reo_wnd) for an ACK: the D-SACK round ends once SND.UNA passes
+    /// it; a D-SACK outside a round raises the multiplier and starts one.
+    mutating func updateReorderingWindow(duplicateSack: Bool, una: SequenceNumber, sndNxt: SequenceNumber) {
+        if let round = duplicateSackRound, una >= round { duplicateSackRound = nil }
+        guard duplicateSack, duplicateSackRound == nil else { return }
+        duplicateSackRound = sndNxt
+        reorderingWindowMultiplier = Swift.min(Self.maximumMultiplier, reorderingWindowMultiplier + 1)
+        multiplierPersistence = Self.multiplierPersistenceRecoveries
+    }
+
+    /// RFC 8985 §6.2 step 4: fast or RTO recovery ended; after 16 without a D-SACK the multiplier resets.
+    mutating func recoveryEnded() {
+        multiplierPersistence -= 1
+        if multiplierPersistence <= 0 { reorderingWindowMultiplier = 1 }
+    }
+
+    /// A D-SACK showed a retransmission was unnecessary: its original was delivered after data sent
+    /// later, which is reordering (RFC 8985 §6.2 step 3 sees it only for segments never resent; here the
+    /// resend came first). Linux counts it as reordering the same way (`tcp_sacktag_one`).
+    mutating func noteReordering() { reorderingSeen = true }
 
     /// RFC 8985 §6.2 step 5: marks lost every outstanding, undelivered segment sent before RACK.xmit_ts
     /// whose time is up (`sentAt + RACK.rtt + reo_wnd ≤ now`). Returns the bytes newly marked and, for

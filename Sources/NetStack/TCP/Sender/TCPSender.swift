@@ -46,6 +46,12 @@ struct TCPSender {
     private(set) var tailLossProbes = 0
 
     var congestion: CongestionController
+    /// RFC 9406: HyStart++ ends the initial slow start when the RTT grows.
+    private(set) var hyStart = HyStartPlusPlus()
+    /// RFC 5682: F-RTO, spurious retransmission timeouts.
+    private(set) var forwardRTO = ForwardRTO()
+    /// F-RTO's decision on the last ACK, for the connection to act on (`takeForwardRTODecision`).
+    private var forwardRTODecision = ForwardRTO.Decision.none
     /// RFC 8985 §6: time-based loss detection over every transmission (with SACK only).
     private(set) var rack = RACK()
     /// RFC 8985 §6.3: the reordering timer, when a segment may still turn out lost.
@@ -74,19 +80,17 @@ struct TCPSender {
     /// (what RFC 6582's window inflation accounts for).
     private(set) var renoDelivered = 0
 
-    /// RFC 2883 §5 / RFC 3708: the congestion state before the current episode, restored when D-SACKs
+    /// RFC 2883 §5 / RFC 3708: the congestion state before each recent episode, restored when D-SACKs
     /// show every retransmission of the episode was unnecessary.
-    private(set) var undoState: CongestionController? = nil
-    private(set) var retransmittedInEpisode = 0
-    /// SND.UNA when the episode began: D-SACKs below it belong to earlier episodes.
-    private var undoMarker: SequenceNumber? = nil
-    private(set) var duplicateSackedInEpisode = 0
+    private(set) var undo = SpuriousRecoveryUndo()
     /// Episodes undone (for tests and statistics).
-    private(set) var undoCount = 0
+    var undoCount: Int { undo.undone }
     /// Fast recoveries entered (for tests and statistics).
     private(set) var recoveries = 0
     /// Retransmission timeouts (for tests and statistics).
     private(set) var timeouts = 0
+    /// Segments retransmitted, by any path (for tests and statistics).
+    private(set) var retransmittedSegments = 0
 
     init(algorithm: TCPCongestionControlAlgorithm, mss: Int, iss: SequenceNumber) {
         self.mss = Swift.max(1, mss)
@@ -110,7 +114,8 @@ struct TCPSender {
     /// `flight` is SND.MAX − old SND.UNA.
     mutating func onAck(
         ack: SequenceNumber, oldUna: SequenceNumber, sndMax: SequenceNumber, blocks: TCPSACKBlocks,
-        isDuplicate: Bool, now: NetInstant, rtt: Int64?
+        isDuplicate: Bool, now: NetInstant, rtt: Int64?, canSendNewData: Bool = false,
+        echoedSendTime: NetInstant? = nil, rttSample: Int64? = nil
     ) {
         let advanced = ack - oldUna
         let flight = sndMax - oldUna
@@ -119,22 +124,22 @@ struct TCPSender {
         if sackEnabled {
             let update = scoreboard.update(blocks: blocks, ack: ack, una: ack, sndMax: sndMax)
             newlySacked = update.newlySacked
-            // RFC 2883 §5: only D-SACKs of this episode's retransmissions (at or above SND.UNA when it
-            // began, below HighRxt) count towards undoing it.
-            if let d = update.duplicate, undoState != nil, let marker = undoMarker,
-                d.left >= marker, d.right <= highRetransmitted
-            {
-                duplicateSackedInEpisode += update.duplicateBytes
-            }
+            // RFC 2883 §5: only D-SACKs of an episode's retransmissions (at or above SND.UNA when it
+            // began, below SND.MAX then) count towards undoing it.
+            if let d = update.duplicate { undo.duplicateSacked(left: d.left, right: d.right) }
+            rack.updateReorderingWindow(duplicateSack: update.duplicate != nil, una: ack, sndNxt: sndMax)
             scoreboard.advance(to: ack)
-            rack.onAck(una: ack, scoreboard: scoreboard, now: now)
+            rack.onAck(una: ack, scoreboard: scoreboard, now: now, echoedSendTime: echoedSendTime)
             detectRACKLosses(now: now, smoothedRTT: rtt)
             if inRecovery { detectLostRetransmissions(una: ack) }
         }
         if advanced > 0 {
             duplicateAcks = 0
             probeAllowed = true
-            if recoveringFromTimeout, recoveryPoint.map({ ack >= $0 }) ?? true { recoveringFromTimeout = false }
+            if recoveringFromTimeout, recoveryPoint.map({ ack >= $0 }) ?? true {
+                recoveringFromTimeout = false
+                rack.recoveryEnded()
+            }
             if highRetransmitted < ack { highRetransmitted = ack }
             if inRecovery, let point = recoveryPoint {
                 if ack >= point {
@@ -143,6 +148,7 @@ struct TCPSender {
                     probeDeadline = nil
                     renoDelivered = 0
                     congestion.onRecoveryEnd()
+                    rack.recoveryEnded()
                 } else if !sackEnabled {
                     // RFC 6582 §3.2 step 3, partial acknowledgment: resend the next hole; the segments
                     // the ACK covered beyond the retransmitted one were among those presumed delivered.
@@ -150,16 +156,17 @@ struct TCPSender {
                     renoDelivered = Swift.max(0, renoDelivered - Swift.max(0, advanced - mss))
                 }
             } else {
-                congestion.onAck(acked: advanced, now: now, rtt: rtt)
+                growWindow(acked: advanced, ack: ack, sndMax: sndMax, now: now, rtt: rtt, rttSample: rttSample)
             }
         } else if sackEnabled ? newlySacked > 0 : isDuplicate {
             // RFC 6675 §2: with SACK, a duplicate is an ACK that SACKs new data.
             duplicateAcks += 1
             if inRecovery && !sackEnabled { renoDelivered += mss }
         }
-        if undoState != nil, retransmittedInEpisode > 0, duplicateSackedInEpisode >= retransmittedInEpisode {
-            undoEpisode()
+        if advanced > 0 || (sackEnabled ? newlySacked > 0 : isDuplicate) {
+            decideForwardRTO(ack: ack, advanced: advanced > 0, canSendNewData: canSendNewData)
         }
+        while let (episode, isLatest) = undo.takeSpurious() { undoEpisode(episode, isLatest: isLatest) }
         guard !inRecovery else { return }
         // RFC 6675 §5: enter recovery on DupThresh duplicates or when IsLost(HighACK + 1);
         // RFC 6675 §5.1 / RFC 6582 §3.2 step 1: not until the ACK covers the last recovery point. That
@@ -167,27 +174,72 @@ struct TCPSender {
         // last byte sent, SND.MAX − 1; `recoveryPoint` holds SND.MAX, so an ACK equal to it covers it.
         // (Requiring more than that kept the loss of the first segment sent after a recovery from being
         // repaired until the RTO.)
-        // RFC 8985 §6.2: RACK marking a segment lost starts recovery as well.
-        let lost = sackEnabled && (isLost(ack, una: ack) || rack.firstLost != nil)
-        guard duplicateAcks >= duplicateThreshold || lost else { return }
+        // RFC 8985 §6.2: RACK marking a segment lost starts recovery as well. Once reordering was seen,
+        // RACK alone decides (its window then tolerates the reordering; DupThresh would not), as Linux's
+        // `tcp_time_to_recover` does with RACK.
+        let lost = sackEnabled && (rack.firstLost != nil || (!rackOnly && isLost(ack, una: ack)))
+        guard (!rackOnly && duplicateAcks >= duplicateThreshold) || lost else { return }
         if let point = recoveryPoint, ack < point { return }
         guard sndMax > ack else { return }
         enterRecovery(una: ack, sndMax: sndMax, flight: flight, now: now)
     }
 
+    /// RFC 5681 §3.1 / RFC 9438 growth for `acked` new bytes outside recovery; in the initial slow start
+    /// HyStart++ (RFC 9406 §4.2) may slow the growth (Conservative Slow Start) or end it.
+    private mutating func growWindow(
+        acked: Int, ack: SequenceNumber, sndMax: SequenceNumber, now: NetInstant, rtt: Int64?, rttSample: Int64?
+    ) {
+        guard congestion.cwnd < congestion.ssthresh, !recoveringFromTimeout else {
+            congestion.onAck(acked: acked, now: now, rtt: rtt)
+            return
+        }
+        switch hyStart.onAck(ack: ack, sndNxt: sndMax, rttSample: rttSample) {
+        case .standard:
+            congestion.onAck(acked: acked, now: now, rtt: rtt)
+        case .conservative:
+            congestion.onAck(acked: Swift.max(1, acked / HyStartPlusPlus.conservativeGrowthDivisor), now: now, rtt: rtt)
+        case .exit:
+            congestion.endSlowStart()
+            congestion.onAck(acked: acked, now: now, rtt: rtt)
+        }
+    }
+
+    /// RFC 5682 §2.1 steps 2 and 3 for an ACK after a timeout; step 3b undoes the timeout's reduction
+    /// (as Linux's `tcp_try_undo_loss` does; RFC 5682 §4 leaves the response to the implementation).
+    private mutating func decideForwardRTO(ack: SequenceNumber, advanced: Bool, canSendNewData: Bool) {
+        let decision = forwardRTO.onAck(ack: ack, advanced: advanced, canSendNewData: canSendNewData)
+        if decision == .none { return }
+        forwardRTODecision = decision
+        guard decision == .spurious else { return }
+        if let episode = undo.takeLatest() { undoEpisode(episode, isLatest: true) }
+        if recoveringFromTimeout {
+            recoveringFromTimeout = false
+            rack.recoveryEnded()
+        }
+    }
+
+    /// F-RTO's decision on the last ACK (RFC 5682 §2.1), once: the connection moves SND.NXT by it.
+    mutating func takeForwardRTODecision() -> ForwardRTO.Decision {
+        defer { forwardRTODecision = .none }
+        return forwardRTODecision
+    }
+
+    /// New data may go out past the congestion window: F-RTO step 2b's two segments.
+    var forwardRTOMaySendNewData: Bool { forwardRTO.newSegmentsAllowed > 0 }
+
     private mutating func enterRecovery(una: SequenceNumber, sndMax: SequenceNumber, flight: Int, now: NetInstant) {
-        undoState = congestion
-        undoMarker = una
+        forwardRTO.cancel()
+        hyStart.stop()
+        undo.begin(una: una, sndMax: sndMax, before: congestion, fromTimeout: false)
         probeDeadline = nil
         sackedAtEntry = scoreboard.sackedBytes
         retransmissions.removeAll(keepingCapacity: true)
-        retransmittedInEpisode = 0
-        duplicateSackedInEpisode = 0
         recoveryPoint = sndMax
         inRecovery = true
         recoveries += 1
         // RFC 6675 §5 step 4.2 / RFC 5681 eq. 4: ssthresh from FlightSize, cwnd = ssthresh.
         congestion.onCongestionEvent(flight: flight, now: now)
+        undo.reduced(to: congestion.ssthresh)
         retransmitHeadDue = true
         highRetransmitted = una
         renoDelivered = sackEnabled ? 0 : Swift.min(duplicateAcks * mss, flight)
@@ -215,14 +267,21 @@ struct TCPSender {
         return true
     }
 
-    /// RFC 2883 §5 (and Linux's undo): every retransmission of the episode was reported as a duplicate,
-    /// so the loss was not a loss: restore the congestion state of before the episode.
-    private mutating func undoEpisode() {
-        if let previous = undoState {
-            if previous.cwnd > congestion.cwnd || previous.ssthresh > congestion.ssthresh { congestion = previous }
+    /// RFC 2883 §5 / RFC 3708 §3 (and Linux's undo): every retransmission of the episode was reported
+    /// as a duplicate, so the loss was not a loss. The latest episode restores the congestion state of
+    /// before it and ends; an older one undoes its own reduction only (see `SpuriousRecoveryUndo`).
+    private mutating func undoEpisode(_ episode: SpuriousRecoveryUndo.Episode, isLatest: Bool) {
+        // A fast recovery is entered on SACKs above a hole: all of it spurious means the hole's segments
+        // arrived late, i.e. reordering. (One D-SACK alone is no proof: a lost ACK makes a probe or a
+        // timeout's resend a duplicate as well, and reordering then switched off DupThresh on a lossy
+        // path.) A spurious timeout is a delay spike, not reordering.
+        if !episode.fromTimeout { rack.noteReordering() }
+        guard isLatest else {
+            congestion.undoReduction(factor: episode.reduction, upTo: episode.before)
+            return
         }
-        undoState = nil
-        undoCount += 1
+        let previous = episode.before
+        if previous.cwnd > congestion.cwnd || previous.ssthresh > congestion.ssthresh { congestion = previous }
         // The episode was reordering, not loss: tolerate that much reordering from now on, and let the
         // next real loss start recovery at once.
         let degree = sackedAtEntry / mss + 1
@@ -233,8 +292,14 @@ struct TCPSender {
         if inRecovery {
             inRecovery = false
             renoDelivered = 0
+            rack.recoveryEnded()
         }
     }
+
+    /// With SACK, once reordering was seen, RACK's marks are the only loss detection (RFC 8985 §6.2
+    /// replaces RFC 6675 §4 IsLost() then): DupThresh SACKed segments above a hole prove nothing when
+    /// segments overtake each other by more than that.
+    var rackOnly: Bool { sackEnabled && rack.reorderingSeen }
 
     /// Marks the retransmission at SND.UNA lost when data sent after it has been SACKed while it is
     /// still missing, and has it resent.
@@ -293,6 +358,8 @@ struct TCPSender {
         }
         guard sackEnabled else { return Swift.max(0, (sndMax - una) - renoDelivered) }
         let unsacked = (sndMax - una) - scoreboard.sackedBytes(from: una, to: sndMax)
+        // RFC 6675 §4 SetPipe with RACK's lost marks for IsLost() (retransmitted ranges lose the mark).
+        if rackOnly { return Swift.max(0, unsacked - rack.lostBytes) }
         var lostUnsacked = 0
         let lostBoundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
         if let boundary = lostBoundary, boundary > una
@@ -326,7 +393,7 @@ struct TCPSender {
             let length = Swift.min(mss, r.end - r.seq, sndMax - r.seq)
             if length > 0 { return (r.seq, length) }
         }
-        guard inRecovery, sackEnabled,
+        guard inRecovery, sackEnabled, !rackOnly,
             let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
         else { return nil }
         let start = highRetransmitted > una ? highRetransmitted : una
@@ -350,7 +417,8 @@ struct TCPSender {
         let end = seq + length
         if sackEnabled { rack.onSent(seq: seq, end: end, now: now, retransmission: true) }
         if highRetransmitted < end { highRetransmitted = end }
-        retransmittedInEpisode += Swift.max(length, 1)
+        undo.retransmitted(seq: seq, length: length)
+        retransmittedSegments += 1
         if inRecovery && sackEnabled && length > 0 && retransmissions.count < 1024 {
             // Reserved at the first recovery, not at creation: an idle connection holds no storage.
             if retransmissions.capacity == 0 { retransmissions.reserveCapacity(16) }
@@ -360,6 +428,7 @@ struct TCPSender {
 
     /// New data `[seq, seq + length)` was sent (RFC 8985 §6.1: its transmission time).
     mutating func didSend(seq: SequenceNumber, length: Int, now: NetInstant) {
+        forwardRTO.didSendNewSegment()
         if sackEnabled { rack.onSent(seq: seq, end: seq + length, now: now, retransmission: false) }
     }
 
@@ -445,15 +514,13 @@ struct TCPSender {
     /// The retransmission timer expired (RFC 5681 §3.1, RFC 6582 §4, RFC 6675 §5.1). After a second
     /// consecutive timeout the SACK information is discarded in case the receiver reneged (RFC 2018 §8).
     mutating func onRetransmissionTimeout(una: SequenceNumber, sndMax: SequenceNumber, consecutive: Int, now: NetInstant) {
-        if consecutive <= 1 {
-            // A new episode; a backed-off timeout continues the previous one.
-            undoState = congestion
-            undoMarker = una
-            retransmittedInEpisode = 0
-            duplicateSackedInEpisode = 0
-        }
+        // A new episode; a backed-off timeout continues the previous one.
+        if consecutive <= 1 { undo.begin(una: una, sndMax: sndMax, before: congestion, fromTimeout: true) }
         congestion.onRetransmissionTimeout(flight: sndMax - una, now: now)
+        if consecutive <= 1 { undo.reduced(to: congestion.ssthresh) }
         timeouts += 1
+        hyStart.stop()
+        forwardRTO.timeout(sndMax: sndMax, consecutive: consecutive)
         recoveringFromTimeout = true
         inRecovery = false
         recoveryPoint = sndMax
