@@ -9,9 +9,7 @@ enum WireNetMain {
     }
 }
 #else
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 
 /// Built without the `CLI` package trait (Package.swift): the command's argument parsing is not
 /// compiled in, so say how to build the real command instead of failing to link.
@@ -20,7 +18,7 @@ enum WireNetMain {
     static func main() {
         let message = "wirenet: built without the CLI trait; build it with `swift build --traits CLI --product wirenet`"
             + " (scripts/run.sh and scripts/test.sh do)\n"
-        fputs(message, stderr)
+        FileHandle.standardError.write(Data(message.utf8))
         exit(2)
     }
 }
