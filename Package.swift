@@ -15,6 +15,13 @@ let package = Package(
         .library(name: "WireNet", targets: ["WireNet"]),
         .executable(name: "wirenet", targets: ["wirenet"]),
     ],
+    // The `wirenet` command needs swift-argument-parser and swift-prometheus; library users do not.
+    // Off by default, so a package that depends on these libraries neither fetches nor builds them
+    // (SwiftPM prunes dependencies used only under disabled traits). The repository's scripts build
+    // with `--traits CLI`; a build without it makes a `wirenet` that says how to get the real one.
+    traits: [
+        .trait(name: "CLI", description: "The wirenet command: argument parsing and the Prometheus endpoint."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -58,7 +65,7 @@ let package = Package(
             name: "wirenet",
             dependencies: [
                 "WireNet",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CLI"])),
                 "WireNetCLI",
             ]),
         // The wirenet command's parts (commands, forwarding, control socket, demo), testable.
@@ -67,7 +74,7 @@ let package = Package(
             name: "WireNetCLI",
             dependencies: [
                 "WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "CEventPoll",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CLI"])),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -166,14 +173,16 @@ package.targets.append(contentsOf: [
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
 ])
-// The CLI serves `--metrics` with NIO and swift-prometheus (the CLI only; library users never build them).
+// The CLI serves `--metrics` with NIO and swift-prometheus (the CLI trait only; library users never
+// fetch swift-prometheus nor build any of these for the CLI).
 if let cli = package.targets.first(where: { $0.name == "WireNetCLI" }) {
+    let withCLI = TargetDependencyCondition.when(traits: ["CLI"])
     cli.dependencies += [
-        "WireNetMetrics",
-        .product(name: "NIOCore", package: "swift-nio"),
-        .product(name: "NIOPosix", package: "swift-nio"),
-        .product(name: "NIOHTTP1", package: "swift-nio"),
-        .product(name: "Metrics", package: "swift-metrics"),
-        .product(name: "Prometheus", package: "swift-prometheus"),
+        .target(name: "WireNetMetrics", condition: withCLI),
+        .product(name: "NIOCore", package: "swift-nio", condition: withCLI),
+        .product(name: "NIOPosix", package: "swift-nio", condition: withCLI),
+        .product(name: "NIOHTTP1", package: "swift-nio", condition: withCLI),
+        .product(name: "Metrics", package: "swift-metrics", condition: withCLI),
+        .product(name: "Prometheus", package: "swift-prometheus", condition: withCLI),
     ]
 }

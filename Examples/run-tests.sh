@@ -131,7 +131,10 @@ check_http_app VaporOnTunnel
 # --- The CLI: `wirenet up --metrics` after a known transfer, and `wirenet up --tun` ------------------
 WIRENET=${WIRENET:-$EXAMPLES_DIR/../.build/debug/wirenet}
 if [ ! -x "$WIRENET" ]; then
-    echo "examples: $WIRENET is not built (swift build --product wirenet): skipping the CLI checks"
+    echo "examples: $WIRENET is not built (swift build --traits CLI --product wirenet): skipping the CLI checks"
+elif ! "$WIRENET" --help >/dev/null 2>&1; then
+    # Built without the CLI package trait: that wirenet only says how to build the real one.
+    echo "examples: $WIRENET was built without the CLI trait (swift build --traits CLI --product wirenet): skipping the CLI checks"
 else
     # A 10 MiB file on a loopback http.server, served on the tunnel by `--serve`, fetched by the peer.
     mkdir -p "$WORK/local"

@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-64}
-swift build -c release --product DataPathAllocationProbe >/dev/null
-probe="$(swift build -c release --show-bin-path)/DataPathAllocationProbe"
+swift build -c release --traits CLI --product DataPathAllocationProbe >/dev/null
+probe="$(swift build -c release --traits CLI --show-bin-path)/DataPathAllocationProbe"
 out="perf/results/$(date -u +%Y-%m-%dT%H%MZ)-alloc.jsonl"
 mkdir -p perf/results
 {

@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-3}
 rounds=${2:-5}
 threads=${3:-1,2}
-swift build -c release --product WireGuardParallelBench >/dev/null
-bench="$(swift build -c release --show-bin-path)/WireGuardParallelBench"
+swift build -c release --traits CLI --product WireGuardParallelBench >/dev/null
+bench="$(swift build -c release --traits CLI --show-bin-path)/WireGuardParallelBench"
 stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 out="perf/results/$stamp-crypto.jsonl"
 tmp_pair="$(mktemp)"

@@ -12,8 +12,8 @@ settle=${1:-5}
 samples=${2:-3}
 PREFIX="${PREFIX:-wnp}"
 if [ -z "${WIRENET_BIN:-}" ]; then
-    swift build -c release --product wirenet >/dev/null
-    WIRENET_BIN="$(swift build -c release --show-bin-path)/wirenet"
+    swift build -c release --traits CLI --product wirenet >/dev/null
+    WIRENET_BIN="$(swift build -c release --traits CLI --show-bin-path)/wirenet"
 fi
 ns="${PREFIX}rss$$"
 work="$(mktemp -d)"

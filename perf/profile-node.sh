@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-1}
 mib=${2:-1024}
-swift build -c release --product DataPathAllocationProbe >/dev/null
-probe="$(swift build -c release --show-bin-path)/DataPathAllocationProbe"
+swift build -c release --traits CLI --product DataPathAllocationProbe >/dev/null
+probe="$(swift build -c release --traits CLI --show-bin-path)/DataPathAllocationProbe"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 out="perf/results/$(date -u +%Y-%m-%dT%H%MZ)-profile-node.txt"

@@ -80,15 +80,15 @@ fi
 # WIRENET_BIN=none skips those rows.
 if [ -z "$WIRENET_BIN" ]; then
     echo "run.sh: building wirenet (release) for rows a and b"
-    (cd "$perf_dir/.." && swift build -c release --product wirenet >/dev/null)
-    WIRENET_BIN="$(cd "$perf_dir/.." && swift build -c release --show-bin-path)/wirenet"
+    (cd "$perf_dir/.." && swift build -c release --traits CLI --product wirenet >/dev/null)
+    WIRENET_BIN="$(cd "$perf_dir/.." && swift build -c release --traits CLI --show-bin-path)/wirenet"
 elif [ "$WIRENET_BIN" = none ]; then
     WIRENET_BIN=""
 fi
 # The floor for CPU per GB: libsodium's ChaCha20-Poly1305 seal + open of 1420-byte packets on one
 # thread, measured at the start and the end of this run (perf/crypto/WireGuardParallelBench).
-(cd "$perf_dir/.." && swift build -c release --product WireGuardParallelBench >/dev/null)
-crypto_bench="$(cd "$perf_dir/.." && swift build -c release --show-bin-path)/WireGuardParallelBench"
+(cd "$perf_dir/.." && swift build -c release --traits CLI --product WireGuardParallelBench >/dev/null)
+crypto_bench="$(cd "$perf_dir/.." && swift build -c release --traits CLI --show-bin-path)/WireGuardParallelBench"
 
 # ---------------------------------------------------------------------------------------------
 # Run state and cleanup

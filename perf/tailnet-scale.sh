@@ -25,7 +25,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2
 trap cleanup EXIT
 
 if [ -z "${WIRENET_BIN:-}" ]; then
-    (cd "$repo" && swift build -c release --product wirenet >/dev/null)
+    (cd "$repo" && swift build -c release --traits CLI --product wirenet >/dev/null)
     WIRENET_BIN="$repo/.build/release/wirenet"
 fi
 "$repo/scripts/build-control-helper.sh" >/dev/null

@@ -20,8 +20,8 @@ mkdir -p perf/results
 exec > >(tee "$results")
 
 cc -O2 -Wall -pthread -o "$out/udp-reference" perf/udp-reference.c
-swift build -c release --product UDPTransportBench >/dev/null
-bench=$(swift build -c release --show-bin-path)/UDPTransportBench
+swift build -c release --traits CLI --product UDPTransportBench >/dev/null
+bench=$(swift build -c release --traits CLI --show-bin-path)/UDPTransportBench
 
 echo "UDP loopback, $size-byte datagrams, $count per path, batches of 64; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-28s %10s %12s %8s %7s %10s %9s %7s\n' path received datagrams/s Gbit/s loss "CPU ns/dg" allocs/dg "vs ref"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --build
-swift build -c release --product wirenet >/dev/null
+swift build -c release --traits CLI --product wirenet >/dev/null
 # The control-plane helper (Go), which `wirenet up --control-url` loads; skipped with a note without Go.
 scripts/build-control-helper.sh >&2
-exec "$(swift build -c release --show-bin-path)/wirenet" "${@:-demo}"
+exec "$(swift build -c release --traits CLI --show-bin-path)/wirenet" "${@:-demo}"

@@ -48,7 +48,7 @@ jobs=()
 export SWIFT_BACKTRACE=enable=no
 
 echo "sanitizers: building the tests with --sanitize=$sanitizer in $scratch"
-swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" "${jobs[@]}"
+swift build --traits CLI --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" "${jobs[@]}"
 
 filter="$(IFS='|'; echo "${suites[*]}")"
 echo "sanitizers: running ($filter) under $sanitizer"
@@ -59,7 +59,7 @@ skip=()
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 result=clean
-swift test --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build --no-parallel --filter "$filter" "${skip[@]}" \
+swift test --traits CLI --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build --no-parallel --filter "$filter" "${skip[@]}" \
     2>&1 | tee "$log" || result=failed
 # A summary for Docs/reliability.md: perf/results/sanitizers/<time>-<sanitizer>.txt
 mkdir -p perf/results/sanitizers

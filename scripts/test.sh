@@ -17,7 +17,7 @@ scripts/bootstrap.sh
 # (simulated 10 MB transfers, real-peer transfers) still run in a few minutes. Set
 # TEST_CONFIGURATION=release to run the same suite optimised.
 configuration="${TEST_CONFIGURATION:-debug}"
-flags=(-c "$configuration")
+flags=(-c "$configuration" --traits CLI)
 [ "$configuration" = release ] && flags+=(-Xswiftc -enable-testing)
 
 echo "test: building ($configuration)"

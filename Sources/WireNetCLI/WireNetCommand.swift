@@ -1,3 +1,4 @@
+#if CLI  // The command itself needs swift-argument-parser (and --metrics swift-prometheus): Package.swift.
 import ArgumentParser
 
 /// The `wirenet` command: keys, a node in the foreground with port forwarding, its status, and a demo.
@@ -13,3 +14,4 @@ public struct WireNetCommand: AsyncParsableCommand {
 
     public init() {}
 }
+#endif

@@ -111,6 +111,7 @@ struct ControlSocketPathTests {
     }
 }
 
+#if CLI  // KeyText lives with the key commands (the CLI package trait).
 @Suite("Key text as wg pubkey reads it")
 struct KeyTextTests {
     @Test func aKeyWithATrailingNewlineIsAccepted() throws {
@@ -137,6 +138,7 @@ struct KeyTextTests {
         }
     }
 }
+#endif
 
 @Suite("Host addresses")
 struct SocketAddressTests {

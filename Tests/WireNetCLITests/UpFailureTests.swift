@@ -1,3 +1,4 @@
+#if CLI  // UpSession is `wirenet up` (the CLI package trait).
 import Testing
 @testable import WireNet
 @testable import WireNetCLI
@@ -26,3 +27,4 @@ import Testing
         #expect(pair.server.failure == nil)
     }
 }
+#endif

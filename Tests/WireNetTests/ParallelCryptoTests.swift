@@ -143,7 +143,7 @@ struct ParallelCryptoTests {
 enum ReleaseProbe {
     static var path: String? {
         if let override = ProcessInfo.processInfo.environment["WIRENET_ALLOCATION_PROBE"] { return override }
-        guard let debugDirectory = WirenetBinary.path.map({ URL(fileURLWithPath: $0).deletingLastPathComponent() }) else { return nil }
+        guard let debugDirectory = WirenetBinary.builtPath.map({ URL(fileURLWithPath: $0).deletingLastPathComponent() }) else { return nil }
         // .build/<triple>/debug/wirenet → .build/<triple>/release/DataPathAllocationProbe
         let candidate = debugDirectory.deletingLastPathComponent().appendingPathComponent("release/DataPathAllocationProbe").path
         return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil

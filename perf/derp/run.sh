@@ -23,8 +23,8 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" -eq 0 ] || { echo "derp perf: needs root (network namespaces)" >&2; exit 1; }
-(cd "$repo" && swift build --product wirenet >/dev/null && scripts/build-control-helper.sh >/dev/null)
-wirenet="$(cd "$repo" && swift build --show-bin-path)/wirenet"
+(cd "$repo" && swift build --traits CLI --product wirenet >/dev/null && scripts/build-control-helper.sh >/dev/null)
+wirenet="$(cd "$repo" && swift build --traits CLI --show-bin-path)/wirenet"
 
 ip netns add "$hub"; ip -n "$hub" link set lo up
 ip -n "$hub" link add "$br" type bridge; ip -n "$hub" addr add 10.251.6.1/24 dev "$br"; ip -n "$hub" link set "$br" up

@@ -19,7 +19,7 @@ repo="$(cd "$here/../.." && pwd)"
 SIZE_MB="${SIZE_MB:-256}"
 FLOOD_SECONDS="${FLOOD_SECONDS:-60}"
 if [ -z "${WIRENET_BIN:-}" ]; then
-    (cd "$repo" && swift build -c release --product wirenet >/dev/null)
+    (cd "$repo" && swift build -c release --traits CLI --product wirenet >/dev/null)
     WIRENET_BIN="$repo/.build/release/wirenet"
 fi
 

@@ -1,3 +1,4 @@
+#if CLI  // The command itself needs swift-argument-parser (and --metrics swift-prometheus): Package.swift.
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc
@@ -76,3 +77,4 @@ private func readStandardInput(limit: Int) -> [UInt8] {
     }
     return bytes
 }
+#endif

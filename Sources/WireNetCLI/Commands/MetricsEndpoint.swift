@@ -1,3 +1,4 @@
+#if CLI  // The command itself needs swift-argument-parser (and --metrics swift-prometheus): Package.swift.
 import Metrics
 import NIOCore
 import NIOHTTP1
@@ -110,3 +111,4 @@ final class MetricsEndpoint: Sendable {
         task.cancel()
     }
 }
+#endif

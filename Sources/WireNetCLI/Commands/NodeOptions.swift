@@ -1,3 +1,4 @@
+#if CLI  // The command itself needs swift-argument-parser (and --metrics swift-prometheus): Package.swift.
 import ArgumentParser
 import Logging
 import UDPTransport
@@ -85,3 +86,4 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
         throw ExitCode.failure
     }
 }
+#endif

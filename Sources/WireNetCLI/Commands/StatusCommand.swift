@@ -1,3 +1,4 @@
+#if CLI  // The command itself needs swift-argument-parser (and --metrics swift-prometheus): Package.swift.
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc
@@ -49,3 +50,4 @@ struct Status: ParsableCommand {
         }
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if CLI  // The command itself needs swift-argument-parser (and --metrics swift-prometheus): Package.swift.
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc
@@ -385,3 +386,4 @@ final class Once: Sendable {
     private let claimed = Atomic<Bool>(false)
     func claim() -> Bool { !claimed.exchange(true, ordering: .acquiringAndReleasing) }
 }
+#endif
