@@ -137,7 +137,10 @@ struct ForwardingLimitsTests {
             node: pair.server, reactor: reactor, logger: quietLogger)
         let forward = try await UDPForwardForwarder(
             rule: ForwardRule(proto: .udp, bind: HostPort(host: "127.0.0.1", port: 0), target: IPEndpoint(IPAddress(TunnelPair.serverAddress)!, 7011)),
-            node: pair.client, reactor: reactor, logger: quietLogger, limits: limits)
+            node: pair.client, reactor: reactor, logger: quietLogger, limits: limits,
+            // Flows must not expire while the test runs, however slowly a loaded machine runs it
+            // (a full parallel run took 126 s: the first flows timed out and freed their places).
+            idleTimeout: .seconds(3600))
         let serving = Task { await serve.run() }
         let forwarding = Task { await forward.run() }
 
