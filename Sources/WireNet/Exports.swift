@@ -21,6 +21,8 @@
 // The jobs and batch of ``CryptoWorkers``, public for the crypto benchmarks.
 @_exported import struct WireGuard.TransportCryptoJob
 @_exported import class WireGuard.CryptoBatch
+@_exported import enum WireGuard.DropReason
+@_exported import enum WireGuard.DeviceTraceEvent
 
 // TCP settings of the userspace stack (NetStack).
 @_exported import struct NetStack.TCPConfiguration

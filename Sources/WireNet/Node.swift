@@ -49,6 +49,13 @@ public final class Node: Service, Sendable {
         /// production: predictable sequence numbers and ports help off-path attackers. Keys always
         /// come from the system's cryptographic generator.
         public var randomSeed: UInt64? = nil
+        /// A tracing hook: called with each WireGuard event as it happens — a session began after a
+        /// handshake (which peer, which side initiated), a datagram or packet was dropped (why, and
+        /// from which peer when known). It runs on the node's loop thread, so it must return quickly
+        /// and must not wait for the node (hand events to a queue or a logger). nil (the default)
+        /// costs one check where an event would be reported; counters in ``Node/status()`` and the
+        /// metrics are kept either way.
+        public var trace: (@Sendable (DeviceTraceEvent) -> Void)? = nil
         /// The clock the engine reads (tests replace it).
         var clock = EngineClock.system
         /// Threads that encrypt and decrypt transport messages, the engine's own thread included
@@ -157,6 +164,7 @@ public final class Node: Service, Sendable {
         let device = WireGuardDevice(configuration: DeviceConfiguration(
             privateKey: configuration.privateKey, mtu: configuration.mtu, wallClock: clock.wallClockAnchor(),
             random: RandomSource(seed: options.randomSeed)))
+        device.trace = options.trace
         for peer in peers {
             do { try device.addPeer(peer) } catch { throw NodeError.unusablePeerKey(peer.publicKey) }
         }

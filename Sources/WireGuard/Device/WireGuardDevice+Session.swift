@@ -36,6 +36,7 @@ extension WireGuardDevice {
         }
         peer.keypairs = set
         peer.handshakesCompleted &+= 1
+        if let trace { trace(.sessionStarted(peer: peer.publicKey, initiator: isInitiator)) }
     }
 
     /// The first authenticated message under `next` confirms it: it becomes `current`

@@ -121,6 +121,9 @@ public final class WireGuardDevice {
     var random: RandomSource
     /// Drops not attributable to a configured peer (and, summed, all drops).
     public private(set) var drops = DropCounters()
+    /// Called with each ``DeviceTraceEvent`` as it happens, on the thread that drives the device; it
+    /// must return quickly. nil (the default) costs one check where an event would be reported.
+    public var trace: (@Sendable (DeviceTraceEvent) -> Void)?
 
     var readyPeers: [Peer] = []
     /// Each peer's earliest timer deadline (see `PeerTimerSchedule`).
@@ -272,6 +275,7 @@ public final class WireGuardDevice {
     func count(_ reason: DropReason, peer: Peer?) {
         drops.increment(reason)
         peer?.drops.increment(reason)
+        if let trace { trace(.dropped(reason, peer: peer?.publicKey)) }
     }
 
     /// Counts a handshake message toward load and says whether the device is under load
