@@ -91,7 +91,8 @@ struct ForwardingLimitsInteropTests {
         }
         let baseline = try descriptors(of: pid)
         let sampling = Atomic<Bool>(true)
-        let sampler = Task.detached { () -> (max: Int, samples: Int) in
+        // Its own thread: the loop spins for the whole test and must not hold a cooperative-pool thread.
+        async let sampler = onOwnThread { () -> (max: Int, samples: Int) in
             var highest = 0
             var samples = 0
             while sampling.load(ordering: .relaxed) {
@@ -103,7 +104,7 @@ struct ForwardingLimitsInteropTests {
             try namespace.exec(["/usr/bin/python3", "-c", Self.client, "udp-spray", "100.64.7.1", "40", "42001"])
         }
         sampling.store(false, ordering: .relaxed)
-        let sampled = await sampler.value
+        let sampled = try await sampler.get()
         strace.stop()
         let calls = (try? String(contentsOfFile: trace, encoding: .utf8)) ?? ""
         #expect(!calls.contains("socket("), "wirenet opened sockets during refused UDP flows:\n\(calls)")

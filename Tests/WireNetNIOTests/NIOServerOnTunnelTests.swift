@@ -190,13 +190,13 @@ extension NIOServerOnTunnelTests {
                 (try? await peer.exec(["curl", "-sS", "-o", "/dev/null", "http://\(TunnelPeer.peerAddress):8000/"])) != nil
             }
             let proxy = "socks5://127.0.0.1:\(front.port)"
-            let got = try await Task.detached {
+            let got = try await onOwnThread {
                 try Shell.run(["sh", "-c", "curl -sS --fail --max-time 60 --proxy \(proxy) http://\(TunnelPeer.peerAddress):8000/file | sha256sum"])
-            }.value
+            }.get()
             #expect(got.prefix(64) == PatternHTTPServer.sha256(count: 4_000_000))
-            let refused = await Task.detached {
-                Result { try Shell.run(["curl", "-sS", "--max-time", "20", "--proxy", proxy, "http://\(TunnelPeer.peerAddress):8009/"]) }
-            }.value
+            let refused = await onOwnThread {
+                try Shell.run(["curl", "-sS", "--max-time", "20", "--proxy", proxy, "http://\(TunnelPeer.peerAddress):8009/"])
+            }
             guard case .failure(let failure as Shell.Failure) = refused else {
                 Issue.record("a closed port answered: \(refused)")
                 return

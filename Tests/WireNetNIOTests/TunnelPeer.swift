@@ -102,10 +102,12 @@ final class TunnelPeer: @unchecked Sendable {
         await peer.stop()
     }
 
-    /// Runs a command in the peer's namespace off the cooperative pool.
+    /// Runs a command in the peer's namespace on a thread of its own: a detached task would still
+    /// block a cooperative-pool thread for the whole `curl`, which the bridge's tasks need (a loaded
+    /// parallel run saw the 64 MiB download stall that way until curl gave up).
     func exec(_ command: [String]) async throws -> String {
         let namespace = self.namespace
-        return try await Task.detached { try namespace.exec(command) }.value
+        return try await onOwnThread { try namespace.exec(command) }.get()
     }
 
     /// Stops everything: the node, wireguard-go, the namespace and the veth pair.
