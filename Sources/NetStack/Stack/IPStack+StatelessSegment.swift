@@ -5,13 +5,7 @@ extension IPStack {
     /// ACK from a TIME-WAIT record — built in `scratch`. Returns false if it could not be built.
     @discardableResult
     func sendStatelessSegment(_ segment: TCPSegmentHeader, flow: TCPFlow) -> Bool {
-        let options = TCPOptions(
-            maximumSegmentSize: segment.maxSegmentSize, windowScale: segment.windowScale,
-            sackPermitted: segment.sackPermitted, timestamps: segment.timestamps, sackBlocks: segment.sackBlocks)
-        let header = TCPHeader(
-            sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: segment.seq.rawValue,
-            acknowledgmentNumber: segment.control.contains(.ack) ? segment.ack.rawValue : 0,
-            flags: TCPFlags(rawValue: UInt16(segment.control.rawValue)), window: segment.window, options: options)
+        let header = Self.wireHeader(of: segment, flow: flow)
         let ipLength = Self.ipHeaderLength(flow.local.address)
         let total = ipLength + header.length
         let area = UnsafeMutableRawBufferPointer(rebasing: scratch[ipLength..<total])
@@ -23,5 +17,16 @@ extension IPStack {
         counters.tcpSegmentsSent += 1
         queueScratch(length: total)
         return true
+    }
+
+    /// The TCP header `segment` puts on the wire for `flow` (the ACK number only with ACK set).
+    static func wireHeader(of segment: TCPSegmentHeader, flow: TCPFlow) -> TCPHeader {
+        let options = TCPOptions(
+            maximumSegmentSize: segment.maxSegmentSize, windowScale: segment.windowScale,
+            sackPermitted: segment.sackPermitted, timestamps: segment.timestamps, sackBlocks: segment.sackBlocks)
+        return TCPHeader(
+            sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: segment.seq.rawValue,
+            acknowledgmentNumber: segment.control.contains(.ack) ? segment.ack.rawValue : 0,
+            flags: TCPFlags(rawValue: UInt16(segment.control.rawValue)), window: segment.window, options: options)
     }
 }

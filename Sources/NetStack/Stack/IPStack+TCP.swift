@@ -207,13 +207,7 @@ extension IPStack {
     /// if it could not be built (the data is retransmitted later).
     private func emitSegment(_ segment: TCPSegmentHeader, slot i: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
         let flow = tcpSlots[i].flow
-        let options = TCPOptions(
-            maximumSegmentSize: segment.maxSegmentSize, windowScale: segment.windowScale,
-            sackPermitted: segment.sackPermitted, timestamps: segment.timestamps, sackBlocks: segment.sackBlocks)
-        let header = TCPHeader(
-            sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: segment.seq.rawValue,
-            acknowledgmentNumber: segment.control.contains(.ack) ? segment.ack.rawValue : 0,
-            flags: TCPFlags(rawValue: UInt16(segment.control.rawValue)), window: segment.window, options: options)
+        let header = Self.wireHeader(of: segment, flow: flow)
         let ipLength = Self.ipHeaderLength(flow.local.address)
         let tcpLength = header.length
         let total = ipLength + tcpLength + segment.payloadLength
