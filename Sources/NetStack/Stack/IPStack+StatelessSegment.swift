@@ -5,7 +5,14 @@ extension IPStack {
     /// ACK from a TIME-WAIT record — built in `scratch`. Returns false if it could not be built.
     @discardableResult
     func sendStatelessSegment(_ segment: TCPSegmentHeader, flow: TCPFlow) -> Bool {
-        let header = Self.wireHeader(of: segment, flow: flow)
+        guard queueHeaderOnlySegment(Self.wireHeader(of: segment, flow: flow), flow: flow) else { return false }
+        counters.tcpSegmentsSent += 1
+        return true
+    }
+
+    /// Builds a segment without payload (`header` inside an IP header for `flow`) in `scratch` and
+    /// queues it; false if it could not be built. Shared by resets and stateless segments.
+    func queueHeaderOnlySegment(_ header: TCPHeader, flow: TCPFlow) -> Bool {
         let ipLength = Self.ipHeaderLength(flow.local.address)
         let total = ipLength + header.length
         let area = UnsafeMutableRawBufferPointer(rebasing: scratch[ipLength..<total])
@@ -14,7 +21,6 @@ extension IPStack {
                 into: scratch, source: flow.local.address, destination: flow.remote.address, protocol: .tcp,
                 payloadLength: header.length) != nil
         else { return false }
-        counters.tcpSegmentsSent += 1
         queueScratch(length: total)
         return true
     }

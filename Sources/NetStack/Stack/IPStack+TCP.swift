@@ -169,16 +169,8 @@ extension IPStack {
                 acknowledgmentNumber: (segment.seq + segment.sequenceLength).rawValue, flags: [.rst, .ack],
                 window: 0)
         }
-        let ipLength = Self.ipHeaderLength(flow.local.address)
-        let total = ipLength + header.length
-        let area = UnsafeMutableRawBufferPointer(rebasing: scratch[ipLength..<total])
-        guard emitTCPHeader(header, into: area, flow: flow),
-            emitIPHeader(
-                into: scratch, source: flow.local.address, destination: flow.remote.address, protocol: .tcp,
-                payloadLength: header.length) != nil
-        else { return }
+        guard queueHeaderOnlySegment(header, flow: flow) else { return }
         counters.tcpResetsSent += 1
-        queueScratch(length: total)
     }
 
     func emitTCPHeader(_ header: TCPHeader, into area: UnsafeMutableRawBufferPointer, flow: TCPFlow) -> Bool {
