@@ -81,6 +81,13 @@ public final class ByteRing {
 
     public var isEmpty: Bool { count == 0 }
 
+    /// Bytes the pool behind this ring can still supply (its limit less what all buffers hold);
+    /// `Int.max` without a pool.
+    var poolRoom: Int {
+        guard let pool else { return .max }
+        return pool.availableChunks(leavingReserve: false) << shift
+    }
+
     @inline(__always)
     private func chunk(_ number: Int) -> UnsafeMutableRawPointer {
         table![number % slotCount]!

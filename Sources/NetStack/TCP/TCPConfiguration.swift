@@ -4,6 +4,14 @@ public struct TCPConfiguration: Sendable, Hashable {
     /// Receive buffer (and so the largest window advertised), bytes. Linux tcp_rmem default is 128 KiB;
     /// we default larger because the stack is built for throughput over high-BDP tunnels.
     public var receiveBufferSize: Int = 1 << 20
+    /// Receive-window auto-tuning (Linux `tcp_moderate_rcvbuf`, on by default): the window starts at
+    /// `initialReceiveWindow` and grows to about twice what the application reads per round trip, up to
+    /// `receiveBufferSize` and what the node's buffer pool can supply. Off: the window may reach
+    /// `receiveBufferSize` at once.
+    public var receiveWindowAutoTuning: Bool = true
+    /// The first window limit when auto-tuning (Linux starts near 64 KiB, `tcp_rmem[1]` halved by
+    /// `tcp_adv_win_scale`).
+    public var initialReceiveWindow: Int = 64 << 10
     /// Send buffer, bytes.
     public var sendBufferSize: Int = 1 << 20
     /// MSS this side announces and caps its segments at: the interface MTU minus IP and TCP headers

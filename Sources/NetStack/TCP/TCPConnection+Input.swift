@@ -93,7 +93,9 @@ extension TCPConnection {
 
         // First, check the sequence number (the four acceptability cases).
         let segLen = seg.sequenceLength
-        let rcvWnd = Swift.max(receive.window, receiveBuffer.freeSpace)
+        // RCV.WND: what was advertised, or what could be offered now if more (never more than the
+        // window limit: a zero-window probe past it is not taken in).
+        let rcvWnd = Swift.max(receive.window, receiveWindowAvailable)
         var acceptable: Bool
         if segLen == 0 {
             acceptable = rcvWnd == 0 ? seg.seq == receive.nxt : inWindow(seg.seq, rcvWnd)
@@ -443,6 +445,7 @@ extension TCPConnection {
             if let fin = pendingFinOffset {
                 pendingFinOffset = fin - delivered
             }
+            tuneReceiveWindow(now: now)
         }
         if ackDue { ackNow = true }
         if pendingFinOffset == 0 {
@@ -452,6 +455,16 @@ extension TCPConnection {
             events.formUnion(processFin(now: now))
         }
         return events
+    }
+
+    /// RCV.NXT moved: time the receiver's RTT and, once per such RTT, let the window limit follow what
+    /// the application consumed (`ReceiveWindowTuner`; Linux `tcp_rcv_space_adjust`).
+    private mutating func tuneReceiveWindow(now: NetInstant) {
+        guard receiver.window.enabled else { return }
+        receiver.window.dataArrived(rcvNxt: receive.nxt, advertisedEdge: receive.advertisedEdge, now: now)
+        _ = receiver.window.adjust(
+            consumed: receive.nxt - receiveBuffer.count, now: now, fallbackRTT: rto.smoothedRTT,
+            poolRoom: receiveBuffer.poolRoom)
     }
 
     /// The peer's FIN is next in sequence (RFC 9293 §3.10.7.4 eighth).

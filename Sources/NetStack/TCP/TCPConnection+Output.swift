@@ -110,10 +110,10 @@ extension TCPConnection {
     /// scaling; the right edge never moves left, RFC 9293 §3.8.6.2.2 / RFC 7323 §2.4).
     mutating func windowField() -> UInt16 {
         let scale = Int(receive.scale)
-        let free = receiveBuffer.freeSpace
+        let free = receiveWindowAvailable
         let potentialEdge = receive.nxt + free
-        // Only move the right edge by at least min(buffer/2, MSS).
-        let threshold = Swift.min(receiveBuffer.capacity / 2, configuration.maxSegmentSize)
+        // Only move the right edge by at least min(window limit/2, MSS).
+        let threshold = Swift.min(receiver.window.limit / 2, configuration.maxSegmentSize)
         var edge = receive.advertisedEdge
         if potentialEdge - edge >= threshold || edge < receive.nxt {
             edge = SequenceNumber.max(edge, potentialEdge)
@@ -135,7 +135,7 @@ extension TCPConnection {
             ? header(seq: send.iss, control: [.syn, .ack], now: now)
             : TCPSegmentHeader(seq: send.iss, control: .syn)
         // RFC 7323 §2.2: the window field of a SYN is never scaled.
-        segment.window = UInt16(Swift.min(receiveBuffer.freeSpace, 65535))
+        segment.window = UInt16(Swift.min(receiveWindowAvailable, 65535))
         receive.advertisedEdge = receive.nxt + Int(segment.window)
         segment.maxSegmentSize = UInt16(clamping: configuration.maxSegmentSize)
         if isSynAck {

@@ -135,7 +135,8 @@ public struct TCPConnection {
         receiver = TCPReceiver(
             bufferSize: configuration.receiveBufferSize,
             delayedAck: configuration.delayedAckTimeout.saturatedNanoseconds,
-            quickAcks: configuration.quickAcks, mss: configuration.maxSegmentSize)
+            quickAcks: configuration.quickAcks, mss: configuration.maxSegmentSize,
+            initialWindow: configuration.initialReceiveWindow, autoTuning: configuration.receiveWindowAutoTuning)
         rto = RetransmissionTimeout(
             minimum: configuration.minimumRTO.saturatedNanoseconds,
             maximum: configuration.maximumRTO.saturatedNanoseconds)
@@ -206,6 +207,7 @@ public struct TCPConnection {
         let optionBytes = timestampsEnabled ? 12 : 0
         effectiveMSS = Swift.max(1, Swift.min(peerMSS, configuration.maxSegmentSize) - optionBytes)
         sender.updateMSS(effectiveMSS)
+        receiver.window.updateSegmentSize(effectiveMSS)
     }
 
     /// Takes buffer storage from `pool` (the node's) from now on. Only before any data was buffered.
@@ -218,6 +220,16 @@ public struct TCPConnection {
     public var bufferBytesHeld: Int { sendBuffer.bytesHeld + receiveBuffer.bytesHeld }
 
     // MARK: Application interface
+
+    /// The largest window this connection may offer now: the receive buffer's size without auto-tuning,
+    /// otherwise the auto-tuned limit (bytes held unread count against it).
+    public var receiveWindowLimit: Int { receiver.window.limit }
+
+    /// The window that could be offered now: the room left under the window limit, less what the
+    /// receive ring (and the node's buffer pool behind it) cannot store.
+    var receiveWindowAvailable: Int {
+        Swift.min(receiveBuffer.freeSpace, Swift.max(0, receiver.window.limit - receiveBuffer.count))
+    }
 
     /// Bytes ready to be read.
     public var readableBytes: Int { receiveBuffer.count }
@@ -279,10 +291,10 @@ public struct TCPConnection {
     /// the data produces anyway, so a reader does not cost the sender an extra packet per read.
     mutating func noteWindowOpened() {
         guard state.acceptsData else { return }
-        let potentialWindow = receiveBuffer.freeSpace
+        let potentialWindow = receiveWindowAvailable
         let advertised = receive.window
         let growth = potentialWindow - advertised
-        let threshold = Swift.min(receiveBuffer.capacity / 2, 2 * configuration.maxSegmentSize)
+        let threshold = Swift.min(receiver.window.limit / 2, 2 * configuration.maxSegmentSize)
         if growth >= threshold && potentialWindow >= 2 * advertised {
             ackNow = true
         } else if advertised < effectiveMSS && growth >= effectiveMSS {

@@ -77,9 +77,12 @@ struct TCPPairSimulation {
     }
 
     var nextEventTime: NetInstant? {
-        earliest(
-            earliest(clientToServer.nextArrival, serverToClient.nextArrival),
-            earliest(client.nextDeadline, server?.nextDeadline))
+        let readerWake = readRate != nil && (server?.readableBytes ?? 0) > 0 ? now + .milliseconds(1) : nil
+        return earliest(
+            earliest(
+                earliest(clientToServer.nextArrival, serverToClient.nextArrival),
+                earliest(client.nextDeadline, server?.nextDeadline)),
+            readerWake)
     }
 
     private mutating func deliverToServer(_ packet: Packet) {
@@ -102,11 +105,21 @@ struct TCPPairSimulation {
         }
         guard server != nil else { return }
         if now < readPausedUntil { return }
-        while server!.readableBytes > 0 {
-            received += server!.read { chunk in
-                sink.update(chunk)
-                return chunk.count
+        if let rate = readRate {
+            // A reader of `rate` bytes per second: credit accrues with time, capped at 10 ms' worth.
+            let elapsed = now.nanoseconds - (lastReadAt ?? now).nanoseconds
+            lastReadAt = now
+            readCredit = Swift.min(readCredit + Int(Int64(rate) * elapsed / 1_000_000_000), rate / 100)
+        }
+        while server!.readableBytes > 0 && (readRate == nil || readCredit > 0) {
+            let n = server!.read { chunk in
+                let take = readRate == nil ? chunk.count : Swift.min(chunk.count, readCredit)
+                sink.update(UnsafeRawBufferPointer(rebasing: chunk.prefix(take)))
+                return take
             }
+            received += n
+            if readRate != nil { readCredit -= n }
+            if n == 0 { break }
         }
         if server!.isAtEndOfStream && !serverClosed {
             serverClosed = true
@@ -116,6 +129,11 @@ struct TCPPairSimulation {
 
     /// The server application does not read before this instant (a slow reader: zero windows).
     var readPausedUntil = NetInstant.zero
+    /// When set, the server application reads at most this many bytes per second (and wakes every
+    /// millisecond while bytes wait).
+    var readRate: Int? = nil
+    var readCredit = 0
+    var lastReadAt: NetInstant? = nil
     mutating func drainOutputs() {
         while let header = client.nextSegment(now: now) {
             var payload = [UInt8](repeating: 0, count: header.payloadLength)

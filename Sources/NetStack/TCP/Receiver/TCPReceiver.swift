@@ -13,12 +13,20 @@ struct TCPReceiver {
     private(set) var reassembly: SegmentAssembler
     private(set) var sackBlocks = SACKBlockList()
     var ackPolicy: AckPolicy
+    /// How large a window may be offered (receive-window auto-tuning).
+    var window: ReceiveWindowTuner
     /// Both sides offered SACK-permitted (RFC 2018 §2).
     private(set) var sackEnabled = false
 
-    init(bufferSize: Int, delayedAck: Int64, quickAcks: Int, mss: Int) {
+    /// `initialWindow` and `autoTuning` set the window limit (see `ReceiveWindowTuner`); without
+    /// auto-tuning the limit is `bufferSize`.
+    init(
+        bufferSize: Int, delayedAck: Int64, quickAcks: Int, mss: Int, initialWindow: Int = .max,
+        autoTuning: Bool = false
+    ) {
         reassembly = SegmentAssembler(maxRanges: Swift.max(16, bufferSize / Self.minimumHeldSegment))
         ackPolicy = AckPolicy(delay: delayedAck, quickAcks: quickAcks, initialSegmentSize: Swift.min(mss, 536))
+        window = ReceiveWindowTuner(initial: initialWindow, maximum: bufferSize, segmentSize: mss, enabled: autoTuning)
     }
 
     mutating func enableSACK() { sackEnabled = true }
