@@ -64,6 +64,29 @@ struct RACKTests {
         #expect(result.newlyLost == 1000 && rack.firstLost?.seq == una)
     }
 
+    @Test("The count of records marked lost follows every mark and clear (lost, resent, SACKed, cumulatively ACKed, timeout)")
+    func lostRecordCountFollowsMarks() {
+        var rack = threeSent()
+        func consistent() -> Bool { rack.lostRecordCount == rack.records.filter(\.lost).count }
+        rack.onAck(una: una, scoreboard: scoreboard((2000, 3000)), now: at(12))
+        _ = rack.detectLoss(now: at(14), reorderingWindow: 0)
+        #expect(rack.lostRecordCount == 2 && consistent())
+        rack.onSent(seq: una, end: una + 1000, now: at(20), retransmission: true)
+        #expect(rack.lostRecordCount == 1 && consistent())
+        rack.onSent(seq: una + 1000, end: una + 2000, now: at(21), retransmission: true)
+        rack.onAck(una: una, scoreboard: scoreboard((1000, 3000)), now: at(31))
+        #expect(rack.lostRecordCount == 0 && consistent())
+        _ = rack.detectLoss(now: at(40), reorderingWindow: 0)
+        #expect(rack.lostRecordCount == 1 && consistent())
+        rack.onAck(una: una + 3000, scoreboard: SACKScoreboard(), now: at(41))
+        #expect(rack.lostRecordCount == 0 && rack.records.isEmpty && rack.lostBytes == 0 && rack.firstLost == nil)
+        var other = threeSent()
+        other.onAck(una: una, scoreboard: scoreboard((2000, 3000)), now: at(12))
+        _ = other.detectLoss(now: at(14), reorderingWindow: 0)
+        other.clearLostMarks()
+        #expect(other.lostRecordCount == 0 && other.firstLost == nil)
+    }
+
     @Test("RFC 8985 §6.2 step 2: a retransmission SACKed sooner than min_RTT after it was sent was the original's delivery and does not advance RACK.xmit_ts")
     func spuriousRetransmissionIgnored() {
         var rack = threeSent()

@@ -37,6 +37,9 @@ struct RACK {
     private var forwardAcked: SequenceNumber? = nil
     /// Segments marked lost (for tests and statistics).
     private(set) var segmentsMarkedLost = 0
+    /// Records marked lost now: with none (the common case), `lostBytes` and `firstLost` need not walk
+    /// every record, which they were asked to per segment sent.
+    private(set) var lostRecordCount = 0
     /// RFC 8985 §6.2 step 4: RACK.reo_wnd_mult, raised once per round trip that sees a D-SACK.
     private(set) var reorderingWindowMultiplier: Int64 = 1
     /// RFC 8985 §6.2 step 4: RACK.dsack_round, SND.NXT when the multiplier was last raised.
@@ -53,10 +56,16 @@ struct RACK {
 
     /// Bytes marked lost and not yet resent: they have left the network (RFC 6675 §4 SetPipe counts no
     /// lost segment).
-    var lostBytes: Int { records.reduce(0) { $0 + ($1.lost ? $1.end - $1.seq : 0) } }
+    var lostBytes: Int {
+        guard lostRecordCount > 0 else { return 0 }
+        return records.reduce(0) { $0 + ($1.lost ? $1.end - $1.seq : 0) }
+    }
 
     /// The first range marked lost at or above `una`, not resent since.
-    var firstLost: Record? { records.first { $0.lost } }
+    var firstLost: Record? {
+        guard lostRecordCount > 0 else { return nil }
+        return records.first { $0.lost }
+    }
 
     /// `[seq, end)` was sent at `now`: new data appends a record; a retransmission refreshes the
     /// records it covers (their `xmit_ts`, RFC 8985 §6.1) and clears their lost mark.
@@ -72,6 +81,7 @@ struct RACK {
             records[i].previousSentAt = records[i].sentAt
             records[i].sentAt = now
             records[i].retransmitted = true
+            if records[i].lost { lostRecordCount -= 1 }
             records[i].lost = false
         }
     }
@@ -84,7 +94,11 @@ struct RACK {
         for i in records.indices {
             let r = records[i]
             let cumulative = r.end <= una
+            // Records are in sequence order: past the cumulatively acknowledged ones, only SACKed data
+            // can be delivered, and without SACK blocks there is none.
+            if !cumulative && scoreboard.isEmpty { break }
             if !cumulative && (r.delivered || !scoreboard.covers(left: r.seq, right: r.end)) { continue }
+            if r.lost { lostRecordCount -= 1 }
             if !cumulative { records[i].delivered = true; records[i].lost = false }
             if cumulative { dropped = i + 1 }
             if r.delivered { continue }
@@ -176,6 +190,7 @@ struct RACK {
             let deadline = r.sentAt + rtt + reorderingWindow
             if deadline <= now {
                 records[i].lost = true
+                lostRecordCount += 1
                 newlyLost += r.end - r.seq
                 segmentsMarkedLost += 1
             } else if timer == nil || deadline < timer! {
@@ -204,6 +219,7 @@ struct RACK {
     /// A timeout resends everything outstanding anyway.
     mutating func clearLostMarks() {
         for i in records.indices { records[i].lost = false }
+        lostRecordCount = 0
     }
 
     /// RFC 6675 §5.1 after a second timeout (RFC 2018 §8 reneging): SACK state is gone, so is delivery.
