@@ -30,11 +30,26 @@ extension IPStack {
             sendNext: connection.send.nxt, receiveNext: connection.receive.nxt, tsRecent: connection.tsRecent,
             tsRecentStamp: connection.tsRecentStamp, timestampOffset: connection.timestampOffset, expiry: expiry,
             lastAck: connection.lastOutOfWindowAck, window: UInt16(Swift.min(window, 65535)),
-            timestampsEnabled: connection.timestampsEnabled, passive: tcpSlots[i].passive)
-        // The record keeps the remote address's passive-open count until it expires.
+            timestampsEnabled: connection.timestampsEnabled, passive: false)
+        // The record gives the remote address's passive-open place back at once: a client that opens
+        // and closes connections quickly (the server closing first) would otherwise hit
+        // `maximumConnectionsPerRemoteAddress` with records alone and find every SYN dropped for
+        // 2 MSL — 4 096 connections, then a minute of silence. Linux keeps no such count; records
+        // stay bounded by `maximumConnections`, where a SYN reclaims the oldest (`reclaimTimeWaitRecord`).
+        if tcpSlots[i].passive { releasePassiveOpen(of: flow.remote.address) }
         tcpSlots[i].passive = false
         freeSlot(index)
         tcpTimeWait[flow] = record
+    }
+
+    /// Makes room for a new connection in a full table by dropping the TIME-WAIT record that expires
+    /// first, as Linux creates no TIME-WAIT state once `tcp_max_tw_buckets` are in use rather than
+    /// refuse connections. Returns false when there is no record to drop.
+    func reclaimTimeWaitRecord() -> Bool {
+        guard let (flow, record) = tcpTimeWait.removeOldest() else { return false }
+        if record.passive { releasePassiveOpen(of: flow.remote.address) }
+        counters.tcpTimeWaitReclaimed += 1
+        return true
     }
 
     /// A record leaves the table (expiry or a new incarnation).

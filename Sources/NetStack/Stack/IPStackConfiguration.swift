@@ -16,9 +16,10 @@ public struct IPStackConfiguration: Sendable {
     /// Most TCP connections (of all states, TIME-WAIT included) held at once.
     public var maximumConnections: Int = 16384
     /// Most TCP connections one remote address may hold through passive opens (its SYNs to our
-    /// listeners), all states included, so that one peer cannot take `maximumConnections` from
-    /// everyone else; SYNs beyond it are dropped and counted. Connections this stack opens are not
-    /// counted. The default lets four such peers fill the table.
+    /// listeners), all states but TIME-WAIT included, so that one peer cannot take
+    /// `maximumConnections` from everyone else; SYNs beyond it are dropped and counted. Connections
+    /// this stack opens are not counted, nor TIME-WAIT records (a new SYN reclaims the oldest record
+    /// when the table is full). The default lets four such peers fill the table.
     public var maximumConnectionsPerRemoteAddress: Int = 4096
     /// Answer SYNs with SYN cookies when a listener's SYN queue is full (RFC 4987 §3.6; Linux
     /// `tcp_syncookies = 1`): no state is kept for them, and the handshake's final ACK rebuilds the

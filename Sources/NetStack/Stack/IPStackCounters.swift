@@ -26,6 +26,8 @@ public struct IPStackCounters: Hashable, Sendable {
     public var tcpBacklogDrops = 0
     /// SYNs dropped because their source address holds `maximumConnectionsPerRemoteAddress`.
     public var tcpPerAddressLimitDrops = 0
+    /// TIME-WAIT records dropped (the oldest first) to make room in a full connection table.
+    public var tcpTimeWaitReclaimed = 0
     /// Half-open connections dropped from a full SYN queue to make room for a new SYN.
     public var tcpSynQueueEvictions = 0
     /// Connections reset on completing their handshake because the accept queue was full.

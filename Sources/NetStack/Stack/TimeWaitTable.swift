@@ -24,7 +24,8 @@ struct TimeWaitRecord {
     /// The window field of our ACKs (Linux `tw_rcv_wnd`).
     var window: UInt16
     var timestampsEnabled: Bool
-    /// Opened by the peer's SYN: still counted in `IPStack.tcpPassiveByRemote`.
+    /// Opened by the peer's SYN and still counted in `IPStack.tcpPassiveByRemote`. Records made by
+    /// `IPStack.enterTimeWaitRecord` are not (they gave their place back); kept for records made otherwise.
     var passive: Bool
 }
 
@@ -78,6 +79,17 @@ struct TimeWaitTable {
 
     /// The earliest expiry of a record.
     func nextExpiry() -> NetInstant? { expiries.earliest }
+
+    /// Removes the record that expires first (the oldest, unless a retransmitted FIN restarted one)
+    /// and returns it; nil when the table is empty.
+    mutating func removeOldest() -> (flow: TCPFlow, record: TimeWaitRecord)? {
+        guard let earliest = expiries.earliest, let id = expiries.popDue(now: earliest) else { return nil }
+        let flow = flows[Int(id)]!
+        flows[Int(id)] = nil
+        freeIDs.append(UInt32(id))
+        guard let record = records.removeValue(forKey: flow) else { return nil }
+        return (flow, record)
+    }
 
     /// Removes every record expired at `now` and passes each to `body`.
     mutating func expire(now: NetInstant, _ body: (TCPFlow, TimeWaitRecord) -> Void) {

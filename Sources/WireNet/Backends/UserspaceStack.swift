@@ -26,6 +26,9 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         var id: CallID
         var maximumLength: Int
         var continuation: CheckedContinuation<[UInt8]?, any Error>
+        /// Takes the bytes first, on the loop thread, and says how many it took; the caller gets the
+        /// rest (``TCPStream/read(maximumLength:passingTo:)``).
+        var consume: (@Sendable (UnsafeRawBufferPointer) -> Int)? = nil
     }
     struct PendingWrite {
         var id: CallID
@@ -154,9 +157,13 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
 
     /// Reads up to `maximumLength` bytes: at once when data is buffered, else when it arrives.
     /// `nil` is the end of the stream.
-    func read(_ socket: TCPSocketHandle, id: CallID, maximumLength: Int, continuation: CheckedContinuation<[UInt8]?, any Error>) {
+    /// With `consume`, the bytes go to it first on the loop thread and the caller gets what it left.
+    func read(_ socket: TCPSocketHandle, id: CallID, maximumLength: Int,
+              consume: (@Sendable (UnsafeRawBufferPointer) -> Int)? = nil,
+              continuation: CheckedContinuation<[UInt8]?, any Error>) {
         guard !closed else { return continuation.resume(throwing: NodeError.closed) }
-        streams[socket, default: StreamWaiters()].reads.append(PendingRead(id: id, maximumLength: maximumLength, continuation: continuation))
+        streams[socket, default: StreamWaiters()].reads.append(
+            PendingRead(id: id, maximumLength: maximumLength, continuation: continuation, consume: consume))
         serviceReads(socket)
     }
 
@@ -273,6 +280,9 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
                 streams[socket]?.reads.removeFirst()
                 if let failure {
                     read.continuation.resume(throwing: NodeError(failure))
+                } else if let consume = read.consume {
+                    let taken = min(max(bytes.withUnsafeBytes(consume), 0), bytes.count)
+                    read.continuation.resume(returning: taken == 0 ? bytes : Array(bytes[taken...]))
                 } else {
                     read.continuation.resume(returning: bytes)
                 }

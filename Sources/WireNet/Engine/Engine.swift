@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CWireNetShims
 import Logging
 import Relay
 import Synchronization
@@ -271,15 +272,21 @@ final class Engine: @unchecked Sendable {
     }
 
     private func waitForReadable(_ fds: inout [pollfd], timeout: Duration?) {
-        let milliseconds: CInt
-        if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            milliseconds = CInt(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
-        } else {
-            milliseconds = -1
-        }
         for i in fds.indices { fds[i].revents = 0 }
-        _ = poll(&fds, nfds_t(fds.count), milliseconds)
+        _ = wirenet_ppoll(&fds, UInt(fds.count), Self.pollTimeoutNanoseconds(timeout))
+    }
+
+    /// The wait of one loop turn for `ppoll`, in nanoseconds (-1: no limit), rounded up so that
+    /// the loop never wakes before a deadline. Not milliseconds as `poll()` takes them: rounded up to
+    /// the next millisecond, a 100 µs retransmission or pacing timer fired up to 1 ms late, and a
+    /// zero-length wait became none only by luck of the rounding.
+    static func pollTimeoutNanoseconds(_ timeout: Duration?) -> Int64 {
+        guard let timeout else { return -1 }
+        let (seconds, attoseconds) = max(timeout, .zero).components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return Int64.max }
+        let (total, overflowAgain) = whole.addingReportingOverflow((attoseconds + 999_999_999) / 1_000_000_000)
+        return overflowAgain ? Int64.max : total
     }
 
     /// Whether transport crypto fans out to ``CryptoWorkers``: only with more than one crypto thread,

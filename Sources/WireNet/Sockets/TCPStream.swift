@@ -55,6 +55,38 @@ public final class TCPStream: Sendable {
         }
     }
 
+    /// Like ``read(maximumLength:)``, but the bytes go first to `consume`, which runs on the node's
+    /// loop thread as soon as they are there, and returns how many it took; the caller gets the rest
+    /// (empty when `consume` took everything), or `nil` at the end of the stream.
+    ///
+    /// For forwarders: `consume` writes into a non-blocking host socket, so a forwarded chunk leaves
+    /// without first waking a task to carry it. It must not block, and must not call into the node.
+    package func read(maximumLength: Int = TCPStream.defaultReadLength,
+                      passingTo consume: @escaping @Sendable (UnsafeRawBufferPointer) -> Int) async throws -> [UInt8]? {
+        guard !isClosed.load(ordering: .relaxed) else { throw NodeError.closed }
+        guard maximumLength > 0 else { return [] }
+        let (stack, socket, readiness) = (self.stack, self.socket, self.readiness)
+        return try await engine.suspend(wakeIf: { readiness.isReady }) { _, continuation in
+            let id = stack.makeCallID()
+            stack.read(socket, id: id, maximumLength: maximumLength, consume: consume, continuation: continuation)
+            return { _ in stack.cancel(id, on: socket) }
+        }
+    }
+
+    /// Queues `bytes` for sending from any thread without suspending: `continuation` resumes once the
+    /// stack's send buffer took all of them (or with the error ``write(_:)`` would throw). The loop is
+    /// woken from the calling thread, so a forwarder's reactor hands a chunk straight to the loop.
+    /// Unlike ``write(_:)`` it takes no notice of task cancellation: ``abort()`` or ``close()`` end it.
+    package func write(_ bytes: [UInt8], resuming continuation: CheckedContinuation<Void, any Error>) {
+        guard !isClosed.load(ordering: .relaxed) else { return continuation.resume(throwing: NodeError.closed) }
+        guard !bytes.isEmpty else { return continuation.resume() }
+        let (stack, socket) = (self.stack, self.socket)
+        let accepted = engine.perform { _ in
+            stack.write(socket, id: stack.makeCallID(), bytes, continuation: continuation)
+        }
+        if !accepted { continuation.resume(throwing: NodeError.closed) }
+    }
+
     /// Sends `bytes`, returning once all of them are queued in the stack's send buffer.
     ///
     /// - Throws: ``NodeError/closed`` after ``close()`` or ``shutdownWrite()``,

@@ -26,6 +26,9 @@ final class SocketReactor: Sendable {
     private struct Waiter {
         var id: UInt64
         var continuation: CheckedContinuation<Void, any Error>
+        /// Runs on the reactor thread when the descriptor is ready, and resumes the continuation itself
+        /// (``wait(for:on:handingReadinessTo:)``); nil: the reactor resumes it.
+        var onReady: (@Sendable (CheckedContinuation<Void, any Error>) -> Void)?
     }
 
     private struct Entry {
@@ -98,6 +101,16 @@ final class SocketReactor: Sendable {
     ///
     /// - Throws: ``SocketShutDown`` after ``deregister(_:)``; `CancellationError` when the task is cancelled.
     func wait(for interest: Interest, on registration: Registration) async throws {
+        try await wait(for: interest, on: registration, handingReadinessTo: nil)
+    }
+
+    /// Like ``wait(for:on:)``, but when the descriptor is ready `onReady` runs on the reactor thread
+    /// with the waiting task's continuation, and must resume it (at once, or once work it hands on
+    /// is done). Saves waking a task thread when the ready descriptor's data can go straight on — a
+    /// forwarder hands a chunk read from a host socket to the node's loop thread from here. Failures
+    /// (``deregister(_:)``, cancellation) resume the continuation without calling `onReady`.
+    func wait(for interest: Interest, on registration: Registration,
+              handingReadinessTo onReady: (@Sendable (CheckedContinuation<Void, any Error>) -> Void)?) async throws {
         let id = state.withLock { state -> UInt64 in
             defer { state.nextWaiter &+= 1 }
             return state.nextWaiter
@@ -107,7 +120,7 @@ final class SocketReactor: Sendable {
                 let failure = state.withLock { state -> (any Error)? in
                     guard var entry = state.entries[registration.token] else { return SocketShutDown() }
                     if Task.isCancelled { return CancellationError() }
-                    let waiter = Waiter(id: id, continuation: continuation)
+                    let waiter = Waiter(id: id, continuation: continuation, onReady: onReady)
                     switch interest {
                     case .readable:
                         guard entry.reader == nil else { return SystemError("wait to read", errno: EBUSY) }
@@ -154,7 +167,7 @@ final class SocketReactor: Sendable {
         let capacity = 128
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         defer { events.deallocate() }
-        var ready: [CheckedContinuation<Void, any Error>] = []
+        var ready: [Waiter] = []
         ready.reserveCapacity(capacity * 2)
         while true {
             let count = epoll_wait(epoll, events, Int32(capacity), -1)
@@ -170,18 +183,18 @@ final class SocketReactor: Sendable {
                     guard var entry = state.entries[token] else { continue }
                     let failed = flags & failure != 0
                     if let reader = entry.reader, failed || flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
-                        ready.append(reader.continuation)
+                        ready.append(reader)
                         entry.reader = nil
                     }
                     if let writer = entry.writer, failed || flags & EPOLLOUT.rawValue != 0 {
-                        ready.append(writer.continuation)
+                        ready.append(writer)
                         entry.writer = nil
                     }
                     if entry.reader != nil || entry.writer != nil {
                         if arm(entry, token: token) != nil {
                             // Cannot wait any more: let the waiters retry their call and see the error.
-                            if let reader = entry.reader { ready.append(reader.continuation) }
-                            if let writer = entry.writer { ready.append(writer.continuation) }
+                            if let reader = entry.reader { ready.append(reader) }
+                            if let writer = entry.writer { ready.append(writer) }
                             entry.reader = nil
                             entry.writer = nil
                         }
@@ -189,7 +202,9 @@ final class SocketReactor: Sendable {
                     state.entries[token] = entry
                 }
             }
-            for continuation in ready { continuation.resume() }
+            for waiter in ready {
+                if let onReady = waiter.onReady { onReady(waiter.continuation) } else { waiter.continuation.resume() }
+            }
             ready.removeAll(keepingCapacity: true)
         }
     }

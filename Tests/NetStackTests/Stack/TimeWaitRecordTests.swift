@@ -64,7 +64,7 @@ struct TimeWaitRecordTests {
         #expect(f.stack.tcpSlots.allSatisfy { $0.connection == nil })
         #expect(f.stack.connectionCount == 1)
         #expect(f.stack.connectionsByState == [.timeWait: 1])
-        #expect(f.stack.tcpPassiveByRemote[clientV4] == 1, "still counts against its remote address")
+        #expect(f.stack.tcpPassiveByRemote[clientV4] == nil, "gave its remote address's place back")
         #expect(f.stack.nextDeadline == .zero + .seconds(60))
         #expect(MemoryLayout<TimeWaitRecord>.stride <= 64)
         f.runTimers(until: .zero + .seconds(60))
@@ -145,4 +145,50 @@ struct TimeWaitRecordTests {
             #expect(f.stack.timeWaitCount == 0)
         }
     }
+
+    @Test("A client that opens and closes connections quickly (the server closing first) is not locked out by its own TIME-WAIT records: they do not count against maximumConnectionsPerRemoteAddress")
+    func timeWaitRecordsDoNotCountAgainstTheRemoteAddress() throws {
+        let stack = makeStack { $0.maximumConnectionsPerRemoteAddress = 2 }
+        let listener = try stack.listen(port: 80)
+        for round in 0..<5 {
+            let client = IPEndpoint(clientV4, 40000 + UInt16(round))
+            deliver(tcpPacket(from: client, to: Self.server, seq: 1000, flags: .syn), to: stack)
+            let synAck = try #require(drain(stack).first.flatMap(parseTCP), "round \(round): the SYN was answered")
+            #expect(synAck.flags == [.syn, .ack])
+            deliver(tcpPacket(from: client, to: Self.server, seq: 1001, ack: synAck.sequenceNumber &+ 1, flags: .ack), to: stack)
+            let socket = try #require(try stack.accept(listener))
+            stack.close(socket, now: .zero)
+            _ = drain(stack)
+            deliver(tcpPacket(from: client, to: Self.server, seq: 1001, ack: synAck.sequenceNumber &+ 2, flags: [.fin, .ack]), to: stack)
+            _ = drain(stack)
+        }
+        #expect(stack.timeWaitCount == 5)
+        #expect(stack.counters.tcpPerAddressLimitDrops == 0)
+        #expect(stack.tcpPassiveByRemote[clientV4] == nil)
+    }
+
+    @Test("Linux tcp_max_tw_buckets: a full connection table drops its oldest TIME-WAIT record for a new SYN instead of the SYN")
+    func aFullTableReclaimsTheOldestRecord() throws {
+        let stack = makeStack { $0.maximumConnections = 3 }
+        let listener = try stack.listen(port: 80)
+        for round in 0..<4 {
+            let client = IPEndpoint(clientV4, 41000 + UInt16(round))
+            let now = NetInstant.zero + .seconds(round)
+            deliver(tcpPacket(from: client, to: Self.server, seq: 1000, flags: .syn), to: stack, now: now)
+            let synAck = try #require(drain(stack, now: now).first.flatMap(parseTCP), "round \(round): the SYN was answered")
+            deliver(tcpPacket(from: client, to: Self.server, seq: 1001, ack: synAck.sequenceNumber &+ 1, flags: .ack), to: stack, now: now)
+            let socket = try #require(try stack.accept(listener))
+            stack.close(socket, now: now)
+            _ = drain(stack, now: now)
+            deliver(tcpPacket(from: client, to: Self.server, seq: 1001, ack: synAck.sequenceNumber &+ 2, flags: [.fin, .ack]), to: stack, now: now)
+            _ = drain(stack, now: now)
+        }
+        // Three records fit; the fourth connection took the place of the first one's record.
+        #expect(stack.timeWaitCount == 3)
+        #expect(stack.counters.tcpTimeWaitReclaimed == 1)
+        #expect(stack.counters.tcpBacklogDrops == 0)
+        #expect(stack.tcpTimeWait[TCPFlow(local: Self.server, remote: IPEndpoint(clientV4, 41000))] == nil)
+        #expect(stack.tcpTimeWait[TCPFlow(local: Self.server, remote: IPEndpoint(clientV4, 41003))] != nil)
+    }
+
 }
