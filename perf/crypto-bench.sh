@@ -2,6 +2,9 @@
 # The WireGuard data path in memory on 1 and 2 crypto threads (seal, order, open), next to
 # libsodium's seal+open on one thread, with heap allocations per packet (issue 15).
 # Usage: perf/crypto-bench.sh [seconds per measurement] [rounds] [thread counts]
+# Environment: NOTE=... is stored in the results (say what else loaded the machine);
+# CRYPTO_BENCH_BIN=PATH runs that WireGuardParallelBench instead of building one (e.g. a binary of an
+# earlier commit, to compare before and after under the same load).
 # Writes perf/results/<stamp>-crypto.jsonl (one JSON object per measurement, load average in each)
 # and prints medians: throughput, speed-up of each thread count over 1 thread, CPU s per GB.
 set -euo pipefail
@@ -9,16 +12,22 @@ cd "$(dirname "$0")/.."
 seconds=${1:-3}
 rounds=${2:-5}
 threads=${3:-1,2}
-swift build -c release --traits CLI --product WireGuardParallelBench >/dev/null
-bench="$(swift build -c release --traits CLI --show-bin-path)/WireGuardParallelBench"
+if [ -n "${CRYPTO_BENCH_BIN:-}" ]; then
+    bench="$CRYPTO_BENCH_BIN"
+    commit="binary $bench"
+else
+    swift build -c release --traits CLI --product WireGuardParallelBench >/dev/null
+    bench="$(swift build -c release --traits CLI --show-bin-path)/WireGuardParallelBench"
+    commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources perf/crypto || echo '+changes')"
+fi
 stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 out="perf/results/$stamp-crypto.jsonl"
 tmp_pair="$(mktemp)"
 trap 'rm -f "$tmp_pair"' EXIT
 mkdir -p perf/results
 {
-    printf '{"command":"perf/crypto-bench.sh %s %s %s","cpus":%s,"loadavg_before":"%s","commit":"%s"}\n' \
-        "$seconds" "$rounds" "$threads" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(git rev-parse --short HEAD)"
+    printf '{"command":"perf/crypto-bench.sh %s %s %s","cpus":%s,"loadavg_before":"%s","commit":"%s","note":"%s"}\n' \
+        "$seconds" "$rounds" "$threads" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$commit" "${NOTE:-}"
     "$bench" "$seconds" "$rounds" "$threads"
     # What the machine offers two threads right now: the floor in two processes at once, against
     # one alone (on a shared or overcommitted VM the second vCPU may give far less than a core).

@@ -103,13 +103,18 @@ struct ParallelCryptoTests {
                 workers.submit(job)
                 pending.append(data)
             }
-            workers.run()
-            for (index, buffer) in buffers.enumerated() {
-                guard case .packet(_, let range) = receiver.completeReceive(pending[index], opened: workers.batch[index], now: now)
+            // Each job handed over in order as soon as it is open, while the helpers open later ones.
+            var expectedIndex = 0
+            workers.forEachCompleted { index, job in
+                #expect(index == expectedIndex)
+                expectedIndex += 1
+                guard case .packet(_, let range) = receiver.completeReceive(pending[index], opened: job, now: now)
                 else { Issue.record("job \(index) failed"); return }
-                let carried = UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: range.lowerBound + 28, as: UInt64.self))
+                let carried = UInt64(bigEndian: buffers[index].loadUnaligned(fromByteOffset: range.lowerBound + 28, as: UInt64.self))
                 #expect(carried == UInt64(sequence - buffers.count + index))
             }
+            #expect(expectedIndex == buffers.count)
+            #expect(workers.batch.isComplete)
             workers.batch.reset()
         }
         // Scheduling decides the share, not the test; each job ran once (every tag verified above).

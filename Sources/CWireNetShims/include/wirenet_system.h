@@ -26,4 +26,14 @@ int wirenet_interface_add_ipv6(const char *name, const uint8_t address[16], int 
 /// Names the calling thread (shown by top -H, perf and gdb); at most 15 bytes are kept.
 void wirenet_set_thread_name(const char *name);
 
+/// A spin-wait hint (x86 PAUSE, ARM YIELD): a polling loop stops hogging the core's pipeline and
+/// memory-order machinery. No system call.
+static inline void wirenet_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -12,9 +12,11 @@ import Synchronization
 /// The owner fills preallocated slots and publishes how many are ready — as often as it likes, so
 /// helpers seal the first packets while the owner is still preparing the next ones — in one atomic
 /// word with the claim cursor; every participating thread claims chunks of slots by advancing it, runs
-/// their jobs in place, and adds the number it finished to a completion counter. Once that counter
-/// reaches the count the owner reads the jobs back **in the order it appended them**, so each peer's
-/// packets leave (and reach the stack) in order, as wireguard-go's per-peer in-order queues ensure.
+/// their jobs in place and marks each job done (a flag in its slot, the last thing it writes).
+/// The owner reads the jobs back **in the order it appended them** — all at once after
+/// ``waitUntilComplete()``, or one by one as each is done (``waitForJob(_:)``, so its own in-order
+/// work overlaps the helpers' AEAD) — so each peer's packets leave (and reach the stack) in order, as
+/// wireguard-go's per-peer in-order queues ensure.
 /// There is no lock and no allocation after `init`: a job is copied into its slot, sealed or opened
 /// there, and its key copy wiped when the owner resets the batch.
 ///
@@ -28,16 +30,18 @@ public final class CryptoBatch: @unchecked Sendable {
     public static let claimChunk = 4
 
     /// Slot `i` lives at `slots + i * slotStride`; the stride is a multiple of the cache line so
-    /// threads finishing neighbouring jobs do not write the same line.
+    /// threads finishing neighbouring jobs do not write the same line. Each slot ends with its job's
+    /// done flag (at `doneOffset`), on the line the job's result is written to.
     private let slots: UnsafeMutableRawPointer
     private let slotStride: Int
-    /// Line 0 — the cursor: high 32 bits jobs published, low 32 bits the next unclaimed slot (one
-    /// word, so a claim always sees the count of the batch it claims from). Line 1 — jobs of the
-    /// current batch already run. Each on a line of its own, away from `count`, which the owner
-    /// writes for every job.
-    private let words = CacheLineAtomics(count: 2)
+    private let doneOffset: Int
+    /// The cursor: high 32 bits jobs published, low 32 bits the next unclaimed slot (one word, so a
+    /// claim always sees the count of the batch it claims from), on a line of its own, away from
+    /// `count`, which the owner writes for every job. Completion is the slots' done flags, the last
+    /// thing a helper writes for a job: once the owner saw them all, no helper write of the batch is
+    /// still to come, and ``reset()`` may clear them.
+    private let words = CacheLineAtomics(count: 1)
     private var cursor: UnsafeMutablePointer<Atomic<Int>> { words[0] }
-    private var completed: UnsafeMutablePointer<Atomic<Int>> { words[1] }
     /// Jobs appended since the last reset (owner only).
     @exclusivity(unchecked) public private(set) var count = 0
 
@@ -46,13 +50,23 @@ public final class CryptoBatch: @unchecked Sendable {
         precondition(capacity > 0 && capacity <= 1 << 16, "CryptoBatch capacity must be in 1...65536")
         self.capacity = capacity
         let cacheLine = 64
-        slotStride = (MemoryLayout<TransportCryptoJob>.stride + cacheLine - 1) / cacheLine * cacheLine
+        doneOffset = (MemoryLayout<TransportCryptoJob>.stride + 7) & ~7
+        slotStride = (doneOffset + MemoryLayout<Atomic<Int>>.stride + cacheLine - 1) / cacheLine * cacheLine
         slots = UnsafeMutableRawPointer.allocate(byteCount: slotStride * capacity, alignment: cacheLine)
+        for index in 0..<capacity {
+            (slots + index * slotStride + doneOffset).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
+        }
     }
 
     deinit {
         reset()
+        for index in 0..<capacity { doneFlag(index).deinitialize(count: 1) }
         slots.deallocate()
+    }
+
+    @inline(__always)
+    private func doneFlag(_ index: Int) -> UnsafeMutablePointer<Atomic<Int>> {
+        (slots + index * slotStride + doneOffset).assumingMemoryBound(to: Atomic<Int>.self)
     }
 
     @inline(__always)
@@ -73,7 +87,8 @@ public final class CryptoBatch: @unchecked Sendable {
         return count - 1
     }
 
-    /// The job at `index` (owner only): before ``publish()``, or after ``waitUntilComplete()``.
+    /// The job at `index` (owner only): before ``publish()``, or once ``isDone(_:)`` (after
+    /// ``waitForJob(_:)`` or ``waitUntilComplete()``).
     @inline(__always)
     public subscript(index: Int) -> TransportCryptoJob {
         precondition(index >= 0 && index < count)
@@ -109,42 +124,74 @@ public final class CryptoBatch: @unchecked Sendable {
     public func performAvailable() -> Int {
         var ran = 0
         while true {
+            let chunk = performChunk()
+            guard chunk > 0 else { return ran }
+            ran += chunk
+        }
+    }
+
+    /// Claims and runs one chunk of published jobs, if any is left unclaimed; any thread. Returns the
+    /// number of jobs it ran (0 when there was nothing to claim).
+    @inline(__always)
+    public func performChunk() -> Int {
+        while true {
             let word = cursor.pointee.load(ordering: .relaxed)
             let total = Int(word >> 32)
             let next = Int(word & 0xFFFF_FFFF)
-            guard next < total else { return ran }
+            guard next < total else { return 0 }
             let end = min(next + Self.claimChunk, total)
             let (exchanged, _) = cursor.pointee.compareExchange(
                 expected: word, desired: (word & ~0xFFFF_FFFF) | end,
                 successOrdering: .acquiring, failureOrdering: .relaxed)
             guard exchanged else { continue }
-            for index in next..<end { slot(index).pointee.perform() }
-            completed.pointee.add(end - next, ordering: .releasing)
-            ran += end - next
+            for index in next..<end {
+                slot(index).pointee.perform()
+                doneFlag(index).pointee.store(1, ordering: .releasing)
+            }
+            return end - next
         }
     }
 
-    /// True once every published job has run; the owner may then read them.
+    /// True once job `index` has run (owner only, after ``publish()``); its result may then be read
+    /// while helpers still run later jobs.
     @inline(__always)
-    public var isComplete: Bool {
-        completed.pointee.load(ordering: .acquiring) == count
+    public func isDone(_ index: Int) -> Bool {
+        doneFlag(index).pointee.load(ordering: .acquiring) != 0
     }
 
-    /// Helps with the published jobs, then waits (spinning, yielding now and then) for helpers still
-    /// running their last chunk. Owner only.
-    public func waitUntilComplete() {
-        performAvailable()
+    /// Returns once job `index` has run (owner only, after the last ``publish()``), running chunks of
+    /// unclaimed jobs meanwhile: the owner completes jobs in order as they finish instead of waiting
+    /// for the whole batch, so its in-order work overlaps the helpers' AEAD.
+    @inline(__always)
+    public func waitForJob(_ index: Int) {
+        guard !isDone(index) else { return }
         var spins = 0
-        while !isComplete {
+        while !isDone(index) {
+            if performChunk() > 0 { continue }
             spins &+= 1
             if spins > 4096, spins & 63 == 0 { yieldProcessor() }
         }
     }
 
+    /// True once every appended job has run; the owner may then read them (owner only).
+    public var isComplete: Bool {
+        for index in 0..<count where !isDone(index) { return false }
+        return true
+    }
+
+    /// Helps with the published jobs, then waits (spinning, yielding now and then) for helpers still
+    /// running their last chunk. Owner only, after the last ``publish()``.
+    public func waitUntilComplete() {
+        performAvailable()
+        for index in 0..<count { waitForJob(index) }
+    }
+
     /// Runs every appended job on the calling thread, without helpers (owner only).
     public func performAllHere() {
-        for index in 0..<count { slot(index).pointee.perform() }
-        completed.pointee.store(count, ordering: .relaxed)
+        for index in 0..<count {
+            slot(index).pointee.perform()
+            doneFlag(index).pointee.store(1, ordering: .relaxed)
+        }
         cursor.pointee.store(count << 32 | count, ordering: .relaxed)
     }
 
@@ -153,9 +200,9 @@ public final class CryptoBatch: @unchecked Sendable {
         for index in 0..<count {
             slot(index).pointee.wipeKey()
             slot(index).deinitialize(count: 1)
+            doneFlag(index).pointee.store(0, ordering: .relaxed)
         }
         count = 0
-        completed.pointee.store(0, ordering: .relaxed)
         cursor.pointee.store(0, ordering: .releasing)
     }
 }

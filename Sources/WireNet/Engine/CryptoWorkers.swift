@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CWireNetShims
 import Synchronization
 import WireGuard
 
@@ -9,8 +10,9 @@ import WireGuard
 /// per CPU).
 ///
 /// The engine thread stays the only owner of WireGuard and stack state: it prepares each batch
-/// (counters, headers, replay pre-checks), hands it over with ``run(_:)``, takes part in the AEAD
-/// itself, and reads the results back in order once every job is done. Helpers only run
+/// (counters, headers, replay pre-checks), hands it over with ``run()`` or
+/// ``forEachCompleted(_:)``, takes part in the AEAD itself, and reads the results back in order —
+/// each as soon as it is done, so its in-order work overlaps the helpers' AEAD. Helpers only run
 /// ``TransportCryptoJob/perform()`` on the jobs they claim from the shared ``CryptoBatch``.
 ///
 /// Hand-off is lock-free: a helper that finds nothing to claim spins briefly, then sleeps on a
@@ -24,11 +26,13 @@ public final class CryptoWorkers: @unchecked Sendable {
     public static let minimumSharedBatch = 8
     /// Jobs between two publications of a growing batch: helpers start on the first ones while the
     /// owner prepares the rest; a multiple of ``minimumSharedBatch`` (smaller batches stay local).
-    public static let publishInterval = 32
-    /// Empty claim checks a helper makes before it sleeps: tens of microseconds, about the gap
-    /// between back-to-back batches of a busy engine, so a stream of batches finds helpers awake
-    /// (a sleeping helper's wake-up takes longer than that under load).
-    static let spinsBeforeSleep = 20_000
+    public static let publishInterval = 16
+    /// Empty claim checks a helper makes before it sleeps, each after a PAUSE (20-35 ns on this
+    /// project's x86-64 VMs): about 50 µs, the gap between back-to-back batches of a busy engine, so
+    /// a stream of batches finds helpers awake, while an idle or descheduled engine does not keep a
+    /// helper burning a core other processes (or the engine itself) could use. A batch of 256 jobs
+    /// is about 0.5 ms of AEAD, so a wake-up (a few µs) per batch costs little.
+    static let spinsBeforeSleep = 2_000
 
     /// The one batch the owner fills and the helpers claim from (reused for every hand-off).
     public let batch: CryptoBatch
@@ -95,6 +99,25 @@ public final class CryptoWorkers: @unchecked Sendable {
         batch.waitUntilComplete()
     }
 
+    /// Runs every job submitted to ``batch`` on this thread and the helpers, and hands each job to
+    /// `body` with its index **in submission order**, as soon as it and every job before it are done —
+    /// while helpers still run later jobs (between two jobs this thread runs unclaimed ones itself).
+    /// Returns once all are done; the caller then calls ``CryptoBatch/reset()``.
+    @inline(__always)
+    public func forEachCompleted(_ body: (Int, TransportCryptoJob) -> Void) {
+        let count = batch.count
+        guard !helpers.isEmpty, count >= Self.minimumSharedBatch else {
+            batch.performAllHere()  // nothing was published: too few jobs to share
+            for index in 0..<count { body(index, batch[index]) }
+            return
+        }
+        batch.publish()
+        for index in 0..<count {
+            batch.waitForJob(index)
+            body(index, batch[index])
+        }
+    }
+
     /// Stops and joins the helpers. Calling it again does nothing.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -129,7 +152,10 @@ public final class CryptoWorkers: @unchecked Sendable {
                 }
             }
             idle += 1
-            guard idle >= Self.spinsBeforeSleep else { continue }
+            guard idle >= Self.spinsBeforeSleep else {
+                wirenet_cpu_relax()  // PAUSE: leaves the core's resources to a sibling thread
+                continue
+            }
             idle = 0
             // Announce the sleep, then look once more: the engine either sees the announcement after
             // publishing (and posts) or this thread sees the published jobs.

@@ -58,10 +58,10 @@ extension Engine {
     private func completeReceives(now: NetInstant) {
         let jobs = crypto.batch
         guard jobs.count > 0 else { return }
-        crypto.run()
-        for index in 0..<jobs.count {
+        // Each packet is completed and delivered as soon as it is open, while helpers open the next.
+        crypto.forEachCompleted { index, job in
             let (data, bytes) = pending.receives[index]
-            if case .packet(let peer, let range) = device.completeReceive(data, opened: jobs[index], now: now) {
+            if case .packet(let peer, let range) = device.completeReceive(data, opened: job, now: now) {
                 backend.deliver(UnsafeMutableRawBufferPointer(rebasing: bytes[range]), from: peer, now: now)
             }
         }
@@ -104,8 +104,10 @@ extension Engine {
     private func completeSends(into batch: inout SendBatch) {
         let jobs = crypto.batch
         guard jobs.count > 0 else { return }
-        crypto.run()
-        for (buffer, endpoint) in pending.sends { batch.append(buffer, to: endpoint) }
+        crypto.forEachCompleted { index, _ in
+            let (buffer, endpoint) = pending.sends[index]
+            batch.append(buffer, to: endpoint)
+        }
         jobs.reset()
         pending.sends.removeAll(keepingCapacity: true)
     }
