@@ -36,7 +36,12 @@ struct Up: AsyncParsableCommand {
         (default 4096) and --max-udp-flows-per-source (default 256) from one source address (the \
         tunnel peer's address for --serve, the host client's for --forward). A connection beyond \
         them is reset and a datagram from a new sender beyond them dropped, before any socket is \
-        opened for it; `wirenet status --json` and the metrics count them as refused.
+        opened for it; `wirenet status --json` and the metrics count them as refused. \
+        Beneath the rules, the tunnel's TCP/IP stack lets one tunnel address hold at most \
+        --max-tunnel-connections-per-address connections opened by its SYNs (default 4096; all \
+        --serve rules and TCP states, TIME-WAIT included, together): raise it with \
+        --max-connections-per-source to carry more from one peer. Its SYNs beyond it are dropped and \
+        counted as perAddressLimitDrops in `wirenet status --json`.
         """)
 
     @Option(help: ArgumentHelp("The wg-quick configuration file.", valueName: "file"))
@@ -69,6 +74,11 @@ struct Up: AsyncParsableCommand {
     @Option(help: ArgumentHelp("TCP connections one rule carries at once from one source address.", valueName: "n"))
     var maxConnectionsPerSource = ForwardingLimits.defaults.connectionsPerSource
 
+    @Option(help: ArgumentHelp(
+        "TCP connections one tunnel address may open to this node, all --serve rules and states (TIME-WAIT included) together (the tunnel stack's limit, beneath the rules').",
+        valueName: "n"))
+    var maxTunnelConnectionsPerAddress = Node.Options().maximumConnectionsPerRemoteAddress
+
     @Option(help: ArgumentHelp("UDP flows (senders) one rule carries at once.", valueName: "n"))
     var maxUdpFlows = ForwardingLimits.defaults.flowsPerRule
 
@@ -90,27 +100,40 @@ struct Up: AsyncParsableCommand {
         valueName: "host:port"))
     var metrics: String?
 
+    @Flag(help: "Keep the code pages that starting touched mapped. By default they are unmapped once the node runs: they are clean pages of the binaries, those still used come back on their next access, and an idle node's RSS shrinks.")
+    var keepStartupPages = false
+
     @OptionGroup var nodeOptions: NodeOptions
 
     func run() async throws {
         try await reportingFailures {
-            var options = nodeOptions.nodeOptions
-            if let tun {
-                guard serve.isEmpty, forward.isEmpty else {
-                    throw CommandFailure("--tun \(tun): --serve and --forward need the userspace stack; with a TUN device, host programs reach the tunnel addresses directly")
-                }
-                options.packetPath = .kernelTUN(name: tun)
-            }
+            let options = try upNodeOptions()
             let session = try UpSession(
                 source: try nodeSource(), serve: serve, forward: forward, controlSocket: controlSocket,
                 metrics: metrics, limits: try forwardingLimits.validated(), options: options,
-                logger: nodeOptions.logger(defaultLevel: .info))
+                logger: nodeOptions.logger(defaultLevel: .info), releasesStartupPages: !keepStartupPages)
             try await session.run()
         }
     }
 }
 
 extension Up {
+    /// The node's options: the common ones, the tunnel stack's per-address limit and the packet path.
+    func upNodeOptions() throws -> Node.Options {
+        var options = nodeOptions.nodeOptions
+        guard maxTunnelConnectionsPerAddress >= 1 else {
+            throw CommandFailure("--max-tunnel-connections-per-address \(maxTunnelConnectionsPerAddress): must be at least 1")
+        }
+        options.maximumConnectionsPerRemoteAddress = maxTunnelConnectionsPerAddress
+        if let tun {
+            guard serve.isEmpty, forward.isEmpty else {
+                throw CommandFailure("--tun \(tun): --serve and --forward need the userspace stack; with a TUN device, host programs reach the tunnel addresses directly")
+            }
+            options.packetPath = .kernelTUN(name: tun)
+        }
+        return options
+    }
+
     /// The rules' limits from the options.
     var forwardingLimits: ForwardingLimits {
         ForwardingLimits(connectionsPerRule: maxConnections, connectionsPerSource: maxConnectionsPerSource,
@@ -181,13 +204,17 @@ struct UpSession {
     let limits: ForwardingLimits
     let options: Node.Options
     let logger: Logger
+    /// Whether the start-up's pages of code are given back once the node runs (``StartupPages``).
+    let releasesStartupPages: Bool
 
     /// How long shutdown waits for connections to release their sockets after the node closed.
     static let drainTimeout: Duration = .seconds(3)
 
     /// Parses the configuration and the rules (nothing is opened yet).
     init(source: Source, serve: [String], forward: [String], controlSocket: String?,
-         metrics: String? = nil, limits: ForwardingLimits = .defaults, options: Node.Options, logger: Logger) throws {
+         metrics: String? = nil, limits: ForwardingLimits = .defaults, options: Node.Options, logger: Logger,
+         releasesStartupPages: Bool = false) throws {
+        self.releasesStartupPages = releasesStartupPages
         if let metrics { _ = try MetricsEndpoint.parse(metrics) }
         self.limits = limits
         metricsAddress = metrics
@@ -290,6 +317,7 @@ struct UpSession {
             "config": "\(sourceDescription)", "control": "\(controlPath)",
             "rules": "\(forwarders.map(\.rule).joined(separator: "; "))",
         ])
+        if releasesStartupPages { StartupPages.release(logger: logger) }
 
         // Run until SIGINT/SIGTERM, or until the node stops on its own (its UDP socket failed).
         let failure = try await Self.waitForSignalOrFailure(signal: { try await signals.wait() }, node: node)
