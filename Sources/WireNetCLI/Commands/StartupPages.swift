@@ -8,6 +8,9 @@ import Logging
 /// counts in the process's resident set (RSS) as long as it stays mapped — about 15 MiB of the
 /// 19.6 MiB an idle node held (perf/results/2026-12-01T0638Z-idle-rss.json).
 enum StartupPages {
+    /// How long after `ready` `wirenet up` releases them a second time.
+    static let secondReleaseDelay: Duration = .seconds(10)
+
     /// Unmaps them once the node runs (``wirenet_release_file_pages``): pages touched again come back
     /// one fault (64 KiB of fault-around) at a time. Private and anonymous pages are not touched.
     static func release(logger: Logger) {

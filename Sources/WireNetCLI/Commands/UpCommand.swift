@@ -317,7 +317,13 @@ struct UpSession {
             "config": "\(sourceDescription)", "control": "\(controlPath)",
             "rules": "\(forwarders.map(\.rule).joined(separator: "; "))",
         ])
-        if releasesStartupPages { StartupPages.release(logger: logger) }
+        // Start-up goes on a little after `ready` (the first handshake, the engine's first timers,
+        // the tasks just started): a second release catches the pages of that tail.
+        let releasingAgain: Task<Void, Never>? = releasesStartupPages ? Task { [logger] in
+            StartupPages.release(logger: logger)
+            try? await Task.sleep(for: StartupPages.secondReleaseDelay)
+            if !Task.isCancelled { StartupPages.release(logger: logger) }
+        } : nil
 
         // Run until SIGINT/SIGTERM, or until the node stops on its own (its UDP socket failed).
         let failure = try await Self.waitForSignalOrFailure(signal: { try await signals.wait() }, node: node)
@@ -326,6 +332,7 @@ struct UpSession {
         } else {
             logger.info("stopping")
         }
+        releasingAgain?.cancel()
         metricsEndpoint?.close()
         control.close()
         for forwarder in forwarders { forwarder.close() }

@@ -29,28 +29,28 @@ enum TCPSplice {
             tunnel.abort()
             host.interrupt()
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    while let chunk = try await host.read() {
-                        try await tunnel.write(chunk)
-                    }
-                    try await tunnel.shutdownWrite()
-                } catch {
-                    fail("host → tunnel", error)
+        // One direction in a child task, the other in the caller's: an idle connection holds two
+        // suspended tasks (the caller's and this one), not a group's three.
+        @Sendable func hostToTunnel() async {
+            do {
+                while let chunk = try await host.read() {
+                    try await tunnel.write(chunk)
                 }
-            }
-            group.addTask {
-                do {
-                    while let chunk = try await tunnel.read() {
-                        try await host.write(chunk)
-                    }
-                    host.shutdownWrite()
-                } catch {
-                    fail("tunnel → host", error)
-                }
+                try await tunnel.shutdownWrite()
+            } catch {
+                fail("host → tunnel", error)
             }
         }
+        async let upstream: Void = hostToTunnel()
+        do {
+            while let chunk = try await tunnel.read() {
+                try await host.write(chunk)
+            }
+            host.shutdownWrite()
+        } catch {
+            fail("tunnel → host", error)
+        }
+        await upstream
         if let reason = failure.reason {
             logger.debug("connection ended with an error", metadata: [
                 "host": "\(host.remoteAddress.map(\.description) ?? "?")", "tunnel": "\(tunnel.remoteAddress)",
