@@ -10,9 +10,6 @@
 #   tunnel: node 10.234.100.1, peer 10.234.100.2                         tcp:8080=127.0.0.1:8000)
 # The service at 127.0.0.1:8000 (perf/connholder.py serve) accepts and holds every connection.
 #
-# The node runs with --keep-startup-pages: its start-up's code pages stay mapped, so that file
-# pages released during a run (wirenet up releases them at `ready` and again 10 s later) do not
-# hide in the RSS growth what the connections take.
 # Each run starts a fresh node, warms it up (WARMUP connections opened and closed), samples its
 # memory, opens CONNECTIONS connections from the peer and holds them idle, waits until the service
 # holds all of them and SETTLE seconds more, and samples again. Per connection: the growth of
@@ -120,7 +117,7 @@ for run in $(seq "$RUNS"); do
     rm -f "$work/node.sock" "$work/warmup.out" "$work/client.out"
     ip netns exec cm-n "$WIRENET_BIN" up --config "$work/node.conf" --control-socket "$work/node.sock" \
         --serve tcp:8080=127.0.0.1:8000 --max-connections "$limit" --max-connections-per-source "$limit" \
-        --max-tunnel-connections-per-address "$limit" --keep-startup-pages --log-level error >"$work/node.out" 2>&1 &
+        --max-tunnel-connections-per-address "$limit" --log-level error >"$work/node.out" 2>&1 &
     node=$!
     pids+=("$node")
     for _ in $(seq 100); do grep -q ready "$work/node.out" && break; sleep 0.1; done

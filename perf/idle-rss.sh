@@ -4,9 +4,7 @@
 # Usage: sudo perf/idle-rss.sh [seconds to settle] [samples]
 # Environment: WIRENET_BIN (default: this checkout's release build), PREFIX (namespace name prefix),
 # NOTE (free text about the machine's load, stored in the results).
-# Two variants, their runs interleaved: `wirenet up` as is (it unmaps the code pages start-up
-# touched once the node runs), and with --keep-startup-pages (start-up's pages stay mapped).
-# Writes perf/results/<stamp>-idle-rss.json: per variant, VmRSS and VmHWM of each sample, PSS
+# Writes perf/results/<stamp>-idle-rss.json: VmRSS and VmHWM of each sample, PSS
 # (shared pages divided among the processes mapping them), private memory (clean + dirty) and
 # anonymous memory (/proc/<pid>/smaps_rollup), their medians, and where the resident pages of the
 # last sample lie (/proc/<pid>/smaps: per mapped file, anonymous memory, io_uring rings; shared
@@ -38,10 +36,9 @@ stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 out="perf/results/$stamp-idle-rss.json"
 : >"$work/samples.jsonl"
 for i in $(seq 1 "$samples"); do
-    for variant in default keep-startup-pages; do
-        args=()
-        [ "$variant" = keep-startup-pages ] && args=(--keep-startup-pages)
-        ip netns exec "$ns" "$WIRENET_BIN" up --config "$work/wg.conf" "${args[@]}" >"$work/log" 2>&1 &
+    # One variant for now; more (say, other builds' binaries) would interleave their runs here.
+    for variant in default; do
+        ip netns exec "$ns" "$WIRENET_BIN" up --config "$work/wg.conf" >"$work/log" 2>&1 &
         pid=$!
         sleep "$settle"
         kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
@@ -83,14 +80,14 @@ def breakdown(smaps):
     return [{"mapping": n, **v} for n, v in sorted(where.items(), key=lambda x: -x[1]["rss_kib"]) if v["rss_kib"] > 0]
 med = lambda v: sorted(v)[len(v) // 2]
 variants = {}
-for variant in ("default", "keep-startup-pages"):
+for variant in sorted({s["variant"] for s in samples}):
     rows = [s for s in samples if s["variant"] == variant]
     v = {key: [r[key] for r in rows] for key in ("vmrss_kib", "vmhwm_kib", "pss_kib", "private_kib", "private_dirty_kib", "anonymous_kib")}
     v.update({"median_" + key.replace("_kib", "_mib"): round(med(v[key]) / 1024, 1) for key in list(v)})
     v["last_sample_smaps"] = breakdown(f"{work}/smaps.{variant}")
     variants[variant] = v
-result = {"command": f"sudo perf/idle-rss.sh {settle} {len(samples) // 2}", "binary": binary, "commit": commit,
-          "what": "wirenet up, one peer, no traffic, sampled after settling; default (start-up's code pages unmapped once the node runs) and --keep-startup-pages, runs interleaved",
+result = {"command": f"sudo perf/idle-rss.sh {settle} {len(samples) // len(variants)}", "binary": binary, "commit": commit,
+          "what": "wirenet up, one peer, no traffic, sampled after settling",
           "settle_s": float(settle), "loadavg": load, "note": note, "variants": variants,
           # The default variant's figures at the top level, as earlier results had them.
           "median_vmrss_mib": variants["default"]["median_vmrss_mib"], "median_vmhwm_mib": variants["default"]["median_vmhwm_mib"]}

@@ -23,26 +23,6 @@ int wirenet_interface_add_ipv4(const char *name, uint32_t address, int prefix_le
 /// Returns 0 or -errno.
 int wirenet_interface_add_ipv6(const char *name, const uint8_t address[16], int prefix_length);
 
-/// What ``wirenet_release_file_pages`` gave back.
-struct wirenet_released_pages {
-    /// Mappings whose pages were dropped from the resident set.
-    int mappings;
-    /// Kibibytes that were resident in them (as /proc/self/smaps counted them just before).
-    long kib;
-};
-
-/// Drops the pages of read-only file mappings (the code and constants of the executable and its
-/// shared libraries) from the calling process's resident set, so that from then on only the pages
-/// the process touches again are mapped (with the kernel's fault-around: up to 64 KiB around each
-/// page touched; MADV_RANDOM does not turn that off on Linux 6.18, measured). Only private
-/// mappings without write permission whose /proc/self/smaps entry shows no anonymous
-/// (copied-on-write), no private dirty and no locked pages are touched: their pages are clean
-/// page-cache pages the kernel could reclaim at any time, so dropping them (MADV_DONTNEED) loses
-/// nothing; a later access maps them again (a minor fault). Returns 0 and
-/// fills `released`, or -errno (smaps unreadable, or a madvise failed; what was released so far
-/// stays released).
-int wirenet_release_file_pages(struct wirenet_released_pages *released);
-
 /// Names the calling thread (shown by top -H, perf and gdb); at most 15 bytes are kept.
 void wirenet_set_thread_name(const char *name);
 

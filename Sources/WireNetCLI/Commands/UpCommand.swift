@@ -39,9 +39,10 @@ struct Up: AsyncParsableCommand {
         opened for it; `wirenet status --json` and the metrics count them as refused. \
         Beneath the rules, the tunnel's TCP/IP stack lets one tunnel address hold at most \
         --max-tunnel-connections-per-address connections opened by its SYNs (default 4096; all \
-        --serve rules and TCP states, TIME-WAIT included, together): raise it with \
-        --max-connections-per-source to carry more from one peer. Its SYNs beyond it are dropped and \
-        counted as perAddressLimitDrops in `wirenet status --json`.
+        --serve rules and TCP states, TIME-WAIT included, together). To carry more than 4096 \
+        connections from one peer, raise both --max-tunnel-connections-per-address and \
+        --max-connections-per-source. Its SYNs beyond the stack's limit are dropped and counted as \
+        perAddressLimitDrops in `wirenet status --json`.
         """)
 
     @Option(help: ArgumentHelp("The wg-quick configuration file.", valueName: "file"))
@@ -100,9 +101,6 @@ struct Up: AsyncParsableCommand {
         valueName: "host:port"))
     var metrics: String?
 
-    @Flag(help: "Keep the code pages that starting touched mapped. By default they are unmapped once the node runs: they are clean pages of the binaries, those still used come back on their next access, and an idle node's RSS shrinks.")
-    var keepStartupPages = false
-
     @OptionGroup var nodeOptions: NodeOptions
 
     func run() async throws {
@@ -111,7 +109,7 @@ struct Up: AsyncParsableCommand {
             let session = try UpSession(
                 source: try nodeSource(), serve: serve, forward: forward, controlSocket: controlSocket,
                 metrics: metrics, limits: try forwardingLimits.validated(), options: options,
-                logger: nodeOptions.logger(defaultLevel: .info), releasesStartupPages: !keepStartupPages)
+                logger: nodeOptions.logger(defaultLevel: .info))
             try await session.run()
         }
     }
@@ -204,17 +202,13 @@ struct UpSession {
     let limits: ForwardingLimits
     let options: Node.Options
     let logger: Logger
-    /// Whether the start-up's pages of code are given back once the node runs (``StartupPages``).
-    let releasesStartupPages: Bool
 
     /// How long shutdown waits for connections to release their sockets after the node closed.
     static let drainTimeout: Duration = .seconds(3)
 
     /// Parses the configuration and the rules (nothing is opened yet).
     init(source: Source, serve: [String], forward: [String], controlSocket: String?,
-         metrics: String? = nil, limits: ForwardingLimits = .defaults, options: Node.Options, logger: Logger,
-         releasesStartupPages: Bool = false) throws {
-        self.releasesStartupPages = releasesStartupPages
+         metrics: String? = nil, limits: ForwardingLimits = .defaults, options: Node.Options, logger: Logger) throws {
         if let metrics { _ = try MetricsEndpoint.parse(metrics) }
         self.limits = limits
         metricsAddress = metrics
@@ -317,13 +311,6 @@ struct UpSession {
             "config": "\(sourceDescription)", "control": "\(controlPath)",
             "rules": "\(forwarders.map(\.rule).joined(separator: "; "))",
         ])
-        // Start-up goes on a little after `ready` (the first handshake, the engine's first timers,
-        // the tasks just started): a second release catches the pages of that tail.
-        let releasingAgain: Task<Void, Never>? = releasesStartupPages ? Task { [logger] in
-            StartupPages.release(logger: logger)
-            try? await Task.sleep(for: StartupPages.secondReleaseDelay)
-            if !Task.isCancelled { StartupPages.release(logger: logger) }
-        } : nil
 
         // Run until SIGINT/SIGTERM, or until the node stops on its own (its UDP socket failed).
         let failure = try await Self.waitForSignalOrFailure(signal: { try await signals.wait() }, node: node)
@@ -332,7 +319,6 @@ struct UpSession {
         } else {
             logger.info("stopping")
         }
-        releasingAgain?.cancel()
         metricsEndpoint?.close()
         control.close()
         for forwarder in forwarders { forwarder.close() }
