@@ -38,6 +38,12 @@ public final class Node: Service, Sendable {
         /// Buffers take memory only while they hold data; at this total, receive windows shrink and
         /// writes wait until data is read or acknowledged (`tcp` sets the per-connection limits).
         public var tcpBufferMemoryLimit = IPStackConfiguration(addresses: []).tcpBufferMemoryLimit
+        /// TCP connections one remote tunnel address may hold through its SYNs to the node's
+        /// listeners, all listeners and states (TIME-WAIT included) together, so that one peer cannot
+        /// take the whole connection table (16384); SYNs beyond it are dropped and counted in
+        /// ``NodeStatus/TCPListenerCounters/perAddressLimitDrops``. Connections the node dials are not
+        /// counted. Must be at least 1; the default, 4096, lets four such peers fill the table.
+        public var maximumConnectionsPerRemoteAddress = IPStackConfiguration(addresses: []).maximumConnectionsPerRemoteAddress
         /// What carries the tunnel's IP packets: the userspace stack (default) or a kernel TUN device.
         public var packetPath = PacketPath.userspace
         /// The control helper library for tailnet nodes; nil searches `$WIRENET_CONTROL_HELPER`, the
@@ -176,6 +182,7 @@ public final class Node: Service, Sendable {
             stackConfiguration.mtu = configuration.mtu
             stackConfiguration.tcp = options.tcp
             stackConfiguration.tcpBufferMemoryLimit = options.tcpBufferMemoryLimit
+            stackConfiguration.maximumConnectionsPerRemoteAddress = max(1, options.maximumConnectionsPerRemoteAddress)
             // A different stream from WireGuard's, so the two do not mirror each other.
             stackConfiguration.randomSeed = options.randomSeed.map { $0 ^ 0x5EED_57AC_0000_0000 }
             stack = UserspaceStack(configuration: stackConfiguration, clock: clock)

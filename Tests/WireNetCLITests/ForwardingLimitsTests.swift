@@ -120,6 +120,39 @@ struct ForwardingLimitsTests {
         service.close()
     }
 
+    #if CLI  // Up is the command's argument parsing (the CLI package trait).
+    @Test func theTunnelStackPerAddressLimitIsAnOptionOfUp() throws {
+        let defaults = try Up.parse(["--config", "wg0.conf"]).upNodeOptions()
+        #expect(defaults.maximumConnectionsPerRemoteAddress == 4096)
+        let raised = try Up.parse(["--config", "wg0.conf", "--max-tunnel-connections-per-address", "6000"]).upNodeOptions()
+        #expect(raised.maximumConnectionsPerRemoteAddress == 6000)
+        // The other options are still the CLI's (keepalive on forwarded connections).
+        #expect(raised.tcp.keepalive == ForwardingKeepalive.tunnel)
+        #expect(throws: CommandFailure.self) {
+            try Up.parse(["--config", "wg0.conf", "--max-tunnel-connections-per-address", "0"]).upNodeOptions()
+        }
+    }
+
+    @Test func theTunnelStackDropsSynsBeyondThePerAddressLimitFromTheCommandLine() async throws {
+        let options = try Up.parse(["--config", "wg0.conf", "--max-tunnel-connections-per-address", "2"]).upNodeOptions()
+        let pair = try await TunnelPair.start(serverOptions: options)
+        defer { Task { await pair.close() } }
+        let listener = try await pair.server.listen(tcp: 7011)
+        let target = IPEndpoint(IPAddress(TunnelPair.serverAddress)!, 7011)
+        let first = try await pair.client.dial(tcp: target)
+        let second = try await pair.client.dial(tcp: target)
+        #expect(try await pair.server.status().tcpListenerCounters.perAddressLimitDrops == 0)
+        // The third SYN from the same address is dropped by the stack (the dial keeps retrying).
+        let third = Task { try await pair.client.dial(tcp: target, timeout: .seconds(3)) }
+        #expect(await eventually { (try? await pair.server.status().tcpListenerCounters.perAddressLimitDrops) ?? 0 >= 1 })
+        third.cancel()
+        _ = try? await third.value
+        first.close()
+        second.close()
+        listener.close()
+    }
+    #endif
+
     @Test func udpForwardDropsNewSendersBeyondTheLimitsWhileAnotherSourceGetsThrough() async throws {
         let reactor = try SocketReactor.shared()
         let pair = try await TunnelPair.start()

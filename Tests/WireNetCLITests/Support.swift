@@ -13,13 +13,14 @@ struct TunnelPair {
     static let serverAddress = "100.64.20.1"
     static let clientAddress = "100.64.20.2"
 
-    static func start() async throws -> TunnelPair {
+    /// `serverOptions`: the server node's options (e.g. the CLI's, parsed from a command line).
+    static func start(serverOptions: Node.Options = Node.Options()) async throws -> TunnelPair {
         let serverKey = PrivateKey()
         let clientKey = PrivateKey()
         let server = Node(configuration: NodeConfiguration(
             privateKey: serverKey, addresses: [IPPrefix("\(serverAddress)/32")!],
             peers: [.init(publicKey: clientKey.publicKey, allowedIPs: [IPPrefix("\(clientAddress)/32")!])]),
-            logger: quietLogger)
+            options: serverOptions, logger: quietLogger)
         try await server.start()
         let port = try await server.status().listenPort
         let client = Node(configuration: NodeConfiguration(

@@ -17,10 +17,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-[ "$(id -u)" -eq 0 ] || { echo "synflood: run as root (network namespaces)" >&2; exit 1; }
-for tool in wireguard-go wg nft python3; do
-    command -v "$tool" >/dev/null || { echo "synflood: needs $tool (scripts/bootstrap.sh)" >&2; exit 1; }
-done
+# shellcheck source=../lib/wgpeer.sh
+. "$repo/perf/lib/wgpeer.sh"
+wgpeer_require_tools synflood nft python3
 RUNS="${RUNS:-3}"
 CONNECTIONS="${CONNECTIONS:-1000}"
 FLOOD_WARMUP="${FLOOD_WARMUP:-10}"
@@ -37,33 +36,26 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    for ns in sf-n sf-a sf-b; do ip netns del "$ns" 2>/dev/null || true; done
+    wgpeer_delete_namespaces sf-n sf-a sf-b
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-for ns in sf-n sf-a sf-b; do ip netns del "$ns" 2>/dev/null || true; ip netns add "$ns"; ip -n "$ns" link set lo up; done
-ip link add sf-na type veth peer name sf-an
-ip link set sf-na netns sf-n; ip link set sf-an netns sf-a
-ip link add sf-nb type veth peer name sf-bn
-ip link set sf-nb netns sf-n; ip link set sf-bn netns sf-b
-ip -n sf-n addr add 10.235.1.1/30 dev sf-na; ip -n sf-n link set sf-na up
-ip -n sf-a addr add 10.235.1.2/30 dev sf-an; ip -n sf-a link set sf-an up
-ip -n sf-n addr add 10.235.2.1/30 dev sf-nb; ip -n sf-n link set sf-nb up
-ip -n sf-b addr add 10.235.2.2/30 dev sf-bn; ip -n sf-b link set sf-bn up
+wgpeer_namespaces sf-n sf-a sf-b
+wgpeer_link sf-n sf-na 10.235.1.1/30 sf-a sf-an 10.235.1.2/30
+wgpeer_link sf-n sf-nb 10.235.2.1/30 sf-b sf-bn 10.235.2.2/30
 
-node_key="$("$WIRENET_BIN" genkey)"; node_pub="$(echo "$node_key" | "$WIRENET_BIN" pubkey)"
-umask 077
+node_pub="$(wgpeer_key node)"
 cat >"$work/node.conf" <<CONF
 [Interface]
-PrivateKey = $node_key
+PrivateKey = $(cat "$work/node.key")
 Address = 10.235.100.1/32
 ListenPort = 51820
 CONF
+chmod 600 "$work/node.conf"
 # The peers: wireguard-go in sf-a and sf-b, each with the node as its only peer.
 for side in a b; do
-    key="$("$WIRENET_BIN" genkey)"; pub="$(echo "$key" | "$WIRENET_BIN" pubkey)"
-    echo "$key" >"$work/$side.key"
+    pub="$(wgpeer_key "$side")"
     n=$([ "$side" = a ] && echo 1 || echo 2); host=$([ "$side" = a ] && echo 2 || echo 3)
     cat >>"$work/node.conf" <<CONF
 [Peer]
@@ -72,15 +64,8 @@ AllowedIPs = 10.235.100.$host/32
 Endpoint = 10.235.$n.2:51821
 CONF
     dev="wnsf${side}$$"; dev="${dev:0:15}"
-    ip netns exec "sf-$side" env WG_PROCESS_FOREGROUND=1 wireguard-go "$dev" >"$work/wg-$side.out" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 50); do [ -S "/var/run/wireguard/$dev.sock" ] && break; sleep 0.1; done
-    ip netns exec "sf-$side" wg set "$dev" private-key "$work/$side.key" listen-port 51821 \
-        peer "$node_pub" allowed-ips 10.235.100.1/32 endpoint "10.235.$n.1:51820"
-    ip -n "sf-$side" addr add "10.235.100.$host/24" dev "$dev"
-    ip -n "sf-$side" link set "$dev" up
+    wgpeer_start "sf-$side" "$dev" "$side" 51821 "$node_pub" 10.235.100.1 "10.235.$n.1:51820" "10.235.100.$host/24"
 done
-umask 022
 ip netns exec sf-a nft -f - <<'NFT'
 table inet synflood {
     chain out { type filter hook output priority 0; tcp flags & rst == rst drop; }
@@ -114,9 +99,7 @@ for run in $(seq "$RUNS"); do
     for _ in $(seq 100); do grep -q ready "$work/node.out" && break; sleep 0.1; done
     grep -q ready "$work/node.out" || { echo "synflood: wirenet up did not start"; cat "$work/node.out"; exit 1; }
     for side in a b; do
-        # The first handshake may wait for wireguard-go's 5 s retry.
-        for _ in $(seq 20); do ip netns exec "sf-$side" ping -c 1 -W 1 10.235.100.1 >/dev/null && break; done
-        ip netns exec "sf-$side" ping -c 1 -W 2 10.235.100.1 >/dev/null || {
+        wgpeer_wait_reachable "sf-$side" 10.235.100.1 || {
             echo "synflood: peer $side cannot reach the node"; cat "$work/node.out"; exit 1; }
     done
     # Warm-up: the handshakes are done and the listener has served a few connections.

@@ -36,7 +36,13 @@ struct Up: AsyncParsableCommand {
         (default 4096) and --max-udp-flows-per-source (default 256) from one source address (the \
         tunnel peer's address for --serve, the host client's for --forward). A connection beyond \
         them is reset and a datagram from a new sender beyond them dropped, before any socket is \
-        opened for it; `wirenet status --json` and the metrics count them as refused.
+        opened for it; `wirenet status --json` and the metrics count them as refused. \
+        Beneath the rules, the tunnel's TCP/IP stack lets one tunnel address hold at most \
+        --max-tunnel-connections-per-address connections opened by its SYNs (default 4096; all \
+        --serve rules and TCP states, TIME-WAIT included, together). To carry more than 4096 \
+        connections from one peer, raise both --max-tunnel-connections-per-address and \
+        --max-connections-per-source. Its SYNs beyond the stack's limit are dropped and counted as \
+        perAddressLimitDrops in `wirenet status --json`.
         """)
 
     @Option(help: ArgumentHelp("The wg-quick configuration file.", valueName: "file"))
@@ -69,6 +75,11 @@ struct Up: AsyncParsableCommand {
     @Option(help: ArgumentHelp("TCP connections one rule carries at once from one source address.", valueName: "n"))
     var maxConnectionsPerSource = ForwardingLimits.defaults.connectionsPerSource
 
+    @Option(help: ArgumentHelp(
+        "TCP connections one tunnel address may open to this node, all --serve rules and states (TIME-WAIT included) together (the tunnel stack's limit, beneath the rules').",
+        valueName: "n"))
+    var maxTunnelConnectionsPerAddress = Node.Options().maximumConnectionsPerRemoteAddress
+
     @Option(help: ArgumentHelp("UDP flows (senders) one rule carries at once.", valueName: "n"))
     var maxUdpFlows = ForwardingLimits.defaults.flowsPerRule
 
@@ -94,13 +105,7 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            var options = nodeOptions.nodeOptions
-            if let tun {
-                guard serve.isEmpty, forward.isEmpty else {
-                    throw CommandFailure("--tun \(tun): --serve and --forward need the userspace stack; with a TUN device, host programs reach the tunnel addresses directly")
-                }
-                options.packetPath = .kernelTUN(name: tun)
-            }
+            let options = try upNodeOptions()
             let session = try UpSession(
                 source: try nodeSource(), serve: serve, forward: forward, controlSocket: controlSocket,
                 metrics: metrics, limits: try forwardingLimits.validated(), options: options,
@@ -111,6 +116,22 @@ struct Up: AsyncParsableCommand {
 }
 
 extension Up {
+    /// The node's options: the common ones, the tunnel stack's per-address limit and the packet path.
+    func upNodeOptions() throws -> Node.Options {
+        var options = nodeOptions.nodeOptions
+        guard maxTunnelConnectionsPerAddress >= 1 else {
+            throw CommandFailure("--max-tunnel-connections-per-address \(maxTunnelConnectionsPerAddress): must be at least 1")
+        }
+        options.maximumConnectionsPerRemoteAddress = maxTunnelConnectionsPerAddress
+        if let tun {
+            guard serve.isEmpty, forward.isEmpty else {
+                throw CommandFailure("--tun \(tun): --serve and --forward need the userspace stack; with a TUN device, host programs reach the tunnel addresses directly")
+            }
+            options.packetPath = .kernelTUN(name: tun)
+        }
+        return options
+    }
+
     /// The rules' limits from the options.
     var forwardingLimits: ForwardingLimits {
         ForwardingLimits(connectionsPerRule: maxConnections, connectionsPerSource: maxConnectionsPerSource,

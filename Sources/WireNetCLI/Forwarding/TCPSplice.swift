@@ -33,29 +33,29 @@ enum TCPSplice {
             tunnel.abort()
             host.interrupt()
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    // The reactor thread hands each chunk straight to the node's loop thread.
-                    while try await host.read(forwardingTo: { chunk, taken in tunnel.write(chunk, resuming: taken) }) {}
-                    try await tunnel.shutdownWrite()
-                } catch {
-                    fail("host → tunnel", error)
-                }
-            }
-            group.addTask {
-                do {
-                    // The loop thread sends what arrived into the host socket at once; this task
-                    // writes only what the socket's buffer did not take.
-                    while let rest = try await tunnel.read(passingTo: { bytes in host.sendNow(bytes) }) {
-                        if !rest.isEmpty { try await host.write(rest) }
-                    }
-                    host.shutdownWrite()
-                } catch {
-                    fail("tunnel → host", error)
-                }
+        // One direction in a child task, the other in the caller's: an idle connection holds two
+        // suspended tasks (the caller's and this one), not a group's three.
+        @Sendable func hostToTunnel() async {
+            do {
+                // The reactor thread hands each chunk straight to the node's loop thread.
+                while try await host.read(forwardingTo: { chunk, taken in tunnel.write(chunk, resuming: taken) }) {}
+                try await tunnel.shutdownWrite()
+            } catch {
+                fail("host → tunnel", error)
             }
         }
+        async let upstream: Void = hostToTunnel()
+        do {
+            // The loop thread sends what arrived into the host socket at once; this task writes
+            // only what the socket's buffer did not take.
+            while let rest = try await tunnel.read(passingTo: { bytes in host.sendNow(bytes) }) {
+                if !rest.isEmpty { try await host.write(rest) }
+            }
+            host.shutdownWrite()
+        } catch {
+            fail("tunnel → host", error)
+        }
+        await upstream
         if let reason = failure.reason {
             logger.debug("connection ended with an error", metadata: [
                 "host": "\(host.remoteAddress.map(\.description) ?? "?")", "tunnel": "\(tunnel.remoteAddress)",
