@@ -78,15 +78,16 @@ extension NodeInteropTests {
         }
         #expect(forwarded.hasPrefix(file.sha256), "\(forwarded)")
 
-        // iperf3 both ways through each rule.
+        // iperf3 both ways through each rule; `timeout` ends a client whose node died (an iperf3
+        // client connected to a vanished listener otherwise waits forever, and the suite with it).
         for reverse in [false, true] {
             let direction = reverse ? ["-R"] : []
             let throughServe = try await detached {
-                try namespace.exec(["iperf3", "-c", "100.64.7.1", "-p", "5201", "-t", "2", "-f", "m"] + direction)
+                try namespace.exec(["timeout", "60", "iperf3", "-c", "100.64.7.1", "-p", "5201", "-t", "2", "-f", "m"] + direction)
             }
             #expect(throughServe.contains("iperf Done."), "\(throughServe)")
             let throughForward = try await detached {
-                try Shell.run(["iperf3", "-c", "127.0.0.1", "-p", "\(forwardIperf)", "-t", "2", "-f", "m"] + direction)
+                try Shell.run(["timeout", "60", "iperf3", "-c", "127.0.0.1", "-p", "\(forwardIperf)", "-t", "2", "-f", "m"] + direction)
             }
             #expect(throughForward.contains("iperf Done."), "\(throughForward)")
             for (rule, output) in [("--serve", throughServe), ("--forward", throughForward)] {

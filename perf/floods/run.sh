@@ -5,13 +5,15 @@
 #   sudo perf/floods/run.sh            (WIRENET_BIN=path to use a built wirenet; default: release build)
 #
 # Topology (three namespaces, all traffic stays inside them):
-#   rl-fp (peer: wirenet up --forward, curl)  10.251.5.2 ── 10.251.5.1  rl-fn (node: wirenet up --serve,
-#   rl-fa (attacker: perf/floods/flood.py)     10.251.5.6 ── 10.251.5.5         python http.server)
+#   rl-fp (peer: wirenet up --forward, curl)  10.235.51.2 ── 10.235.51.1  rl-fn (node: wirenet up --serve,
+#   rl-fa (attacker: perf/floods/flood.py)     10.235.51.6 ── 10.235.51.5         python http.server)
 # Floods (flood.py): garbage UDP, initiations with invalid mac1, with valid mac1 (cookie mode),
 # with valid mac1+mac2 (a cookie answered: the per-source rate limit), replayed transport datagrams.
 # Environment: SIZE_MB (download size, 256), FLOOD_SECONDS (upper bound per flood, 60),
 # PROFILE_MODE (a flood to profile the node under with perf for 5 s), MODES (the floods to run),
-# NODE_ARGS (more `wirenet up` options for the node, e.g. `--transport portable`).
+# NODE_ARGS (more `wirenet up` options for the node, e.g. `--transport portable`), NOTE (a line
+# for the results file, e.g. the machine's load), TAG (added to the results file's name).
+# Everything printed also goes to perf/results/floods/<time>[-TAG].txt.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -23,11 +25,18 @@ if [ -z "${WIRENET_BIN:-}" ]; then
     WIRENET_BIN="$repo/.build/release/wirenet"
 fi
 
+mkdir -p "$repo/perf/results/floods"
+results_file="$repo/perf/results/floods/$(date -u +%Y-%m-%dT%H%MZ)${TAG:+-$TAG}.txt"
+exec > >(tee "$results_file") 2>&1
+echo "floods: $(date -u +%Y-%m-%dT%H:%MZ), wirenet $WIRENET_BIN (commit $(cd "$repo" && git rev-parse --short HEAD)), SIZE_MB=$SIZE_MB, MODES=${MODES:-all}, NODE_ARGS=${NODE_ARGS:-}"
+[ -z "${NOTE:-}" ] || echo "NOTE=$NOTE"
 work="$(mktemp -d /tmp/rl-floods.XXXXXX)"
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # Not a bare `wait`: that would also wait for the tee of the results file, which ends only
+    # when this script does.
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     for ns in rl-fn rl-fp rl-fa; do ip netns del "$ns" 2>/dev/null || true; done
     rm -rf "$work"
 }
@@ -38,10 +47,10 @@ ip link add rl-fnp type veth peer name rl-fpn
 ip link set rl-fnp netns rl-fn; ip link set rl-fpn netns rl-fp
 ip link add rl-fna type veth peer name rl-fan
 ip link set rl-fna netns rl-fn; ip link set rl-fan netns rl-fa
-ip -n rl-fn addr add 10.251.5.1/30 dev rl-fnp; ip -n rl-fn link set rl-fnp up
-ip -n rl-fp addr add 10.251.5.2/30 dev rl-fpn; ip -n rl-fp link set rl-fpn up
-ip -n rl-fn addr add 10.251.5.5/30 dev rl-fna; ip -n rl-fn link set rl-fna up
-ip -n rl-fa addr add 10.251.5.6/30 dev rl-fan; ip -n rl-fa link set rl-fan up
+ip -n rl-fn addr add 10.235.51.1/30 dev rl-fnp; ip -n rl-fn link set rl-fnp up
+ip -n rl-fp addr add 10.235.51.2/30 dev rl-fpn; ip -n rl-fp link set rl-fpn up
+ip -n rl-fn addr add 10.235.51.5/30 dev rl-fna; ip -n rl-fn link set rl-fna up
+ip -n rl-fa addr add 10.235.51.6/30 dev rl-fan; ip -n rl-fa link set rl-fan up
 
 node_key="$("$WIRENET_BIN" genkey)"; peer_key="$("$WIRENET_BIN" genkey)"
 node_pub="$(echo "$node_key" | "$WIRENET_BIN" pubkey)"; peer_pub="$(echo "$peer_key" | "$WIRENET_BIN" pubkey)"
@@ -61,7 +70,7 @@ PrivateKey = $peer_key
 Address = 100.64.55.2/32
 [Peer]
 PublicKey = $node_pub
-Endpoint = 10.251.5.1:51820
+Endpoint = 10.235.51.1:51820
 AllowedIPs = 100.64.55.1/32
 CONF
 umask 022
@@ -107,7 +116,7 @@ cpu_base="$(awk -v a="$cpu0" -v b="$(node_cpu)" -v t0="$t0" -v t1="$(date +%s.%N
 echo "floods: quiet baseline ${base} Mbit/s, node CPU ${cpu_base} %"
 results=("| none (baseline) | – | ${base} Mbit/s | 100 % | ${cpu_base} % |")
 for mode in ${MODES:-garbage init-nomac init-mac1 init-mac2 replay}; do
-    ip netns exec rl-fa python3 "$here/flood.py" "$mode" 10.251.5.5 51820 "$FLOOD_SECONDS" \
+    ip netns exec rl-fa python3 "$here/flood.py" "$mode" 10.235.51.5 51820 "$FLOOD_SECONDS" \
         --peer-key "$node_pub" --pcap "$work/transport.pcap" >"$work/flood.out" 2>&1 &
     flood=$!
     sleep 2

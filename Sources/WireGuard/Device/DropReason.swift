@@ -12,6 +12,13 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// Under load, a handshake message with a valid mac2 from a source over its rate (20/s, burst 5;
     /// wireguard-go `ratelimiter`).
     case rateLimited
+    /// Under load, a handshake message without a valid mac2 from a source that has had its cookie
+    /// replies for now (the same 20/s, burst 5 per source as ``rateLimited``): dropped unanswered.
+    case cookieReplyRateLimited
+    /// Under load, a handshake message beyond the device's budget of messages examined per second
+    /// (``DeviceConfiguration/handshakeMessagesPerSecondUnderLoad``): dropped after the type and
+    /// length check, before mac1 (wireguard-go drops when its handshake queue is full).
+    case handshakeBudgetExceeded
     /// A response, cookie reply or transport message for an index we did not hand out.
     case unknownReceiverIndex
     /// An initiation from a static key that is not a configured peer.
@@ -55,6 +62,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .invalidMAC1: "invalid mac1"
         case .cookieRequired: "cookie required (under load)"
         case .rateLimited: "handshake rate limit (under load)"
+        case .cookieReplyRateLimited: "cookie reply rate limit (under load)"
+        case .handshakeBudgetExceeded: "handshake budget exceeded (under load)"
         case .unknownReceiverIndex: "unknown receiver index"
         case .unknownPeer: "unknown peer"
         case .invalidHandshake: "invalid handshake message"

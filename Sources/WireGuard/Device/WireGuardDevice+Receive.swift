@@ -35,11 +35,19 @@ extension WireGuardDevice {
 
     /// MAC1 always; under load MAC2 too, answering a missing or stale one with a cookie reply
     /// written into `buffer` (paper §5.4.7). Returns nil when the message may be processed.
+    ///
+    /// Under load, what one message may cost is bounded before any of it is spent: the device-wide
+    /// ``handshakeMessagesPerSecondUnderLoad`` before mac1 (the rest cost only the type and length
+    /// check), then per source the cookie replies (each a BLAKE2s, an XChaCha20-Poly1305 seal, a
+    /// random nonce and a datagram out) and, after a valid mac2, the Diffie-Hellman work.
     private func checkMACs(
         _ buffer: UnsafeMutableRawBufferPointer, length: Int, senderIndex: UInt32, from source: IPEndpoint,
         now: NetInstant
     ) -> ReceiveResult? {
         let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+        if isUnderLoad(now: now), !handshakeBudget.take(now: now, perSecond: handshakeMessagesPerSecondUnderLoad) {
+            return drop(.handshakeBudgetExceeded)
+        }
         guard cookieChecker.checkMAC1(message) else { return drop(.invalidMAC1) }
         guard noteHandshakeMessage(now: now) else { return nil }
         if cookieChecker.checkMAC2(message, source: source, now: now) {
@@ -47,6 +55,10 @@ extension WireGuardDevice {
             // `RoutineHandshake`: `rate.limiter.Allow` after `CheckMAC2`).
             return rateLimiter.allow(source.address, now: now) ? nil : drop(.rateLimited)
         }
+        // An implementation choice: wireguard-go and the kernel answer every such message; a source
+        // gets its cookie replies at the handshake rate (20/s, burst 5) here, so a flood from one
+        // address costs one reply per 50 ms, and a peer at another address still gets its own.
+        guard cookieReplyLimiter.allow(source.address, now: now) else { return drop(.cookieReplyRateLimited) }
         // The reply needs the message's mac1 as additional data: build it aside, then copy it over.
         var reply = (Key32(), Key32())
         withUnsafeMutableBytes(of: &reply) { replyBytes in

@@ -10,6 +10,13 @@ public struct DeviceConfiguration: Sendable {
     /// (paper §5.4.7). 0 means always under load. wireguard-go measures load as handshake queue depth;
     /// this sans-IO core counts messages per one-second window instead.
     public var handshakeLoadThreshold: Int
+    /// Handshake messages per second the device examines (mac1 and beyond) while under load; the
+    /// rest are dropped after the type and length check (``DropReason/handshakeBudgetExceeded``), a
+    /// tenth of a second's worth may come at once. This bounds what a flood from any number of
+    /// sources costs the one thread that also carries the data path (wireguard-go bounds the same
+    /// work with a handshake queue of 1024 that drops when full, `QueueHandshakeSize`). Keep it
+    /// above ``handshakeLoadThreshold``, or the messages examined no longer keep the device under load.
+    public var handshakeMessagesPerSecondUnderLoad: Int
     /// Ties `now` to wall-clock time for initiation timestamps.
     public var wallClock: WallClockAnchor
     /// The non-secret random choices: retransmission jitter (paper §6.1) and session indices
@@ -18,10 +25,12 @@ public struct DeviceConfiguration: Sendable {
     public var random: RandomSource
 
     public init(privateKey: PrivateKey, mtu: Int = 1420, handshakeLoadThreshold: Int = 1000,
+                handshakeMessagesPerSecondUnderLoad: Int = 4096,
                 wallClock: WallClockAnchor, random: RandomSource = .system) {
         self.privateKey = privateKey
         self.mtu = mtu
         self.handshakeLoadThreshold = handshakeLoadThreshold
+        self.handshakeMessagesPerSecondUnderLoad = handshakeMessagesPerSecondUnderLoad
         self.wallClock = wallClock
         self.random = random
     }
@@ -108,6 +117,8 @@ public final class WireGuardDevice {
     public var mtu: Int
     /// See ``DeviceConfiguration/handshakeLoadThreshold``.
     public var handshakeLoadThreshold: Int
+    /// See ``DeviceConfiguration/handshakeMessagesPerSecondUnderLoad``.
+    public var handshakeMessagesPerSecondUnderLoad: Int
     /// See ``DeviceConfiguration/wallClock``; update it if the wall clock steps.
     public var wallClock: WallClockAnchor
 
@@ -117,6 +128,10 @@ public final class WireGuardDevice {
     let cookieChecker: CookieChecker
     /// Per-source limits on handshake messages under load.
     var rateLimiter = HandshakeRateLimiter()
+    /// Per-source limits on cookie replies under load (the same numbers as `rateLimiter`).
+    var cookieReplyLimiter = HandshakeRateLimiter()
+    /// The device-wide bound on handshake messages examined under load.
+    var handshakeBudget = HandshakeBudget()
     /// See ``DeviceConfiguration/random``.
     var random: RandomSource
     /// Drops not attributable to a configured peer (and, summed, all drops).
@@ -145,6 +160,7 @@ public final class WireGuardDevice {
         privateKey = configuration.privateKey
         mtu = configuration.mtu
         handshakeLoadThreshold = configuration.handshakeLoadThreshold
+        handshakeMessagesPerSecondUnderLoad = configuration.handshakeMessagesPerSecondUnderLoad
         wallClock = configuration.wallClock
         random = configuration.random
         cookieChecker = CookieChecker(localPublicKey: configuration.privateKey.publicKey)
