@@ -82,7 +82,7 @@ extension IPStack {
             counters.tcpPerAddressLimitDrops += 1
             return true
         }
-        guard connectionCount < configuration.maximumConnections || reclaimTimeWaitRecord() else {
+        guard makeRoomForConnection() else {
             counters.tcpBacklogDrops += 1
             return true
         }

@@ -112,7 +112,7 @@ extension IPStack {
             counters.tcpSynQueueEvictions += 1
             freeSlot(oldest)
         }
-        guard connectionCount < configuration.maximumConnections || reclaimTimeWaitRecord() else {
+        guard makeRoomForConnection() else {
             counters.tcpBacklogDrops += 1
             return
         }
@@ -430,7 +430,7 @@ extension IPStack {
                 local = .v6(a)
             }
         }
-        guard connectionCount < configuration.maximumConnections || reclaimTimeWaitRecord() else { throw .tooManyConnections }
+        guard makeRoomForConnection() else { throw .tooManyConnections }
         // RFC 6056 §3.3.3 (Algorithm 3): ports in 49152-65535 in a per-destination order, so a 4-tuple
         // comes back only after the whole range was used; skip ports in use.
         var flow: TCPFlow? = nil

@@ -30,40 +30,32 @@ extension IPStack {
             sendNext: connection.send.nxt, receiveNext: connection.receive.nxt, tsRecent: connection.tsRecent,
             tsRecentStamp: connection.tsRecentStamp, timestampOffset: connection.timestampOffset, expiry: expiry,
             lastAck: connection.lastOutOfWindowAck, window: UInt16(Swift.min(window, 65535)),
-            timestampsEnabled: connection.timestampsEnabled, passive: false)
+            timestampsEnabled: connection.timestampsEnabled)
         // The record gives the remote address's passive-open place back at once: a client that opens
         // and closes connections quickly (the server closing first) would otherwise hit
         // `maximumConnectionsPerRemoteAddress` with records alone and find every SYN dropped for
         // 2 MSL — 4 096 connections, then a minute of silence. Linux keeps no such count; records
-        // stay bounded by `maximumConnections`, where a SYN reclaims the oldest (`reclaimTimeWaitRecord`).
+        // stay bounded by `maximumConnections`, where a SYN reclaims the oldest (`makeRoomForConnection`).
         if tcpSlots[i].passive { releasePassiveOpen(of: flow.remote.address) }
         tcpSlots[i].passive = false
         freeSlot(index)
         tcpTimeWait[flow] = record
     }
 
-    /// Makes room for a new connection in a full table by dropping the TIME-WAIT record that expires
-    /// first, as Linux creates no TIME-WAIT state once `tcp_max_tw_buckets` are in use rather than
-    /// refuse connections. Returns false when there is no record to drop.
-    func reclaimTimeWaitRecord() -> Bool {
-        guard let (flow, record) = tcpTimeWait.removeOldest() else { return false }
-        if record.passive { releasePassiveOpen(of: flow.remote.address) }
+    /// Whether the connection table has room for one more connection, making it in a full table by
+    /// dropping the TIME-WAIT record that expires first, as Linux creates no TIME-WAIT state once
+    /// `tcp_max_tw_buckets` are in use rather than refuse connections. False when the table is full
+    /// of connections alone.
+    func makeRoomForConnection() -> Bool {
+        guard connectionCount >= configuration.maximumConnections else { return true }
+        guard tcpTimeWait.removeOldest() else { return false }
         counters.tcpTimeWaitReclaimed += 1
         return true
     }
 
-    /// A record leaves the table (expiry or a new incarnation).
-    func removeTimeWaitRecord(_ flow: TCPFlow) {
-        guard let record = tcpTimeWait[flow] else { return }
-        tcpTimeWait[flow] = nil
-        if record.passive { releasePassiveOpen(of: flow.remote.address) }
-    }
-
     /// Removes the records whose 2 MSL ran out (RFC 9293 §3.10.8).
     func expireTimeWaitRecords(now: NetInstant) {
-        tcpTimeWait.expire(now: now) { flow, record in
-            if record.passive { releasePassiveOpen(of: flow.remote.address) }
-        }
+        tcpTimeWait.expire(now: now)
     }
 
     /// Processes a segment for the 4-tuple of a TIME-WAIT record.
@@ -85,7 +77,7 @@ extension IPStack {
                 newer = seg.seq > record.receiveNext
             }
             if newer {
-                removeTimeWaitRecord(flow)
+                tcpTimeWait[flow] = nil
                 return .reopen
             }
         }

@@ -24,9 +24,6 @@ struct TimeWaitRecord {
     /// The window field of our ACKs (Linux `tw_rcv_wnd`).
     var window: UInt16
     var timestampsEnabled: Bool
-    /// Opened by the peer's SYN and still counted in `IPStack.tcpPassiveByRemote`. Records made by
-    /// `IPStack.enterTimeWaitRecord` are not (they gave their place back); kept for records made otherwise.
-    var passive: Bool
 }
 
 /// The TIME-WAIT records of a stack, with their expiries in a `DeadlineHeap`: expiring one costs
@@ -80,24 +77,24 @@ struct TimeWaitTable {
     /// The earliest expiry of a record.
     func nextExpiry() -> NetInstant? { expiries.earliest }
 
-    /// Removes the record that expires first (the oldest, unless a retransmitted FIN restarted one)
-    /// and returns it; nil when the table is empty.
-    mutating func removeOldest() -> (flow: TCPFlow, record: TimeWaitRecord)? {
-        guard let earliest = expiries.earliest, let id = expiries.popDue(now: earliest) else { return nil }
+    /// Removes the record that expires first (the oldest, unless a retransmitted FIN restarted one).
+    /// Returns whether there was one.
+    mutating func removeOldest() -> Bool {
+        guard let earliest = expiries.earliest, let id = expiries.popDue(now: earliest) else { return false }
+        removeRecord(ofPoppedID: id)
+        return true
+    }
+
+    /// Removes every record expired at `now`.
+    mutating func expire(now: NetInstant) {
+        while let id = expiries.popDue(now: now) { removeRecord(ofPoppedID: id) }
+    }
+
+    /// Frees `id`, just popped from the expiry heap, and removes its record.
+    private mutating func removeRecord(ofPoppedID id: Int32) {
         let flow = flows[Int(id)]!
         flows[Int(id)] = nil
         freeIDs.append(UInt32(id))
-        guard let record = records.removeValue(forKey: flow) else { return nil }
-        return (flow, record)
-    }
-
-    /// Removes every record expired at `now` and passes each to `body`.
-    mutating func expire(now: NetInstant, _ body: (TCPFlow, TimeWaitRecord) -> Void) {
-        while let id = expiries.popDue(now: now) {
-            let flow = flows[Int(id)]!
-            flows[Int(id)] = nil
-            freeIDs.append(UInt32(id))
-            if let record = records.removeValue(forKey: flow) { body(flow, record) }
-        }
+        records.removeValue(forKey: flow)
     }
 }
