@@ -5,7 +5,9 @@
 # Environment: NOTE=... is stored in the results (say what else loaded the machine);
 # CRYPTO_BENCH_BIN=PATH runs that WireGuardParallelBench instead of building one (e.g. a binary of an
 # earlier commit, to compare before and after under the same load).
-# Writes perf/results/<stamp>-crypto.jsonl (one JSON object per measurement, load average in each)
+# Writes perf/results/<stamp>-crypto.jsonl (one JSON object per measurement, load average in each;
+# <stamp>-crypto-comparison.jsonl with CRYPTO_BENCH_BIN, so that perf/tools/summary.py, which reads
+# the newest -crypto.jsonl, never reports an older binary's run as the current figures)
 # and prints medians: throughput, speed-up of each thread count over 1 thread, CPU s per GB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ else
     commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources perf/crypto || echo '+changes')"
 fi
 stamp="$(date -u +%Y-%m-%dT%H%MZ)"
-out="perf/results/$stamp-crypto.jsonl"
+out="perf/results/$stamp-crypto${CRYPTO_BENCH_BIN:+-comparison}.jsonl"
 tmp_pair="$(mktemp)"
 trap 'rm -f "$tmp_pair"' EXIT
 mkdir -p perf/results

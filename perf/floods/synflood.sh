@@ -26,7 +26,7 @@ FLOOD_WARMUP="${FLOOD_WARMUP:-10}"
 FLOOD_SECONDS="${FLOOD_SECONDS:-120}"
 RESULTS="${RESULTS:-$repo/perf/results}"
 if [ -z "${WIRENET_BIN:-}" ]; then
-    (cd "$repo" && swift build -c release --product wirenet >/dev/null)
+    (cd "$repo" && swift build -c release --traits CLI --product wirenet >/dev/null)
     WIRENET_BIN="$repo/.build/release/wirenet"
 fi
 py=/usr/bin/python3
