@@ -260,18 +260,22 @@ wirenet_available() {
 
 start_wirenet_side() { # SIDE ROWTAG
     local side="$1" tag="$2"
-    wgquick_config "$side" "$work/wirenet-$tag-$side.conf"
+    # The configuration's base name is the node's interface name and so its control socket's
+    # (/run/wirenet/NAME.sock): the run's prefix keeps parallel runs from sharing one.
+    local conf="$work/${PREFIX}${id}-wirenet-$tag-$side.conf"
+    wgquick_config "$side" "$conf"
     if [ "$side" = r ]; then
         # The wnproto server listens on loopback; WireNet forwards tunnel port 5201 to it.
         start "$ns_r" "$work/wnperf-backend-$tag.log" "$bin/wnperf" server -listen "127.0.0.1:$((app_port + 1))"
         local backend=$last_pid
         wait_for 5 grep -q listening "$work/wnperf-backend-$tag.log" || return 1
-        start "$ns_r" "$work/wirenet-$tag-r.log" "$WIRENET_BIN" up --config "$work/wirenet-$tag-r.conf" \
+        start "$ns_r" "$work/wirenet-$tag-r.log" "$WIRENET_BIN" up --config "$conf" \
             --serve "tcp:$app_port=127.0.0.1:$((app_port + 1))"
         side_pids="$last_pid $backend"
+        wirenet_socket_r="/run/wirenet/$(basename "$conf" .conf).sock"
     else
         # Clients dial 127.0.0.1:5201 in namespace L; WireNet carries them to the right side.
-        start "$ns_l" "$work/wirenet-$tag-l.log" "$WIRENET_BIN" up --config "$work/wirenet-$tag-l.conf" \
+        start "$ns_l" "$work/wirenet-$tag-l.log" "$WIRENET_BIN" up --config "$conf" \
             --forward "tcp:127.0.0.1:$app_port=$tunnel_r:$app_port"
         side_pids="$last_pid"
         connect_addr="127.0.0.1:$app_port"
@@ -289,10 +293,29 @@ procstat() { # PIDS... -> JSON array
 
 # snmp : the Tcp and Udp lines of /proc/net/snmp in both namespaces, as a JSON object of strings
 # (UDP receive-buffer drops show where a starved reader loses packets; Linux TCP retransmits).
+# Also Linux's TcpExt counters (/proc/net/netstat: fast retransmits, loss probes, timeouts, D-SACKs
+# received, reordering seen) and every interface's drop counts (/proc/net/dev, as "Dev:" lines in the
+# same header/value form: a TUN device's tx_drop is a packet its reader — wireguard-go — left behind).
+snmp_lines() { # NAMESPACE
+    ip netns exec "$1" grep -hE '^(Tcp|Udp|TcpExt):' /proc/net/snmp /proc/net/netstat
+    ip netns exec "$1" awk 'NR > 2 { sub(/:/, " "); split($0, f, " ")
+            h = h " " f[1] ".rx_drop " f[1] ".tx_drop"; v = v " " f[5] " " f[13] }
+        END { print "Dev:" h; print "Dev:" v }' /proc/net/dev
+}
+
 snmp() {
-    printf '{"left":%s,"right":%s}' \
-        "$(json_str "$(ip netns exec "$ns_l" grep -E '^(Tcp|Udp):' /proc/net/snmp)")" \
-        "$(json_str "$(ip netns exec "$ns_r" grep -E '^(Tcp|Udp):' /proc/net/snmp)")"
+    printf '{"left":%s,"right":%s}' "$(json_str "$(snmp_lines "$ns_l")")" "$(json_str "$(snmp_lines "$ns_r")")"
+}
+
+# wirenet_status : `wirenet status --json` of the row's right-side WireNet node (its peer's drop
+# counts by reason, its TCP state), or null.
+wirenet_status() {
+    local out
+    if [ -n "${wirenet_socket_r:-}" ] && out="$("$WIRENET_BIN" status --json --socket "$wirenet_socket_r" 2>/dev/null)"; then
+        tr -d '\n' <<<"$out"
+    else
+        echo null
+    fi
 }
 
 json_str() { "$py" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
@@ -301,20 +324,20 @@ json_str() { "$py" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 measure() {
     local row="$1" name="$2"
     shift 2
-    local before_l before_r after_l after_r out rc=0 load snmp_before snmp_after
-    snmp_before="$(snmp)"
+    local before_l before_r after_l after_r out rc=0 load snmp_before snmp_after wn_before wn_after
+    snmp_before="$(snmp)"; wn_before="$(wirenet_status)"
     before_l="$(procstat $pids_l)"; before_r="$(procstat $pids_r)"
     out="$(ip netns exec "$ns_l" "${client_cmd[@]}" -connect "$connect_addr" "$@" 2>"$work/client.err")" || rc=$?
     after_l="$(procstat $pids_l)"; after_r="$(procstat $pids_r)"
-    snmp_after="$(snmp)"
+    snmp_after="$(snmp)"; wn_after="$(wirenet_status)"
     load="$(cut -d' ' -f1 /proc/loadavg)"
     if [ $rc -ne 0 ] || [ -z "$out" ]; then
         log "  $name: FAILED: $(cat "$work/client.err")"
         printf '{"row":"%s","run":%s,"name":"%s","kind":"wnproto","error":%s}\n' "$row" "$run_index" "$name" "$(json_str "$(cat "$work/client.err")")" >>"$raw"
         return 0
     fi
-    printf '{"row":"%s","run":%s,"name":"%s","kind":"wnproto","loadavg1":%s,"left_before":%s,"left_after":%s,"right_before":%s,"right_after":%s,"snmp_before":%s,"snmp_after":%s,"report":%s}\n' \
-        "$row" "$run_index" "$name" "$load" "$before_l" "$after_l" "$before_r" "$after_r" "$snmp_before" "$snmp_after" "$out" >>"$raw"
+    printf '{"row":"%s","run":%s,"name":"%s","kind":"wnproto","loadavg1":%s,"left_before":%s,"left_after":%s,"right_before":%s,"right_after":%s,"snmp_before":%s,"snmp_after":%s,"wirenet_before":%s,"wirenet_after":%s,"report":%s}\n' \
+        "$row" "$run_index" "$name" "$load" "$before_l" "$after_l" "$before_r" "$after_r" "$snmp_before" "$snmp_after" "$wn_before" "$wn_after" "$out" >>"$raw"
     "$py" - "$out" <<'EOF' >&2
 import json, sys
 r = json.loads(sys.argv[1])["result"]
@@ -369,7 +392,7 @@ start_row() {
 stop_row() {
     # shellcheck disable=SC2086
     stop $pids_l $pids_r
-    pids_l=""; pids_r=""
+    pids_l=""; pids_r=""; wirenet_socket_r=""
 }
 
 wants() { [[ " $TESTS " == *" $1 "* ]]; }  # wants KIND: KIND is in TESTS

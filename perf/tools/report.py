@@ -102,6 +102,35 @@ def snmp_delta(rec, side, key):
         return None
 
 
+# Linux TCP's own loss signals (TcpExt, /proc/net/netstat), per namespace: fast retransmits, tail
+# loss probes, retransmission timeouts, D-SACKs received (the peer got a segment twice: a spurious
+# retransmit), reordering events detected.
+TCPEXT_SIGNALS = [("TCPFastRetrans", "fr"), ("TCPLossProbes", "tlp"), ("TCPTimeouts", "rto"),
+                  ("TCPDSACKRecv", "dsack"), ("TCPSACKReorder", "reord")]
+
+
+def dev_drops(rec, side, direction):
+    """Sum over the namespace's interfaces of rx_drop or tx_drop during the test ("Dev:" lines)."""
+    try:
+        a = snmp_counters(rec["snmp_after"][side])
+        b = snmp_counters(rec["snmp_before"][side])
+    except (KeyError, TypeError):
+        return None
+    keys = [k for k in a if k.startswith("Dev.") and k.endswith("." + direction)]
+    if not keys:
+        return None
+    return sum(a[k] - b.get(k, 0) for k in keys)
+
+
+def wirenet_peer_drops(rec):
+    """Packets the right-side WireNet node dropped for its peers during the test (status --json)."""
+    a, b = rec.get("wirenet_after"), rec.get("wirenet_before")
+    if not a or not b:
+        return None
+    return sum(p.get("droppedPackets", 0) for p in a.get("peers", [])) - \
+        sum(p.get("droppedPackets", 0) for p in b.get("peers", []))
+
+
 def stalls(per_second, duration):
     """Seconds in which a bulk test moved < 10% of its median second, counting only whole seconds
     inside the test's nominal duration after the first (slow start) second."""
@@ -145,6 +174,10 @@ def summarise(raw_path, meta):
             for side in ("left", "right"):
                 t[f"udp_rcvbuf_errors_{side}"] = snmp_delta(rec, side, "Udp.RcvbufErrors")
                 t[f"tcp_retrans_segs_{side}"] = snmp_delta(rec, side, "Tcp.RetransSegs")
+                t[f"if_tx_drops_{side}"] = dev_drops(rec, side, "tx_drop")
+                for counter, _ in TCPEXT_SIGNALS:
+                    t[f"tcpext_{counter}_{side}"] = snmp_delta(rec, side, "TcpExt." + counter)
+            t["wirenet_peer_drops"] = wirenet_peer_drops(rec)
             if "per_second_mbit" in res:
                 t["stall_seconds"] = stalls(res["per_second_mbit"], meta["durations"]["goodput_s"])
             if "bytes" in res and res["bytes"] > 0:
@@ -269,6 +302,28 @@ def tables(summary, image_prefix):
                          f"retrans {fmt(t.get('tcp_retrans_segs_left'))} / {fmt(t.get('tcp_retrans_segs_right'))}")
         out.append(f"| {r['row']} | " + " | ".join(cells) + " |")
     out.append("")
+    if any(t.get("if_tx_drops_left") is not None for r in summary["rows"] for t in r["tests"].values()):
+        out.append("**Where the loss is** (namespace L / R: packets dropped on transmit by an interface — a TUN "
+                   "device's are packets wireguard-go did not read in time; Linux TCP's fast retransmits, tail loss "
+                   "probes, timeouts, D-SACKs received and reordering events (TcpExt); packets the WireNet node "
+                   "dropped for its peer)")
+        out.append("")
+        out.append("| row | " + " | ".join(GOODPUT_TESTS) + " |")
+        out.append("|---|" + "---|" * len(GOODPUT_TESTS))
+        for r in summary["rows"]:
+            if r["status"] != "measured":
+                continue
+            cells = []
+            for k in GOODPUT_TESTS:
+                t = r["tests"].get(k, {})
+                cell = f"if drops {fmt(t.get('if_tx_drops_left'))} / {fmt(t.get('if_tx_drops_right'))}; " + ", ".join(
+                    f"{short} {fmt(t.get(f'tcpext_{c}_left'))} / {fmt(t.get(f'tcpext_{c}_right'))}"
+                    for c, short in TCPEXT_SIGNALS)
+                if t.get("wirenet_peer_drops") is not None:
+                    cell += f"; WireNet drops {fmt(t.get('wirenet_peer_drops'))}"
+                cells.append(cell)
+            out.append(f"| {r['row']} | " + " | ".join(cells) + " |")
+        out.append("")
     out.append("**Latency and connection set-up**")
     out.append("")
     out.append("| row | RTT p50 (µs) | RTT p99 (µs) | RTT p99.9 (µs) | round trips/s | connections/s | connection p50 / p99 (µs) |")
