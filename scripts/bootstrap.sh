@@ -5,6 +5,7 @@
 #   scripts/bootstrap.sh --build  build dependencies only
 set -euo pipefail
 
+# libssl-dev for OpenSSL's headers: libssl3 itself is loaded at run time, only for TLS to DERP relays.
 build_packages=(pkg-config libsodium-dev liburing-dev libssl-dev)
 # Real peers and tools the interop tests drive (nobody here wrote them).
 test_packages=(iproute2 wireguard-go wireguard-tools iperf3 iputils-ping curl socat

@@ -159,8 +159,10 @@ def rss_section(out):
     if not path:
         return
     r = json.load(open(path))
+    rows = "; ".join(f"{name} {v['median_vmrss_mib']} MiB ({', '.join(str(x) for x in v['vmrss_kib'])} kB; PSS {v['median_pss_mib']} MiB)"
+                     for name, v in r["variants"].items())
     out.append(f"**Idle memory** ({link(path)}, `{r['command']}`): `wirenet up` with one peer, no traffic: VmRSS "
-               f"median **{r['median_vmrss_mib']} MiB** ({', '.join(str(x) for x in r['vmrss_kib'])} kB), load {r['loadavg']}.")
+               f"median **{r['median_vmrss_mib']} MiB** — per variant: {rows}; load {r['loadavg']}.")
     out.append("")
 
 
