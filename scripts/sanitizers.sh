@@ -15,6 +15,10 @@
 #   SANITIZER_JOBS  build jobs (default: all cores)
 #   SANITIZER_SKIP  a `swift test --skip` pattern, e.g. the long simulations on a loaded machine:
 #                   SANITIZER_SKIP='BurstLossSimulationTests|LossRecoverySimulationTests'
+# Leftovers: a sanitizer's halt kills the process it fires in, so that process's namespaces, veths and
+# children are never removed by the test. The tests record them in journals (NetTestSupport's
+# ResourceJournal), here in a directory of this run; a journal's reaper removes what a killed test
+# process left, and this script lists what was reaped (or is still there) in the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,10 +61,26 @@ echo "sanitizers: running ($filter) under $sanitizer"
 skip=()
 [ -n "${SANITIZER_SKIP:-}" ] && skip=(--skip "$SANITIZER_SKIP")
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+export WIRENET_TEST_RESOURCES
+WIRENET_TEST_RESOURCES="$(mktemp -d /tmp/wirenet-sanitizer-resources.XXXXXX)"
+trap 'rm -f "$log"; rm -rf "$WIRENET_TEST_RESOURCES"' EXIT
 result=clean
 swift test --traits CLI --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build --no-parallel --filter "$filter" "${skip[@]}" \
     2>&1 | tee "$log" || result=failed
+# The reapers start when the test processes have ended; give them time to finish.
+for _ in $(seq 300); do
+    pgrep -f "wirenet-reaper $WIRENET_TEST_RESOURCES/" >/dev/null || break
+    sleep 0.2
+done
+leftovers="$(cat "$WIRENET_TEST_RESOURCES"/wirenet-resources-* 2>/dev/null | grep '^reaped ' || true)"
+if pgrep -f "wirenet-reaper $WIRENET_TEST_RESOURCES/" >/dev/null; then
+    leftovers="$leftovers${leftovers:+$'\n'}a reaper did not finish: journals in $WIRENET_TEST_RESOURCES kept"
+    trap 'rm -f "$log"' EXIT
+fi
+if [ -n "$leftovers" ]; then
+    echo "sanitizers: a test process ended without removing what it created; removed now:" >&2
+    echo "$leftovers" >&2
+fi
 # A summary for Docs/reliability.md: perf/results/sanitizers/<time>-<sanitizer>.txt
 mkdir -p perf/results/sanitizers
 out="perf/results/sanitizers/$(date -u +%Y-%m-%dT%H%MZ)-$sanitizer.txt"
@@ -71,6 +91,7 @@ out="perf/results/sanitizers/$(date -u +%Y-%m-%dT%H%MZ)-$sanitizer.txt"
     echo "skipped: ${SANITIZER_SKIP:-none}"
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (nproc $(nproc))"
     echo "result: $result"
+    echo "leftovers: $( [ -n "$leftovers" ] && echo "$leftovers" | paste -sd ';' - || echo none)"
     sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -aE '^. Test run with|Executed [0-9]+ tests|^. Suite .* (passed|failed) after|SUMMARY: |WARNING: ThreadSanitizer|And [0-9]+ more similar|ERROR: AddressSanitizer' || true
 } >"$out"
 echo "sanitizers: $sanitizer $result (summary: $out)"

@@ -2,17 +2,25 @@ import Foundation
 
 /// A Linux network namespace owned by one test; deleted (with its interfaces) on `destroy()` or deinit.
 ///
-/// Names are unique per process and call so that tests running in parallel never collide.
+/// Names are unique per process and call so that tests running in parallel never collide. The
+/// namespace is recorded in a ``ResourceJournal``, whose reaper deletes it if this process is killed
+/// before it could.
 public final class NetworkNamespace: @unchecked Sendable {
     public let name: String
+    private let journal: ResourceJournal?
     private var destroyed = false
     nonisolated(unsafe) private static var counter = 0
     private static let lock = NSLock()
 
     /// Creates `wn<pid>-<tag><n>` with its loopback up.
-    public init(tag: String) throws {
+    ///
+    /// - Parameter journal: where the namespace is recorded (this process's journal by default).
+    public init(tag: String, journal: ResourceJournal? = ResourceJournal.process) throws {
         let n = Self.lock.withLock { () -> Int in Self.counter += 1; return Self.counter }
         name = "wn\(getpid())-\(tag)\(n)"
+        self.journal = journal
+        // Recorded first: a process killed right after `ip netns add` still has it reaped.
+        journal?.recordNamespace(name)
         try Shell.run(["ip", "netns", "add", name])
         try exec(["ip", "link", "set", "lo", "up"])
     }
@@ -25,13 +33,13 @@ public final class NetworkNamespace: @unchecked Sendable {
 
     /// Starts a long-running command inside the namespace.
     public func spawn(_ command: [String], environment: [String: String] = [:]) throws -> BackgroundProcess {
-        try Shell.spawn(["ip", "netns", "exec", name] + command, environment: environment)
+        try Shell.spawn(["ip", "netns", "exec", name] + command, environment: environment, journal: journal)
     }
 
     public func destroy() {
         guard !destroyed else { return }
         destroyed = true
-        _ = try? Shell.run(["ip", "netns", "del", name])
+        if (try? Shell.run(["ip", "netns", "del", name])) != nil { journal?.releaseNamespace(name) }
     }
 
     deinit { destroy() }
@@ -39,21 +47,28 @@ public final class NetworkNamespace: @unchecked Sendable {
 
 /// A veth pair with one end in the root namespace and the other in `namespace`, both addressed and up.
 ///
-/// Interface names are at most 15 bytes, so they are derived from a short unique id.
+/// Interface names are at most 15 bytes, so they are derived from a short unique id. The root
+/// namespace's end is recorded in a ``ResourceJournal`` (see ``NetworkNamespace``).
 public final class VethLink: @unchecked Sendable {
     public let hostName: String
     public let namespaceName: String
+    private let journal: ResourceJournal?
     nonisolated(unsafe) private static var counter = 0
     private static let lock = NSLock()
 
     /// - Parameters:
     ///   - hostAddress: CIDR for the root-namespace end, e.g. `10.250.1.1/24`.
     ///   - namespaceAddress: CIDR for the namespaced end, e.g. `10.250.1.2/24`.
-    public init(to namespace: NetworkNamespace, hostAddress: String, namespaceAddress: String) throws {
+    ///   - journal: where the link is recorded (this process's journal by default).
+    public init(to namespace: NetworkNamespace, hostAddress: String, namespaceAddress: String,
+                journal: ResourceJournal? = ResourceJournal.process) throws {
         let n = Self.lock.withLock { () -> Int in Self.counter += 1; return Self.counter }
-        let id = "\(getpid() % 100_000)\(n)"
+        // The "x" keeps ids of different processes apart (pid 1234 link 15 and pid 12341 link 5).
+        let id = "\(getpid() % 100_000)x\(n)"
         hostName = "wnh\(id)"
         namespaceName = "wnn\(id)"
+        self.journal = journal
+        journal?.recordLink(hostName)
         try Shell.run(["ip", "link", "add", hostName, "type", "veth", "peer", "name", namespaceName])
         do {
             try Shell.run(["ip", "link", "set", namespaceName, "netns", namespace.name])
@@ -63,6 +78,7 @@ public final class VethLink: @unchecked Sendable {
             try namespace.exec(["ip", "link", "set", namespaceName, "up"])
         } catch {
             _ = try? Shell.run(["ip", "link", "del", hostName])
+            journal?.releaseLink(hostName)
             throw error
         }
     }
@@ -70,6 +86,7 @@ public final class VethLink: @unchecked Sendable {
     public func destroy() {
         // Deleting one end removes both; it may already be gone with its namespace.
         _ = try? Shell.run(["ip", "link", "del", hostName])
+        journal?.releaseLink(hostName)
     }
 
     deinit { destroy() }

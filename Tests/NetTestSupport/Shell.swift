@@ -48,18 +48,25 @@ public enum Shell {
     }
 
     /// Starts a long-running command (a server, wireguard-go); stop it with `BackgroundProcess.stop()`.
-    public static func spawn(_ command: [String], environment: [String: String] = [:]) throws -> BackgroundProcess {
-        try BackgroundProcess(command, environment: environment)
+    ///
+    /// - Parameter journal: where the child is recorded, to be killed if this process is killed
+    ///   first (this process's journal by default).
+    public static func spawn(_ command: [String], environment: [String: String] = [:],
+                             journal: ResourceJournal? = ResourceJournal.process) throws -> BackgroundProcess {
+        try BackgroundProcess(command, environment: environment, journal: journal)
     }
 }
 
-/// A child process that is terminated when stopped or deinitialised, so a failing test leaves nothing behind.
+/// A child process that is terminated when stopped or deinitialised, so a failing test leaves nothing
+/// behind; recorded in a ``ResourceJournal`` for when this process is killed before it could stop it.
 public final class BackgroundProcess: @unchecked Sendable {
     public let command: [String]
     private let process = Process()
     private let logURL: URL
+    private let journal: ResourceJournal?
 
-    init(_ command: [String], environment: [String: String]) throws {
+    init(_ command: [String], environment: [String: String], journal: ResourceJournal?) throws {
+        self.journal = journal
         self.command = command
         logURL = FileManager.default.temporaryDirectory
             .appendingPathComponent("wirenet-bg-\(getpid())-\(UUID().uuidString).log")
@@ -72,6 +79,7 @@ public final class BackgroundProcess: @unchecked Sendable {
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try withEmptySignalMask { try process.run() }
+        journal?.recordProcess(process.processIdentifier)
     }
 
     public var isRunning: Bool { process.isRunning }
@@ -89,6 +97,7 @@ public final class BackgroundProcess: @unchecked Sendable {
             process.terminate()
             process.waitUntilExit()
         }
+        journal?.releaseProcess(process.processIdentifier)
         try? FileManager.default.removeItem(at: logURL)
     }
 

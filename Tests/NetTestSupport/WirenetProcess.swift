@@ -19,7 +19,8 @@ public final class ScratchDirectory: @unchecked Sendable {
 }
 
 /// A child process (`wirenet` unless told otherwise; shared by the CLI and tailnet tests) with its standard output and error captured in
-/// files; killed on deinit.
+/// files; killed on deinit (and by the process's ``ResourceJournal`` reaper if the test process is
+/// killed first).
 ///
 /// Not NetTestSupport's `BackgroundProcess`: Foundation starts children with the signal mask of the
 /// dispatch thread that spawns them, which blocks SIGTERM, so its `stop()` waits forever for a child
@@ -46,6 +47,7 @@ public final class WirenetProcess: @unchecked Sendable {
         let stdin = Pipe()
         process.standardInput = stdin
         try process.run()
+        ResourceJournal.process?.recordProcess(process.processIdentifier)
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try? stdin.fileHandleForWriting.close()
     }
@@ -90,6 +92,7 @@ public final class WirenetProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        ResourceJournal.process?.releaseProcess(process.processIdentifier)
     }
 }
 

@@ -3,7 +3,8 @@ import NetTestSupport
 
 /// A small tailnet in network namespaces: a hub namespace with a bridge, the test control server
 /// and its DERP relay (10.251.6.1), and one namespace per node (10.251.6.2, .3, …). Names start
-/// with `dp`; everything is removed on `tearDown()` (also on deinit).
+/// with `dp`; everything is removed on `tearDown()` (also on deinit), and by the process's
+/// ``ResourceJournal`` reaper if the test process is killed first.
 final class TailnetLab: @unchecked Sendable {
     let tag = String(getpid() % 100_000)
     let hub: String
@@ -25,6 +26,7 @@ final class TailnetLab: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: work)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: work + "/gocache", withIntermediateDirectories: true)
+        ResourceJournal.process?.recordNamespace(hub)
         try Shell.run(["ip", "netns", "add", hub])
         namespaces.append(hub)
         try Shell.run(["ip", "-n", hub, "link", "set", "lo", "up"])
@@ -46,6 +48,7 @@ final class TailnetLab: @unchecked Sendable {
     /// A namespace for node `index` (address 10.251.6.(index+1)) on the hub's bridge.
     func addNodeNamespace(_ name: String, index: Int) throws -> String {
         let namespace = "dp-\(name)-\(tag)"
+        ResourceJournal.process?.recordNamespace(namespace)
         try Shell.run(["ip", "netns", "add", namespace])
         namespaces.append(namespace)
         let outside = "dp\(name)h\(tag)", inside = "dp\(name)n\(tag)"
@@ -115,7 +118,9 @@ final class TailnetLab: @unchecked Sendable {
     func tearDown() {
         for process in processes.reversed() { process.stop() }
         processes = []
-        for namespace in namespaces.reversed() { _ = try? Shell.run(["ip", "netns", "del", namespace]) }
+        for namespace in namespaces.reversed() where (try? Shell.run(["ip", "netns", "del", namespace])) != nil {
+            ResourceJournal.process?.releaseNamespace(namespace)
+        }
         namespaces = []
         try? FileManager.default.removeItem(atPath: work)
     }
