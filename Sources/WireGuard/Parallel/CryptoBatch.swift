@@ -164,10 +164,19 @@ public final class CryptoBatch: @unchecked Sendable {
     /// for the whole batch, so its in-order work overlaps the helpers' AEAD.
     @inline(__always)
     public func waitForJob(_ index: Int) {
+        waitForJob(index, helping: nil)
+    }
+
+    /// ``waitForJob(_:)`` that, once this batch has nothing left to claim, runs chunks of `next` (a
+    /// batch published after this one) instead of spinning while a helper finishes its last chunk
+    /// here: with two batches in flight the owner never idles at a batch boundary.
+    @inline(__always)
+    public func waitForJob(_ index: Int, helping next: CryptoBatch?) {
         guard !isDone(index) else { return }
         var spins = 0
         while !isDone(index) {
             if performChunk() > 0 { continue }
+            if let next, next.performChunk() > 0 { continue }
             spins &+= 1
             if spins > 4096, spins & 63 == 0 { yieldProcessor() }
         }

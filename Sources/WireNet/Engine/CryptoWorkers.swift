@@ -10,10 +10,22 @@ import WireGuard
 /// per CPU).
 ///
 /// The engine thread stays the only owner of WireGuard and stack state: it prepares each batch
-/// (counters, headers, replay pre-checks), hands it over with ``run()`` or
-/// ``forEachCompleted(_:)``, takes part in the AEAD itself, and reads the results back in order —
-/// each as soon as it is done, so its in-order work overlaps the helpers' AEAD. Helpers only run
-/// ``TransportCryptoJob/perform()`` on the jobs they claim from the shared ``CryptoBatch``.
+/// (counters, headers, replay pre-checks), hands it over, takes part in the AEAD itself, and reads
+/// the results back in order — each as soon as it is done, so its in-order work overlaps the
+/// helpers' AEAD. Helpers only run ``TransportCryptoJob/perform()`` on the jobs they claim from the
+/// shared ``CryptoBatch``es.
+///
+/// Two batches may be in flight (a ring of two): the owner ``launch()``es the batch it filled and
+/// fills the next while the helpers seal or open the first, then takes the first back with
+/// ``finishOldest(_:)`` while the helpers work on the second — batches finish in launch order, jobs
+/// in submission order, so each peer's packets stay in order. Without that, every batch boundary is
+/// a wait: the helpers have nothing while the owner completes one batch's tail and prepares the
+/// next one's first jobs, and the owner spins while a helper finishes the last chunk.
+///
+/// ```
+///  owner:   fill A ─ launch A ─ fill B ─ launch B ─ finish A (in order) ─ fill A ─ launch A ─ finish B ─ …
+///  helpers:          └── A ─────────────────┴── B ──────────────────────────────┴── A ───────────────
+/// ```
 ///
 /// Hand-off is lock-free: a helper that finds nothing to claim spins briefly, then sleeps on a
 /// semaphore; the engine posts it only when a helper is asleep and a batch is large enough to be
@@ -34,12 +46,17 @@ public final class CryptoWorkers: @unchecked Sendable {
     /// is about 0.5 ms of AEAD, so a wake-up (a few µs) per batch costs little.
     static let spinsBeforeSleep = 2_000
 
-    /// The one batch the owner fills and the helpers claim from (reused for every hand-off).
-    public let batch: CryptoBatch
+    /// The two batches the owner fills in turn and the helpers claim from (reused for every hand-off).
+    private let ring: (CryptoBatch, CryptoBatch)
+    /// Ring index of the oldest launched batch (owner only).
+    private var head = 0
+    /// Batches launched and not yet finished, 0...2 (owner only).
+    public private(set) var launchedCount = 0
     private let wakeup: UnsafeMutablePointer<sem_t>
-    /// Line 0: helpers asleep (or about to be); line 1: jobs the helpers ran. Lines of their own, so
-    /// a helper's writes do not slow the engine's reads of its own fields.
-    private let counters = CacheLineAtomics(count: 2)
+    /// Line 0: helpers asleep (or about to be); line 1: jobs the helpers ran; line 2: a copy of
+    /// `head` for the helpers, which claim from the oldest batch first. Lines of their own, so a
+    /// helper's writes do not slow the engine's reads of its own fields.
+    private let counters = CacheLineAtomics(count: 3)
     private var sleepers: UnsafeMutablePointer<Atomic<Int>> { counters[0] }
     private let stopping = Atomic<Bool>(false)
     private var helpers: [LoopThread] = []
@@ -49,11 +66,11 @@ public final class CryptoWorkers: @unchecked Sendable {
     public var helperJobCount: Int { counters[1].pointee.load(ordering: .relaxed) }
 
     /// Starts `threadCount - 1` helper threads (the caller's thread is the first of `threadCount`)
-    /// sharing a batch of `batchCapacity` jobs. `threadCount` below 1 counts as 1: no helpers, every
+    /// sharing two batches of `batchCapacity` jobs each. `threadCount` below 1 counts as 1: no helpers, every
     /// job runs on the caller's thread. Call ``stop()`` when done: the helpers keep the pool alive.
     public init(threadCount: Int, batchCapacity: Int) throws(NodeError) {
         self.threadCount = max(1, threadCount)
-        batch = CryptoBatch(capacity: batchCapacity)
+        ring = (CryptoBatch(capacity: batchCapacity), CryptoBatch(capacity: batchCapacity))
         wakeup = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
         sem_init(wakeup, 0, 0)
         for index in 1..<self.threadCount {
@@ -77,10 +94,31 @@ public final class CryptoWorkers: @unchecked Sendable {
         wakeup.deallocate()
     }
 
+    @inline(__always)
+    private func ringBatch(_ index: Int) -> CryptoBatch {
+        index == 0 ? ring.0 : ring.1
+    }
+
+    /// Ring index (0 or 1) of the batch being filled, for owners that keep per-batch data next to
+    /// it (owner only, while fewer than two batches are launched).
+    @inline(__always)
+    public var fillingSlot: Int {
+        precondition(launchedCount < 2, "finish the oldest batch before filling another")
+        return (head + launchedCount) & 1
+    }
+
+    /// Ring index of the oldest launched batch, the one ``finishOldest(_:)`` takes back next.
+    public var oldestSlot: Int { head }
+
+    /// The batch being filled (owner only, while fewer than two batches are launched).
+    @inline(__always)
+    public var batch: CryptoBatch { ringBatch(fillingSlot) }
+
     /// Adds a job to ``batch`` (owner only). Every ``minimumSharedBatch`` jobs the batch so far is
     /// published, so helpers start sealing or opening while the owner prepares the rest.
     @inline(__always)
     public func submit(_ job: TransportCryptoJob) {
+        let batch = batch
         batch.append(job)
         if !helpers.isEmpty, batch.count % Self.publishInterval == 0 {
             batch.publish()
@@ -88,9 +126,45 @@ public final class CryptoWorkers: @unchecked Sendable {
         }
     }
 
+    /// Hands the batch being filled over to the helpers in full and starts filling the other one
+    /// (owner only). At most two batches are launched: with two, call ``finishOldest(_:)`` before
+    /// submitting more. A batch too small to be worth sharing runs here at once.
+    public func launch() {
+        let current = batch
+        if helpers.isEmpty || current.count < Self.minimumSharedBatch {
+            current.performAllHere()
+        } else {
+            current.publish()
+            wakeSleepers(upTo: helpers.count)
+        }
+        launchedCount += 1
+    }
+
+    /// Hands each job of the oldest launched batch to `body` with its index **in submission order**,
+    /// as soon as it and every job before it are done, then empties that batch for refilling (owner
+    /// only). While it waits, this thread runs unclaimed jobs of that batch, then of the batch
+    /// launched after it, so the helpers' last chunks here overlap its own work there.
+    @inline(__always)
+    public func finishOldest(_ body: (Int, TransportCryptoJob) -> Void) {
+        precondition(launchedCount > 0, "no batch launched")
+        let oldest = ringBatch(head)
+        let next = launchedCount == 2 ? ringBatch(head ^ 1) : nil
+        for index in 0..<oldest.count {
+            oldest.waitForJob(index, helping: next)
+            body(index, oldest[index])
+        }
+        oldest.reset()
+        head ^= 1
+        launchedCount -= 1
+        counters[2].pointee.store(head, ordering: .relaxed)
+    }
+
     /// Runs every job submitted to ``batch`` on this thread and the helpers, and returns once all
-    /// are done. The caller then reads the jobs in order and calls ``CryptoBatch/reset()``.
+    /// are done, with no batch launched (owner only). The caller then reads the jobs in order and
+    /// calls ``CryptoBatch/reset()``.
     public func run() {
+        precondition(launchedCount == 0, "finish the launched batches first")
+        let batch = batch
         guard !helpers.isEmpty, batch.count >= Self.minimumSharedBatch else {
             batch.performAllHere()  // nothing was published: too few jobs to share
             return
@@ -103,8 +177,11 @@ public final class CryptoWorkers: @unchecked Sendable {
     /// `body` with its index **in submission order**, as soon as it and every job before it are done —
     /// while helpers still run later jobs (between two jobs this thread runs unclaimed ones itself).
     /// Returns once all are done; the caller then calls ``CryptoBatch/reset()``.
+    /// No batch may be launched.
     @inline(__always)
     public func forEachCompleted(_ body: (Int, TransportCryptoJob) -> Void) {
+        precondition(launchedCount == 0, "finish the launched batches first")
+        let batch = batch
         let count = batch.count
         guard !helpers.isEmpty, count >= Self.minimumSharedBatch else {
             batch.performAllHere()  // nothing was published: too few jobs to share
@@ -143,8 +220,11 @@ public final class CryptoWorkers: @unchecked Sendable {
     private func helperLoop() {
         var idle = 0
         while !stopping.load(ordering: .relaxed) {
-            if batch.hasUnclaimedJobs {
-                let ran = batch.performAvailable()
+            // The oldest batch first: the owner takes the batches back in launch order.
+            let oldest = counters[2].pointee.load(ordering: .relaxed) & 1
+            let (first, second) = (ringBatch(oldest), ringBatch(oldest ^ 1))
+            if first.hasUnclaimedJobs || second.hasUnclaimedJobs {
+                let ran = first.performAvailable() + second.performAvailable()
                 if ran > 0 {
                     counters[1].pointee.add(ran, ordering: .relaxed)
                     idle = 0
@@ -160,7 +240,7 @@ public final class CryptoWorkers: @unchecked Sendable {
             // Announce the sleep, then look once more: the engine either sees the announcement after
             // publishing (and posts) or this thread sees the published jobs.
             sleepers.pointee.add(1, ordering: .sequentiallyConsistent)
-            if batch.hasUnclaimedJobs {
+            if ring.0.hasUnclaimedJobs || ring.1.hasUnclaimedJobs {
                 // Take the announcement back, unless the engine already did and posted for us.
                 var asleep = sleepers.pointee.load(ordering: .sequentiallyConsistent)
                 while asleep > 0 {

@@ -11,33 +11,43 @@ import Wire
 ///                   ─▶ send batch in preparation order
 /// ```
 ///
+/// Two crypto batches are in flight at a time: the engine fills the next one while the crypto
+/// threads seal or open the one before, and takes batches back in the order it launched them.
 /// Only the AEAD leaves the engine thread; every protocol decision stays with the one owner of the
 /// device. Handshake messages split a receive batch: what came before them is completed first,
 /// exactly as the sequential path would have done.
 extension Engine {
-    /// Owner-side halves of the jobs in flight, in the order they were prepared (engine thread only).
+    /// Owner-side halves of the jobs in flight, in the order they were prepared, one list per batch
+    /// of the ``CryptoWorkers`` ring (indexed by its slot; engine thread only).
     final class PendingDatagrams {
-        var receives: [(data: PendingTransportData, bytes: UnsafeMutableRawBufferPointer)] = []
-        var sends: [(buffer: PacketBuffer, endpoint: UDPEndpoint)] = []
+        var receives: [[(data: PendingTransportData, bytes: UnsafeMutableRawBufferPointer)]]
+        var sends: [[(buffer: PacketBuffer, endpoint: UDPEndpoint)]]
 
         init(capacity: Int) {
-            receives.reserveCapacity(capacity)
-            sends.reserveCapacity(capacity)
+            receives = (0..<2).map { _ in
+                var list: [(data: PendingTransportData, bytes: UnsafeMutableRawBufferPointer)] = []
+                list.reserveCapacity(capacity)
+                return list
+            }
+            sends = (0..<2).map { _ in
+                var list: [(buffer: PacketBuffer, endpoint: UDPEndpoint)] = []
+                list.reserveCapacity(capacity)
+                return list
+            }
         }
     }
 
     /// Datagrams in: transport data is opened on the crypto threads and delivered in order;
     /// handshake answers go out with the next batch.
     func openAndDeliver(_ batch: inout ReceiveBatch, replies: inout SendBatch, now: NetInstant) {
-        let jobs = crypto.batch
         for datagram in batch.datagrams {
             let bytes = datagram.bytes
             let source = IPEndpoint(datagram.source)
             switch device.prepareReceive(bytes, length: bytes.count, from: source, now: now) {
             case .open(let job, let data):
-                if jobs.isFull { completeReceives(now: now) }
+                if crypto.batch.isFull { launchReceives(now: now) }
+                pending.receives[crypto.fillingSlot].append((data, bytes))
                 crypto.submit(job)
-                pending.receives.append((data, bytes))
             case .finished:
                 break
             case .handshake:
@@ -55,18 +65,29 @@ extension Engine {
         completeReceives(now: now)
     }
 
+    /// Launches the full batch, then completes the one launched before it (if any) while the crypto
+    /// threads open the new one.
+    private func launchReceives(now: NetInstant) {
+        crypto.launch()
+        if crypto.launchedCount == 2 { finishOldestReceives(now: now) }
+    }
+
+    /// Launches what is being filled and completes every launched batch, in order.
     private func completeReceives(now: NetInstant) {
-        let jobs = crypto.batch
-        guard jobs.count > 0 else { return }
+        if crypto.batch.count > 0 { crypto.launch() }
+        while crypto.launchedCount > 0 { finishOldestReceives(now: now) }
+    }
+
+    private func finishOldestReceives(now: NetInstant) {
+        let slot = crypto.oldestSlot
         // Each packet is completed and delivered as soon as it is open, while helpers open the next.
-        crypto.forEachCompleted { index, job in
-            let (data, bytes) = pending.receives[index]
+        crypto.finishOldest { index, job in
+            let (data, bytes) = pending.receives[slot][index]
             if case .packet(let peer, let range) = device.completeReceive(data, opened: job, now: now) {
                 backend.deliver(UnsafeMutableRawBufferPointer(rebasing: bytes[range]), from: peer, now: now)
             }
         }
-        jobs.reset()
-        pending.receives.removeAll(keepingCapacity: true)
+        pending.receives[slot].removeAll(keepingCapacity: true)
     }
 
     /// Packets out: the backend writes each packet straight into a send buffer, after room for the
@@ -74,7 +95,6 @@ extension Engine {
     /// Returns true when the backend may have more.
     func sealOutbound(into batch: inout SendBatch, now: NetInstant) -> Bool {
         let header = 16  // WireGuard transport header (paper §5.4.6)
-        let jobs = crypto.batch
         var backendHasMore = true
         for _ in 0..<Self.outboundBurst {
             guard var buffer = transport.makeSendBuffer() else { break }
@@ -90,9 +110,12 @@ extension Engine {
             case .seal(let job, let endpoint, let datagramLength):
                 buffer.dataStart = start
                 buffer.dataCount = datagramLength
-                if jobs.isFull { completeSends(into: &batch) }
+                if crypto.batch.isFull {
+                    crypto.launch()
+                    if crypto.launchedCount == 2 { finishOldestSends(into: &batch) }
+                }
+                pending.sends[crypto.fillingSlot].append((buffer, UDPEndpoint(endpoint)))
                 crypto.submit(job)
-                pending.sends.append((buffer, UDPEndpoint(endpoint)))
             case .queued, .dropped:
                 transport.releaseSendBuffer(buffer)
             }
@@ -101,14 +124,18 @@ extension Engine {
         return backendHasMore
     }
 
+    /// Launches what is being filled and queues every launched batch's datagrams, in order.
     private func completeSends(into batch: inout SendBatch) {
-        let jobs = crypto.batch
-        guard jobs.count > 0 else { return }
-        crypto.forEachCompleted { index, _ in
-            let (buffer, endpoint) = pending.sends[index]
+        if crypto.batch.count > 0 { crypto.launch() }
+        while crypto.launchedCount > 0 { finishOldestSends(into: &batch) }
+    }
+
+    private func finishOldestSends(into batch: inout SendBatch) {
+        let slot = crypto.oldestSlot
+        crypto.finishOldest { index, _ in
+            let (buffer, endpoint) = pending.sends[slot][index]
             batch.append(buffer, to: endpoint)
         }
-        jobs.reset()
-        pending.sends.removeAll(keepingCapacity: true)
+        pending.sends[slot].removeAll(keepingCapacity: true)
     }
 }

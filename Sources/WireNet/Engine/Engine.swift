@@ -43,7 +43,7 @@ final class Engine: @unchecked Sendable {
     /// The clock the loop reads for every `now` it hands the cores.
     let clock: EngineClock
     let crypto: CryptoWorkers
-    let pending = PendingDatagrams(capacity: 512)
+    let pending = PendingDatagrams(capacity: Engine.cryptoBatchCapacity)
     private let inbox = Mutex(Inbox())
     /// Set by ``perform(_:wakeIf:)`` once work is queued, cleared when the loop takes the queue; the
     /// loop reads it just before it waits, so work queued without a wake-up is never left behind.
@@ -80,6 +80,9 @@ final class Engine: @unchecked Sendable {
 
     /// Most outbound packets taken from the backend per loop turn, so receiving is never starved.
     static let outboundBurst = 256
+    /// Jobs per crypto batch: half a burst, so a full burst (or receive batch) is two or more
+    /// batches and the engine fills one while the crypto threads seal or open the other.
+    static let cryptoBatchCapacity = 128
 
     init(device: WireGuardDevice, backend: PacketBackend, settings: Settings, logger: Logger) throws(NodeError) {
         var transportConfiguration = settings.transport
@@ -94,7 +97,7 @@ final class Engine: @unchecked Sendable {
             throw NodeError.system(operation: "open the UDP socket", errno: error.rawValue)
         }
         do {
-            crypto = try CryptoWorkers(threadCount: settings.cryptoThreads, batchCapacity: 512)
+            crypto = try CryptoWorkers(threadCount: settings.cryptoThreads, batchCapacity: Self.cryptoBatchCapacity)
         } catch {
             transport.close()
             throw error

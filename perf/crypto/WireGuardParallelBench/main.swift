@@ -1,7 +1,8 @@
 // The WireGuard data path in memory, with its AEAD on 1, 2, … crypto threads: batches of 256
 // packets of 1420 bytes are prepared by device A (route, counter, header), sealed on the threads,
 // taken back in order, prepared by device B (index, age, replay pre-check), opened on the threads,
-// and completed in order (replay window, timers, allowed-IPs check). Next to it, in the same run, the
+// and completed in order (replay window, timers, allowed-IPs check), with two batches in flight
+// (CryptoWorkers.launch / finishOldest, as the engine runs them). Next to it, in the same run, the
 // floor: libsodium's ChaCha20-Poly1305 seal + open of the same bytes on one thread.
 //
 // Prints one JSON object per measurement (perf/crypto-bench.sh collects them into a results file).
@@ -88,58 +89,88 @@ struct Result {
     var helperShare = 0.0
 }
 
-/// Seal, order, open through `workers` for `seconds`.
+/// Seal, order, open through `workers` for `seconds`, with two batches in flight as the engine runs
+/// them: while one batch is sealed or opened on the crypto threads, this thread fills the next or
+/// completes the previous one. Three sets of packets take turns: one being sealed, one sealed and
+/// waiting, one being opened; A's seals and B's opens each stay in order.
 func measurePipeline(threads: Int, seconds: Double) throws -> Result {
     let pair = TransportPair()
     let workers = try CryptoWorkers(threadCount: threads, batchCapacity: batchSize)
     defer { workers.stop() }
-    let jobs = workers.batch
-    let buffers = packetBuffers()
-    defer { buffers.forEach { $0.deallocate() } }
-    var lengths = [Int](repeating: 0, count: batchSize)
-    var pending: [PendingTransportData] = []
-    pending.reserveCapacity(batchSize)
-
-    func oneBatch() {
-        for index in 0..<batchSize {
-            guard case .seal(let job, _, let length) = pair.a.prepareSend(buffers[index], packetLength: packetSize, now: pair.now)
-            else { fatalError("send failed") }
-            workers.submit(job)
-            lengths[index] = length
-        }
-        workers.run()
-        jobs.reset()
-        for index in 0..<batchSize {
-            guard case .open(let job, let data) = pair.b.prepareReceive(buffers[index], length: lengths[index], from: pair.aEndpoint, now: pair.now)
-            else { fatalError("receive failed") }
-            workers.submit(job)
-            pending.append(data)
-        }
-        // In order, each as soon as it is open (helpers open the next ones meanwhile).
-        workers.forEachCompleted { index, job in
-            guard case .packet = pair.b.completeReceive(pending[index], opened: job, now: pair.now)
-            else { fatalError("open failed (order or tag)") }
-        }
-        jobs.reset()
-        pending.removeAll(keepingCapacity: true)
+    let sets = (0..<3).map { _ in packetBuffers() }
+    defer { sets.forEach { $0.forEach { $0.deallocate() } } }
+    var lengths = [[Int]](repeating: [Int](repeating: 0, count: batchSize), count: 3)
+    var pending = (0..<3).map { _ -> [PendingTransportData] in
+        var list: [PendingTransportData] = []
+        list.reserveCapacity(batchSize)
+        return list
     }
 
-    for _ in 0..<64 { oneBatch() }  // warm-up: pools, caches, sleeping helpers
+    func launchSeals(_ set: Int) {
+        for index in 0..<batchSize {
+            guard case .seal(let job, _, let length) = pair.a.prepareSend(sets[set][index], packetLength: packetSize, now: pair.now)
+            else { fatalError("send failed") }
+            workers.submit(job)
+            lengths[set][index] = length
+        }
+        workers.launch()
+    }
+    func finishSeals() {
+        workers.finishOldest { _, job in
+            guard job.succeeded else { fatalError("seal failed") }
+        }
+    }
+    func launchOpens(_ set: Int) {
+        for index in 0..<batchSize {
+            guard case .open(let job, let data) = pair.b.prepareReceive(sets[set][index], length: lengths[set][index], from: pair.aEndpoint, now: pair.now)
+            else { fatalError("receive failed") }
+            workers.submit(job)
+            pending[set].append(data)
+        }
+        workers.launch()
+    }
+    func finishOpens(_ set: Int) {
+        // In order, each as soon as it is open (the threads open the next ones and seal the next batch meanwhile).
+        workers.finishOldest { index, job in
+            guard case .packet = pair.b.completeReceive(pending[set][index], opened: job, now: pair.now)
+            else { fatalError("open failed (order or tag)") }
+        }
+        pending[set].removeAll(keepingCapacity: true)
+    }
+    /// One batch sealed and one opened; enters and leaves with the opening of set `step % 3` in
+    /// flight and set `(step + 1) % 3` sealed.
+    func oneStep(_ step: Int) {
+        launchSeals((step + 2) % 3)
+        finishOpens(step % 3)
+        launchOpens((step + 1) % 3)
+        finishSeals()
+    }
+
+    launchSeals(0)
+    launchSeals(1)
+    finishSeals()
+    launchOpens(0)
+    finishSeals()
+    var step = 0
+    for _ in 0..<64 { oneStep(step); step += 1 }  // warm-up: pools, caches, sleeping helpers
     let allocationsBefore = wirenet_allocation_count()
     let cpuBefore = cpuSeconds()
+    let helperJobsBefore = workers.helperJobCount
     let start = monotonic()
     var batches = 0
     while monotonic() - start < seconds {
-        for _ in 0..<16 { oneBatch() }
+        for _ in 0..<16 { oneStep(step); step += 1 }
         batches += 16
     }
     let elapsed = monotonic() - start
     let cpu = cpuSeconds() - cpuBefore
     let allocations = wirenet_allocation_count() - allocationsBefore
+    let helperJobs = workers.helperJobCount - helperJobsBefore
+    finishOpens(step % 3)
     let bytes = Double(batches * batchSize * packetSize)
     return Result(megabytesPerSecond: bytes / elapsed / 1e6, cpuSecondsPerGB: cpu / (bytes / 1e9),
                   allocationsPerPacket: Double(allocations) / Double(batches * batchSize), loadAverage: loadAverage(),
-                  helperShare: Double(workers.helperJobCount) / Double((batches + 64) * batchSize * 2))
+                  helperShare: Double(helperJobs) / Double(batches * batchSize * 2))
 }
 
 /// libsodium seal + open of the same packets on this thread: the floor for any implementation.
