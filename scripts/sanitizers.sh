@@ -11,6 +11,10 @@
 #            (the code that has threads: the io_uring transport, the engine loop and its parallel
 #            crypto workers, the node's API called from other tasks; the sans-IO cores are
 #            single-threaded by design and only slow TSan down)
+# Real-peer suites (root, namespaces; run scripts/build-control-helper.sh first):
+#   scripts/sanitizers.sh address NodeInteropTests PathInteropTests   (clean: perf/results/sanitizers/2026-12-01T1954Z-address.txt)
+#   scripts/sanitizers.sh thread NodeInteropTests                      (not yet clean as a whole; see
+#                                                                       Docs/reliability.md, Sanitizers)
 # Suppressions: scripts/sanitizers/<sanitizer>.supp (each entry says why). Environment:
 #   SANITIZER_JOBS  build jobs (default: all cores)
 #   SANITIZER_SKIP  a `swift test --skip` pattern, e.g. the long simulations on a loaded machine:

@@ -12,8 +12,9 @@ import Foundation
 /// own so that a terminal's Ctrl-C does not reach it) reads a socket whose other end only this process
 /// holds: the kernel closes it when the process ends, however it ends, and the reaper then removes
 /// every resource the journal lists as not released — processes first (matched by PID and start
-/// time, so a reused PID is left alone), then namespaces (with whatever still runs inside), then
-/// links. It appends a `reaped` line for each and keeps the journal then (evidence for
+/// time, so a reused PID is left alone), then links (first: deleting a namespace removes its veth's
+/// root end too, a moment later, and the link would go unrecorded), then namespaces (with whatever
+/// still runs inside). It appends a `reaped` line for each and keeps the journal then (evidence for
 /// `scripts/sanitizers.sh`); a journal with nothing left to reap is deleted.
 ///
 /// Journals live in `$WIRENET_TEST_RESOURCES` (default: the temporary directory), named
@@ -140,15 +141,15 @@ public final class ResourceJournal: @unchecked Sendable {
             if [ -n "$now" ] && [ "$now" = "$start" ]; then kill -KILL "$name" && echo "reaped pid $name" >>"$journal"; fi
         done
         printf '%s\n' "$left" | while read -r kind name start; do
+            [ "$kind" = link ] || continue
+            ip link show "$name" >/dev/null 2>&1 || continue
+            ip link del "$name" && echo "reaped link $name" >>"$journal"
+        done
+        printf '%s\n' "$left" | while read -r kind name start; do
             [ "$kind" = netns ] || continue
             ip netns list | cut -d' ' -f1 | grep -qx "$name" || continue
             for pid in $(ip netns pids "$name"); do kill -KILL "$pid"; done
             ip netns del "$name" && echo "reaped netns $name" >>"$journal"
-        done
-        printf '%s\n' "$left" | while read -r kind name start; do
-            [ "$kind" = link ] || continue
-            ip link show "$name" >/dev/null 2>&1 || continue
-            ip link del "$name" && echo "reaped link $name" >>"$journal"
         done
         grep -q '^reaped ' "$journal" || rm -f "$journal"
         """#
