@@ -236,6 +236,17 @@ def under_load(meta):
         return True
 
 
+def goodput_test_table(out, summary, cell):
+    """A table with one row per measured row and one column per goodput test; `cell` renders a test's
+    summary (an empty dict when the row lacks the test)."""
+    out.append("| row | " + " | ".join(GOODPUT_TESTS) + " |")
+    out.append("|---|" + "---|" * len(GOODPUT_TESTS))
+    for r in summary["rows"]:
+        if r["status"] == "measured":
+            out.append(f"| {r['row']} | " + " | ".join(cell(r["tests"].get(k, {})) for k in GOODPUT_TESTS) + " |")
+    out.append("")
+
+
 def tables(summary, image_prefix):
     meta = summary["meta"]
     out = []
@@ -290,40 +301,23 @@ def tables(summary, image_prefix):
     out.append("**Loss signals during the goodput tests** (UDP receive-buffer drops in namespace L / R from /proc/net/snmp; "
                "Linux TCP retransmitted segments L / R — gVisor's own retransmits are not visible there)")
     out.append("")
-    out.append("| row | " + " | ".join(GOODPUT_TESTS) + " |")
-    out.append("|---|" + "---|" * len(GOODPUT_TESTS))
-    for r in summary["rows"]:
-        if r["status"] != "measured":
-            continue
-        cells = []
-        for k in GOODPUT_TESTS:
-            t = r["tests"].get(k, {})
-            cells.append(f"drops {fmt(t.get('udp_rcvbuf_errors_left'))} / {fmt(t.get('udp_rcvbuf_errors_right'))}, "
-                         f"retrans {fmt(t.get('tcp_retrans_segs_left'))} / {fmt(t.get('tcp_retrans_segs_right'))}")
-        out.append(f"| {r['row']} | " + " | ".join(cells) + " |")
-    out.append("")
+    goodput_test_table(out, summary, lambda t:
+                       f"drops {fmt(t.get('udp_rcvbuf_errors_left'))} / {fmt(t.get('udp_rcvbuf_errors_right'))}, "
+                       f"retrans {fmt(t.get('tcp_retrans_segs_left'))} / {fmt(t.get('tcp_retrans_segs_right'))}")
     if any(t.get("if_tx_drops_left") is not None for r in summary["rows"] for t in r["tests"].values()):
         out.append("**Where the loss is** (namespace L / R: packets dropped on transmit by an interface — a TUN "
                    "device's are packets wireguard-go did not read in time; Linux TCP's fast retransmits, tail loss "
                    "probes, timeouts, D-SACKs received and reordering events (TcpExt); packets the WireNet node "
                    "dropped for its peer)")
         out.append("")
-        out.append("| row | " + " | ".join(GOODPUT_TESTS) + " |")
-        out.append("|---|" + "---|" * len(GOODPUT_TESTS))
-        for r in summary["rows"]:
-            if r["status"] != "measured":
-                continue
-            cells = []
-            for k in GOODPUT_TESTS:
-                t = r["tests"].get(k, {})
-                cell = f"if drops {fmt(t.get('if_tx_drops_left'))} / {fmt(t.get('if_tx_drops_right'))}; " + ", ".join(
-                    f"{short} {fmt(t.get(f'tcpext_{c}_left'))} / {fmt(t.get(f'tcpext_{c}_right'))}"
-                    for c, short in TCPEXT_SIGNALS)
-                if t.get("wirenet_peer_drops") is not None:
-                    cell += f"; WireNet drops {fmt(t.get('wirenet_peer_drops'))}"
-                cells.append(cell)
-            out.append(f"| {r['row']} | " + " | ".join(cells) + " |")
-        out.append("")
+        def where_the_loss_is(t):
+            cell = f"if drops {fmt(t.get('if_tx_drops_left'))} / {fmt(t.get('if_tx_drops_right'))}; " + ", ".join(
+                f"{short} {fmt(t.get(f'tcpext_{c}_left'))} / {fmt(t.get(f'tcpext_{c}_right'))}"
+                for c, short in TCPEXT_SIGNALS)
+            if t.get("wirenet_peer_drops") is not None:
+                cell += f"; WireNet drops {fmt(t.get('wirenet_peer_drops'))}"
+            return cell
+        goodput_test_table(out, summary, where_the_loss_is)
     out.append("**Latency and connection set-up**")
     out.append("")
     out.append("| row | RTT p50 (µs) | RTT p99 (µs) | RTT p99.9 (µs) | round trips/s | connections/s | connection p50 / p99 (µs) |")
