@@ -94,8 +94,16 @@ struct ParallelCryptoTests {
                 workers.submit(job)
                 lengths.append(length)
             }
-            workers.run()
-            workers.batch.reset()
+            workers.launch()
+            var sealed = 0
+            workers.finishOldest { index, job in
+                #expect(index == sealed)
+                sealed += 1
+                // Handed over only once its seal ran: an unrun job has not succeeded.
+                #expect(job.succeeded, "job \(index) handed over before it was sealed")
+            }
+            #expect(sealed == buffers.count)
+            #expect(workers.launchedCount == 0 && workers.batch.count == 0, "finishOldest empties the batch")
             var pending: [PendingTransportData] = []
             for (index, buffer) in buffers.enumerated() {
                 guard case .open(let job, let data) = receiver.prepareReceive(buffer, length: lengths[index], from: senderEndpoint, now: now)
@@ -105,7 +113,8 @@ struct ParallelCryptoTests {
             }
             // Each job handed over in order as soon as it is open, while the helpers open later ones.
             var expectedIndex = 0
-            workers.forEachCompleted { index, job in
+            workers.launch()
+            workers.finishOldest { index, job in
                 #expect(index == expectedIndex)
                 expectedIndex += 1
                 guard case .packet(_, let range) = receiver.completeReceive(pending[index], opened: job, now: now)
@@ -114,8 +123,9 @@ struct ParallelCryptoTests {
                 #expect(carried == UInt64(sequence - buffers.count + index))
             }
             #expect(expectedIndex == buffers.count)
-            #expect(workers.batch.isComplete)
-            workers.batch.reset()
+            // Every job was handed over once, after it ran (each tag verified above), and the batch
+            // was emptied for the next round.
+            #expect(workers.launchedCount == 0 && workers.batch.count == 0)
         }
         // Scheduling decides the share, not the test; each job ran once (every tag verified above).
         #expect(workers.helperJobCount <= 50 * 128 * 2)

@@ -159,42 +159,6 @@ public final class CryptoWorkers: @unchecked Sendable {
         counters[2].pointee.store(head, ordering: .relaxed)
     }
 
-    /// Runs every job submitted to ``batch`` on this thread and the helpers, and returns once all
-    /// are done, with no batch launched (owner only). The caller then reads the jobs in order and
-    /// calls ``CryptoBatch/reset()``.
-    public func run() {
-        precondition(launchedCount == 0, "finish the launched batches first")
-        let batch = batch
-        guard !helpers.isEmpty, batch.count >= Self.minimumSharedBatch else {
-            batch.performAllHere()  // nothing was published: too few jobs to share
-            return
-        }
-        batch.publish()
-        batch.waitUntilComplete()
-    }
-
-    /// Runs every job submitted to ``batch`` on this thread and the helpers, and hands each job to
-    /// `body` with its index **in submission order**, as soon as it and every job before it are done —
-    /// while helpers still run later jobs (between two jobs this thread runs unclaimed ones itself).
-    /// Returns once all are done; the caller then calls ``CryptoBatch/reset()``.
-    /// No batch may be launched.
-    @inline(__always)
-    public func forEachCompleted(_ body: (Int, TransportCryptoJob) -> Void) {
-        precondition(launchedCount == 0, "finish the launched batches first")
-        let batch = batch
-        let count = batch.count
-        guard !helpers.isEmpty, count >= Self.minimumSharedBatch else {
-            batch.performAllHere()  // nothing was published: too few jobs to share
-            for index in 0..<count { body(index, batch[index]) }
-            return
-        }
-        batch.publish()
-        for index in 0..<count {
-            batch.waitForJob(index)
-            body(index, batch[index])
-        }
-    }
-
     /// Stops and joins the helpers. Calling it again does nothing.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
