@@ -48,6 +48,9 @@ public final class CryptoWorkers: @unchecked Sendable {
 
     /// The two batches the owner fills in turn and the helpers claim from (reused for every hand-off).
     private let ring: (CryptoBatch, CryptoBatch)
+    /// What the threads poll of `ring`, as raw pointers: checking a batch costs no retain and release
+    /// (an atomic write to the batch object's header line, which the owner writes for every job).
+    private let shared: (CryptoBatch.Shared, CryptoBatch.Shared)
     /// Ring index of the oldest launched batch (owner only).
     private var head = 0
     /// Batches launched and not yet finished, 0...2 (owner only).
@@ -71,6 +74,7 @@ public final class CryptoWorkers: @unchecked Sendable {
     public init(threadCount: Int, batchCapacity: Int) throws(NodeError) {
         self.threadCount = max(1, threadCount)
         ring = (CryptoBatch(capacity: batchCapacity), CryptoBatch(capacity: batchCapacity))
+        shared = (ring.0.shared, ring.1.shared)
         wakeup = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
         sem_init(wakeup, 0, 0)
         for index in 1..<self.threadCount {
@@ -97,6 +101,11 @@ public final class CryptoWorkers: @unchecked Sendable {
     @inline(__always)
     private func ringBatch(_ index: Int) -> CryptoBatch {
         index == 0 ? ring.0 : ring.1
+    }
+
+    @inline(__always)
+    private func sharedBatch(_ index: Int) -> CryptoBatch.Shared {
+        index == 0 ? shared.0 : shared.1
     }
 
     /// Ring index (0 or 1) of the batch being filled, for owners that keep per-batch data next to
@@ -148,9 +157,9 @@ public final class CryptoWorkers: @unchecked Sendable {
     public func finishOldest(_ body: (Int, TransportCryptoJob) -> Void) {
         precondition(launchedCount > 0, "no batch launched")
         let oldest = ringBatch(head)
-        let next = launchedCount == 2 ? ringBatch(head ^ 1) : nil
+        let (waiting, next) = (sharedBatch(head), launchedCount == 2 ? sharedBatch(head ^ 1) : nil)
         for index in 0..<oldest.count {
-            oldest.waitForJob(index, helping: next)
+            waiting.waitForJob(index, helping: next)
             body(index, oldest[index])
         }
         oldest.reset()
@@ -182,11 +191,12 @@ public final class CryptoWorkers: @unchecked Sendable {
     }
 
     private func helperLoop() {
+        let (batch0, batch1) = shared
         var idle = 0
         while !stopping.load(ordering: .relaxed) {
             // The oldest batch first: the owner takes the batches back in launch order.
-            let oldest = counters[2].pointee.load(ordering: .relaxed) & 1
-            let (first, second) = (ringBatch(oldest), ringBatch(oldest ^ 1))
+            let oldestIsFirst = counters[2].pointee.load(ordering: .relaxed) & 1 == 0
+            let (first, second) = oldestIsFirst ? (batch0, batch1) : (batch1, batch0)
             if first.hasUnclaimedJobs || second.hasUnclaimedJobs {
                 let ran = first.performAvailable() + second.performAvailable()
                 if ran > 0 {
@@ -204,7 +214,7 @@ public final class CryptoWorkers: @unchecked Sendable {
             // Announce the sleep, then look once more: the engine either sees the announcement after
             // publishing (and posts) or this thread sees the published jobs.
             sleepers.pointee.add(1, ordering: .sequentiallyConsistent)
-            if ring.0.hasUnclaimedJobs || ring.1.hasUnclaimedJobs {
+            if batch0.hasUnclaimedJobs || batch1.hasUnclaimedJobs {
                 // Take the announcement back, unless the engine already did and posted for us.
                 var asleep = sleepers.pointee.load(ordering: .sequentiallyConsistent)
                 while asleep > 0 {
