@@ -98,7 +98,9 @@ def crypto_section(out):
         return
     recs = [json.loads(l) for l in open(path) if l.strip()]
     head = recs[0]
-    runs = [r for r in recs if "measurement" in r]
+    # A run comparing two binaries (CRYPTO_BENCH_BEFORE) reports the current one ("after") here.
+    runs = [r for r in recs if "measurement" in r and r.get("binary") != "before"]
+    before = [r for r in recs if r.get("binary") == "before"]
     groups = {}
     for r in runs:
         if "threads" in r: groups.setdefault((r["measurement"], r["threads"]), []).append(r)
@@ -129,6 +131,14 @@ def crypto_section(out):
         out.append("")
         out.append(f"2 threads / 1 thread: **{med([r['MBps'] for r in two]) / med([r['MBps'] for r in one]):.2f}×** (target ≥ 1.8×); "
                    f"pipeline CPU per GB / libsodium floor: {med([r['cpuSecondsPerGB'] for r in one]) / med([r['cpuSecondsPerGB'] for r in floor]):.2f}.")
+    b1 = [r for r in before if r.get("measurement") == "seal+order+open" and r.get("threads") == 1]
+    b2 = [r for r in before if r.get("measurement") == "seal+order+open" and r.get("threads") == 2]
+    if b1 and b2:
+        mb = lambda g: [r["MBps"] for r in g]
+        cpu = lambda g: med([r["cpuSecondsPerGB"] for r in g])
+        out.append(f"In the same run, interleaved round by round, the before binary ({head.get('before', '').strip()}): "
+                   f"1 thread {med(mb(b1)):.0f} MB/s ({min(mb(b1)):.0f}–{max(mb(b1)):.0f}), 2 threads {med(mb(b2)):.0f} "
+                   f"({min(mb(b2)):.0f}–{max(mb(b2)):.0f}), **{med(mb(b2)) / med(mb(b1)):.2f}×**; CPU s per GB {cpu(b1):.2f} / {cpu(b2):.2f}.")
     out.append("")
 
 
