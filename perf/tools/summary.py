@@ -136,7 +136,8 @@ def crypto_section(out):
     if b1 and b2:
         mb = lambda g: [r["MBps"] for r in g]
         cpu = lambda g: med([r["cpuSecondsPerGB"] for r in g])
-        out.append(f"In the same run, interleaved round by round, the before binary ({head.get('before', '').strip()}): "
+        label = re.search(r"\(([^()]*)\)\s*$", head.get("before", ""))
+        out.append(f"In the same run, interleaved round by round, the before binary ({label.group(1) if label else head.get('before', '').strip()}): "
                    f"1 thread {med(mb(b1)):.0f} MB/s ({min(mb(b1)):.0f}–{max(mb(b1)):.0f}), 2 threads {med(mb(b2)):.0f} "
                    f"({min(mb(b2)):.0f}–{max(mb(b2)):.0f}), **{med(mb(b2)) / med(mb(b1)):.2f}×**; CPU s per GB {cpu(b1):.2f} / {cpu(b2):.2f}.")
     out.append("")
