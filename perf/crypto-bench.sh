@@ -17,14 +17,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-3}
 rounds=${2:-5}
 threads=${3:-1,2}
-if [ -n "${CRYPTO_BENCH_BIN:-}" ]; then
-    bench="$CRYPTO_BENCH_BIN"
-    commit="binary $bench"
-else
-    swift build -c release --traits CLI --product WireGuardParallelBench >/dev/null
-    bench="$(swift build -c release --traits CLI --show-bin-path)/WireGuardParallelBench"
-    commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources perf/crypto || echo '+changes')"
-fi
+. perf/crypto-bench-binary.sh
+commit="$bench_origin"
 stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 out="perf/results/$stamp-crypto${CRYPTO_BENCH_BIN:+-comparison}.jsonl"
 tmp_pair="$(mktemp)"

@@ -11,14 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-3}
 threads=${2:-2}
-if [ -n "${CRYPTO_BENCH_BIN:-}" ]; then
-    bench="$CRYPTO_BENCH_BIN"
-    what="binary $bench"
-else
-    swift build -c release --traits CLI --product WireGuardParallelBench >/dev/null
-    bench="$(swift build -c release --traits CLI --show-bin-path)/WireGuardParallelBench"
-    what="commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources perf/crypto || echo '+changes')"
-fi
+. perf/crypto-bench-binary.sh
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 out="perf/results/$(date -u +%Y-%m-%dT%H%MZ)-profile-crypto.txt"
@@ -27,7 +20,7 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 perf record -e cpu-clock -F 1999 -g -o "$work/perf.data" "$bench" "$seconds" 1 "$threads" >"$work/bench.jsonl" 2>/dev/null
 report() { perf report -i "$work/perf.data" --no-children --stdio "$@" 2>/dev/null | grep -E '^ +[0-9.]+%|^ +\||--[0-9.]+%--' || true; }
 {
-    echo "# perf/profile-crypto.sh $seconds $threads — $what, load $load_before → $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# perf/profile-crypto.sh $seconds $threads — $bench_origin, load $load_before → $(cut -d' ' -f1-3 /proc/loadavg)"
     sed 's/^/# bench: /' "$work/bench.jsonl"
     echo "# samples by thread and library (self time, share of all samples):"
     report --sort comm,dso -g none
