@@ -52,9 +52,9 @@ public final class CryptoWorkers: @unchecked Sendable {
     /// (an atomic write to the batch object's header line, which the owner writes for every job).
     private let shared: (CryptoBatch.Shared, CryptoBatch.Shared)
     /// Ring index of the oldest launched batch (owner only).
-    private var head = 0
+    @exclusivity(unchecked) private var head = 0
     /// Batches launched and not yet finished, 0...2 (owner only).
-    public private(set) var launchedCount = 0
+    @exclusivity(unchecked) public private(set) var launchedCount = 0
     private let wakeup: UnsafeMutablePointer<sem_t>
     /// Line 0: helpers asleep (or about to be); line 1: jobs the helpers ran; line 2: a copy of
     /// `head` for the helpers, which claim from the oldest batch first. Lines of their own, so a
@@ -63,6 +63,9 @@ public final class CryptoWorkers: @unchecked Sendable {
     private var sleepers: UnsafeMutablePointer<Atomic<Int>> { counters[0] }
     private let stopping = Atomic<Bool>(false)
     private var helpers: [LoopThread] = []
+    /// `threadCount - 1`: read for every job, where reading `helpers` (a `var`) would cost a dynamic
+    /// exclusivity check. After ``stop()`` jobs still published run on the owner's thread as it waits.
+    private let helperCount: Int
 
     /// Jobs the helper threads ran so far (the rest ran on the owner's thread): shows whether the
     /// helpers got a core.
@@ -73,6 +76,7 @@ public final class CryptoWorkers: @unchecked Sendable {
     /// job runs on the caller's thread. Call ``stop()`` when done: the helpers keep the pool alive.
     public init(threadCount: Int, batchCapacity: Int) throws(NodeError) {
         self.threadCount = max(1, threadCount)
+        helperCount = self.threadCount - 1
         ring = (CryptoBatch(capacity: batchCapacity), CryptoBatch(capacity: batchCapacity))
         shared = (ring.0.shared, ring.1.shared)
         wakeup = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
@@ -129,9 +133,9 @@ public final class CryptoWorkers: @unchecked Sendable {
     public func submit(_ job: TransportCryptoJob) {
         let batch = batch
         batch.append(job)
-        if !helpers.isEmpty, batch.count % Self.publishInterval == 0 {
+        if helperCount > 0, batch.count % Self.publishInterval == 0 {
             batch.publish()
-            wakeSleepers(upTo: helpers.count)
+            wakeSleepers(upTo: helperCount)
         }
     }
 
@@ -140,11 +144,11 @@ public final class CryptoWorkers: @unchecked Sendable {
     /// submitting more. A batch too small to be worth sharing runs here at once.
     public func launch() {
         let current = batch
-        if helpers.isEmpty || current.count < Self.minimumSharedBatch {
+        if helperCount == 0 || current.count < Self.minimumSharedBatch {
             current.performAllHere()
         } else {
             current.publish()
-            wakeSleepers(upTo: helpers.count)
+            wakeSleepers(upTo: helperCount)
         }
         launchedCount += 1
     }
