@@ -213,6 +213,7 @@ final class Engine: @unchecked Sendable {
             let deviceDeadline = pollDevice(into: &outgoing, now: now)
             let pathsDeadline = pollPaths(into: &outgoing, now: now)
             transport.send(&outgoing)
+            backend.finishTurn()
 
             let deadline = earliest(earliest(deviceDeadline, backend.nextDeadline(now: now)), pathsDeadline)
             var timeout: Duration? = deadline.map { $0.since(now) }
