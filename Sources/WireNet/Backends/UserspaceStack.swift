@@ -64,6 +64,11 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     private var connectDeadlines: [TCPSocketHandle: NetInstant] = [:]
     private var scratch = [UInt8](repeating: 0, count: 65536)
     private var closed = false
+    /// Completions that only let a caller go on, held until the turn's packets are out
+    /// (``finishTurn()``).
+    private var deferred = DeferredResumptions()
+    /// Completions waiting for ``finishTurn()``.
+    var deferredResumptionCount: Int { deferred.count }
 
     init(configuration: IPStackConfiguration, clock: EngineClock) {
         stack = IPStack(configuration: configuration)
@@ -104,8 +109,14 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
 
     var pollDescriptor: CInt { -1 }
 
+    /// Resumes the completions held back this turn (see ``DeferredResumptions``).
+    func finishTurn() {
+        deferred.resumeAll()
+    }
+
     /// Fails every waiter: the node is going away.
     func close() {
+        deferred.resumeAll()
         closed = true
         for (_, waiters) in streams {
             for read in waiters.reads { read.continuation.resume(throwing: NodeError.closed) }
@@ -282,7 +293,13 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
                     read.continuation.resume(throwing: NodeError(failure))
                 } else if let consume = read.consume {
                     let taken = min(max(bytes.withUnsafeBytes(consume), 0), bytes.count)
-                    read.continuation.resume(returning: taken == 0 ? bytes : Array(bytes[taken...]))
+                    if taken == bytes.count {
+                        // The bytes are already on their way (in the host socket): the caller only
+                        // reads again, which can wait until this turn's packets are out.
+                        deferred.append(.forwarded(read.continuation))
+                    } else {
+                        read.continuation.resume(returning: taken == 0 ? bytes : Array(bytes[taken...]))
+                    }
                 } else {
                     read.continuation.resume(returning: bytes)
                 }
@@ -322,7 +339,9 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
             write.offset += sent
             if write.offset == write.bytes.count {
                 streams[socket]?.writes.removeFirst()
-                write.continuation.resume()
+                // The bytes are in the send buffer and leave with this turn's packets; the writer
+                // hears of it after they are out, not before (its wake-up would delay them).
+                deferred.append(.wrote(write.continuation))
                 continue
             }
             streams[socket]?.writes[0] = write

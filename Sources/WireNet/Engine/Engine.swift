@@ -45,9 +45,21 @@ final class Engine: @unchecked Sendable {
     let crypto: CryptoWorkers
     let pending = PendingDatagrams(capacity: Engine.cryptoBatchCapacity)
     private let inbox = Mutex(Inbox())
+    /// The work of the current turn, swapped out of the inbox. Loop thread only.
+    private var runnable: [@Sendable (Engine) -> Void] = []
     /// Set by ``perform(_:wakeIf:)`` once work is queued, cleared when the loop takes the queue; the
     /// loop reads it just before it waits, so work queued without a wake-up is never left behind.
     private let workQueued = Atomic<Bool>(false)
+    /// Set by the loop just before it decides how long to wait, cleared when the wait is over: only
+    /// a parked loop needs the waker. Work queued while the loop runs is seen by its check of
+    /// `workQueued` (both sequentially consistent: either the caller sees the loop parked and wakes
+    /// it, or the loop sees the work and does not wait).
+    private let parked = Atomic<Bool>(false)
+    /// Set by the caller that writes the waker for the loop's current wait, so the callers after it
+    /// do not write it again; cleared when the wait is over.
+    private let wakePending = Atomic<Bool>(false)
+    /// Times a caller wrote the waker (each a system call and, on a parked loop, a loop turn).
+    private let wakeUps = Atomic<UInt64>(0)
     private let stopRequested = Atomic<Bool>(false)
 
     /// Whether the loop has ended, why, and who waits for it.
@@ -180,9 +192,17 @@ final class Engine: @unchecked Sendable {
         }
         guard accepted else { return false }
         workQueued.store(true, ordering: .sequentiallyConsistent)
-        if needsWake() { transport.waker.wake() }
+        if needsWake() && parked.load(ordering: .sequentiallyConsistent)
+            && !wakePending.exchange(true, ordering: .sequentiallyConsistent) {
+            wakeUps.add(1, ordering: .relaxed)
+            transport.waker.wake()
+        }
         return true
     }
+
+    /// Times ``perform(_:wakeIf:)`` wrote the waker since the engine started: once per wait of the
+    /// loop at most, never while it runs a turn.
+    var wakeUpCount: UInt64 { wakeUps.load(ordering: .relaxed) }
 
     /// Runs `body` on the loop thread and returns its result; throws ``NodeError/closed`` when the
     /// engine has stopped.
@@ -213,9 +233,11 @@ final class Engine: @unchecked Sendable {
             let deviceDeadline = pollDevice(into: &outgoing, now: now)
             let pathsDeadline = pollPaths(into: &outgoing, now: now)
             transport.send(&outgoing)
+            backend.finishTurn()
 
             let deadline = earliest(earliest(deviceDeadline, backend.nextDeadline(now: now)), pathsDeadline)
             var timeout: Duration? = deadline.map { $0.since(now) }
+            parked.store(true, ordering: .sequentiallyConsistent)
             if backendHasMore || workQueued.load(ordering: .sequentiallyConsistent) { timeout = .zero }
             let waitStart = clock.now()
 
@@ -236,6 +258,8 @@ final class Engine: @unchecked Sendable {
                 ending.withLock { $0.failure = failure }
                 break
             }
+            parked.store(false, ordering: .sequentiallyConsistent)
+            wakePending.store(false, ordering: .sequentiallyConsistent)
             now = clock.now()
             handle(&received, replies: &outgoing, now: now)
             if paths != nil { serviceRelays(pollFDs, replies: &outgoing, now: now) }
@@ -266,12 +290,16 @@ final class Engine: @unchecked Sendable {
 
     private func runQueuedWork() {
         workQueued.store(false, ordering: .sequentiallyConsistent)
-        let work = inbox.withLock { inbox -> [@Sendable (Engine) -> Void] in
-            guard !inbox.work.isEmpty else { return [] }
-            defer { inbox.work.removeAll(keepingCapacity: true) }
-            return inbox.work
+        // Swap the queue with the loop's own empty array instead of copying it out: returning the
+        // inbox's array and then emptying it kept two references to one buffer, so the emptying
+        // allocated a new buffer on every turn that had work.
+        inbox.withLock { inbox in
+            guard !inbox.work.isEmpty else { return }
+            swap(&inbox.work, &runnable)
         }
-        for item in work { item(self) }
+        guard !runnable.isEmpty else { return }
+        for index in runnable.indices { runnable[index](self) }
+        runnable.removeAll(keepingCapacity: true)
     }
 
     private func waitForReadable(_ fds: inout [pollfd], timeout: Duration?) {

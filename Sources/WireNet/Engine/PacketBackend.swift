@@ -27,6 +27,14 @@ protocol PacketBackend: AnyObject {
     /// backends fed from outside the loop (a TUN device); -1 when everything comes through the loop.
     var pollDescriptor: CInt { get }
 
+    /// Called once per turn right after the turn's packets were handed to the transport: completions
+    /// that only let a caller go on are resumed here, so their wake-ups do not delay the packets.
+    func finishTurn()
+
     /// Releases what the backend holds; called once, on the loop thread, when the engine stops.
     func close()
+}
+
+extension PacketBackend {
+    func finishTurn() {}
 }
