@@ -45,6 +45,8 @@ fi
 for entry in $BINARIES; do
     [ -x "${entry#*=}" ] || { echo "cli-conn-memory: ${entry#*=} is not an executable (BINARIES: label=path ...)"; exit 1; }
 done
+first="${BINARIES%% *}"
+WIRENET_BIN="${first#*=}"  # for the keys (wgpeer_key); each run sets its own
 py=/usr/bin/python3
 limit=$((CONNECTIONS + WARMUP + 1024))
 
