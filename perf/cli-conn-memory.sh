@@ -4,6 +4,10 @@
 # measured with CONNECTIONS idle connections from a wireguard-go + Linux peer.
 #
 #   sudo perf/cli-conn-memory.sh      (WIRENET_BIN=path to use a built wirenet; default: release build)
+#   BINARIES="before=/path/a after=/path/b" sudo perf/cli-conn-memory.sh
+#                                     (several builds, interleaved run by run: before after before …,
+#                                     so that a change of machine load hits each alike; one results
+#                                     file with a row of medians per build)
 #
 # Topology (two namespaces, addresses in 10.234.0.0/16):
 #   cm-p (peer: wireguard-go, Linux TCP)  10.234.1.2 ── 10.234.1.1  cm-n (node: wirenet up --serve
@@ -31,10 +35,18 @@ CONNECTIONS="${CONNECTIONS:-5000}"
 WARMUP="${WARMUP:-100}"
 SETTLE="${SETTLE:-5}"
 RESULTS="${RESULTS:-$repo/perf/results}"
-if [ -z "${WIRENET_BIN:-}" ]; then
-    (cd "$repo" && swift build -c release --traits CLI --product wirenet >/dev/null)
-    WIRENET_BIN="$(cd "$repo" && swift build -c release --traits CLI --show-bin-path)/wirenet"
+if [ -z "${BINARIES:-}" ]; then
+    if [ -z "${WIRENET_BIN:-}" ]; then
+        (cd "$repo" && swift build -c release --traits CLI --product wirenet >/dev/null)
+        WIRENET_BIN="$(cd "$repo" && swift build -c release --traits CLI --show-bin-path)/wirenet"
+    fi
+    BINARIES="wirenet=$WIRENET_BIN"
 fi
+for entry in $BINARIES; do
+    [ -x "${entry#*=}" ] || { echo "cli-conn-memory: ${entry#*=} is not an executable (BINARIES: label=path ...)"; exit 1; }
+done
+first="${BINARIES%% *}"
+WIRENET_BIN="${first#*=}"  # for the keys (wgpeer_key); each run sets its own
 py=/usr/bin/python3
 limit=$((CONNECTIONS + WARMUP + 1024))
 
@@ -112,6 +124,9 @@ service_held() { ip netns exec cm-n ss -Htn state established '( sport = :8000 )
 
 : >"$work/runs.jsonl"
 for run in $(seq "$RUNS"); do
+for entry in $BINARIES; do
+    label="${entry%%=*}"
+    WIRENET_BIN="${entry#*=}"
     # Removed, not truncated by the redirections below: a background job opens its output file
     # later, and the waits would see the previous run's.
     rm -f "$work/node.sock" "$work/warmup.out" "$work/client.out"
@@ -148,10 +163,11 @@ for run in $(seq "$RUNS"); do
     kill -TERM "$client"; wait "$client" 2>/dev/null || true
     kill -INT "$node"; wait "$node" 2>/dev/null || true
 
-    "$py" - "$run" "$opened" "$held" "$before" "$after" "$status" >>"$work/runs.jsonl" <<'PY'
+    "$py" - "$run" "$opened" "$held" "$before" "$after" "$status" "$label" "$WIRENET_BIN" >>"$work/runs.jsonl" <<'PY'
 import json, sys
 run, opened, held = int(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 before, after, status = (json.loads(x or "{}") for x in sys.argv[4:7])
+label, binary = sys.argv[7], sys.argv[8]
 n = opened["ok"]
 def per_conn_bytes(a, b): return round((b - a) * 1024 / n) if n else None
 rb, ra = before["rollup_kib"], after["rollup_kib"]
@@ -160,7 +176,7 @@ growth = {name: per_conn_bytes(before["mappings"].get(name, {}).get("rss_kib", 0
 growth = {k: v for k, v in sorted(growth.items(), key=lambda kv: -abs(kv[1])) if v}
 forwarders = status.get("forwarders", [{}])
 print(json.dumps({
-    "run": run, "client": opened, "service_held": held,
+    "run": run, "binary_label": label, "binary": binary, "client": opened, "service_held": held,
     "tunnel_connections": status.get("tcpConnections"), "forwarder_active": forwarders[0].get("active") if forwarders else None,
     "refused": {k: forwarders[0].get(k) for k in ("refusedByRule", "refusedBySource")} if forwarders else None,
     "per_address_limit_drops": status.get("tcpListeners", {}).get("perAddressLimitDrops"),
@@ -178,43 +194,60 @@ print(json.dumps({
     "threads": {"before": before["status_kib"].get("Threads"), "after": after["status_kib"].get("Threads")},
 }))
 PY
-    echo "cli-conn-memory: run $run: $(tail -1 "$work/runs.jsonl")"
+    echo "cli-conn-memory: run $run ($label): $(tail -1 "$work/runs.jsonl")"
     sleep 1
+done
 done
 
 stamp="$(date -u +%Y-%m-%dT%H%MZ)"
 mkdir -p "$RESULTS"
 "$py" - "$work/runs.jsonl" "$RESULTS/$stamp-cli-conn-memory.json" "$RESULTS/$stamp-cli-conn-memory.md" \
-    "$CONNECTIONS" "$WIRENET_BIN" "$(cd "$repo" && git rev-parse --short HEAD)" "${NOTE:-}" <<'PY'
+    "$CONNECTIONS" "$BINARIES" "$(cd "$repo" && git rev-parse --short HEAD)" "${NOTE:-}" <<'PY'
 import json, statistics, subprocess, sys
-runs = [json.loads(line) for line in open(sys.argv[1])]
-connections, binary, commit, note = int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
-def stats(key):
-    values = [r["per_connection_bytes"][key] for r in runs if r["per_connection_bytes"][key] is not None]
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
-summary = {key: stats(key) for key in ("rss", "pss", "private", "anonymous", "kernel_slab_machine_wide")}
-tcp_slab = [r["per_connection_bytes"]["kernel_slab_by_cache"].get("TCP", 0) for r in runs]
-summary["kernel_tcp_socket_slab"] = {"median": statistics.median(tcp_slab), "min": min(tcp_slab), "max": max(tcp_slab)}
+all_runs = [json.loads(line) for line in open(sys.argv[1])]
+connections, binaries, commit, note = int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
+labels = [entry.split("=", 1)[0] for entry in binaries.split()]
+def summarize(runs):
+    def stats(key):
+        values = [r["per_connection_bytes"][key] for r in runs if r["per_connection_bytes"][key] is not None]
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
+    summary = {key: stats(key) for key in ("rss", "pss", "private", "anonymous", "kernel_slab_machine_wide")}
+    tcp_slab = [r["per_connection_bytes"]["kernel_slab_by_cache"].get("TCP", 0) for r in runs]
+    summary["kernel_tcp_socket_slab"] = {"median": statistics.median(tcp_slab), "min": min(tcp_slab), "max": max(tcp_slab)}
+    return summary
+summaries = {label: summarize([r for r in all_runs if r["binary_label"] == label]) for label in labels}
+single = len(labels) == 1
+summary = summaries[labels[0]]
+runs = all_runs
 machine = {"cores": int(subprocess.run(["nproc"], capture_output=True, text=True).stdout),
            "loadavg": open("/proc/loadavg").read().split()[:3]}
-result = {"command": "sudo perf/cli-conn-memory.sh", "binary": binary, "commit": commit, "connections": connections,
+result = {"command": "sudo perf/cli-conn-memory.sh" if single else 'BINARIES="%s" sudo perf/cli-conn-memory.sh' % binaries,
+          "binaries": dict(entry.split("=", 1) for entry in binaries.split()), "commit": commit, "connections": connections,
           "what": "growth of `wirenet up --serve` memory per idle TCP connection held from a wireguard-go + Linux peer, to a local service holding it too",
-          "target_bytes": 6144, "median_per_connection_bytes": summary, "runs": runs, "machine": machine, "note": note}
+          "target_bytes": 6144, "median_per_connection_bytes": summary if single else summaries, "runs": runs, "machine": machine, "note": note}
+if single:
+    result["binary"] = binaries.split("=", 1)[1]
 json.dump(result, open(sys.argv[2], "w"), indent=1)
 with open(sys.argv[3], "w") as out:
     out.write("# Idle connections through `wirenet up --serve` (perf/cli-conn-memory.sh)\n\n")
     out.write("%d idle connections per run from a wireguard-go + Linux peer; growth of `wirenet up`'s memory per connection "
               "(smaps_rollup, after minus before); commit %s; machine: %d cores, load %s. %s\n\n"
               % (connections, commit, machine["cores"], " ".join(machine["loadavg"]), note))
-    out.write("| run | held | RSS | PSS | private | anonymous | kernel slab (machine-wide, 3 sockets) | TCP socket slab (3 sockets) |\n|---|---|---|---|---|---|---|---|\n")
+    if not single:
+        out.write("Builds, interleaved run by run: %s\n\n" % ", ".join("%s = `%s`" % tuple(e.split("=", 1)) for e in binaries.split()))
+    out.write("| run | build | held | RSS | PSS | private | anonymous | kernel slab (machine-wide, 3 sockets) | TCP socket slab (3 sockets) |\n|---|---|---|---|---|---|---|---|---|\n")
     for r in runs:
         p = r["per_connection_bytes"]
-        out.write("| %d | %d | %d B | %d B | %d B | %d B | %d B | %d B |\n" % (r["run"], r["service_held"], p["rss"], p["pss"], p["private"],
-                  p["anonymous"], p["kernel_slab_machine_wide"], p["kernel_slab_by_cache"].get("TCP", 0)))
-    s = summary
-    out.write("| **median (min–max)** | | %s |\n\n" % " | ".join("%d B (%d–%d)" % (s[k]["median"], s[k]["min"], s[k]["max"])
-              for k in ("rss", "pss", "private", "anonymous", "kernel_slab_machine_wide", "kernel_tcp_socket_slab")))
-    out.write("Growth per mapping (last run, bytes per connection): %s\n" % json.dumps(runs[-1]["per_connection_bytes"]["by_mapping"]))
+        out.write("| %d | %s | %d | %d B | %d B | %d B | %d B | %d B | %d B |\n" % (r["run"], r["binary_label"], r["service_held"], p["rss"], p["pss"],
+                  p["private"], p["anonymous"], p["kernel_slab_machine_wide"], p["kernel_slab_by_cache"].get("TCP", 0)))
+    for label in labels:
+        s = summaries[label]
+        out.write("| **median (min–max)** | **%s** | | %s |\n" % (label, " | ".join("%d B (%d–%d)" % (s[k]["median"], s[k]["min"], s[k]["max"])
+                  for k in ("rss", "pss", "private", "anonymous", "kernel_slab_machine_wide", "kernel_tcp_socket_slab"))))
+    out.write("\n")
+    for label in labels:
+        last = [r for r in runs if r["binary_label"] == label][-1]
+        out.write("Growth per mapping (%s, last run, bytes per connection): %s\n\n" % (label, json.dumps(last["per_connection_bytes"]["by_mapping"])))
 print(open(sys.argv[3]).read())
 PY
 echo "cli-conn-memory: results in $RESULTS/$stamp-cli-conn-memory.json and .md"

@@ -86,6 +86,31 @@ struct CancellationTests {
         #expect(isCancellation(await outcome(of: waiting)))
     }
 
+    @Test func acceptEachInAnAlreadyCancelledTaskThrowsAndLeavesTheConnectionQueued() async throws {
+        let pair = try await LoopbackPair.start()
+        defer { Task { await pair.close() } }
+        let listener = try await pair.server.listen(tcp: 7114)
+        let client = try await pair.client.dial(tcp: IPEndpoint(LoopbackPair.serverAddress, 7114))
+        let cancelled = inCancelledTask { try await listener.acceptEach { _ in Issue.record("handed a connection") } }
+        #expect(isCancellation(await outcome(of: cancelled)))
+        let accepted = try #require(try await bounded { try await listener.accept() })
+        #expect(accepted.remoteAddress == client.localAddress)
+    }
+
+    @Test func acceptEachCancelledWhileWaitingThrowsAndTheListenerGoesOn() async throws {
+        let pair = try await LoopbackPair.start()
+        defer { Task { await pair.close() } }
+        let listener = try await pair.server.listen(tcp: 7115)
+        let waiting = Task { try await listener.acceptEach { _ in Issue.record("handed a connection") } }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        #expect(isCancellation(await outcome(of: waiting)))
+        // The cancelled call took nothing: the next connection goes to the next accept.
+        let client = try await pair.client.dial(tcp: IPEndpoint(LoopbackPair.serverAddress, 7115))
+        let accepted = try #require(try await bounded { try await listener.accept() })
+        #expect(accepted.remoteAddress == client.localAddress)
+    }
+
     @Test func receiveInAnAlreadyCancelledTaskThrowsAndConsumesNothing() async throws {
         let pair = try await LoopbackPair.start()
         defer { Task { await pair.close() } }

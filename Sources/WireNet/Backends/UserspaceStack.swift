@@ -25,7 +25,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     struct PendingRead {
         var id: CallID
         var maximumLength: Int
-        var continuation: CheckedContinuation<[UInt8]?, any Error>
+        var continuation: CallCompletion<[UInt8]?>
         /// Takes the bytes first, on the loop thread, and says how many it took; the caller gets the
         /// rest (``TCPStream/read(maximumLength:passingTo:)``).
         var consume: (@Sendable (UnsafeRawBufferPointer) -> Int)? = nil
@@ -34,7 +34,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         var id: CallID
         var bytes: [UInt8]
         var offset: Int
-        var continuation: CheckedContinuation<Void, any Error>
+        var continuation: CallCompletion<Void>
     }
     struct StreamWaiters {
         var reads: [PendingRead] = []
@@ -58,7 +58,14 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     private var streams: [TCPSocketHandle: StreamWaiters] = [:]
     /// What each connection handed to the API tells its readers (see ``ReadReadiness``).
     private var readiness: [TCPSocketHandle: ReadReadiness] = [:]
-    private var accepts: [TCPListenerHandle: [(id: CallID, continuation: CheckedContinuation<StreamInfo?, any Error>)]] = [:]
+    /// A call waiting for connections: one (``TCPListener/accept()``) or each of them in turn
+    /// (`each`, ``TCPListener/acceptEach(_:)``, which stays first in the queue until it ends).
+    struct PendingAccept {
+        var id: CallID
+        var continuation: CheckedContinuation<StreamInfo?, any Error>
+        var each: (@Sendable (StreamInfo) -> Void)? = nil
+    }
+    private var accepts: [TCPListenerHandle: [PendingAccept]] = [:]
     private var datagramReads: [UDPSocketHandle: [(id: CallID, continuation: CheckedContinuation<Datagram?, any Error>)]] = [:]
     /// Connects still in progress, with their deadlines (few at a time; scanned on each turn).
     private var connectDeadlines: [TCPSocketHandle: NetInstant] = [:]
@@ -171,7 +178,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     /// With `consume`, the bytes go to it first on the loop thread and the caller gets what it left.
     func read(_ socket: TCPSocketHandle, id: CallID, maximumLength: Int,
               consume: (@Sendable (UnsafeRawBufferPointer) -> Int)? = nil,
-              continuation: CheckedContinuation<[UInt8]?, any Error>) {
+              continuation: CallCompletion<[UInt8]?>) {
         guard !closed else { return continuation.resume(throwing: NodeError.closed) }
         streams[socket, default: StreamWaiters()].reads.append(
             PendingRead(id: id, maximumLength: maximumLength, continuation: continuation, consume: consume))
@@ -189,7 +196,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     }
 
     /// Queues `bytes`; resumes when all of them are in the send buffer (backpressure).
-    func write(_ socket: TCPSocketHandle, id: CallID, _ bytes: [UInt8], continuation: CheckedContinuation<Void, any Error>) {
+    func write(_ socket: TCPSocketHandle, id: CallID, _ bytes: [UInt8], continuation: CallCompletion<Void>) {
         guard !closed else { return continuation.resume(throwing: NodeError.closed) }
         streams[socket, default: StreamWaiters()].writes.append(PendingWrite(id: id, bytes: bytes, offset: 0, continuation: continuation))
         serviceWrites(socket)
@@ -366,7 +373,16 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     /// The next connection, at once or when one arrives; nil once the listener is closed.
     func accept(_ listener: TCPListenerHandle, id: CallID, continuation: CheckedContinuation<StreamInfo?, any Error>) {
         guard !closed, accepts[listener] != nil else { return continuation.resume(returning: nil) }
-        accepts[listener]!.append((id, continuation))
+        accepts[listener]!.append(PendingAccept(id: id, continuation: continuation))
+        serviceAccepts(listener)
+    }
+
+    /// Hands every connection to `handler` on the loop thread, at once for those already waiting
+    /// and then as they arrive; `continuation` resumes with nil once the listener is closed.
+    func acceptEach(_ listener: TCPListenerHandle, id: CallID, handler: @escaping @Sendable (StreamInfo) -> Void,
+                    continuation: CheckedContinuation<StreamInfo?, any Error>) {
+        guard !closed, accepts[listener] != nil else { return continuation.resume(returning: nil) }
+        accepts[listener]!.append(PendingAccept(id: id, continuation: continuation, each: handler))
         serviceAccepts(listener)
     }
 
@@ -393,8 +409,12 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
             guard let socket else { return }
             // A connection reset before it was accepted has no status left: skip it.
             guard let info = info(socket) else { continue }
-            accepts[listener]?.removeFirst()
-            waiter.continuation.resume(returning: info)
+            if let each = waiter.each {
+                each(info)
+            } else {
+                accepts[listener]?.removeFirst()
+                waiter.continuation.resume(returning: info)
+            }
         }
     }
 

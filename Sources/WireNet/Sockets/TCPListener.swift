@@ -47,6 +47,39 @@ public final class TCPListener: AsyncSequence, Sendable {
         return info.map { TCPStream(engine: engine, stack: stack, info: $0) }
     }
 
+    /// Hands every connection to `handler` as it is accepted, until the listener (or the node) is
+    /// closed; then returns.
+    ///
+    /// Unlike a loop of ``accept()`` calls, no task wakes up per connection: `handler` runs on the
+    /// node's loop thread as soon as the handshake completes. It must return quickly and must not
+    /// block; it may call the stream's methods (they queue their work on the loop) or start a task
+    /// for the stream. Meanwhile ``accept()`` calls wait behind it.
+    ///
+    /// ```swift
+    /// try await listener.acceptEach { stream in
+    ///     Task { try await serve(stream) }
+    /// }
+    /// ```
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled (at once if it already was); the
+    ///   listener stays open then, and connections not yet handed over wait for the next caller.
+    ///   Untyped for that `CancellationError` (see ``NodeError``).
+    public func acceptEach(_ handler: @escaping @Sendable (TCPStream) -> Void) async throws {
+        guard !isClosed.load(ordering: .relaxed) else { return }
+        let (engine, stack, listener) = (self.engine, self.stack, self.listener)
+        do {
+            _ = try await engine.suspend { _, continuation in
+                let id = stack.makeCallID()
+                stack.acceptEach(listener, id: id, handler: { info in
+                    handler(TCPStream(engine: engine, stack: stack, info: info))
+                }, continuation: continuation)
+                return { _ in stack.cancel(id, on: listener) }
+            }
+        } catch NodeError.closed {
+            return
+        }
+    }
+
     /// Stops accepting; connections not yet accepted are reset, waiting ``accept()`` calls return nil.
     public func close() {
         guard !isClosed.exchange(true, ordering: .relaxed) else { return }

@@ -50,7 +50,7 @@ public final class TCPStream: Sendable {
         // at what a packet brought: no need to wake the loop thread for it.
         return try await engine.suspend(wakeIf: { readiness.isReady }) { _, continuation in
             let id = stack.makeCallID()
-            stack.read(socket, id: id, maximumLength: maximumLength, continuation: continuation)
+            stack.read(socket, id: id, maximumLength: maximumLength, continuation: .task(continuation))
             return { _ in stack.cancel(id, on: socket) }
         }
     }
@@ -68,9 +68,27 @@ public final class TCPStream: Sendable {
         let (stack, socket, readiness) = (self.stack, self.socket, self.readiness)
         return try await engine.suspend(wakeIf: { readiness.isReady }) { _, continuation in
             let id = stack.makeCallID()
-            stack.read(socket, id: id, maximumLength: maximumLength, consume: consume, continuation: continuation)
+            stack.read(socket, id: id, maximumLength: maximumLength, consume: consume, continuation: .task(continuation))
             return { _ in stack.cancel(id, on: socket) }
         }
+    }
+
+    /// ``read(maximumLength:passingTo:)`` without a task: `completion` gets its result on the loop
+    /// thread (at once on the calling thread if the stream or the node is closed). Neither closure may
+    /// block or call into the node except through this type's methods, which only queue work.
+    ///
+    /// For forwarders: an idle connection waits as two closures in the loop's tables, not as a
+    /// suspended task. Nothing cancels it but ``abort()``, ``close()`` or the node's close.
+    package func read(maximumLength: Int = TCPStream.defaultReadLength,
+                      passingTo consume: @escaping @Sendable (UnsafeRawBufferPointer) -> Int,
+                      then completion: @escaping @Sendable (Result<[UInt8]?, any Error>) -> Void) {
+        guard !isClosed.load(ordering: .relaxed) else { return completion(.failure(NodeError.closed)) }
+        let (stack, socket, readiness) = (self.stack, self.socket, self.readiness)
+        let accepted = engine.perform({ _ in
+            stack.read(socket, id: stack.makeCallID(), maximumLength: Swift.max(maximumLength, 1), consume: consume,
+                       continuation: .callback(completion))
+        }, wakeIf: { readiness.isReady })
+        if !accepted { completion(.failure(NodeError.closed)) }
     }
 
     /// Queues `bytes` for sending from any thread without suspending: `continuation` resumes once the
@@ -82,9 +100,22 @@ public final class TCPStream: Sendable {
         guard !bytes.isEmpty else { return continuation.resume() }
         let (stack, socket) = (self.stack, self.socket)
         let accepted = engine.perform { _ in
-            stack.write(socket, id: stack.makeCallID(), bytes, continuation: continuation)
+            stack.write(socket, id: stack.makeCallID(), bytes, continuation: .task(continuation))
         }
         if !accepted { continuation.resume(throwing: NodeError.closed) }
+    }
+
+    /// ``write(_:resuming:)`` with a callback: `completion` runs on the loop thread once the stack's
+    /// send buffer took every byte, or with the error (at once on the calling thread if the stream or
+    /// the node is closed). It must not block.
+    package func write(_ bytes: [UInt8], then completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        guard !isClosed.load(ordering: .relaxed) else { return completion(.failure(NodeError.closed)) }
+        guard !bytes.isEmpty else { return completion(.success(())) }
+        let (stack, socket) = (self.stack, self.socket)
+        let accepted = engine.perform { _ in
+            stack.write(socket, id: stack.makeCallID(), bytes, continuation: .callback(completion))
+        }
+        if !accepted { completion(.failure(NodeError.closed)) }
     }
 
     /// Sends `bytes`, returning once all of them are queued in the stack's send buffer.
@@ -101,7 +132,7 @@ public final class TCPStream: Sendable {
         let (stack, socket) = (self.stack, self.socket)
         try await engine.suspend { (_, continuation: CheckedContinuation<Void, any Error>) in
             let id = stack.makeCallID()
-            stack.write(socket, id: id, payload, continuation: continuation)
+            stack.write(socket, id: id, payload, continuation: .task(continuation))
             return { _ in stack.cancel(id, on: socket) }
         }
     }
@@ -150,6 +181,17 @@ public final class TCPStream: Sendable {
             do throws(NodeError) { try stack.shutdownWrite(socket); return nil } catch { return error }
         }
         if let error { throw error }
+    }
+
+    /// ``shutdownWrite()`` with a callback: `completion` runs on the loop thread with nil once the FIN
+    /// is queued, or with the error (at once on the calling thread if the stream or the node is closed).
+    package func shutdownWrite(then completion: @escaping @Sendable (NodeError?) -> Void) {
+        guard !isClosed.load(ordering: .relaxed) else { return completion(.closed) }
+        let (stack, socket) = (self.stack, self.socket)
+        let accepted = engine.perform { _ in
+            do throws(NodeError) { try stack.shutdownWrite(socket); completion(nil) } catch { completion(error) }
+        }
+        if !accepted { completion(.closed) }
     }
 
     /// Closes the connection: queued data is still delivered, then FIN. Pending reads and writes fail

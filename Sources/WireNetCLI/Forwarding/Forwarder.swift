@@ -10,6 +10,7 @@ protocol Forwarder: Sendable {
     /// The connections or flows it is carrying.
     var connections: ConnectionTracker { get }
     /// Accepts and carries connections until ``close()``; returns once accepting has stopped.
+    /// Cancelling the calling task stops it too (the `--serve` rules also end their connections).
     func run() async
     /// Stops accepting and releases the listening socket; connections in flight end when the node
     /// closes (or on their own).

@@ -70,7 +70,7 @@ final class TCPForwardForwarder: Forwarder {
                     host.close(reset: true)
                     return false
                 }
-                return await TCPSplice.run(host: host, tunnel: tunnel, logger: logger)
+                return await TCPSplice(host: host, tunnel: tunnel, logger: logger).run()
             }
         }
     }

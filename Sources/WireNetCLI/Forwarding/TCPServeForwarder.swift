@@ -27,37 +27,44 @@ final class TCPServeForwarder: Forwarder {
         self.logger = logger
     }
 
+    /// Accepts until ``close()`` (or the node's close). Each connection is accepted on the node's loop
+    /// thread, which opens its host connection and starts its ``TCPSplice``: no task runs per
+    /// connection. Cancelling the calling task stops accepting, closes the listener and ends every
+    /// connection the rule carries, releasing their sockets, before this returns.
     func run() async {
-        while true {
-            let stream: TCPStream
-            do {
-                guard let next = try await listener.accept() else { return }
-                stream = next
-            } catch {
-                logger.warning("accept failed", metadata: ["rule": "\(rule)", "error": "\(error)"])
-                return
-            }
-            let source = stream.remoteAddress.address
-            if let refusal = limiter.acquire(source) {
-                connections.refuse(refusal)
-                logger.debug("connection refused by a limit", metadata: ["from": "\(stream.remoteAddress)", "limit": "\(refusal)"])
-                stream.abort()
-                continue
-            }
-            connections.spawn { [target, reactor, logger, limiter] in
-                defer { limiter.release(source) }
-                let host: HostStream
-                do {
-                    host = try await HostStream.connect(to: target, reactor: reactor)
-                } catch {
-                    logger.info("cannot reach the served service", metadata: [
-                        "from": "\(stream.remoteAddress)", "error": "\(error)"])
-                    stream.abort()
-                    return false
-                }
-                return await TCPSplice.run(host: host, tunnel: stream, logger: logger)
-            }
+        do {
+            try await listener.acceptEach { [self] stream in accepted(stream) }
+        } catch is CancellationError {
+            listener.close()
+            connections.cancelAll()
+            await connections.waitUntilIdle()
+        } catch {
+            logger.warning("accept failed", metadata: ["rule": "\(rule)", "error": "\(error)"])
         }
+    }
+
+    /// On the loop thread: checks the limits, opens the host connection, starts the splice.
+    private func accepted(_ stream: TCPStream) {
+        let source = stream.remoteAddress.address
+        if let refusal = limiter.acquire(source) {
+            connections.refuse(refusal)
+            logger.debug("connection refused by a limit", metadata: ["from": "\(stream.remoteAddress)", "limit": "\(refusal)"])
+            stream.abort()
+            return
+        }
+        let host: HostStream
+        let connected: Bool
+        do {
+            (host, connected) = try HostStream.open(to: target, reactor: reactor)
+        } catch {
+            logger.info("cannot reach the served service", metadata: ["from": "\(stream.remoteAddress)", "error": "\(error)"])
+            stream.abort()
+            limiter.release(source)
+            connections.countFailure()
+            return
+        }
+        let splice = TCPSplice(host: host, tunnel: stream, hostConnecting: !connected, logger: logger)
+        connections.start(splice) { [limiter] in limiter.release(source) }
     }
 
     func close() { listener.close() }

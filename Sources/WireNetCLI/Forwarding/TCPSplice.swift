@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Synchronization
 import WireNet
@@ -5,83 +8,206 @@ import WireNet
 /// Copies bytes both ways between a host TCP connection and a tunnel ``TCPStream`` until both
 /// directions have ended, then releases both.
 ///
-/// - Each direction reads a chunk and awaits its write before reading again, so a slow receiver
-///   slows the sender through both TCP windows and nothing queues in between (backpressure).
+/// - It runs on callbacks, with no task of its own: tunnel data is sent into the host socket on the
+///   node's loop thread (`TCPStream.read(passingTo:then:)`), host data is read on the reactor thread
+///   when the socket is readable and queued to the loop (`TCPStream.write(_:then:)`). An idle
+///   connection costs this object and a few closures parked in the loop's and the reactor's tables
+///   — no suspended task, no async stack (issue 14's CLI memory target).
+/// - Each direction takes its next chunk only once the last one is taken, so a slow receiver slows
+///   the sender through both TCP windows and nothing queues in between (backpressure): tunnel bytes
+///   the host socket did not take wait for it to become writable before the tunnel is read again.
 /// - End of stream on one side becomes a half-close (FIN) on the other; the opposite direction goes
 ///   on until its own end, as a TCP proxy must for request/response protocols that half-close.
-/// - An error on either side (reset, timeout, node closed) resets both sides and ends both
-///   directions at once; nothing is left open.
-/// - Neither direction waits for a task to carry a chunk: tunnel data goes into the host socket from
-///   the node's loop thread (`TCPStream.read(passingTo:)`), host data to the loop from the reactor
-///   thread (``HostStream/read(maximumLength:forwardingTo:)``); a task takes over only what a full
-///   socket buffer left (backpressure as before). Two thread hand-offs less per forwarded round trip.
+/// - An error on either side (reset, timeout, node closed), or ``abort()``, resets both sides and
+///   ends both directions at once; nothing is left open. The host descriptor is closed only after
+///   both directions stopped using it, so its number is never used after the kernel reuses it.
 /// - Both sides run TCP keepalive (``ForwardingKeepalive``), so a peer that vanishes while the
 ///   splice is idle or half-closed ends it with a timeout instead of holding it forever.
-enum TCPSplice {
-    /// Runs the splice to the end.
-    /// - Returns: true when both directions ended with a clean end of stream.
-    static func run(host: HostStream, tunnel: TCPStream, logger: Logger) async -> Bool {
+/// - A host connection still in its handshake (``HostStream/open(to:reactor:)``) is waited for
+///   first; if it fails, the tunnel side is reset, so the remote client sees the refusal.
+final class TCPSplice: Sendable {
+    private struct State {
+        /// Directions (or the host handshake) still running; the splice ends when it reaches 0.
+        var running = 2
+        var failure: String?
+        var onEnd: (@Sendable (_ succeeded: Bool) -> Void)?
+    }
+
+    private let host: HostStream
+    private let tunnel: TCPStream
+    private let hostConnecting: Bool
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// `hostConnecting`: the host connection's handshake is still in progress (it was opened with
+    /// ``HostStream/open(to:reactor:)`` and was not connected yet).
+    init(host: HostStream, tunnel: TCPStream, hostConnecting: Bool = false, logger: Logger) {
+        self.host = host
+        self.tunnel = tunnel
+        self.hostConnecting = hostConnecting
+        self.logger = logger
+    }
+
+    /// Starts carrying bytes; `onEnd` runs once, after both sides are released, with true when
+    /// both directions ended with a clean end of stream. It runs on whichever thread ended the
+    /// splice (the loop's, the reactor's, or the caller's) and must not block.
+    func start(onEnd: @escaping @Sendable (_ succeeded: Bool) -> Void) {
+        state.withLock { $0.onEnd = onEnd }
         // A vanished peer on the host side ends the splice (the tunnel side has the node's keepalive).
         host.enableKeepalive(
             idle: ForwardingKeepalive.seconds(ForwardingKeepalive.idle),
             interval: ForwardingKeepalive.seconds(ForwardingKeepalive.interval),
             count: Int32(ForwardingKeepalive.count))
-        let failure = FirstFailure()
-        @Sendable func fail(_ direction: String, _ error: any Error) {
-            guard failure.record("\(direction): \(error)") else { return }
-            // Wake whatever the other direction waits on: both sides' reads and writes end.
-            tunnel.abort()
-            host.interrupt()
-        }
-        // One direction in a child task, the other in the caller's: an idle connection holds two
-        // suspended tasks (the caller's and this one), not a group's three.
-        @Sendable func hostToTunnel() async {
-            do {
-                // The reactor thread hands each chunk straight to the node's loop thread.
-                while try await host.read(forwardingTo: { chunk, taken in tunnel.write(chunk, resuming: taken) }) {}
-                try await tunnel.shutdownWrite()
-            } catch {
-                fail("host → tunnel", error)
+        guard hostConnecting else { return startDirections() }
+        host.whenReady(.writable) { [self] result in
+            let failure: (any Error)? = switch result {
+            case .success: host.connectionError()
+            case .failure(let error): error
             }
-        }
-        async let upstream: Void = hostToTunnel()
-        do {
-            // The loop thread sends what arrived into the host socket at once; this task writes
-            // only what the socket's buffer did not take.
-            while let rest = try await tunnel.read(passingTo: { bytes in host.sendNow(bytes) }) {
-                if !rest.isEmpty { try await host.write(rest) }
+            if let failure {
+                if fail("connect", failure) {
+                    logger.info("cannot reach the served service", metadata: [
+                        "from": "\(tunnel.remoteAddress)", "error": "\(failure)"])
+                }
+                // Neither direction started: both count as ended.
+                directionEnded()
+                return directionEnded()
             }
-            host.shutdownWrite()
-        } catch {
-            fail("tunnel → host", error)
+            startDirections()
         }
-        await upstream
-        if let reason = failure.reason {
-            logger.debug("connection ended with an error", metadata: [
-                "host": "\(host.remoteAddress.map(\.description) ?? "?")", "tunnel": "\(tunnel.remoteAddress)",
-                "error": "\(reason)",
-            ])
-            host.close(reset: true)
-            return false
-        }
-        tunnel.close()
-        host.close()
-        return true
     }
-}
 
-/// The first error of a splice (the second direction's error is usually a consequence of it).
-private final class FirstFailure: Sendable {
-    private let first = Mutex<String?>(nil)
+    /// Runs the splice to its end from a task; cancelling the task aborts it.
+    /// - Returns: true when both directions ended with a clean end of stream.
+    func run() async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                start { continuation.resume(returning: $0) }
+            }
+        } onCancel: {
+            abort()
+        }
+    }
 
-    /// Records `reason` if nothing failed before; true when it was the first.
-    func record(_ reason: String) -> Bool {
-        first.withLock { first in
-            guard first == nil else { return false }
-            first = reason
+    /// Resets both sides and ends the splice (shutdown, or the forwarder's task was cancelled).
+    func abort() {
+        fail("splice", CancellationError())
+    }
+
+    private func startDirections() {
+        readTunnel()
+        readHost()
+    }
+
+    // MARK: tunnel → host
+
+    /// Reads the tunnel; the loop thread sends what arrives into the host socket at once.
+    private func readTunnel() {
+        tunnel.read(passingTo: { [host] bytes in host.sendNow(bytes) }) { [self] result in
+            switch result {
+            case .success(nil):
+                host.shutdownWrite()
+                directionEnded()
+            case .success(let rest?):
+                if rest.isEmpty { readTunnel() } else { writeHost(rest, from: 0) }
+            case .failure(let error):
+                fail("tunnel → host", error)
+                directionEnded()
+            }
+        }
+    }
+
+    /// Sends what the host socket's buffer did not take, as it drains, then reads the tunnel again.
+    private func writeHost(_ bytes: [UInt8], from offset: Int) {
+        host.whenReady(.writable) { [self] result in
+            if case .failure(let error) = result {
+                fail("tunnel → host", error)
+                return directionEnded()
+            }
+            let sent = bytes.withUnsafeBytes { host.send(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            switch sent {
+            case .bytes(let count) where offset + count == bytes.count:
+                readTunnel()
+            case .bytes(let count):
+                writeHost(bytes, from: offset + count)
+            case .wouldBlock:
+                writeHost(bytes, from: offset)
+            case .failed(let code):
+                fail("tunnel → host", SystemError("write to \(host.remoteAddress.map(\.description) ?? "socket")", errno: code))
+                directionEnded()
+            }
+        }
+    }
+
+    // MARK: host → tunnel
+
+    /// Waits until the host socket is readable, then queues what it holds to the tunnel.
+    private func readHost() {
+        host.whenReady(.readable) { [self] result in
+            if case .failure(let error) = result {
+                fail("host → tunnel", error)
+                return directionEnded()
+            }
+            switch host.receiveNow(maximumLength: HostStream.defaultReadLength) {
+            case .data(let chunk):
+                tunnel.write(chunk) { [self] result in
+                    if case .failure(let error) = result {
+                        fail("host → tunnel", error)
+                        directionEnded()
+                    } else {
+                        readHost()
+                    }
+                }
+            case .end:
+                tunnel.shutdownWrite { [self] error in
+                    if let error { fail("host → tunnel", error) }
+                    directionEnded()
+                }
+            case .wouldBlock:
+                readHost()
+            case .failed(let code):
+                fail("host → tunnel", SystemError("read from \(host.remoteAddress.map(\.description) ?? "socket")", errno: code))
+                directionEnded()
+            }
+        }
+    }
+
+    // MARK: ending
+
+    /// Records the splice's first error (the other direction's is usually a consequence of it) and
+    /// wakes whatever both directions wait on: their reads and writes end. True for the first error.
+    @discardableResult
+    private func fail(_ direction: String, _ error: any Error) -> Bool {
+        let first = state.withLock { state -> Bool in
+            guard state.failure == nil else { return false }
+            state.failure = "\(direction): \(error)"
             return true
         }
+        guard first else { return false }
+        tunnel.abort()
+        host.interrupt()
+        return true
     }
 
-    var reason: String? { first.withLock { $0 } }
+    /// One direction stopped; the last one releases both sides and reports the end.
+    private func directionEnded() {
+        let ended = state.withLock { state -> (onEnd: (@Sendable (Bool) -> Void)?, failure: String?)? in
+            state.running -= 1
+            guard state.running == 0 else { return nil }
+            defer { state.onEnd = nil }
+            return (state.onEnd, state.failure)
+        }
+        guard let ended else { return }
+        if let failure = ended.failure {
+            logger.debug("connection ended with an error", metadata: [
+                "host": "\(host.remoteAddress.map(\.description) ?? "?")", "tunnel": "\(tunnel.remoteAddress)",
+                "error": "\(failure)",
+            ])
+            host.close(reset: true)
+        } else {
+            tunnel.close()
+            host.close()
+        }
+        ended.onEnd?(ended.failure == nil)
+    }
 }

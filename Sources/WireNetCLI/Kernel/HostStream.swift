@@ -38,6 +38,26 @@ final class HostStream: Sendable {
 
     /// Opens a connection to `address`, waiting for the handshake.
     static func connect(to address: SocketAddress, reactor: SocketReactor) async throws -> HostStream {
+        let (stream, connected) = try open(to: address, reactor: reactor)
+        if !connected {
+            do {
+                try await reactor.wait(for: .writable, on: stream.registration)
+            } catch {
+                stream.close()
+                throw error
+            }
+            if let error = stream.connectionError() {
+                stream.close()
+                throw error
+            }
+        }
+        return stream
+    }
+
+    /// Starts a connection to `address` without waiting: `connected` is false while the handshake
+    /// is still going on. Then wait until the socket is writable (``whenReady(_:_:)``) and ask
+    /// ``connectionError()`` how it went.
+    static func open(to address: SocketAddress, reactor: SocketReactor) throws(SystemError) -> (stream: HostStream, connected: Bool) {
         let descriptor = socket(address.family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw SystemError("open a socket to connect to \(address)", errno: errno) }
         var result: Int32
@@ -52,26 +72,32 @@ final class HostStream: Sendable {
         let stream = try HostStream(adopting: descriptor, remoteAddress: address, reactor: reactor)
         // A connection to a local service (a --serve target on loopback) has usually finished its
         // handshake by the time connect() returns EINPROGRESS: the kernel runs both ends' segments
-        // before it returns to us. Look before waiting, which costs the reactor thread's wake-up and
-        // a hop back to this task for every connection a forwarder opens.
-        if result < 0 {
-            if !isWritableNow(descriptor) {
-                do {
-                    try await reactor.wait(for: .writable, on: stream.registration)
-                } catch {
-                    stream.close()
-                    throw error
-                }
-            }
-            var code: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            if getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length) < 0 { code = errno }
-            if code != 0 {
-                stream.close()
-                throw SystemError("connect to \(address)", errno: code)
-            }
+        // before it returns to us. Look before waiting, which costs the reactor thread's wake-up. A
+        // refusal shows the same way (writable, with an error), so ask how it ended.
+        guard result < 0 else { return (stream, true) }
+        guard isWritableNow(descriptor) else { return (stream, false) }
+        if let error = stream.connectionError() {
+            stream.close()
+            throw error
         }
-        return stream
+        return (stream, true)
+    }
+
+    /// How a connection from ``open(to:reactor:)`` ended its handshake: nil once it is connected,
+    /// or why it failed (`SO_ERROR`). Ask once the socket is writable.
+    func connectionError() -> SystemError? {
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length) < 0 { code = errno }
+        return code == 0 ? nil : SystemError("connect to \(remoteAddress.map(\.description) ?? "socket")", errno: code)
+    }
+
+    /// Calls `callback` on the reactor thread once the socket is ready for `interest` (or has failed:
+    /// the next system call tells), or with ``SocketShutDown`` after ``interrupt()`` — at once on
+    /// the calling thread if it was before. One reader and one writer may wait at a time. `callback`
+    /// must not block.
+    func whenReady(_ interest: SocketReactor.Interest, _ callback: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        reactor.whenReady(interest, on: registration, callback)
     }
 
     /// Reads what has arrived, up to `maximumLength` bytes, waiting until something has.
@@ -117,50 +143,34 @@ final class HostStream: Sendable {
         }
     }
 
-    /// Reads a chunk and hands it to `forward` with a continuation that `forward` resumes once the
-    /// chunk is taken (a tunnel stream's `TCPStream.write(_:resuming:)`). When the socket has nothing
-    /// yet, the reactor thread reads the chunk and hands it on as soon as it arrives, without waking a
-    /// task thread in between (one thread hand-off less per forwarded chunk).
-    ///
-    /// - Returns: false at the end of the stream.
-    /// - Throws: ``SystemError`` (a reset, for instance); ``SocketShutDown`` after ``interrupt()``;
-    ///   what `forward`'s continuation was resumed with.
-    func read(maximumLength: Int = HostStream.defaultReadLength,
-              forwardingTo forward: @escaping @Sendable ([UInt8], CheckedContinuation<Void, any Error>) -> Void) async throws -> Bool {
-        while true {
-            switch receiveNow(maximumLength: maximumLength) {
-            case .data(let chunk):
-                try await withCheckedThrowingContinuation { forward(chunk, $0) }
-                return true
-            case .end:
-                return false
-            case .failed(let code):
-                throw SystemError("read from \(remoteAddress.map(\.description) ?? "socket")", errno: code)
-            case .wouldBlock:
-                let forwarded = ForwardedFlag()
-                try await reactor.wait(for: .readable, on: registration) { [self] continuation in
-                    // On the reactor thread. Anything but data (end, error, a spurious wake) is left
-                    // for the task's next `recv` to see.
-                    guard case .data(let chunk) = receiveNow(maximumLength: maximumLength) else {
-                        return continuation.resume()
-                    }
-                    forwarded.value.store(true, ordering: .releasing)
-                    forward(chunk, continuation)
-                }
-                if forwarded.value.load(ordering: .acquiring) { return true }
-            }
-        }
-    }
-
     /// One non-blocking `send` of `bytes` from any thread (the node's loop thread, for a chunk that
     /// arrived through the tunnel); returns how many bytes the kernel took (0 when its buffer is full
     /// or the socket failed: the caller's ``write(_:)`` of the rest then waits or reports the error).
     func sendNow(_ bytes: UnsafeRawBufferPointer) -> Int {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
         while true {
-            let sent = send(descriptor, base, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            let sent = Glibc.send(descriptor, base, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
             if sent >= 0 { return sent }
             if errno != EINTR { return 0 }
+        }
+    }
+
+    /// What one non-blocking `send` did.
+    enum Sent {
+        case bytes(Int)
+        case wouldBlock
+        case failed(Int32)
+    }
+
+    /// One non-blocking `send` of `bytes` (retried on `EINTR`), telling a full buffer from a failure.
+    func send(_ bytes: UnsafeRawBufferPointer) -> Sent {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return .bytes(0) }
+        while true {
+            let sent = Glibc.send(descriptor, base, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if sent >= 0 { return .bytes(sent) }
+            let code = errno
+            if isWouldBlock(code) { return .wouldBlock }
+            if code != EINTR { return .failed(code) }
         }
     }
 
@@ -169,7 +179,7 @@ final class HostStream: Sendable {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes { raw in
-                send(descriptor, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                Glibc.send(descriptor, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
             }
             if sent >= 0 {
                 offset += sent
@@ -235,9 +245,4 @@ private func isWritableNow(_ descriptor: Int32) -> Bool {
 private func setNoDelay(_ descriptor: Int32) {
     var on: Int32 = 1
     _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-}
-
-/// Whether the reactor thread handed a chunk on (``HostStream/read(maximumLength:forwardingTo:)``).
-private final class ForwardedFlag: Sendable {
-    let value = Atomic<Bool>(false)
 }

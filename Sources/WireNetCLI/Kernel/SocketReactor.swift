@@ -24,11 +24,28 @@ final class SocketReactor: Sendable {
     }
 
     private struct Waiter {
+        /// Who is told: a suspended task, or a callback (``whenReady(_:on:_:)``).
+        enum Wake {
+            case task(CheckedContinuation<Void, any Error>)
+            case callback(@Sendable (Result<Void, any Error>) -> Void)
+
+            func resume() {
+                switch self {
+                case .task(let continuation): continuation.resume()
+                case .callback(let callback): callback(.success(()))
+                }
+            }
+
+            func resume(throwing error: any Error) {
+                switch self {
+                case .task(let continuation): continuation.resume(throwing: error)
+                case .callback(let callback): callback(.failure(error))
+                }
+            }
+        }
+
         var id: UInt64
-        var continuation: CheckedContinuation<Void, any Error>
-        /// Runs on the reactor thread when the descriptor is ready, and resumes the continuation itself
-        /// (``wait(for:on:handingReadinessTo:)``); nil: the reactor resumes it.
-        var onReady: (@Sendable (CheckedContinuation<Void, any Error>) -> Void)?
+        var wake: Wake
     }
 
     private struct Entry {
@@ -92,8 +109,8 @@ final class SocketReactor: Sendable {
             _ = epoll_ctl(epoll, EPOLL_CTL_DEL, entry.descriptor, &event)
             return entry
         }
-        removed?.reader?.continuation.resume(throwing: SocketShutDown())
-        removed?.writer?.continuation.resume(throwing: SocketShutDown())
+        removed?.reader?.wake.resume(throwing: SocketShutDown())
+        removed?.writer?.wake.resume(throwing: SocketShutDown())
     }
 
     /// Suspends until the descriptor is ready for `interest` (or reports an error or hang-up, which
@@ -101,41 +118,12 @@ final class SocketReactor: Sendable {
     ///
     /// - Throws: ``SocketShutDown`` after ``deregister(_:)``; `CancellationError` when the task is cancelled.
     func wait(for interest: Interest, on registration: Registration) async throws {
-        try await wait(for: interest, on: registration, handingReadinessTo: nil)
-    }
-
-    /// Like ``wait(for:on:)``, but when the descriptor is ready `onReady` runs on the reactor thread
-    /// with the waiting task's continuation, and must resume it (at once, or once work it hands on
-    /// is done). Saves waking a task thread when the ready descriptor's data can go straight on — a
-    /// forwarder hands a chunk read from a host socket to the node's loop thread from here. Failures
-    /// (``deregister(_:)``, cancellation) resume the continuation without calling `onReady`.
-    func wait(for interest: Interest, on registration: Registration,
-              handingReadinessTo onReady: (@Sendable (CheckedContinuation<Void, any Error>) -> Void)?) async throws {
-        let id = state.withLock { state -> UInt64 in
-            defer { state.nextWaiter &+= 1 }
-            return state.nextWaiter
-        }
+        let id = makeWaiterID()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let failure = state.withLock { state -> (any Error)? in
-                    guard var entry = state.entries[registration.token] else { return SocketShutDown() }
-                    if Task.isCancelled { return CancellationError() }
-                    let waiter = Waiter(id: id, continuation: continuation, onReady: onReady)
-                    switch interest {
-                    case .readable:
-                        guard entry.reader == nil else { return SystemError("wait to read", errno: EBUSY) }
-                        entry.reader = waiter
-                    case .writable:
-                        guard entry.writer == nil else { return SystemError("wait to write", errno: EBUSY) }
-                        entry.writer = waiter
-                    }
-                    if let error = arm(entry, token: registration.token) {
-                        return error
-                    }
-                    state.entries[registration.token] = entry
-                    return nil
-                }
-                if let failure { continuation.resume(throwing: failure) }
+                // Checked under the state's lock (in `add`), which the cancellation handler takes too:
+                // a cancellation either finds the waiter parked or is seen here.
+                add(Waiter(id: id, wake: .task(continuation)), for: interest, on: registration, unlessCancelled: true)
             }
         } onCancel: {
             let cancelled = state.withLock { state -> Waiter? in
@@ -146,8 +134,47 @@ final class SocketReactor: Sendable {
                 state.entries[registration.token] = entry
                 return taken
             }
-            cancelled?.continuation.resume(throwing: CancellationError())
+            cancelled?.wake.resume(throwing: CancellationError())
         }
+    }
+
+    /// Like ``wait(for:on:)`` without a task: `callback` runs on the reactor thread once the
+    /// descriptor is ready, or with the error (``SocketShutDown`` after ``deregister(_:)``; at once on
+    /// the calling thread when it cannot wait). A forwarder's idle connection waits as this closure,
+    /// not as a suspended task. `callback` must not block.
+    func whenReady(_ interest: Interest, on registration: Registration,
+                   _ callback: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        add(Waiter(id: makeWaiterID(), wake: .callback(callback)), for: interest, on: registration)
+    }
+
+    private func makeWaiterID() -> UInt64 {
+        state.withLock { state -> UInt64 in
+            defer { state.nextWaiter &+= 1 }
+            return state.nextWaiter
+        }
+    }
+
+    /// Parks `waiter` and arms the registration for it, or resumes it with the reason it cannot wait.
+    /// `unlessCancelled`: fail with `CancellationError` if the calling task is cancelled.
+    private func add(_ waiter: Waiter, for interest: Interest, on registration: Registration, unlessCancelled: Bool = false) {
+        let failure = state.withLock { state -> (any Error)? in
+            guard var entry = state.entries[registration.token] else { return SocketShutDown() }
+            if unlessCancelled && Task.isCancelled { return CancellationError() }
+            switch interest {
+            case .readable:
+                guard entry.reader == nil else { return SystemError("wait to read", errno: EBUSY) }
+                entry.reader = waiter
+            case .writable:
+                guard entry.writer == nil else { return SystemError("wait to write", errno: EBUSY) }
+                entry.writer = waiter
+            }
+            if let error = arm(entry, token: registration.token) {
+                return error
+            }
+            state.entries[registration.token] = entry
+            return nil
+        }
+        if let failure { waiter.wake.resume(throwing: failure) }
     }
 
     /// Arms the registration for what its waiters want; called with the state locked.
@@ -202,9 +229,7 @@ final class SocketReactor: Sendable {
                     state.entries[token] = entry
                 }
             }
-            for waiter in ready {
-                if let onReady = waiter.onReady { onReady(waiter.continuation) } else { waiter.continuation.resume() }
-            }
+            for waiter in ready { waiter.wake.resume() }
             ready.removeAll(keepingCapacity: true)
         }
     }
