@@ -64,7 +64,7 @@ struct DeferredResumptionTests {
         var heldAfterWrite = -1
         var segmentsBeforeResume = 0
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            pair.server.write(socket, id: pair.server.makeCallID(), [UInt8](repeating: 7, count: 64), continuation: continuation)
+            pair.server.write(socket, id: pair.server.makeCallID(), [UInt8](repeating: 7, count: 64), continuation: .task(continuation))
             heldAfterWrite = pair.server.deferredResumptionCount
             segmentsBeforeResume = pair.exchange()
             pair.server.finishTurn()
@@ -81,9 +81,9 @@ struct DeferredResumptionTests {
         _ = try [UInt8](repeating: 1, count: 100).withUnsafeBytes { try pair.client.send(client, $0) }
         pair.exchange()
         var held = -1
-        let everything = try await withCheckedThrowingContinuation { continuation in
+        let everything = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8]?, any Error>) in
             pair.server.read(socket, id: pair.server.makeCallID(), maximumLength: 1000, consume: { $0.count },
-                             continuation: continuation)
+                             continuation: .task(continuation))
             held = pair.server.deferredResumptionCount
             pair.server.finishTurn()
         }
@@ -93,9 +93,9 @@ struct DeferredResumptionTests {
         _ = try [UInt8](repeating: 2, count: 100).withUnsafeBytes { try pair.client.send(client, $0) }
         pair.exchange()
         held = -1
-        let rest = try await withCheckedThrowingContinuation { continuation in
+        let rest = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8]?, any Error>) in
             pair.server.read(socket, id: pair.server.makeCallID(), maximumLength: 1000, consume: { _ in 40 },
-                             continuation: continuation)
+                             continuation: .task(continuation))
             held = pair.server.deferredResumptionCount
         }
         #expect(held == 0, "the caller still has bytes to carry: resumed at once")
@@ -107,7 +107,7 @@ struct DeferredResumptionTests {
         let (socket, _) = try await connect(pair)
         var held = -1
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            pair.server.write(socket, id: pair.server.makeCallID(), [1, 2, 3], continuation: continuation)
+            pair.server.write(socket, id: pair.server.makeCallID(), [1, 2, 3], continuation: .task(continuation))
             held = pair.server.deferredResumptionCount
             pair.server.close()
         }

@@ -1,7 +1,7 @@
 /// Completions the loop holds back until the packets of its turn are handed to the transport.
 ///
 /// Resuming a continuation hands its task to the executor, which wakes one of its threads (a futex
-/// wake-up, a system call). A completion that only tells its caller to go on — a write whose bytes
+/// wake-up, a system call); a forwarder's callback queues its next call. A completion that only tells its caller to go on — a write whose bytes
 /// are all in the send buffer, a forwarded read whose bytes are all in the host socket — has nothing
 /// the peer waits for, while the segment it produced does: made before the segment is sealed and
 /// sent, that wake-up sat on every forwarded round trip (issue #13). The engine calls
@@ -10,9 +10,9 @@
 struct DeferredResumptions {
     enum Resumption {
         /// A write whose bytes are all in the send buffer.
-        case wrote(CheckedContinuation<Void, any Error>)
+        case wrote(CallCompletion<Void>)
         /// A read whose consumer took every byte: the caller gets an empty chunk, not the end.
-        case forwarded(CheckedContinuation<[UInt8]?, any Error>)
+        case forwarded(CallCompletion<[UInt8]?>)
     }
 
     private var held: [Resumption] = []
