@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int wirenet_tun_open(const char *name, char actual_name[16]) {
@@ -93,4 +95,30 @@ int wirenet_interface_add_ipv6(const char *name, const uint8_t address[16], int 
     request.ifr6_prefixlen = (uint32_t)prefix_length;
     request.ifr6_ifindex = (int)index;
     return interface_ioctl(AF_INET6, SIOCSIFADDR, &request);
+}
+
+int wirenet_attach_handshake_sampling(int fd, uint32_t one_in) {
+    if (one_in < 2) return -EINVAL;
+    // On a UDP socket the filter sees the datagram from its UDP header on: the WireGuard message
+    // type is the first byte after the 8-byte header (a little-endian u32 whose other bytes are 0).
+    // A datagram too short for the load (no payload) is dropped, as the device would.
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 8),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 1, 0),       // initiation: sample
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 3),       // response: sample; anything else: pass
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, one_in),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu),              // pass, untrimmed
+        BPF_STMT(BPF_RET | BPF_K, 0),                        // drop
+    };
+    struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0) return -errno;
+    return 0;
+}
+
+int wirenet_detach_socket_filter(int fd) {
+    int unused = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused) < 0) return -errno;
+    return 0;
 }

@@ -95,7 +95,7 @@ public final class UDPTransport {
             ? Int64.max : seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
     }
 
-    private var core: TransportCore? {
+    var core: TransportCore? {
         switch state {
         case .ioUring(let backend): backend.core
         case .portable(let backend): backend.core

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """UDP floods against a WireGuard endpoint, for perf/floods/run.sh (measurement only, never tests).
 
-    flood.py MODE HOST PORT SECONDS [--peer-key BASE64] [--pcap FILE]
+    flood.py MODE HOST PORT SECONDS [--peer-key BASE64] [--pcap FILE] [--blast PATH]
 
 MODE:
   garbage     random 32-1400 byte datagrams
@@ -12,6 +12,10 @@ MODE:
               valid mac2 too: what the per-source rate limit exists for
   replay      replays the WireGuard transport datagrams (type 4) found in --pcap
 Prints one line: `sent N datagrams in S s (R/s)`.
+
+With --blast (perf/floods/blast.c, built), this process only prepares the datagrams (for init-mac2
+it first sends until it has a cookie) and then execs the C sender on its own socket, which sends them
+with sendmmsg: more datagrams per second for the same CPU than python's one sendto per datagram.
 """
 import hashlib
 import os
@@ -79,6 +83,44 @@ def transport_datagrams(path):
     return out
 
 
+def cookie_from(sock, packets, cookie_key):
+    """The cookie of a cookie reply to one of `packets` waiting on `sock`, or None."""
+    try:
+        while True:
+            reply = sock.recv(2048)
+            if len(reply) != 64 or reply[0] != 3:
+                continue
+            trigger = next((p for p in packets if p[4:8] == reply[4:8]), None)
+            if trigger is not None:
+                return xchacha20poly1305_open(cookie_key, reply[8:32], reply[32:64], trigger[116:132])
+    except BlockingIOError:
+        return None
+
+
+def blast(path, sock, packets, mode, target, seconds, mac1_key, cookie_key):
+    """Hands the flood to the C sender (sendmmsg) on this socket; for init-mac2 answers a cookie first."""
+    start = time.monotonic()
+    if mode == "init-mac2":
+        cookie = None
+        while cookie is None and time.monotonic() < start + seconds:
+            for packet in packets:
+                try:
+                    sock.sendto(packet, target)
+                except BlockingIOError:
+                    pass
+            cookie = cookie_from(sock, packets, cookie_key)
+        if cookie is None:
+            sys.exit("flood.py: no cookie obtained")
+        packets = [initiation(mac1_key, cookie) for _ in range(256)]
+    import tempfile
+    with tempfile.NamedTemporaryFile(prefix="flood-", delete=False) as file:
+        for packet in packets:
+            file.write(struct.pack("<H", len(packet)) + packet)
+    os.set_inheritable(sock.fileno(), True)
+    remaining = max(0.1, seconds - (time.monotonic() - start))
+    os.execv(path, [path, str(sock.fileno()), target[0], str(target[1]), f"{remaining:.1f}", file.name])
+
+
 def main():
     mode, host, port, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     args = dict(zip(sys.argv[5::2], sys.argv[6::2]))
@@ -106,6 +148,9 @@ def main():
     else:
         sys.exit("flood.py: unknown mode " + mode)
 
+    if "--blast" in args:
+        blast(args["--blast"], sock, packets, mode, target, seconds, mac1_key, cookie_key)
+
     running = [True]
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: running.__setitem__(0, False))
@@ -119,21 +164,10 @@ def main():
             except BlockingIOError:
                 pass
         if mode == "init-mac2" and not have_cookie:
-            try:
-                while True:
-                    reply = sock.recv(2048)
-                    if len(reply) != 64 or reply[0] != 3:
-                        continue
-                    receiver = reply[4:8]
-                    trigger = next((p for p in packets if p[4:8] == receiver), None)
-                    if trigger is None:
-                        continue
-                    cookie = xchacha20poly1305_open(cookie_key, reply[8:32], reply[32:64], trigger[116:132])
-                    packets = [initiation(mac1_key, cookie) for _ in range(256)]
-                    have_cookie = True
-                    break
-            except BlockingIOError:
-                pass
+            cookie = cookie_from(sock, packets, cookie_key)
+            if cookie is not None:
+                packets = [initiation(mac1_key, cookie) for _ in range(256)]
+                have_cookie = True
     elapsed = time.monotonic() - start
     extra = "" if mode != "init-mac2" else (", with a valid cookie" if have_cookie else ", no cookie obtained")
     print(f"sent {sent} datagrams in {elapsed:.1f} s ({sent / elapsed:.0f}/s){extra}")

@@ -26,6 +26,16 @@ int wirenet_interface_add_ipv6(const char *name, const uint8_t address[16], int 
 /// Names the calling thread (shown by top -H, perf and gdb); at most 15 bytes are kept.
 void wirenet_set_thread_name(const char *name);
 
+/// Attaches a classic BPF socket filter to the UDP socket `fd` that lets through only one in
+/// `one_in` WireGuard handshake initiations and responses (message types 1 and 2, chosen at random
+/// by the kernel, SKF_AD_RANDOM) and every other datagram (transport data, cookie replies, anything
+/// else), so that under a handshake flood the kernel drops most of the flood before the datagram is
+/// queued to the socket. Replaces a filter attached before. `one_in` is 2 or more. Returns 0 or -errno.
+int wirenet_attach_handshake_sampling(int fd, uint32_t one_in);
+
+/// Removes the socket filter of `fd`. Returns 0, or -errno (-ENOENT: no filter was attached).
+int wirenet_detach_socket_filter(int fd);
+
 /// A spin-wait hint (x86 PAUSE, ARM YIELD): a polling loop stops hogging the core's pipeline and
 /// memory-order machinery. No system call.
 static inline void wirenet_cpu_relax(void) {

@@ -51,6 +51,7 @@ extension Engine {
             case .finished:
                 break
             case .handshake:
+                if HandshakeSampling.isSampled(bytes) { handshakeSampling.note(handshakeMessages: 1) }
                 completeReceives(now: now)
                 let result = device.receive(bytes, length: bytes.count, from: source, now: now)
                 if case .reply(let endpoint, let length) = result, var buffer = transport.makeSendBuffer() {

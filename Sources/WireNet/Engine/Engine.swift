@@ -89,6 +89,9 @@ final class Engine: @unchecked Sendable {
     /// The tailnet whose peers are installed in WireGuard on demand (nil for a static configuration).
     /// Loop thread only.
     var tailnet: TailnetSession?
+    /// Whether the kernel samples handshake messages on the UDP socket under a flood
+    /// (``reviewHandshakeSampling(now:)``). Loop thread only.
+    var handshakeSampling: HandshakeSampling
 
     /// Most outbound packets taken from the backend per loop turn, so receiving is never starved.
     static let outboundBurst = 256
@@ -119,6 +122,8 @@ final class Engine: @unchecked Sendable {
         self.logger = logger
         mtu = settings.mtu
         clock = settings.clock
+        handshakeSampling = HandshakeSampling(budget: device.handshakeMessagesPerSecondUnderLoad,
+                                              loadThreshold: device.handshakeLoadThreshold)
     }
 
     /// The UDP port the node listens on.
@@ -262,6 +267,7 @@ final class Engine: @unchecked Sendable {
             wakePending.store(false, ordering: .sequentiallyConsistent)
             now = clock.now()
             handle(&received, replies: &outgoing, now: now)
+            reviewHandshakeSampling(now: now)
             if paths != nil { serviceRelays(pollFDs, replies: &outgoing, now: now) }
             load.busy += waitStart.since(turnStart) + clock.now().since(now)
             load.turns &+= 1
@@ -339,6 +345,7 @@ final class Engine: @unchecked Sendable {
         for datagram in batch.datagrams {
             let bytes = datagram.bytes
             let source = IPEndpoint(datagram.source)
+            if HandshakeSampling.isSampled(bytes) { handshakeSampling.note(handshakeMessages: 1) }
             var from = source
             if let paths {
                 if DiscoProtocol.looksLikeDisco(UnsafeRawBufferPointer(bytes)) {
