@@ -4,10 +4,10 @@
 // `swift build --sanitize=fuzzer -Xswiftc -parse-as-library` so the parsers are coverage-instrumented.
 import PackageDescription
 
-func fuzzTarget(_ name: String, _ dependencies: [String]) -> Target {
+func fuzzTarget(_ name: String, _ dependencies: [String], support: [Target.Dependency] = []) -> Target {
     .executableTarget(
         name: name,
-        dependencies: dependencies.map { .product(name: $0, package: "WireNet") })
+        dependencies: dependencies.map { .product(name: $0, package: "WireNet") } + support)
 }
 
 let package = Package(
@@ -19,11 +19,16 @@ let package = Package(
         fuzzTarget("FuzzTCP", ["Wire"]),
         fuzzTarget("FuzzUDP", ["Wire"]),
         fuzzTarget("FuzzICMP", ["Wire"]),
-        fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"]),
+        fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"], support: ["CFuzzCrypto"]),
         fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
-        fuzzTarget("FuzzNetStackStream", ["NetStack", "Wire"]),
+        fuzzTarget("FuzzNetStackStream", ["NetStack", "Wire"], support: ["CFuzzHeap"]),
         fuzzTarget("FuzzDERP", ["Relay", "WireGuard", "Wire"]),
         fuzzTarget("FuzzDisco", ["Relay", "WireGuard"]),
         fuzzTarget("FuzzNetmap", ["WireNet"]),
+        // Deterministic randomness per input and an X25519 memo for the device target
+        // (Sources/CFuzzCrypto/FuzzCrypto.c says why).
+        .target(name: "CFuzzCrypto", linkerSettings: [.linkedLibrary("sodium")]),
+        // The stream target's heap setting (Swift's Glibc module has no mallopt).
+        .target(name: "CFuzzHeap"),
     ]
 )

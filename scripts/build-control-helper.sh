@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the control-plane helper libwirenetcontrol.so (Sources/ControlHelper, Go with cgo) in GOPATH
 # mode with Debian's Go, writes it to .build/control-helper/ and copies it next to every `wirenet`
-# executable under .build/*/. Rebuilds only when a source changed. Exits 0 with a message when Go is
+# executable under .build/*/ and .build-*/*/ (the sanitizer builds). Rebuilds only when a source changed. Exits 0 with a message when Go is
 # not installed (everything but tailnet login builds and runs without it).
 # Usage: scripts/build-control-helper.sh [--force]
 set -euo pipefail
@@ -38,7 +38,7 @@ else
 fi
 
 # Next to every wirenet executable, where the Swift side looks after Node.Options / the env var.
-for exe in .build/*/wirenet; do
+for exe in .build/*/wirenet .build-*/*/wirenet; do
     [ -f "$exe" ] && [ -x "$exe" ] || continue
     dir="$(dirname "$exe")"
     if ! cmp -s "$lib" "$dir/libwirenetcontrol.so"; then

@@ -11,10 +11,14 @@
 #            (the code that has threads: the io_uring transport, the engine loop and its parallel
 #            crypto workers, the node's API called from other tasks; the sans-IO cores are
 #            single-threaded by design and only slow TSan down)
-# Real-peer suites (root, namespaces; run scripts/build-control-helper.sh first):
+# Real-peer suites (root, namespaces; run scripts/build-control-helper.sh first, which also puts
+# libwirenetcontrol.so into .build-asan/.build-tsan):
 #   scripts/sanitizers.sh address NodeInteropTests PathInteropTests   (clean: perf/results/sanitizers/2026-12-01T1954Z-address.txt)
-#   scripts/sanitizers.sh thread NodeInteropTests                      (not yet clean as a whole; see
-#                                                                       Docs/reliability.md, Sanitizers)
+#   scripts/sanitizers.sh thread NodeInteropTests PathInteropTests TailnetTopologyJournalTests TailnetNamespaceTests
+#                                                                      (see Docs/reliability.md, Sanitizers)
+# Reports: every instrumented process of the run (the test processes and each `wirenet` they start,
+# whose own logs the tests delete) writes its reports to a file of a directory of this run
+# (log_path); the script prints them and puts their WARNING/SUMMARY lines into the summary.
 # Suppressions: scripts/sanitizers/<sanitizer>.supp (each entry says why). Environment:
 #   SANITIZER_JOBS  build jobs (default: all cores)
 #   SANITIZER_SKIP  a `swift test --skip` pattern, e.g. the long simulations on a loaded machine:
@@ -40,13 +44,18 @@ address)
 thread)
     scratch=.build-tsan
     default_suites=(UDPTransportTests WireNetTests.NodeLoopbackTests WireNetTests.ParallelCryptoTests WireNetTests.NodeServiceTests)
-    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/sanitizers/thread.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+    # print_suppressions: each process lists the suppressions that matched (into its report file).
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:print_suppressions=1:suppressions=$PWD/scripts/sanitizers/thread.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
     ;;
 *)
     echo "usage: scripts/sanitizers.sh address|thread [SUITE...]" >&2
     exit 2
     ;;
 esac
+# Each instrumented process writes its reports to $reports/report.<pid> (see above).
+reports="$(mktemp -d /tmp/wirenet-sanitizer-reports.XXXXXX)"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$reports/report"
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$reports/report"
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=("${default_suites[@]}")
 
@@ -67,7 +76,7 @@ skip=()
 log="$(mktemp)"
 export WIRENET_TEST_RESOURCES
 WIRENET_TEST_RESOURCES="$(mktemp -d /tmp/wirenet-sanitizer-resources.XXXXXX)"
-trap 'rm -f "$log"; rm -rf "$WIRENET_TEST_RESOURCES"' EXIT
+trap 'rm -f "$log"; rm -rf "$WIRENET_TEST_RESOURCES" "$reports"' EXIT
 result=clean
 swift test --traits CLI --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build --no-parallel --filter "$filter" "${skip[@]}" \
     2>&1 | tee "$log" || result=failed
@@ -76,10 +85,16 @@ for _ in $(seq 300); do
     pgrep -f "wirenet-reaper $WIRENET_TEST_RESOURCES/" >/dev/null || break
     sleep 0.2
 done
+# A report in any process fails the run, also one in a `wirenet` whose test passed regardless.
+if grep -lqsE "WARNING: (ThreadSanitizer|AddressSanitizer)|ERROR: AddressSanitizer" "$reports"/report.* 2>/dev/null; then
+    result=failed
+    echo "sanitizers: reports:" >&2
+    cat "$reports"/report.* >&2
+fi
 leftovers="$(cat "$WIRENET_TEST_RESOURCES"/wirenet-resources-* 2>/dev/null | grep '^reaped ' || true)"
 if pgrep -f "wirenet-reaper $WIRENET_TEST_RESOURCES/" >/dev/null; then
     leftovers="$leftovers${leftovers:+$'\n'}a reaper did not finish: journals in $WIRENET_TEST_RESOURCES kept"
-    trap 'rm -f "$log"' EXIT
+    trap 'rm -f "$log"; rm -rf "$reports"' EXIT
 fi
 if [ -n "$leftovers" ]; then
     echo "sanitizers: a test process ended without removing what it created; removed now:" >&2
@@ -97,6 +112,11 @@ out="perf/results/sanitizers/$(date -u +%Y-%m-%dT%H%MZ)-$sanitizer.txt"
     echo "result: $result"
     echo "leftovers: $( [ -n "$leftovers" ] && echo "$leftovers" | paste -sd ';' - || echo none)"
     sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -aE '^. Test run with|Executed [0-9]+ tests|^. Suite .* (passed|failed) after|SUMMARY: |WARNING: ThreadSanitizer|And [0-9]+ more similar|ERROR: AddressSanitizer' || true
+    for report in "$reports"/report.*; do
+        [ -f "$report" ] || continue
+        grep -aE 'SUMMARY: |WARNING: ThreadSanitizer|ERROR: AddressSanitizer|Matched [0-9]+ suppressions|^[0-9]+ race:' "$report" \
+            | sed "s|^|$(basename "$report"): |" || true
+    done
 } >"$out"
 echo "sanitizers: $sanitizer $result (summary: $out)"
 [ "$result" = clean ]

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFuzzHeap
 @testable import NetStack
 import Wire
 
@@ -23,6 +24,20 @@ import Wire
 /// - bounded memory: reassembly ranges, SACK scoreboard, listener backlog, connection table and event
 ///   queue stay within the limits the configuration sets (`checkBounds`).
 private let receiveBufferSizes = [2048, 4096, 16384, 65536]
+
+/// Once per process, before the first input (libFuzzer calls it).
+///
+/// Profile (perf, release -sanitize=fuzzer, 2026-12-02): about 6 % of the time went to `brk`: every
+/// input's stack and buffers (up to 64 KB of receive buffer, the 64 KB output buffer) were freed at the
+/// top of the heap, glibc gave the memory back to the kernel, and the next input took it again. A trim
+/// threshold above what one input allocates keeps it; nothing an input sees changes.
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> CInt {
+    fuzz_keep_heap()
+    return 0
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
