@@ -100,12 +100,14 @@ int wirenet_interface_add_ipv6(const char *name, const uint8_t address[16], int 
 int wirenet_attach_handshake_sampling(int fd, uint32_t one_in) {
     if (one_in < 2) return -EINVAL;
     // On a UDP socket the filter sees the datagram from its UDP header on: the WireGuard message
-    // type is the first byte after the 8-byte header (a little-endian u32 whose other bytes are 0).
-    // A datagram too short for the load (no payload) is dropped, as the device would.
+    // type is the little-endian u32 after the 8-byte header, which BPF loads in network order. The
+    // whole word is compared, not its first byte, so that a STUN binding response (0x0101...) is
+    // never taken for an initiation. A datagram with under 4 bytes of payload (too short for the
+    // load) is dropped, as the device would drop it.
     struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 8),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 1, 0),       // initiation: sample
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 3),       // response: sample; anything else: pass
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 8),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x01000000u, 1, 0),  // initiation: sample
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02000000u, 0, 3),  // response: sample; else: pass
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
         BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, one_in),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),

@@ -100,5 +100,9 @@ struct HandshakeSamplingTests {
         }
         #expect(sampled == [false, true, true, false, false, false])
         #expect(!HandshakeSampling.isSampled(UnsafeMutableRawBufferPointer(start: nil, count: 0)))
+        var stunBindingResponse: [UInt8] = [0x01, 0x01, 0x00, 0x0C, 0x21, 0x12, 0xA4, 0x42]
+        #expect(!stunBindingResponse.withUnsafeMutableBytes { HandshakeSampling.isSampled($0) })
+        var truncatedInitiation: [UInt8] = [1, 0]
+        #expect(!truncatedInitiation.withUnsafeMutableBytes { HandshakeSampling.isSampled($0) })
     }
 }

@@ -60,10 +60,12 @@ struct HandshakeSampling {
         seen &+= count
     }
 
-    /// Whether the message in `bytes` is one the filter samples: an initiation or a response.
+    /// Whether the message in `bytes` is one the filter samples: an initiation or a response, whose
+    /// little-endian type word is 1 or 2 (the filter compares the whole word, so a STUN binding
+    /// response, 0x01 0x01 …, is neither).
     static func isSampled(_ bytes: UnsafeMutableRawBufferPointer) -> Bool {
-        guard let type = bytes.first else { return false }
-        return type == 1 || type == 2
+        guard bytes.count >= 4, bytes[1] == 0, bytes[2] == 0, bytes[3] == 0 else { return false }
+        return bytes[0] == 1 || bytes[0] == 2
     }
 
     /// Once per ``reviewInterval``: what to change, or nil.
