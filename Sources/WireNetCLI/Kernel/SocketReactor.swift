@@ -10,9 +10,12 @@ import WireNet
 /// in `epoll_wait` and resumes the tasks that wait.
 ///
 /// A reactor ``driven(by:)`` a node has no thread of its own: the node's loop thread waits on its
-/// epoll instance together with the tunnel's UDP socket and runs the waiters itself. Forwarders put
-/// their spliced host sockets there, so that a chunk read from a host socket goes into the tunnel's
-/// stack on the thread that owns it, without waking another thread per event (issue 13).
+/// epoll instance together with the tunnel's UDP socket and runs the waiters itself, so that a chunk
+/// read from a host socket could go into the tunnel's stack without waking another thread (issue
+/// 13). The forwarders do not use it yet: with it, `wirenet up --serve` stalled round trips and
+/// connection set-ups for 200–400 ms (a TCP retransmission timeout) in perf/run.sh rows a and b
+/// (perf/results/2026-12-02T0617Z.md), most likely a wake-up the loop misses while it waits in
+/// `ppoll` instead of in io_uring (the wait tailnet nodes use too); the cause is not found yet.
 ///
 /// Sockets are non-blocking, and callers try the system call first and wait only after `EAGAIN`, so
 /// a busy connection rarely involves the reactor. Each registration is armed one-shot
