@@ -123,7 +123,7 @@ let package = Package(
         // Joining a tailnet: netmap decoding, peer table, packet filter; real control servers and peers.
         .testTarget(name: "TailnetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetTestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "WireNetCLITests", dependencies: ["WireNetCLI", "WireNet", "Wire", "WireGuard", "NetStack", "CSodium", "NetTestSupport",
+        .testTarget(name: "WireNetCLITests", dependencies: ["WireNetCLI", "WireNet", "Wire", "WireGuard", "NetStack", "CSodium", "CWireNetShims", "NetTestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
     ]
 )

@@ -36,6 +36,19 @@ void wirenet_set_thread_name(const char *name) {
     prctl(PR_SET_NAME, shortened, 0, 0, 0);
 }
 
+void wirenet_get_thread_name(char name[16]) {
+    name[0] = 0;
+    prctl(PR_GET_NAME, name, 0, 0, 0);
+    name[15] = 0;
+}
+
+int wirenet_accept_nonblocking(int fd, void *address, uint32_t *length) {
+    socklen_t size = *length;
+    int accepted = accept4(fd, (struct sockaddr *)address, &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    *length = size;
+    return accepted;
+}
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -40,7 +40,7 @@ extension Node {
                 continuation.resume(throwing: NodeError.noRouteToHost(endpoint.address.description))
                 return nil
             }
-            guard let socket = stack.connect(to: endpoint, timeout: timeout, continuation: continuation) else { return nil }
+            guard let socket = stack.connect(to: endpoint, timeout: timeout, continuation: .task(continuation)) else { return nil }
             return { _ in stack.cancelConnect(socket, with: CancellationError()) }
         }
         return TCPStream(engine: engine, stack: stack, info: info)

@@ -26,6 +26,15 @@ int wirenet_interface_add_ipv6(const char *name, const uint8_t address[16], int 
 /// Names the calling thread (shown by top -H, perf and gdb); at most 15 bytes are kept.
 void wirenet_set_thread_name(const char *name);
 
+/// The calling thread's name (`PR_GET_NAME`), NUL-terminated, into `name` (16 bytes).
+void wirenet_get_thread_name(char name[16]);
+
+/// `accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC)` (a GNU extension): the accepted
+/// descriptor is non-blocking and close-on-exec from the start, without two `fcntl` calls.
+/// `address` is a `struct sockaddr_storage`, `length` its size in and the address's out. Returns
+/// the descriptor, or -1 with errno set.
+int wirenet_accept_nonblocking(int fd, void *address, uint32_t *length);
+
 /// Attaches a classic BPF socket filter to the UDP socket `fd` that lets through only one in
 /// `one_in` WireGuard handshake initiations and responses (message types 1 and 2, chosen at random
 /// by the kernel, SKF_AD_RANDOM) and every other datagram (transport data, cookie replies, anything

@@ -39,7 +39,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
     struct StreamWaiters {
         var reads: [PendingRead] = []
         var writes: [PendingWrite] = []
-        var connect: CheckedContinuation<StreamInfo, any Error>?
+        var connect: CallCompletion<StreamInfo>?
         var connectDeadline: NetInstant?
     }
     typealias Datagram = (bytes: [UInt8], from: IPEndpoint)
@@ -144,7 +144,7 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
 
     /// Starts an active open; `continuation` resumes once established, refused, or at `timeout`.
     func connect(to remote: IPEndpoint, timeout: Duration,
-                 continuation: CheckedContinuation<StreamInfo, any Error>) -> TCPSocketHandle? {
+                 continuation: CallCompletion<StreamInfo>) -> TCPSocketHandle? {
         guard !closed else { continuation.resume(throwing: NodeError.closed); return nil }
         do {
             let socket = try stack.connect(to: remote, now: now)

@@ -62,12 +62,12 @@ extension Engine {
         return earliest(paths.discovery.nextDeadline(now: now), paths.derp.nextDeadline(now: now))
     }
 
-    /// Services the relay connections after a poll (`fds[2...]` are theirs: after the transport and
-    /// the backend).
+    /// Services the relay connections after a poll (`fds[relayPollIndex...]` are theirs: after the
+    /// transport, the backend and the host poll sources).
     func serviceRelays(_ fds: [pollfd], replies: inout SendBatch, now: NetInstant) {
         guard let paths else { return }
         fds.withUnsafeBufferPointer { all in
-            let relayFDs = UnsafeBufferPointer(rebasing: all[min(2, all.count)...])
+            let relayFDs = UnsafeBufferPointer(rebasing: all[min(relayPollIndex, all.count)...])
             paths.derp.service(now: now, polled: relayFDs) { event in
                 switch event {
                 case let .packet(region, source, payload):

@@ -92,6 +92,9 @@ final class Engine: @unchecked Sendable {
     /// Whether the kernel samples handshake messages on the UDP socket under a flood
     /// (``reviewHandshakeSampling(now:)``). Loop thread only.
     var handshakeSampling: HandshakeSampling
+    /// Host descriptors the loop waits on with its own (``Node/addLoopPollSource(_:onReadable:)``),
+    /// each with what runs on the loop thread when it is readable. Loop thread only.
+    var hostPollSources: [(descriptor: CInt, onReadable: () -> Void)] = []
 
     /// Most outbound packets taken from the backend per loop turn, so receiving is never starved.
     static let outboundBurst = 256
@@ -246,11 +249,15 @@ final class Engine: @unchecked Sendable {
             if backendHasMore || workQueued.load(ordering: .sequentiallyConsistent) { timeout = .zero }
             let waitStart = clock.now()
 
+            let polled = backend.pollDescriptor >= 0 || paths != nil || !hostPollSources.isEmpty
             do {
-                if backend.pollDescriptor >= 0 || paths != nil {
-                    // Wait on the transport, the backend's descriptor and the relay connections
-                    // together, then collect without waiting.
+                if polled {
+                    // Wait on the transport, the backend's descriptor, the host poll sources and the
+                    // relay connections together, then collect without waiting.
                     pollFDs.removeSubrange(2...)
+                    for source in hostPollSources {
+                        pollFDs.append(pollfd(fd: source.descriptor, events: Int16(POLLIN), revents: 0))
+                    }
                     paths?.derp.appendPollDescriptors(to: &pollFDs)
                     waitForReadable(&pollFDs, timeout: timeout)
                     try transport.receive(into: &received, timeout: .zero)
@@ -268,6 +275,7 @@ final class Engine: @unchecked Sendable {
             now = clock.now()
             handle(&received, replies: &outgoing, now: now)
             reviewHandshakeSampling(now: now)
+            if polled { serviceHostPollSources(pollFDs) }
             if paths != nil { serviceRelays(pollFDs, replies: &outgoing, now: now) }
             load.busy += waitStart.since(turnStart) + clock.now().since(now)
             load.turns &+= 1
@@ -306,6 +314,20 @@ final class Engine: @unchecked Sendable {
         guard !runnable.isEmpty else { return }
         for index in runnable.indices { runnable[index](self) }
         runnable.removeAll(keepingCapacity: true)
+    }
+
+    /// Where the relay connections' entries start in the loop's poll set: after the transport, the
+    /// backend and the host poll sources.
+    var relayPollIndex: Int { 2 + hostPollSources.count }
+
+    /// Runs the handlers of the host poll sources the last wait found readable (`fds[2...]`, in the
+    /// order of ``hostPollSources``). What they queue with ``perform(_:)`` runs in the next turn,
+    /// which starts without waiting.
+    private func serviceHostPollSources(_ fds: [pollfd]) {
+        guard !hostPollSources.isEmpty else { return }
+        for (index, source) in hostPollSources.enumerated() where 2 + index < fds.count && fds[2 + index].revents != 0 {
+            source.onReadable()
+        }
     }
 
     private func waitForReadable(_ fds: inout [pollfd], timeout: Duration?) {

@@ -34,45 +34,60 @@ final class TCPForwardForwarder: Forwarder {
         self.logger = logger
     }
 
+    /// Accepts until ``close()`` or cancellation of the calling task (connections in flight go on;
+    /// they end with the node). Each connection is accepted on the reactor thread (all that wait, per
+    /// wake-up), which dials its tunnel side on callbacks; the node's loop thread starts its
+    /// ``TCPSplice`` once the handshake completes: no task runs or wakes per connection.
     func run() async {
         defer { listener.close() }
-        while true {
-            let host: HostStream
-            do {
-                guard let next = try await listener.accept() else { return }
-                host = next
-            } catch {
-                // EMFILE and friends: the next accept may succeed once connections end.
-                logger.warning("accept failed", metadata: ["rule": "\(rule)", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(100))
-                continue
-            }
-            let source = host.remoteAddress?.withoutPort ?? localAddress.withoutPort
-            if let refusal = limiter.acquire(source) {
-                connections.refuse(refusal)
-                logger.debug("connection refused by a limit", metadata: ["from": "\(source)", "limit": "\(refusal)"])
-                host.close(reset: true)
-                continue
-            }
-            connections.spawn { [node, target, logger, limiter] in
-                defer { limiter.release(source) }
-                let tunnel: TCPStream
-                do {
-                    if let name = target.targetName {
-                        tunnel = try await node.dial(tcp: name, port: target.target.port, timeout: Self.dialTimeout)
-                    } else {
-                        tunnel = try await node.dial(tcp: target.target, timeout: Self.dialTimeout)
-                    }
-                } catch {
-                    logger.info("cannot reach the tunnel target", metadata: [
-                        "target": "\(target.targetName ?? target.target.description)", "from": "\(host.remoteAddress.map(\.description) ?? "?")",
-                        "error": "\(error)"])
-                    host.close(reset: true)
-                    return false
+        while !Task.isCancelled {
+            let failure: (any Error)? = await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
+                    listener.acceptEach({ [self] host in accepted(host) }, until: { continuation.resume(returning: $0) })
                 }
-                return await TCPSplice(host: host, tunnel: tunnel, logger: logger).run()
+            } onCancel: {
+                listener.interrupt()
+            }
+            guard let failure else { return }
+            // EMFILE and friends: the next accept may succeed once connections end.
+            logger.warning("accept failed", metadata: ["rule": "\(rule)", "error": "\(failure)"])
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// On the reactor thread: checks the limits and dials the tunnel side; the splice starts on the
+    /// loop thread when the dial completes.
+    private func accepted(_ host: HostStream) {
+        let source = host.remoteAddress?.withoutPort ?? localAddress.withoutPort
+        if let refusal = limiter.acquire(source) {
+            connections.refuse(refusal)
+            logger.debug("connection refused by a limit", metadata: ["from": "\(source)", "limit": "\(refusal)"])
+            host.close(reset: true)
+            return
+        }
+        let id = connections.beginOpening()
+        let dialled: @Sendable (Result<TCPStream, any Error>) -> Void = { [self] result in
+            switch result {
+            case .success(let tunnel):
+                connections.start(TCPSplice(host: host, tunnel: tunnel, logger: logger), opened: id) { [limiter] in
+                    limiter.release(source)
+                }
+            case .failure(let error):
+                logger.info("cannot reach the tunnel target", metadata: [
+                    "target": "\(target.targetName ?? target.target.description)", "from": "\(host.remoteAddress.map(\.description) ?? "?")",
+                    "error": "\(error)"])
+                host.close(reset: true)
+                limiter.release(source)
+                connections.openingFailed(id)
             }
         }
+        var endpoint = target.target
+        if let name = target.targetName {
+            guard let address = node.resolve(host: name) else { return dialled(.failure(NodeError.unresolvableHost(name))) }
+            endpoint = IPEndpoint(address, target.target.port)
+        }
+        let attempt = node.dial(tcp: endpoint, timeout: Self.dialTimeout, then: dialled)
+        connections.setWithdraw({ attempt.cancel() }, for: id)
     }
 
     func close() { listener.interrupt() }

@@ -13,10 +13,13 @@ final class TCPServeForwarder: Forwarder {
     let limiter: ConnectionLimiter<IPAddress>
     private let target: SocketAddress
     private let listener: TCPListener
+    /// Waits for the host connections (the process's reactor thread; see ``SocketReactor/driven(by:)``
+    /// for why not the node's loop thread).
     private let reactor: SocketReactor
     private let logger: Logger
 
-    /// Listens on the tunnel port; `target` is the rule's resolved host service.
+    /// Listens on the tunnel port; `target` is the rule's resolved host service, `reactor` waits for
+    /// the host connections.
     init(rule: ServeRule, target: SocketAddress, node: Node, reactor: SocketReactor, logger: Logger,
          limits: ForwardingLimits = .defaults) async throws {
         self.rule = "serve \(rule)"

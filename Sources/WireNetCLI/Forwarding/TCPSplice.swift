@@ -9,8 +9,10 @@ import WireNet
 /// directions have ended, then releases both.
 ///
 /// - It runs on callbacks, with no task of its own: tunnel data is sent into the host socket on the
-///   node's loop thread (`TCPStream.read(passingTo:then:)`), host data is read on the reactor thread
-///   when the socket is readable and queued to the loop (`TCPStream.write(_:then:)`). An idle
+///   node's loop thread (`TCPStream.read(passingTo:then:)`), host data is read when the socket is
+///   readable and queued to the loop (`TCPStream.write(_:then:)`); once the stack took a chunk, the
+///   loop thread reads the next one itself while the socket has more, so a bulk sender costs no
+///   reactor wake-up per chunk. An idle
 ///   connection costs this object and a few closures parked in the loop's and the reactor's tables
 ///   — no suspended task, no async stack (issue 14's CLI memory target).
 /// - Each direction takes its next chunk only once the last one is taken, so a slow receiver slows
@@ -148,27 +150,38 @@ final class TCPSplice: Sendable {
                 fail("host → tunnel", error)
                 return directionEnded()
             }
-            switch host.receiveNow(maximumLength: HostStream.defaultReadLength) {
-            case .data(let chunk):
-                tunnel.write(chunk) { [self] result in
-                    if case .failure(let error) = result {
-                        fail("host → tunnel", error)
-                        directionEnded()
-                    } else {
-                        readHost()
-                    }
-                }
-            case .end:
-                tunnel.shutdownWrite { [self] error in
-                    if let error { fail("host → tunnel", error) }
+            receiveHost()
+        }
+    }
+
+    /// Queues what the host socket holds to the tunnel, or waits for more (``readHost()``).
+    ///
+    /// Runs after a wait of the host socket's reactor, and on the loop thread as soon as the stack
+    /// took the previous chunk: a sender that keeps the socket full (bulk) or ends its stream while a
+    /// chunk is on its way then costs one `recv`, not a reactor wait (an `epoll_ctl` and a wake-up,
+    /// of another thread when the reactor has its own) per chunk. When the socket is empty
+    /// (request/response) the attempt costs one `recv` that finds nothing, and the reactor waits.
+    private func receiveHost() {
+        switch host.receiveNow(maximumLength: HostStream.defaultReadLength) {
+        case .data(let chunk):
+            tunnel.write(chunk) { [self] result in
+                if case .failure(let error) = result {
+                    fail("host → tunnel", error)
                     directionEnded()
+                } else {
+                    receiveHost()
                 }
-            case .wouldBlock:
-                readHost()
-            case .failed(let code):
-                fail("host → tunnel", SystemError("read from \(host.remoteAddress.map(\.description) ?? "socket")", errno: code))
+            }
+        case .end:
+            tunnel.shutdownWrite { [self] error in
+                if let error { fail("host → tunnel", error) }
                 directionEnded()
             }
+        case .wouldBlock:
+            readHost()
+        case .failed(let code):
+            fail("host → tunnel", SystemError("read from \(host.remoteAddress.map(\.description) ?? "socket")", errno: code))
+            directionEnded()
         }
     }
 

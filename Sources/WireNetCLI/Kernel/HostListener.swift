@@ -1,3 +1,4 @@
+import CWireNetShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,8 @@ final class HostListener: Sendable {
     private let reactor: SocketReactor
     private let registration: SocketReactor.Registration
     private let interrupted = Atomic<Bool>(false)
+    /// Registrations with other reactors, for ``acceptEach(on:_:until:)`` calls in progress.
+    private let extraRegistrations = Mutex<[(reactor: SocketReactor, registration: SocketReactor.Registration)]>([])
     private let released = Atomic<Bool>(false)
 
     /// Connections that completed the handshake but are not accepted yet.
@@ -56,15 +59,8 @@ final class HostListener: Sendable {
     /// - Throws: ``SystemError`` for a failed `accept` (e.g. `EMFILE`); the listener stays usable.
     func accept() async throws -> HostStream? {
         while !interrupted.load(ordering: .acquiring) {
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let connection = withUnsafeMutablePointer(to: &storage) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(descriptor, $0, &length) }
-            }
+            let (connection, remote) = acceptNow()
             if connection >= 0 {
-                _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
-                _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-                let remote = withUnsafeBytes(of: &storage) { SocketAddress($0.baseAddress!, length: length) }
                 return try HostStream(adopting: connection, remoteAddress: remote, reactor: reactor)
             }
             let code = errno
@@ -85,10 +81,95 @@ final class HostListener: Sendable {
         return nil
     }
 
-    /// Stops accepting: a waiting ``accept()`` returns nil. The port stays bound until ``close()``.
+    /// Hands every connection to `handler` as it arrives — all that wait, at each wake-up — until
+    /// ``interrupt()``; then `completion` runs with nil. A failed `accept` (e.g. `EMFILE`) or
+    /// registration ends it with the error instead; the listener stays usable and may be called
+    /// again. No task wakes per connection: `handler` must return quickly and must not block. Only
+    /// one ``accept()`` or `acceptEach` may run at a time.
+    ///
+    /// `reactor` (default: the listener's own) waits for the connections, runs `handler` (those
+    /// already waiting: on the calling thread) and takes the accepted streams' registrations: with a
+    /// reactor ``SocketReactor/driven(by:)`` a node, a connection is accepted, dialled and spliced on
+    /// the node's loop thread.
+    func acceptEach(on reactor: SocketReactor? = nil, _ handler: @escaping @Sendable (HostStream) -> Void,
+                    until completion: @escaping @Sendable ((any Error)?) -> Void) {
+        guard let other = reactor, other !== self.reactor else {
+            return acceptEach(waitingOn: self.reactor, registration, handler, until: completion)
+        }
+        let registration: SocketReactor.Registration
+        do {
+            registration = try other.register(descriptor)
+        } catch {
+            return completion(error)
+        }
+        extraRegistrations.withLock { $0.append((other, registration)) }
+        let release: @Sendable () -> Void = { [self] in
+            other.deregister(registration)
+            extraRegistrations.withLock { $0.removeAll { $0.reactor === other && $0.registration == registration } }
+        }
+        // An interrupt() that ran before the registration was listed did not deregister it.
+        if interrupted.load(ordering: .acquiring) {
+            release()
+            return completion(nil)
+        }
+        acceptEach(waitingOn: other, registration, handler) { error in
+            release()
+            completion(error)
+        }
+    }
+
+    private func acceptEach(waitingOn reactor: SocketReactor, _ registration: SocketReactor.Registration,
+                            _ handler: @escaping @Sendable (HostStream) -> Void,
+                            until completion: @escaping @Sendable ((any Error)?) -> Void) {
+        while !interrupted.load(ordering: .acquiring) {
+            let (connection, remote) = acceptNow()
+            if connection >= 0 {
+                let stream: HostStream
+                do {
+                    stream = try HostStream(adopting: connection, remoteAddress: remote, reactor: reactor)
+                } catch {
+                    return completion(error)
+                }
+                handler(stream)
+                continue
+            }
+            let code = errno
+            if isWouldBlock(code) {
+                reactor.whenReady(.readable, on: registration) { [self] result in
+                    switch result {
+                    case .success: acceptEach(waitingOn: reactor, registration, handler, until: completion)
+                    case .failure(let error) where error is SocketShutDown: completion(nil)
+                    case .failure(let error): completion(error)
+                    }
+                }
+                return
+            } else if code == ECONNABORTED || code == EINTR {
+                continue
+            } else if interrupted.load(ordering: .acquiring) {
+                break
+            } else {
+                return completion(SystemError("accept on \(localAddress)", errno: code))
+            }
+        }
+        completion(nil)
+    }
+
+    /// One non-blocking `accept4` (the new descriptor non-blocking and close-on-exec, without the
+    /// two `fcntl` calls per connection); the descriptor, or -1 with `errno` set.
+    private func acceptNow() -> (descriptor: Int32, remote: SocketAddress?) {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let connection = withUnsafeMutablePointer(to: &storage) { wirenet_accept_nonblocking(descriptor, $0, &length) }
+        guard connection >= 0 else { return (connection, nil) }
+        return (connection, withUnsafeBytes(of: &storage) { SocketAddress($0.baseAddress!, length: length) })
+    }
+
+    /// Stops accepting: a waiting ``accept()`` returns nil, a running ``acceptEach(_:until:)``
+    /// completes with nil. The port stays bound until ``close()``.
     func interrupt() {
         interrupted.store(true, ordering: .releasing)
         reactor.deregister(registration)
+        for (other, registration) in extraRegistrations.withLock({ $0 }) { other.deregister(registration) }
     }
 
     /// Releases the socket; call it once no ``accept()`` is running. Calling it again does nothing.

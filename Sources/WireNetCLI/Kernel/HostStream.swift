@@ -1,3 +1,4 @@
+import CWireNetShims
 #if canImport(Glibc)
 import Glibc
 #endif

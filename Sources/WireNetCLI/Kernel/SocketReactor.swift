@@ -4,9 +4,18 @@ import CWireNetShims
 import Glibc
 #endif
 import Synchronization
+import WireNet
 
 /// Waits for host sockets to become readable or writable on behalf of async code: one thread blocks
 /// in `epoll_wait` and resumes the tasks that wait.
+///
+/// A reactor ``driven(by:)`` a node has no thread of its own: the node's loop thread waits on its
+/// epoll instance together with the tunnel's UDP socket and runs the waiters itself, so that a chunk
+/// read from a host socket could go into the tunnel's stack without waking another thread (issue
+/// 13). The forwarders do not use it yet: with it, `wirenet up --serve` stalled round trips and
+/// connection set-ups for 200–400 ms (a TCP retransmission timeout) in perf/run.sh rows a and b
+/// (perf/results/2026-12-02T0617Z.md), most likely a wake-up the loop misses while it waits in
+/// `ppoll` instead of in io_uring (the wait tailnet nodes use too); the cause is not found yet.
 ///
 /// Sockets are non-blocking, and callers try the system call first and wait only after `EAGAIN`, so
 /// a busy connection rarely involves the reactor. Each registration is armed one-shot
@@ -73,16 +82,38 @@ final class SocketReactor: Sendable {
         }
     }
 
+    /// A reactor with its own thread.
     private init() throws(SystemError) {
-        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epoll >= 0 else { throw SystemError("create an epoll instance", errno: errno) }
-        do {
-            try HostThread.start(name: "wirenet-reactor") { [self] in runLoop() }
-        } catch {
-            Glibc.close(epoll)
-            throw error
-        }
+        epoll = try Self.makeEpoll()
+        // On failure the reactor is released, and `deinit` closes the epoll instance.
+        try HostThread.start(name: "wirenet-reactor") { [self] in runLoop() }
     }
+
+    private init(epoll: Int32) {
+        self.epoll = epoll
+    }
+
+    /// A reactor without a thread, driven by `node`'s loop thread
+    /// (``Node/addLoopPollSource(_:onReadable:)``): callbacks of ``whenReady(_:on:_:)`` run on the
+    /// loop thread, and tasks waiting in ``wait(for:on:)`` are resumed from it. It works while the
+    /// node runs; once the node has closed nothing wakes its waiters but ``deregister(_:)`` (which
+    /// ``HostStream/interrupt()`` and ``HostStream/close(reset:)`` call). Each call makes a new one.
+    ///
+    /// - Throws: ``SystemError`` when no epoll instance can be created; ``NodeError`` when the node
+    ///   is not running.
+    static func driven(by node: Node) throws -> SocketReactor {
+        let reactor = SocketReactor(epoll: try makeEpoll())
+        try node.addLoopPollSource(reactor.epoll) { [reactor] in reactor.dispatchReady() }
+        return reactor
+    }
+
+    private static func makeEpoll() throws(SystemError) -> Int32 {
+        let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw SystemError("create an epoll instance", errno: errno) }
+        return epoll
+    }
+
+    deinit { Glibc.close(epoll) }
 
     /// Adds a descriptor (not armed until somebody waits).
     func register(_ descriptor: Int32) throws(SystemError) -> Registration {
@@ -202,35 +233,55 @@ final class SocketReactor: Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            let failure = (EPOLLERR.rawValue | EPOLLHUP.rawValue)
-            state.withLock { state in
-                for index in 0..<Int(count) {
-                    let token = events[index].data.u64
-                    let flags = events[index].events
-                    guard var entry = state.entries[token] else { continue }
-                    let failed = flags & failure != 0
-                    if let reader = entry.reader, failed || flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
-                        ready.append(reader)
-                        entry.reader = nil
-                    }
-                    if let writer = entry.writer, failed || flags & EPOLLOUT.rawValue != 0 {
-                        ready.append(writer)
-                        entry.writer = nil
-                    }
-                    if entry.reader != nil || entry.writer != nil {
-                        if arm(entry, token: token) != nil {
-                            // Cannot wait any more: let the waiters retry their call and see the error.
-                            if let reader = entry.reader { ready.append(reader) }
-                            if let writer = entry.writer { ready.append(writer) }
-                            entry.reader = nil
-                            entry.writer = nil
-                        }
-                    }
-                    state.entries[token] = entry
-                }
-            }
+            collect(events, count: Int(count), into: &ready)
             for waiter in ready { waiter.wake.resume() }
             ready.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// A reactor ``driven(by:)`` a node, on the loop thread: takes the events that are ready without
+    /// waiting and runs their waiters. More than fit in one call stay ready, so the loop's next wait
+    /// returns at once for them.
+    private func dispatchReady() {
+        let capacity = 64
+        withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: capacity) { events in
+            let count = epoll_wait(epoll, events.baseAddress!, Int32(capacity), 0)
+            guard count > 0 else { return }
+            var ready: [Waiter] = []
+            collect(events.baseAddress!, count: Int(count), into: &ready)
+            for waiter in ready { waiter.wake.resume() }
+        }
+    }
+
+    /// Takes the waiters `events` wake out of their entries (re-arming entries whose other waiter
+    /// still waits) and appends them to `ready`, to be resumed once the lock is released.
+    private func collect(_ events: UnsafeMutablePointer<epoll_event>, count: Int, into ready: inout [Waiter]) {
+        let failure = (EPOLLERR.rawValue | EPOLLHUP.rawValue)
+        state.withLock { state in
+            for index in 0..<count {
+                let token = events[index].data.u64
+                let flags = events[index].events
+                guard var entry = state.entries[token] else { continue }
+                let failed = flags & failure != 0
+                if let reader = entry.reader, failed || flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
+                    ready.append(reader)
+                    entry.reader = nil
+                }
+                if let writer = entry.writer, failed || flags & EPOLLOUT.rawValue != 0 {
+                    ready.append(writer)
+                    entry.writer = nil
+                }
+                if entry.reader != nil || entry.writer != nil {
+                    if arm(entry, token: token) != nil {
+                        // Cannot wait any more: let the waiters retry their call and see the error.
+                        if let reader = entry.reader { ready.append(reader) }
+                        if let writer = entry.writer { ready.append(writer) }
+                        entry.reader = nil
+                        entry.writer = nil
+                    }
+                }
+                state.entries[token] = entry
+            }
         }
     }
 }
