@@ -180,6 +180,11 @@ final class IOUringBackend {
         // UDP sends usually complete during the submit: release their buffers (and resend
         // refused super-datagrams) right away rather than at the next receive.
         reapCompletions()
+        // Reaping may have re-armed the wake-up read or the receive (a wake-up or a finished
+        // multishot among the completions): submit them, or a caller that polls
+        // `pollDescriptor` next would wait on requests the kernel has not seen.
+        armReceive()
+        submitQueued()
     }
 
     func receive(into batch: inout ReceiveBatch, timeout: Duration?) throws(Errno) {

@@ -108,6 +108,8 @@ public final class UDPTransport {
 
     /// A descriptor that becomes readable when ``receive(into:timeout:)`` has something to
     /// return: the io_uring ring, or an epoll set of the socket and the waker. -1 after ``close()``.
+    /// Every operation returns with its receive and wake-up requests submitted, so it is safe to
+    /// poll this descriptor after any of them.
     public var pollDescriptor: CInt {
         switch state {
         case .ioUring(let backend): backend.pollDescriptor

@@ -216,6 +216,26 @@ struct UDPTransportTests {
         #expect(copies == [[42]])
     }
 
+    /// A wake-up reaped by `send` re-arms the wake-up read; it must reach the kernel before the
+    /// caller polls, or the next wake-up leaves the descriptor unreadable (the engine's ppoll wait
+    /// of tailnet and TUN nodes then slept until its timeout).
+    @Test(arguments: Fixture.backends)
+    func pollDescriptorBecomesReadableOnAWakeUpAfterASendReapedTheLastOne(backend: UDPTransport.Backend) throws {
+        let transport = try UDPTransport(configuration: Fixture.configuration(backend))
+        defer { transport.close() }
+        var batch = ReceiveBatch()
+        try transport.receive(into: &batch, timeout: .zero)  // arms everything
+        var empty = SendBatch(capacity: 1)
+        for round in 0 ..< 3 {
+            transport.waker.wake()
+            transport.send(&empty)  // reaps the wake-up's completion and re-arms the read
+            transport.waker.wake()
+            var descriptor = pollfd(fd: transport.pollDescriptor, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&descriptor, 1, 2000) == 1, "round \(round)")
+            try transport.receive(into: &batch, timeout: .zero)
+        }
+    }
+
     @Test(arguments: Fixture.backends)
     func closeReleasesTheSocketRingAndDescriptors(backend: UDPTransport.Backend) throws {
         let rings = Fixture.openDescriptors("io_uring")
