@@ -110,7 +110,7 @@ let package = Package(
             name: "NetStackIdleTimersBench", dependencies: ["NetStack", "Wire"],
             path: "perf/timers/NetStackIdleTimersBench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
-        .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CSodium", "NetTestSupport",
+        .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "Relay", "CSodium", "NetTestSupport",
                                                          .product(name: "Logging", package: "swift-log"),
                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Compiles a user's program that imports WireNet alone (no Wire, WireGuard, NetStack, UDPTransport),

@@ -56,6 +56,9 @@ public final class UDPTransport {
     public var segmentationOffload: Bool { core?.segmentationEnabled ?? false }
     /// True when the socket has UDP GRO on.
     public let receiveCoalescing: Bool
+    /// What the kernel drops before it queues a datagram to the socket (``setInboundFilter(_:)``);
+    /// ``InboundFilter/passAll`` until one is set.
+    public internal(set) var inboundFilter = InboundFilter.passAll
     private var lastStatistics = Statistics()
 
     /// Opens the socket and the backend the configuration asks for.

@@ -15,32 +15,10 @@ struct HandshakeSamplingFilterTests {
         return bytes
     }
 
-    /// Sends `messages` from a plain socket in rounds of 100, each closed by a transport datagram as
-    /// a marker, and receives after each round until its marker arrived (datagrams from one socket on
-    /// loopback keep their order), so that the socket buffer never overflows. Returns what arrived,
-    /// markers left out.
+    /// Sends `messages` from a plain IPv4 socket (``Fixture/deliver(_:to:send:)``); returns what arrived.
     static func deliver(_ messages: [[UInt8]], to transport: UDPTransport) throws -> [[UInt8]] {
         let sender = PlainSocket()
-        var arrived: [[UInt8]] = []
-        var batch = ReceiveBatch()
-        defer { transport.recycle(&batch) }
-        for (round, start) in stride(from: 0, to: messages.count, by: 100).enumerated() {
-            for message in messages[start..<min(start + 100, messages.count)] { sender.send(message, to: transport.localPort) }
-            let marker = Self.message(type: 4, size: 32, tag: 0xFFFF) + [UInt8(truncatingIfNeeded: round)]
-            sender.send(marker, to: transport.localPort)
-            var idle = 0
-            roundLoop: while idle < 30 {
-                try transport.receive(into: &batch, timeout: .milliseconds(100))
-                if batch.isEmpty { idle += 1 }
-                for datagram in batch.datagrams {
-                    let bytes = Array(UnsafeRawBufferPointer(datagram.bytes))
-                    if bytes == marker { break roundLoop }
-                    arrived.append(bytes)
-                }
-            }
-            #expect(idle < 30, "round \(round): its marker never arrived")
-        }
-        return arrived
+        return try Fixture.deliver(messages, to: transport) { sender.send($0, to: transport.localPort) }
     }
 
     @Test(arguments: Fixture.backends)

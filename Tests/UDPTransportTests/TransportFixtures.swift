@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Testing
 @testable import UDPTransport
 
 /// A received datagram copied out of its buffer, for comparisons.
@@ -86,6 +87,36 @@ enum Fixture {
     static func receive(_ count: Int, on transport: UDPTransport, rounds: Int = 30) throws -> [Copied] {
         var errors: [DatagramError] = []
         return try receive(count, on: transport, rounds: rounds, errors: &errors)
+    }
+
+    /// Sends `messages` with `send` in rounds of 100, each closed by a marker (a 33-byte WireGuard
+    /// transport datagram, which every filter lets through), and receives after each round until
+    /// its marker arrived (datagrams from one socket on loopback keep their order), so that the
+    /// socket buffer never overflows. Returns what arrived, markers left out.
+    static func deliver(_ messages: [[UInt8]], to transport: UDPTransport,
+                        send: ([UInt8]) -> Void) throws -> [[UInt8]] {
+        var arrived: [[UInt8]] = []
+        var batch = ReceiveBatch()
+        defer { transport.recycle(&batch) }
+        for (round, start) in stride(from: 0, to: messages.count, by: 100).enumerated() {
+            for message in messages[start..<min(start + 100, messages.count)] { send(message) }
+            var marker = [UInt8](repeating: 0xEE, count: 33)
+            marker[0...3] = [4, 0, 0, 0]
+            marker[32] = UInt8(truncatingIfNeeded: round)
+            send(marker)
+            var idle = 0
+            roundLoop: while idle < 30 {
+                try transport.receive(into: &batch, timeout: .milliseconds(100))
+                if batch.isEmpty { idle += 1 }
+                for datagram in batch.datagrams {
+                    let bytes = Array(UnsafeRawBufferPointer(datagram.bytes))
+                    if bytes == marker { break roundLoop }
+                    arrived.append(bytes)
+                }
+            }
+            #expect(idle < 30, "round \(round): its marker never arrived")
+        }
+        return arrived
     }
 
     /// Receives (and drops datagrams) until an error matching `predicate` is reported.

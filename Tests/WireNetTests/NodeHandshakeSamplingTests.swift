@@ -29,9 +29,9 @@ import Wire
         }
     }
 
-    /// One message through the pair's TCP echo, compared.
-    static func echo(_ pair: NodePair, _ text: String) async throws {
-        let stream = try await pair.client.dial(tcp: NodePair.serverAddress, port: 9200)
+    /// One message through the pair's TCP echo on `port`, compared.
+    static func echo(_ pair: NodePair, _ text: String, port: UInt16 = 9200) async throws {
+        let stream = try await pair.client.dial(tcp: NodePair.serverAddress, port: port)
         let message = Array(text.utf8)
         try await stream.write(message)
         var reply: [UInt8] = []

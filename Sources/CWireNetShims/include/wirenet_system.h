@@ -1,6 +1,7 @@
 #ifndef WIRENET_SYSTEM_H
 #define WIRENET_SYSTEM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 // System helpers behind macros or GNU extensions that Swift does not import (ioctl request
@@ -35,12 +36,20 @@ void wirenet_get_thread_name(char name[16]);
 /// the descriptor, or -1 with errno set.
 int wirenet_accept_nonblocking(int fd, void *address, uint32_t *length);
 
-/// Attaches a classic BPF socket filter to the UDP socket `fd` that lets through only one in
-/// `one_in` WireGuard handshake initiations and responses (message types 1 and 2, chosen at random
-/// by the kernel, SKF_AD_RANDOM) and every other datagram (transport data, cookie replies, anything
-/// else), so that under a handshake flood the kernel drops most of the flood before the datagram is
-/// queued to the socket. Replaces a filter attached before. `one_in` is 2 or more. Returns 0 or -errno.
-int wirenet_attach_handshake_sampling(int fd, uint32_t one_in);
+/// Attaches a classic BPF socket filter to the UDP socket `fd` (replacing one attached before) that
+/// drops datagrams before the kernel queues them to the socket:
+/// - with `drop_foreign`, every datagram that is not a WireGuard message of a possible length
+///   (types 1-4 as the little-endian first word: initiation 148 bytes, response 92, cookie reply 64,
+///   transport data 32 or more), a disco packet (magic "TS" U+1F4AC, 78 bytes or more) or a STUN
+///   message (RFC 5389: first two bits 0, magic cookie 0x2112A442 at offset 4, 20 bytes or more);
+///   without it those pass;
+/// - with `handshake_one_in` 2 or more, all but one in `handshake_one_in` initiations and responses,
+///   chosen at random by the kernel (SKF_AD_RANDOM); 0 samples none out.
+/// `exact_handshake_lengths` asks for the exact sizes of handshake messages and cookie replies; leave
+/// it off on a socket with UDP GRO, whose super-datagrams are as long as their segments together
+/// (then those messages need their size at least). A datagram with under 4 bytes of payload is
+/// always dropped. Returns 0 or -errno (-EINVAL for `handshake_one_in` 1).
+int wirenet_attach_inbound_filter(int fd, bool drop_foreign, bool exact_handshake_lengths, uint32_t handshake_one_in);
 
 /// Removes the socket filter of `fd`. Returns 0, or -errno (-ENOENT: no filter was attached).
 int wirenet_detach_socket_filter(int fd);

@@ -127,6 +127,7 @@ final class Engine: @unchecked Sendable {
         clock = settings.clock
         handshakeSampling = HandshakeSampling(budget: device.handshakeMessagesPerSecondUnderLoad,
                                               loadThreshold: device.handshakeLoadThreshold)
+        dropForeignDatagrams()
     }
 
     /// The UDP port the node listens on.

@@ -23,7 +23,8 @@ struct HandshakeSampling {
     enum Action: Equatable {
         /// Let one in `oneIn` handshake messages through (attach or replace the filter).
         case sample(oneIn: UInt32)
-        /// Let everything through (remove the filter).
+        /// Let every handshake message through (stop sampling; the rest of the socket's filter,
+        /// which drops foreign datagrams, stays).
         case passAll
     }
 
