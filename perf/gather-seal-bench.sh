@@ -4,16 +4,23 @@
 # and GatherSeal reading the payload straight from the send buffer (one span, or two across a chunk
 # boundary); CPU seconds per GB sealed and heap allocations (must be 0), rounds interleaved.
 # Usage: perf/gather-seal-bench.sh [seconds per measurement] [rounds]
-# Environment: NOTE=... is stored in the results (say what else loaded the machine).
+# Environment: NOTE=... is stored in the results (say what else loaded the machine);
+# GATHER_SEAL_BENCH_BIN=PATH runs that GatherSealBench instead of building one (e.g. a release build
+# made with another --scratch-path while this tree's .build is busy).
 # Writes perf/results/<stamp>-gather-seal.jsonl (one JSON object per measurement, load average in
 # each) and prints medians with their spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-2}
 rounds=${2:-5}
-swift build -c release --traits CLI --product GatherSealBench >/dev/null
-bench="$(swift build -c release --traits CLI --show-bin-path)/GatherSealBench"
-commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources perf/crypto || echo '+changes')"
+if [ -n "${GATHER_SEAL_BENCH_BIN:-}" ]; then
+    bench="$GATHER_SEAL_BENCH_BIN"
+    commit="binary $bench, tree at $(git rev-parse --short HEAD)"
+else
+    swift build -c release --traits CLI --product GatherSealBench >/dev/null
+    bench="$(swift build -c release --traits CLI --show-bin-path)/GatherSealBench"
+    commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources perf/crypto || echo '+changes')"
+fi
 out="perf/results/$(date -u +%Y-%m-%dT%H%MZ)-gather-seal.jsonl"
 mkdir -p perf/results
 {

@@ -113,7 +113,7 @@ public struct GatherSeal: @unchecked Sendable {
         let stateSize = MemoryLayout<crypto_onetimeauth_poly1305_state>.size
         // Stack scratch: 64 bytes for keystream block 0, then 32 for the padding and lengths, then the
         // Poly1305 state (libsodium's SIMD code wants it 16-byte aligned).
-        withUnsafeTemporaryAllocation(byteCount: 96 + stateSize, alignment: 64) { scratch in
+        withUnsafeTemporaryAllocation(byteCount: 96 + stateSize, alignment: 16) { scratch in
             let block0 = scratch.baseAddress!.bindMemory(to: UInt8.self, capacity: 96)
             let trailer = block0 + 64
             let state = (scratch.baseAddress! + 96).bindMemory(to: crypto_onetimeauth_poly1305_state.self, capacity: 1)

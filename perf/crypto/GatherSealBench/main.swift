@@ -58,7 +58,7 @@ let buffers = (0..<bufferCount).map { _ in
     return buffer
 }
 var key = Key32()
-key.withUnsafeMutableBytes { for i in 0..<32 { $0[i] = UInt8(i &* 29 &+ 3) } }
+key.withUnsafeMutableBytes { for i in 0..<32 { $0[i] = UInt8(truncatingIfNeeded: i &* 29 &+ 3) } }
 
 /// Seals `packets` packets the `variant` way, starting at ring offset `offset`; returns the next offset.
 @MainActor @inline(never)
@@ -125,6 +125,7 @@ func measure(_ variant: Variant, seconds: Double) -> Result {
 // The gather seal's datagrams are those of copy + seal, byte for byte (ciphertext and tag).
 for variant in [Variant.gatherOne, .gatherTwo] {
     var counter: UInt64 = 41, offset = 4000
+    buffers[0].initializeMemory(as: UInt8.self, repeating: 0x5A)
     seal(.copyThenSeal, packets: 1, counter: &counter, offset: &offset)
     let expected = Array(buffers[0][16..<(16 + packetSize + 16)])
     counter = 41
