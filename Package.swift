@@ -105,6 +105,10 @@ let package = Package(
             name: "WireGuardParallelBench",
             dependencies: ["WireNet", "Wire", "WireGuard", "CMallocCounter"],
             path: "perf/crypto/WireGuardParallelBench"),
+        // perf/gather-seal-bench.sh: GatherSeal against copy + libsodium seal of one TCP segment.
+        .executableTarget(
+            name: "GatherSealBench", dependencies: ["WireGuard", "Wire", "CMallocCounter"],
+            path: "perf/crypto/GatherSealBench"),
         // perf/idle-timers.sh: engine-thread CPU of 100,000 idle connections between two stacks.
         .executableTarget(
             name: "NetStackIdleTimersBench", dependencies: ["NetStack", "Wire"],

@@ -49,6 +49,16 @@ public struct Checksum: Hashable, Sendable {
         if bytes.count & 1 == 1 { odd.toggle() }
     }
 
+    /// Adds the sum of bytes that follow everything added so far, taken separately from their first
+    /// byte on (a payload summed where it lies, apart from its header): the result equals adding those
+    /// bytes here directly.
+    @inlinable
+    public mutating func add(_ following: Checksum) {
+        let partial = UInt64(Checksum.fold(following.accumulator))
+        add(native: odd ? UInt64(UInt16(truncatingIfNeeded: partial).byteSwapped) : partial)
+        if following.odd { odd.toggle() }
+    }
+
     /// Adds a 16-bit field (host-order value, as it will appear big-endian on the wire).
     @inlinable
     public mutating func add(_ word: UInt16) {

@@ -71,6 +71,27 @@ public struct TCPHeader: Hashable, Sendable {
     /// Writes the header into `segment`, continuing `pseudoHeader` over the whole segment for the checksum.
     /// - Throws: ``WireError/bufferTooSmall(_:needed:available:)`` when `segment` is shorter than ``length``.
     public func emit(into segment: UnsafeMutableRawBufferPointer, pseudoHeader: Checksum) throws(WireError) {
+        try writeFields(into: segment)
+        var sum = pseudoHeader
+        sum.add(segment.readOnly)
+        segment.storeBigEndian(sum.checksum, at: 16)
+    }
+
+    /// Writes the header into `header` (at least ``length`` bytes) for a payload that is not behind it
+    /// in the same buffer (it is gathered from elsewhere when the packet is sent): `payload` is the
+    /// payload's sum (a ``Checksum`` fed its bytes in order), `pseudoHeader` the pseudo-header for the
+    /// whole segment's length, header plus payload.
+    /// - Throws: ``WireError/bufferTooSmall(_:needed:available:)`` when `header` is shorter than ``length``.
+    public func emit(intoHeader header: UnsafeMutableRawBufferPointer, pseudoHeader: Checksum, payload: Checksum) throws(WireError) {
+        try writeFields(into: header)
+        var sum = pseudoHeader
+        sum.add(UnsafeRawBufferPointer(rebasing: header[0..<length]))
+        sum.add(payload)
+        header.storeBigEndian(sum.checksum, at: 16)
+    }
+
+    /// Writes every field and option, with a zero checksum, into the first ``length`` bytes of `segment`.
+    private func writeFields(into segment: UnsafeMutableRawBufferPointer) throws(WireError) {
         let headerLength = length
         guard segment.count >= headerLength else {
             throw .bufferTooSmall(.tcp, needed: headerLength, available: segment.count)
@@ -84,8 +105,5 @@ public struct TCPHeader: Hashable, Sendable {
         segment.storeBigEndian(UInt16(0), at: 16)
         segment.storeBigEndian(urgentPointer, at: 18)
         try options.emit(into: UnsafeMutableRawBufferPointer(rebasing: segment[TCPSegment.minimumHeaderLength..<headerLength]))
-        var sum = pseudoHeader
-        sum.add(segment.readOnly)
-        segment.storeBigEndian(sum.checksum, at: 16)
     }
 }

@@ -51,6 +51,7 @@ public final class BufferChunkPool {
     }
 
     deinit {
+        for chunk in held { chunk.deallocate() }
         for chunk in cache { chunk.deallocate() }
         for entry in tableCache { entry.table.deallocate() }
     }
@@ -77,8 +78,12 @@ public final class BufferChunkPool {
         return UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16)
     }
 
-    /// Returns a chunk taken from this pool.
+    /// Returns a chunk taken from this pool (kept aside, still counted in use, while returns are held).
     func give(_ chunk: UnsafeMutableRawPointer) {
+        if isHoldingReturns {
+            held.append(chunk)
+            return
+        }
         chunksInUse -= 1
         let keep = Swift.max(cacheLimit, chunksInUse)
         if cache.count < keep {
@@ -93,6 +98,32 @@ public final class BufferChunkPool {
 
     /// Freed chunks kept for reuse.
     public var cachedChunks: Int { cache.count }
+
+    /// Chunks given back while returns are held (``holdReturns()``), not yet returned.
+    private var held: [UnsafeMutableRawPointer] = []
+    /// True from ``holdReturns()`` to ``releaseHeldReturns()``.
+    public private(set) var isHoldingReturns = false
+
+    /// From now until ``releaseHeldReturns()``, chunks that buffers give back are kept aside, unchanged:
+    /// not cached, not handed out again, not freed. Memory that was lent out for reading without a
+    /// copy (a segment's payload, gathered straight into an encrypted datagram, perhaps on another
+    /// thread) stays valid even if the data is acknowledged or its connection closes meanwhile.
+    public func holdReturns() {
+        guard !isHoldingReturns else { return }
+        isHoldingReturns = true
+        if held.capacity == 0 { held.reserveCapacity(Swift.max(cacheLimit, 64)) }
+    }
+
+    /// Ends ``holdReturns()``: the chunks kept aside meanwhile are returned now.
+    public func releaseHeldReturns() {
+        guard isHoldingReturns else { return }
+        isHoldingReturns = false
+        for chunk in held { give(chunk) }
+        held.removeAll(keepingCapacity: true)
+    }
+
+    /// Chunks kept aside by ``holdReturns()``.
+    public var heldChunks: Int { held.count }
 
     /// A zeroed chunk table of `slots` entries.
     func takeTable(slots: Int) -> UnsafeMutablePointer<UnsafeMutableRawPointer?> {

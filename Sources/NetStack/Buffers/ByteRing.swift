@@ -233,6 +233,27 @@ public final class ByteRing {
         return n
     }
 
+    /// Calls `body` with the committed bytes `offset ..< offset + count` after the head, in order, as
+    /// contiguous regions where they lie (one per chunk they touch), without copying or consuming them.
+    /// Returns how many bytes it passed (fewer than `count` only when fewer are committed there).
+    /// The regions stay valid until bytes before their end are consumed (their chunks then go back to
+    /// the pool; `BufferChunkPool.holdReturns()` delays that).
+    @discardableResult
+    public func forEachRegion(atOffset offset: Int, count wanted: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> Int {
+        guard offset >= 0, offset < count, wanted > 0 else { return 0 }
+        let n = Swift.min(wanted, count - offset)
+        let start = head + offset
+        var done = 0
+        while done < n {
+            let position = start + done
+            let within = position & ((1 << shift) - 1)
+            let run = Swift.min(n - done, (1 << shift) - within)
+            body(UnsafeRawBufferPointer(start: chunk(position >> shift) + within, count: run))
+            done += run
+        }
+        return n
+    }
+
     /// Drops up to `n` bytes from the head; returns how many were dropped. Chunks left behind go back
     /// to the pool (bytes written beyond the tail, out-of-order data, keep theirs).
     @discardableResult

@@ -44,7 +44,11 @@ extension IPStack {
                     // Out-of-order data, a filled hole or a duplicate: its ACK leaves now, ahead of the
                     // segments of the same batch still to be processed (RFC 5681 §4.2).
                     let area = UnsafeMutableRawBufferPointer(rebasing: scratch[...])
-                    if let length = emitSegment(ack, slot: i, into: area) { queueScratch(length: length) }
+                    var payload = GatherList()
+                    if let length = emitSegment(ack, slot: i, into: area, payload: &payload) {
+                        payload.copy(into: area)  // a queued packet is whole (a pure ACK has no payload anyway)
+                        queueScratch(length: length)
+                    }
                 }
                 connectionChanged(slot: index, events: events)
                 return
@@ -173,6 +177,19 @@ extension IPStack {
         counters.tcpResetsSent += 1
     }
 
+    /// Writes `header` at the start of `area` (the whole segment's room) for a payload that is not in
+    /// `area` but elsewhere, `payload` being its checksum sum.
+    func emitTCPHeader(_ header: TCPHeader, into area: UnsafeMutableRawBufferPointer, flow: TCPFlow, payload: Checksum) -> Bool {
+        let pseudoHeader: Checksum
+        switch (flow.local.address, flow.remote.address) {
+        case let (.v4(s), .v4(d)): pseudoHeader = Checksum.pseudoHeader(source: s, destination: d, protocol: .tcp, length: area.count)
+        case let (.v6(s), .v6(d)): pseudoHeader = Checksum.pseudoHeader(source: s, destination: d, protocol: .tcp, length: area.count)
+        default: return false
+        }
+        do { try header.emit(intoHeader: area, pseudoHeader: pseudoHeader, payload: payload) } catch { return false }
+        return true
+    }
+
     func emitTCPHeader(_ header: TCPHeader, into area: UnsafeMutableRawBufferPointer, flow: TCPFlow) -> Bool {
         do {
             switch (flow.local.address, flow.remote.address) {
@@ -184,20 +201,25 @@ extension IPStack {
         return true
     }
 
-    /// Builds the next segment of connection `slot` into `buffer` (IP header included).
-    func nextTCPPacket(slot: Int32, into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
+    /// Builds the next segment of connection `slot` into `buffer` (IP header included), its payload
+    /// left in the send buffer and described by `payload` (see `nextOutgoingPacket(into:gathering:now:)`).
+    func nextTCPPacket(slot: Int32, into buffer: UnsafeMutableRawBufferPointer, payload: inout GatherList, now: NetInstant) -> Int? {
         let i = Int(slot)
         markDeadlineStale(slot)  // sending arms the retransmission timer
         while tcpSlots[i].connection != nil {
             guard let segment = tcpSlots[i].connection!.nextSegment(now: now) else { return nil }
-            if let total = emitSegment(segment, slot: i, into: buffer) { return total }
+            if let total = emitSegment(segment, slot: i, into: buffer, payload: &payload) { return total }
         }
         return nil
     }
 
-    /// Writes `segment` of connection slot `i` as an IP packet into `buffer`; returns its length, or nil
-    /// if it could not be built (the data is retransmitted later).
-    private func emitSegment(_ segment: TCPSegmentHeader, slot i: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+    /// Writes `segment` of connection slot `i` as an IP packet into `buffer`, except for its payload,
+    /// which `payload` points at in the send buffer (copied into `buffer` instead when it spans more
+    /// runs than a `GatherList` holds); returns the packet's length, or nil if it could not be built
+    /// (the data is retransmitted later).
+    private func emitSegment(
+        _ segment: TCPSegmentHeader, slot i: Int, into buffer: UnsafeMutableRawBufferPointer, payload: inout GatherList
+    ) -> Int? {
         let flow = tcpSlots[i].flow
         let header = Self.wireHeader(of: segment, flow: flow)
         let ipLength = Self.ipHeaderLength(flow.local.address)
@@ -209,15 +231,33 @@ extension IPStack {
             return nil
         }
         let area = UnsafeMutableRawBufferPointer(rebasing: buffer[ipLength..<total])
+        var runs = GatherList()
+        var headerWritten = false
         if segment.payloadLength > 0 {
-            let payloadArea = UnsafeMutableRawBufferPointer(rebasing: area[tcpLength...])
-            _ = tcpSlots[i].connection!.copyPayload(of: segment, into: payloadArea)
+            // Where the payload lies in the send buffer, summed for the checksum on the way.
+            var sum = Checksum()
+            var fits = true
+            var offset = ipLength + tcpLength
+            let found = tcpSlots[i].connection!.forEachPayloadRegion(of: segment) { region in
+                sum.add(region)
+                if fits { fits = runs.append(region, at: offset) }
+                offset += region.count
+            }
+            if found == segment.payloadLength && fits {
+                guard emitTCPHeader(header, into: area, flow: flow, payload: sum) else { return nil }
+                headerWritten = true
+            } else {
+                runs = GatherList()
+                let payloadArea = UnsafeMutableRawBufferPointer(rebasing: area[tcpLength...])
+                _ = tcpSlots[i].connection!.copyPayload(of: segment, into: payloadArea)
+            }
         }
-        guard emitTCPHeader(header, into: area, flow: flow),
+        guard headerWritten || emitTCPHeader(header, into: area, flow: flow),
             emitIPHeader(
                 into: buffer, source: flow.local.address, destination: flow.remote.address, protocol: .tcp,
                 payloadLength: tcpLength + segment.payloadLength) != nil
         else { return nil }
+        payload = runs
         counters.tcpSegmentsSent += 1
         if segment.control.contains(.rst) { counters.tcpResetsSent += 1 }
         return total

@@ -243,6 +243,39 @@ public final class IPStack {
     /// Writes the next outbound IP packet into `buffer` and returns its length, or nil when nothing is
     /// waiting. `buffer` must hold at least `mtu` bytes.
     public func nextOutgoingPacket(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
+        var payload = GatherList()
+        guard let length = nextPacket(into: buffer, payload: &payload, now: now) else { return nil }
+        payload.copy(into: buffer)
+        return length
+    }
+
+    /// Like ``nextOutgoingPacket(into:now:)``, but a TCP segment's payload stays in its connection's
+    /// send buffer: `buffer` gets the headers and `payload` says where the rest of the packet's bytes
+    /// are (runs with their offsets in the packet; empty when `buffer` holds the whole packet). The
+    /// checksums already cover those bytes.
+    ///
+    /// The runs stay valid and unchanged until ``releaseGatheredPayloads()``: until then the send
+    /// buffers give no chunk back to the pool, even when data is acknowledged or a connection is freed,
+    /// so a consumer on another thread (the WireGuard seal) may still read them. Call it once every
+    /// packet taken this way has been consumed.
+    public func nextOutgoingPacket(
+        into buffer: UnsafeMutableRawBufferPointer, gathering payload: inout GatherList, now: NetInstant
+    ) -> Int? {
+        payload = GatherList()
+        let length = nextPacket(into: buffer, payload: &payload, now: now)
+        if !payload.isEmpty { tcpBufferPool.holdReturns() }
+        return length
+    }
+
+    /// Ends the loan of the payload runs handed out by ``nextOutgoingPacket(into:gathering:now:)``: the
+    /// chunks that send buffers gave back meanwhile return to the pool.
+    public func releaseGatheredPayloads() {
+        tcpBufferPool.releaseHeldReturns()
+    }
+
+    private func nextPacket(
+        into buffer: UnsafeMutableRawBufferPointer, payload: inout GatherList, now: NetInstant
+    ) -> Int? {
         if let length = output.pop(into: buffer) {
             counters.packetsSent += 1
             return length
@@ -253,7 +286,7 @@ public final class IPStack {
             counters.outputQueueDrops += 1
         }
         while let index = tcpOutputPending.last {
-            if let length = nextTCPPacket(slot: index, into: buffer, now: now) {
+            if let length = nextTCPPacket(slot: index, into: buffer, payload: &payload, now: now) {
                 counters.packetsSent += 1
                 return length
             }

@@ -412,4 +412,17 @@ public struct TCPConnection {
         let target = UnsafeMutableRawBufferPointer(rebasing: destination.prefix(segment.payloadLength))
         return sendBuffer.peek(atOffset: offset, into: target)
     }
+
+    /// Passes the payload of an outgoing `segment` (as returned by `nextSegment(now:)`) to `body` where
+    /// it lies in the send buffer, region by region (one per buffer chunk it touches), without copying.
+    /// Returns the bytes passed (== `segment.payloadLength` unless the payload is no longer buffered).
+    /// The regions stay valid until the send buffer releases their chunks (see
+    /// `ByteRing.forEachRegion(atOffset:count:_:)`).
+    @discardableResult
+    public func forEachPayloadRegion(of segment: TCPSegmentHeader, _ body: (UnsafeRawBufferPointer) -> Void) -> Int {
+        guard segment.payloadLength > 0 else { return 0 }
+        let offset = segment.seq - sendBufferStart
+        guard offset >= 0 else { return 0 }
+        return sendBuffer.forEachRegion(atOffset: offset, count: segment.payloadLength, body)
+    }
 }

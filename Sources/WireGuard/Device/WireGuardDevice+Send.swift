@@ -3,32 +3,45 @@ import Wire
 extension WireGuardDevice {
     /// Encrypts one outgoing IP packet in place.
     ///
-    /// The packet is `buffer[16..<16 + packetLength]`; `buffer` must have at least
-    /// ``sendTailroom`` bytes after it. The peer is chosen by the destination address (longest
-    /// allowed-IPs match). Without a usable session the packet is copied to the peer's bounded
-    /// staged queue, a handshake is started, and the result is `.queued`.
-    public func send(_ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, now: NetInstant) -> SendResult {
-        finish(prepareSend(buffer, packetLength: packetLength, now: now))
+    /// The packet is `buffer[16..<16 + packetLength]`, except for the bytes that `payload` says lie
+    /// elsewhere (offsets in the packet, after its IP header): those are encrypted straight from there
+    /// into `buffer` (``GatherSeal``), and must stay valid and unchanged until the call returns.
+    /// `buffer` must have at least ``sendTailroom`` bytes after the packet. The peer is chosen by the
+    /// destination address (longest allowed-IPs match). Without a usable session the packet is copied
+    /// (made whole) to the peer's bounded staged queue, a handshake is started, and the result is
+    /// `.queued`.
+    public func send(
+        _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, gathering payload: GatherList = GatherList(),
+        now: NetInstant
+    ) -> SendResult {
+        finish(prepareSend(buffer, packetLength: packetLength, gathering: payload, now: now))
     }
 
-    /// Everything ``send(_:packetLength:now:)`` does except the encryption itself: routes the packet,
-    /// assigns its counter, writes the header and padding, runs the send-side timers, and returns the
-    /// AEAD as a ``TransportCryptoJob`` that any thread may run. Jobs of one peer must be transmitted
-    /// in the order they were prepared (their counters increase in that order).
-    public func prepareSend(_ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, now: NetInstant) -> SendPreparation {
+    /// Everything ``send(_:packetLength:gathering:now:)`` does except the encryption itself: routes
+    /// the packet, assigns its counter, writes the header and padding, runs the send-side timers, and
+    /// returns the AEAD as a ``TransportCryptoJob`` that any thread may run. Jobs of one peer must be
+    /// transmitted in the order they were prepared (their counters increase in that order). The runs
+    /// of `payload` must stay valid and unchanged until the job has run.
+    public func prepareSend(
+        _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, gathering payload: GatherList = GatherList(),
+        now: NetInstant
+    ) -> SendPreparation {
         let start = TransportDataLayout.headerSize
         guard packetLength > 0, start + packetLength <= buffer.count,
-              packetLength <= ProtocolConstants.maxMessageSize - TransportDataLayout.minimumSize
+              packetLength <= ProtocolConstants.maxMessageSize - TransportDataLayout.minimumSize,
+              payload.end <= packetLength
         else {
             count(.invalidOutgoingPacket, peer: nil)
             return .dropped(.invalidOutgoingPacket)
         }
+        // The IP header (read here for routing) must be in `buffer`, not in a gathered run.
+        let inBuffer = payload.isEmpty ? packetLength : payload[0].offset
         let packet = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + packetLength)])
         let peer: Peer?
         switch packet[0] >> 4 {
-        case 4 where packetLength >= 20:
+        case 4 where packetLength >= 20 && inBuffer >= 20:
             peer = routes.lookup(IPv4Address(rawValue: UInt32(bigEndian: packet.loadUnaligned(fromByteOffset: 16, as: UInt32.self))))
-        case 6 where packetLength >= 40:
+        case 6 where packetLength >= 40 && inBuffer >= 40:
             peer = routes.lookup(IPv6Address(
                 high: UInt64(bigEndian: packet.loadUnaligned(fromByteOffset: 24, as: UInt64.self)),
                 low: UInt64(bigEndian: packet.loadUnaligned(fromByteOffset: 32, as: UInt64.self))))
@@ -40,10 +53,10 @@ extension WireGuardDevice {
             count(.noRoute, peer: nil)
             return .dropped(.noRoute)
         }
-        return prepareSend(buffer, packetLength: packetLength, to: peer, now: now)
+        return prepareSend(buffer, packetLength: packetLength, gathering: payload, to: peer, now: now)
     }
 
-    /// Encrypts one packet for a given peer (no allowed-IPs routing), as ``send(_:packetLength:now:)``.
+    /// Encrypts one packet for a given peer (no allowed-IPs routing), as ``send(_:packetLength:gathering:now:)``.
     public func send(
         _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, to key: PublicKey, now: NetInstant
     ) -> SendResult {
@@ -73,7 +86,8 @@ extension WireGuardDevice {
     }
 
     private func prepareSend(
-        _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, to peer: Peer, now: NetInstant
+        _ buffer: UnsafeMutableRawBufferPointer, packetLength: Int, gathering payload: GatherList = GatherList(),
+        to peer: Peer, now: NetInstant
     ) -> SendPreparation {
         guard let endpoint = peer.endpoint else {
             count(.noEndpoint, peer: peer)
@@ -81,7 +95,7 @@ extension WireGuardDevice {
         }
         // Send directly only when nothing older is waiting, so a peer's packets stay in order.
         if peer.staged.isEmpty, let keypair = peer.keypairs.current, keypair.canSend(at: now) {
-            guard let (job, length) = frame(buffer, payloadLength: packetLength, keypair: keypair) else {
+            guard let (job, length) = frame(buffer, payloadLength: packetLength, gathering: payload, keypair: keypair) else {
                 count(.bufferTooSmall, peer: peer)
                 return .dropped(.bufferTooSmall)
             }
@@ -89,6 +103,8 @@ extension WireGuardDevice {
             return .seal(job, to: endpoint, length: length)
         }
         let start = TransportDataLayout.headerSize
+        // A staged packet outlives the runs: make it whole in `buffer` first.
+        payload.copy(into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...]))
         if peer.staged.append(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + packetLength)])) {
             count(.stagedQueueFull, peer: peer)
         }
@@ -117,10 +133,14 @@ extension WireGuardDevice {
         return length
     }
 
-    /// Pads and frames `buffer[16..<16 + payloadLength]` and takes the next counter; returns the
-    /// encryption still to run and the datagram length, or nil when `buffer` is too small.
+    /// Pads and frames `buffer[16..<16 + payloadLength]` (the bytes of `plaintext`'s runs read from
+    /// there when it is sealed) and takes the next counter; returns the encryption still to run and the
+    /// datagram length, or nil when `buffer` is too small.
     @inline(__always)
-    func frame(_ buffer: UnsafeMutableRawBufferPointer, payloadLength: Int, keypair: Keypair) -> (TransportCryptoJob, Int)? {
+    func frame(
+        _ buffer: UnsafeMutableRawBufferPointer, payloadLength: Int, gathering plaintext: GatherList = GatherList(),
+        keypair: Keypair
+    ) -> (TransportCryptoJob, Int)? {
         let start = TransportDataLayout.headerSize
         let padded = paddedLength(payloadLength)
         let total = start + padded + ChaCha20Poly1305.tagSize
@@ -134,7 +154,8 @@ extension WireGuardDevice {
         buffer.storeLittleEndian(MessageType.transportData.rawValue, at: 0)
         buffer.storeLittleEndian(keypair.remoteIndex, at: TransportDataLayout.receiver)
         buffer.storeLittleEndian(counter, at: TransportDataLayout.counter)
-        let job = TransportCryptoJob(operation: .seal, text: base + start, length: padded, counter: counter, key: keypair.sendKey)
+        let job = TransportCryptoJob(
+            operation: .seal, text: base + start, length: padded, counter: counter, key: keypair.sendKey, plaintext: plaintext)
         return (job, total)
     }
 

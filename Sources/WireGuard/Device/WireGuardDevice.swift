@@ -89,7 +89,7 @@ public enum WireGuardConfigurationError: Error, Equatable, CustomStringConvertib
 /// - For every received UDP datagram, call ``receive(_:length:from:now:)`` with a buffer holding
 ///   it (capacity at least 148 bytes) and act on the ``ReceiveResult``.
 /// - For every outgoing IP packet, place it at offset ``TransportDataLayout/headerSize`` (16) of a
-///   buffer with ``sendTailroom`` spare bytes after it and call ``send(_:packetLength:now:)``; on
+///   buffer with ``sendTailroom`` spare bytes after it and call ``send(_:packetLength:gathering:now:)``; on
 ///   `.datagram` transmit the buffer's first `length` bytes.
 /// - After any call, and whenever `now` reaches the deadline it last returned, call
 ///   ``poll(into:now:)`` until it returns `.idle(nextDeadline:)`, sending each datagram it produces.

@@ -29,25 +29,35 @@ public struct TransportCryptoJob: @unchecked Sendable {
     let counter: UInt64
     /// A copy of the sending or receiving key, wiped by ``wipeKey()``.
     var key: Key32
+    /// For a seal: the plaintext bytes that are not at `text` but elsewhere (a TCP send buffer),
+    /// offsets relative to `text`; sealed straight from there (``GatherSeal``). Empty for opens.
+    let plaintext: GatherList
     /// After ``perform()``: true when sealed, or when the tag verified and the text was decrypted.
     public private(set) var succeeded = false
 
-    init(operation: Operation, text: UnsafeMutableRawPointer, length: Int, counter: UInt64, key: Key32) {
+    init(operation: Operation, text: UnsafeMutableRawPointer, length: Int, counter: UInt64, key: Key32,
+         plaintext: GatherList = GatherList()) {
         self.operation = operation
         self.text = text
         self.length = length
         self.counter = counter
         self.key = key
+        self.plaintext = plaintext
     }
 
-    /// Runs the AEAD over the packet bytes in place (ChaCha20-Poly1305, paper §5.4.6). Touches no
-    /// device state, so jobs of one batch may run on different threads at once.
+    /// Runs the AEAD over the packet bytes in place (ChaCha20-Poly1305, paper §5.4.6), a seal reading
+    /// its gathered plaintext where it lies. Touches no device state, so jobs of one batch may run on
+    /// different threads at once.
     @inline(__always)
     public mutating func perform() {
         let (text, length, counter) = (text, length, counter)
         switch operation {
-        case .seal:
+        case .seal where plaintext.isEmpty:
             key.withUnsafeBytes { ChaCha20Poly1305.seal(key: $0.baseAddress!, counter: counter, text: text, length: length) }
+            succeeded = true
+        case .seal:
+            let seal = GatherSeal(destination: text, length: length, plaintext: plaintext)
+            key.withUnsafeBytes { seal.seal(key: $0.baseAddress!, counter: counter) }
             succeeded = true
         case .open:
             succeeded = key.withUnsafeBytes {
@@ -63,7 +73,7 @@ public struct TransportCryptoJob: @unchecked Sendable {
     }
 }
 
-/// The outcome of ``WireGuardDevice/prepareSend(_:packetLength:now:)``.
+/// The outcome of ``WireGuardDevice/prepareSend(_:packetLength:gathering:now:)``.
 public enum SendPreparation: @unchecked Sendable {
     /// Header, counter and padding are written; once `job` has run (on any thread), transmit
     /// `buffer[0..<length]` to `endpoint`.

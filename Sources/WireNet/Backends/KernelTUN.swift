@@ -63,7 +63,9 @@ final class KernelTUN: PacketBackend {
         }
     }
 
-    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
+    /// Reads the next packet from the device, whole (`payload` is left empty).
+    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, gathering payload: inout GatherList, now: NetInstant) -> Int? {
+        payload = GatherList()
         while true {
             let count = read(descriptor, buffer.baseAddress, buffer.count)
             if count > 0 { return count }

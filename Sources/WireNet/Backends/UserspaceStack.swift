@@ -88,6 +88,15 @@ final class UserspaceStack: PacketBackend, @unchecked Sendable {
         stack.receive(UnsafeRawBufferPointer(packet), now: now)
     }
 
+    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, gathering payload: inout GatherList, now: NetInstant) -> Int? {
+        stack.nextOutgoingPacket(into: buffer, gathering: &payload, now: now)
+    }
+
+    func releaseGatheredPayloads() {
+        stack.releaseGatheredPayloads()
+    }
+
+    /// The next packet, whole in `buffer` (for callers that drive the stack without the engine).
     func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int? {
         stack.nextOutgoingPacket(into: buffer, now: now)
     }

@@ -91,23 +91,28 @@ extension Engine {
         pending.receives[slot].removeAll(keepingCapacity: true)
     }
 
-    /// Packets out: the backend writes each packet straight into a send buffer, after room for the
-    /// WireGuard header; the batch is sealed in place on the crypto threads and queued in order.
+    /// Packets out: the backend writes each packet's headers straight into a send buffer, after room
+    /// for the WireGuard header, and leaves a TCP payload in its send buffer; the batch is sealed on
+    /// the crypto threads — the payload read from where it lies — and queued in order. Every batch has
+    /// completed when this returns: the payloads' memory is not reused before (the backend gives no
+    /// send-buffer memory back until ``PacketBackend/releaseGatheredPayloads()``, which the caller
+    /// runs after this, and between here and there no acknowledgment is processed).
     /// Returns true when the backend may have more.
     func sealOutbound(into batch: inout SendBatch, now: NetInstant) -> Bool {
         let header = 16  // WireGuard transport header (paper §5.4.6)
         var backendHasMore = true
+        var payload = GatherList()
         for _ in 0..<Self.outboundBurst {
             guard var buffer = transport.makeSendBuffer() else { break }
             let start = buffer.dataStart - header
             let region = UnsafeMutableRawBufferPointer(rebasing: buffer.storage[start...])
             let packetSpace = UnsafeMutableRawBufferPointer(rebasing: region[header..<(header + mtu)])
-            guard let length = backend.nextOutbound(into: packetSpace, now: now) else {
+            guard let length = backend.nextOutbound(into: packetSpace, gathering: &payload, now: now) else {
                 transport.releaseSendBuffer(buffer)
                 backendHasMore = false
                 break
             }
-            switch device.prepareSend(region, packetLength: length, now: now) {
+            switch device.prepareSend(region, packetLength: length, gathering: payload, now: now) {
             case .seal(let job, let endpoint, let datagramLength):
                 buffer.dataStart = start
                 buffer.dataCount = datagramLength

@@ -402,26 +402,33 @@ final class Engine: @unchecked Sendable {
     /// Packets out: the backend writes each packet straight into a send buffer, after room for the
     /// WireGuard header, and WireGuard encrypts it there (``sealOutbound(into:now:)``). Returns true
     /// when the backend may have more.
+    /// A TCP payload is not copied into the send buffer: the backend leaves it in the connection's
+    /// send buffer and WireGuard encrypts it from there (`GatherList`, `GatherSeal`); every seal has
+    /// run when this returns, so the backend may then reuse that memory.
     private func sendOutbound(into batch: inout SendBatch, now: NetInstant) -> Bool {
+        defer { backend.releaseGatheredPayloads() }
         if usesParallelCrypto { return sealOutbound(into: &batch, now: now) }
         let header = 16  // WireGuard transport header (paper §5.4.6)
+        var payload = GatherList()
         for _ in 0..<Self.outboundBurst {
             guard var buffer = transport.makeSendBuffer() else { return true }
             let start = buffer.dataStart - header
             let region = UnsafeMutableRawBufferPointer(rebasing: buffer.storage[start...])
             let packetSpace = UnsafeMutableRawBufferPointer(rebasing: region[header..<(header + mtu)])
-            guard let length = backend.nextOutbound(into: packetSpace, now: now) else {
+            guard let length = backend.nextOutbound(into: packetSpace, gathering: &payload, now: now) else {
                 transport.releaseSendBuffer(buffer)
                 return false
             }
+            // The filter and the tailnet's routing read only the IP and UDP headers, which are in
+            // `packetSpace` (only TCP payloads are gathered).
             if packetFilter != nil {
                 packetFilter!.noteOutbound(UnsafeRawBufferPointer(rebasing: packetSpace[0..<length]), now: now)
             }
-            var result = device.send(region, packetLength: length, now: now)
+            var result = device.send(region, packetLength: length, gathering: payload, now: now)
             if result == .dropped(.noRoute), let tailnet,
                let destination = Self.destination(of: UnsafeRawBufferPointer(rebasing: packetSpace[0..<length])),
                tailnet.activate(routing: destination, in: self) {
-                result = device.send(region, packetLength: length, now: now)
+                result = device.send(region, packetLength: length, gathering: payload, now: now)
             }
             switch result {
             case .datagram(let endpoint, let datagramLength):

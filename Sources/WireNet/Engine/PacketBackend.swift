@@ -13,8 +13,14 @@ protocol PacketBackend: AnyObject {
     func deliver(_ packet: UnsafeMutableRawBufferPointer, from peer: PublicKey, now: NetInstant)
 
     /// Writes the next IP packet to send into `buffer` and returns its length, or nil when there is
-    /// nothing to send now. `buffer` holds one packet of the tunnel MTU.
-    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, now: NetInstant) -> Int?
+    /// nothing to send now. `buffer` holds one packet of the tunnel MTU. Bytes of the packet that the
+    /// backend left where they are (a TCP payload in its send buffer) are listed in `payload`, with
+    /// their offsets in the packet; they stay valid until ``releaseGatheredPayloads()``.
+    func nextOutbound(into buffer: UnsafeMutableRawBufferPointer, gathering payload: inout GatherList, now: NetInstant) -> Int?
+
+    /// Called once every packet taken from ``nextOutbound(into:gathering:now:)`` this turn has been
+    /// sealed: the payload runs it handed out may be reused from now on.
+    func releaseGatheredPayloads()
 
     /// Runs the backend's own work for this loop turn (due timers, waking waiters); called once per
     /// turn after received packets were delivered and before outbound packets are collected.
@@ -37,4 +43,5 @@ protocol PacketBackend: AnyObject {
 
 extension PacketBackend {
     func finishTurn() {}
+    func releaseGatheredPayloads() {}
 }

@@ -65,12 +65,29 @@ final class StackPair {
         now = Swift.max(now, time)
     }
 
+    /// When true, A's packets are taken as an engine takes them: headers in the buffer, TCP payloads
+    /// gathered from the send buffer (`nextOutgoingPacket(into:gathering:now:)`), made whole here.
+    var aGathers = false
+    /// A's packets that had gathered payload runs.
+    private(set) var gatheredByA = 0
+    /// Every packet A sent, when not nil.
+    var aLog: [[UInt8]]? = nil
+
     /// Sends everything both stacks have queued.
     func pump() {
-        while let n = a.nextOutgoingPacket(into: buffer, now: now) {
+        var payload = GatherList()
+        while let n = aGathers ? a.nextOutgoingPacket(into: buffer, gathering: &payload, now: now)
+                               : a.nextOutgoingPacket(into: buffer, now: now) {
             sentByA += 1
-            aToB.send(Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n))), size: n, now: now)
+            if !payload.isEmpty {
+                gatheredByA += 1
+                payload.copy(into: buffer)
+            }
+            let packet = Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n)))
+            aLog?.append(packet)
+            aToB.send(packet, size: n, now: now)
         }
+        if aGathers { a.releaseGatheredPayloads() }
         while let n = b.nextOutgoingPacket(into: buffer, now: now) {
             sentByB += 1
             bToA.send(Array(UnsafeRawBufferPointer(rebasing: buffer.prefix(n))), size: n, now: now)
