@@ -391,7 +391,7 @@ start_row() {
 
 stop_row() {
     # shellcheck disable=SC2086
-    stop $pids_l $pids_r
+    stop ${pids_l:-} ${pids_r:-}
     pids_l=""; pids_r=""; wirenet_socket_r=""
 }
 
