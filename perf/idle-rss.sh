@@ -20,8 +20,7 @@ settle=${1:-5}
 samples=${2:-3}
 PREFIX="${PREFIX:-wnp}"
 if [ -z "${WIRENET_BIN:-}" ]; then
-    swift build -c release --traits CLI --product wirenet >/dev/null
-    WIRENET_BIN="$(swift build -c release --traits CLI --show-bin-path)/wirenet"
+    WIRENET_BIN="$(scripts/build-wirenet.sh)"
 fi
 GVISOR_PEER="${GVISOR_PEER:-perf/.build/bin/gvisor-peer}"
 declare -A binary=([default]="$WIRENET_BIN")

@@ -38,7 +38,7 @@ else
 fi
 
 # Next to every wirenet executable, where the Swift side looks after Node.Options / the env var.
-for exe in .build/*/wirenet .build-*/*/wirenet; do
+for exe in .build/*/wirenet .build/wirenet-release/*/wirenet .build-*/*/wirenet; do
     [ -f "$exe" ] && [ -x "$exe" ] || continue
     dir="$(dirname "$exe")"
     if ! cmp -s "$lib" "$dir/libwirenetcontrol.so"; then

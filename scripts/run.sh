@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --build
-swift build -c release --traits CLI --product wirenet >/dev/null
+# The release command with its link options (scripts/build-wirenet.sh says which and why).
+wirenet="$(scripts/build-wirenet.sh)"
 # The control-plane helper (Go), which `wirenet up --control-url` loads; skipped with a note without Go.
 scripts/build-control-helper.sh >&2
-exec "$(swift build -c release --traits CLI --show-bin-path)/wirenet" "${@:-demo}"
+exec "$wirenet" "${@:-demo}"
