@@ -15,7 +15,8 @@ import WireNet
 /// 13). The forwarders do not use it yet: with it, `wirenet up --serve` stalled round trips and
 /// connection set-ups for 200–400 ms (a TCP retransmission timeout) in perf/run.sh rows a and b
 /// (perf/results/2026-12-02T0617Z.md), most likely a wake-up the loop misses while it waits in
-/// `ppoll` instead of in io_uring (the wait tailnet nodes use too); the cause is not found yet.
+/// `ppoll` instead of in io_uring (the wait tailnet nodes use too); the cause is not found yet (not
+/// the unsubmitted wake-up read fixed in the io_uring transport since: the stall remained with it).
 ///
 /// Sockets are non-blocking, and callers try the system call first and wait only after `EAGAIN`, so
 /// a busy connection rarely involves the reactor. Each registration is armed one-shot
