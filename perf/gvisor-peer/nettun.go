@@ -43,6 +43,11 @@ type netTUN struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed sync.Once
+	// lifetime keeps Close from detaching the endpoint while Write injects into it: wireguard-go's
+	// receive goroutines may still deliver a packet while the device shuts down, and an endpoint
+	// whose NIC is removed has no dispatcher (a nil dereference in InjectInbound).
+	lifetime sync.RWMutex
+	detached bool
 }
 
 // newNetTUN builds a gVisor stack with the given interface addresses and TCP tuning profile.
@@ -153,6 +158,11 @@ func (t *netTUN) Write(buf []byte, offset int) (int, error) {
 	default:
 		return 0, errNotIP
 	}
+	t.lifetime.RLock()
+	defer t.lifetime.RUnlock()
+	if t.detached {
+		return 0, os.ErrClosed
+	}
 	pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: bufferv2.MakeWithData(packet)})
 	t.ep.InjectInbound(proto, pkb)
 	pkb.DecRef()
@@ -167,6 +177,9 @@ func (t *netTUN) Events() chan tun.Event { return t.events }
 func (t *netTUN) Close() error {
 	t.closed.Do(func() {
 		t.cancel()
+		t.lifetime.Lock()
+		t.detached = true
+		t.lifetime.Unlock()
 		t.stack.RemoveNIC(nicID)
 		t.ep.Close()
 		close(t.events)
