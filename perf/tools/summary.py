@@ -149,15 +149,36 @@ def alloc_section(out):
         return
     recs = [json.loads(l) for l in open(path) if l.strip()]
     rows = [r for r in recs if "allocations" in r]
+    floors = [r["floor"]["cpuSecondsPerGB"] for r in recs if "floor" in r]
+    floor = statistics.median(floors) if floors else None
     out.append(f"**Allocations of the steady-state data path** ({link(path)}, `{recs[0]['command']}`, node to node in one "
                "process, counted after a 16 MiB warm-up):")
     out.append("")
-    out.append("| crypto threads | write size | packets | API calls (writes + reads) | allocations | per API call | in-process single flow (library API, no proxies) |")
-    out.append("|---|---|---|---|---|---|---|")
+    cpu_header = " CPU s per GB, both nodes (× floor) |" if floor else ""
+    out.append("| crypto threads | write size | packets | API calls (writes + reads) | allocations | per API call | in-process single flow (library API, no proxies) |" + cpu_header)
+    out.append("|---|---|---|---|---|---|---|" + ("---|" if floor else ""))
+    # Runs of the same configuration (perf/alloc.sh's rounds) as medians with their spread.
+    groups = {}
     for r in rows:
-        calls = r["writeCalls"] + r["readCalls"]
-        out.append(f"| {r['cryptoThreads']} | {r['chunkBytes'] >> 10} KiB | {r['dataPackets']} | {calls} | {r['allocations']} | "
-                   f"{r['allocations'] / calls:.1f} | {r['measuredBytes'] * 8 / r['seconds'] / 1e9:.2f} Gbit/s |")
+        groups.setdefault((r["cryptoThreads"], r["chunkBytes"]), []).append(r)
+    def med(values, digits):
+        if len(values) == 1:
+            return f"{values[0]:.{digits}f}"
+        return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+    for (threads, chunk), runs in groups.items():
+        calls = [r["writeCalls"] + r["readCalls"] for r in runs]
+        cpu = ""
+        if floor:
+            per_gb = [r["cpuSeconds"] / (r["measuredBytes"] / 1e9) for r in runs if "cpuSeconds" in r]
+            cpu = f" {med(per_gb, 2)} ({statistics.median(per_gb) / floor:.2f}×) |" if per_gb else " – |"
+        out.append(f"| {threads} | {chunk >> 10} KiB | {runs[0]['dataPackets']} | {med(calls, 0)} | "
+                   f"{med([r['allocations'] for r in runs], 0)} | {med([r['allocations'] / (r['writeCalls'] + r['readCalls']) for r in runs], 1)} | "
+                   f"{med([r['measuredBytes'] * 8 / r['seconds'] / 1e9 for r in runs], 2)} Gbit/s |{cpu}")
+    if floor:
+        after = next((r["loadavg_after"] for r in recs if "loadavg_after" in r), "?")
+        out.append("")
+        out.append(f"Floor in the same run (libsodium seal + open of 1420-byte packets, one thread, start and end): "
+                   f"{floor:.2f} CPU s per GB; load average {recs[0].get('loadavg_before', '?')} before, {after} after.")
     out.append("")
     out.append("Allocations follow the number of API calls (continuations and the arrays `read` returns), not the number "
                "of packets: the data path itself allocates nothing per packet. `ParallelCryptoTests` fails when a run "

@@ -67,11 +67,22 @@ func transfer(_ bytes: Int) async throws -> (writes: Int, reads: Int) {
     return (writes, try await reading.value)
 }
 
+/// CPU time (user + system) of the whole process so far: both nodes, their crypto workers and the
+/// tasks of this probe.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 _ = try await transfer(warmUpBytes)
 let before = wirenet_allocation_count()
+let cpuBefore = processCPUSeconds()
 let start = Date()
 let (writes, reads) = try await transfer(measuredBytes)
 let elapsed = Date().timeIntervalSince(start)
+let cpuSeconds = processCPUSeconds() - cpuBefore
 let allocations = wirenet_allocation_count() - before
 // Full-size TCP segments of the default MTU (1420 − 40 bytes of IPv4 and TCP headers).
 let dataPackets = measuredBytes / 1380
@@ -79,7 +90,7 @@ let threads = cryptoThreads.map(String.init) ?? "null"
 print("""
 {"cryptoThreads": \(threads), "measuredBytes": \(measuredBytes), "chunkBytes": \(chunkSize), \
 "dataPackets": \(dataPackets), "writeCalls": \(writes), "readCalls": \(reads), \
-"allocations": \(allocations), "seconds": \(elapsed)}
+"allocations": \(allocations), "seconds": \(elapsed), "cpuSeconds": \(cpuSeconds)}
 """)
 stream.close()
 receiver.close()
