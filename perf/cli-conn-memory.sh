@@ -3,7 +3,8 @@
 # `wirenet up` RSS per connection, forwarder state included, the host socket's kernel memory aside),
 # measured with CONNECTIONS idle connections from a wireguard-go + Linux peer.
 #
-#   sudo perf/cli-conn-memory.sh      (WIRENET_BIN=path to use a built wirenet; default: release build)
+#   sudo perf/cli-conn-memory.sh      (WIRENET_BIN=path to use a built wirenet; default: the static
+#                                     binary users get, scripts/build-wirenet.sh)
 #   BINARIES="before=/path/a after=/path/b" sudo perf/cli-conn-memory.sh
 #                                     (several builds, interleaved run by run: before after before …,
 #                                     so that a change of machine load hits each alike; one results
@@ -37,8 +38,7 @@ SETTLE="${SETTLE:-5}"
 RESULTS="${RESULTS:-$repo/perf/results}"
 if [ -z "${BINARIES:-}" ]; then
     if [ -z "${WIRENET_BIN:-}" ]; then
-        (cd "$repo" && swift build -c release --traits CLI --product wirenet >/dev/null)
-        WIRENET_BIN="$(cd "$repo" && swift build -c release --traits CLI --show-bin-path)/wirenet"
+        WIRENET_BIN="$("$repo/scripts/build-wirenet.sh")"
     fi
     BINARIES="wirenet=$WIRENET_BIN"
 fi

@@ -37,8 +37,14 @@ ip netns exec "$ns" perf record -q -o "$work/perf.data" -e page-faults -c 1 -d -
 grep -q "^ready" "$work/log" || { cat "$work/log" >&2; exit 1; }
 perf script -i "$work/perf.data" -F comm,pid,time,addr,ip,sym,dso --no-demangle 2>/dev/null >"$work/script.txt"
 python3 - "$work/script.txt" "$settle" "$WIRENET_BIN" "$(cut -d' ' -f1-3 /proc/loadavg)" >"$out" <<'PY'
-import collections, re, subprocess, sys
+import collections, os, re, subprocess, sys
 script, settle, binary, load = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+sys.path.insert(0, "perf/tools")
+from resident_pages import sections
+# The executable's sections by address (it is position-dependent: fault addresses are link addresses).
+exe_sections = sorted((addr, addr + size, name) for name, addr, _, size in sections(binary))
+def section_of(addr):
+    return next((name for lo, hi, name in exe_sections if lo <= addr < hi), "(between sections)")
 window = 64 * 1024
 # comm pid time: address address-symbol (address-mapping) ip symbol (mapping)
 line_re = re.compile(r"^\s*(\S+)\s+(\d+)\s+([\d.]+):\s+([0-9a-f]+)\s+(\S+)\s+\((.*?)\)\s+([0-9a-f]+)\s+(\S+)\s+\((.*?)\)\s*$")
@@ -65,15 +71,20 @@ except OSError:
     demangled = {}
 windows = set()
 per_map, per_map_windows, by_function = collections.Counter(), collections.Counter(), collections.Counter()
+exe_windows = collections.Counter()
+exe_name = os.path.basename(binary)
 for t, addr, where, sym, dso in faults:
     per_map[where] += 1
     if (where, addr // window) not in windows:
         windows.add((where, addr // window))
         per_map_windows[where] += 1
         by_function[(where, f"{demangled.get(sym, sym)[:110]} ({dso})")] += 1
+        if where == exe_name:
+            exe_windows[section_of(addr)] += 1
 print(f"# idle-faults: {binary}, faults in the first {settle - 0.5:.1f} s after exec, load {load}")
 print(f"# {len(faults)} faults. Per mapping: 64 KiB windows touched (x 64 KiB = the most fault-around can make resident),")
 print(f"# faults, and the functions whose fault opened the windows (first fault in each window)")
+print(f"# The executable's windows by the ELF section of their first fault: " + ", ".join(f"{n} {k}" for n, k in exe_windows.most_common()))
 for where, n in per_map_windows.most_common():
     print(f"\n{where}: {n} windows ({n * 64} KiB at most), {per_map[where]} faults")
     rows = sorted(((k[1], v) for k, v in by_function.items() if k[0] == where), key=lambda kv: -kv[1])

@@ -13,7 +13,8 @@
 # (shared pages divided among the processes mapping them), private memory (clean + dirty) and
 # anonymous memory (/proc/<pid>/smaps_rollup), their medians, and where the resident pages of the
 # last sample lie (/proc/<pid>/smaps: per mapped file, anonymous memory, io_uring rings: Rss, Pss,
-# private and private dirty kB).
+# private and private dirty kB) and, finer, per section of the executable and per kind of anonymous
+# memory (perf/tools/resident_pages.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 settle=${1:-5}
@@ -64,6 +65,7 @@ for i in $(seq 1 "$samples"); do
         sleep "$settle"
         kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
         cp /proc/$pid/smaps "$work/smaps.$variant"
+        python3 perf/tools/resident_pages.py "$pid" >"$work/pages.$variant"
         python3 - "$variant" "/proc/$pid" >>"$work/samples.jsonl" <<'PY'
 import json, sys
 variant, proc = sys.argv[1:]
@@ -111,6 +113,9 @@ for variant in sorted({s["variant"] for s in samples}):
     v.update({"median_" + key.replace("_kib", "_mib"): round(med(v[key]) / 1024, 1) for key in list(v)})
     v["binary"] = binaries[variant]
     v["last_sample_smaps"] = breakdown(f"{work}/smaps.{variant}")
+    # The same sample, finer (perf/tools/resident_pages.py): the executable's resident pages per ELF
+    # section, anonymous memory per kind (each thread's stack, malloc arenas), the thread count.
+    v["last_sample_pages"] = json.load(open(f"{work}/pages.{variant}"))
     variants[variant] = v
 result = {"command": f"sudo perf/idle-rss.sh {settle} {len(samples) // len(variants)}", "binary": binaries["default"], "commit": commit,
           "what": "wirenet up, one peer, no traffic, sampled after settling",
@@ -122,5 +127,8 @@ for name, v in variants.items():
     print(f"{name}: " + json.dumps({k: x for k, x in v.items() if k.startswith("median_")}))
     for m in v["last_sample_smaps"][:10]:
         print(f"  {m['rss_kib']:6d} kB resident, pss {m['pss_kib']:6d}, private {m['private_kib']:6d}, dirty {m['private_dirty_kib']:5d}  {m['mapping']}")
+    pages = v["last_sample_pages"]
+    print("  executable by section: " + ", ".join(f"{s['section']} {s['kib']}" for s in pages["executable"][:8]))
+    print(f"  anonymous by kind ({pages['threads']} threads): " + ", ".join(f"{a['kind']} {a['kib']}" for a in pages["anonymous"]))
 PY
 echo "results: $out"

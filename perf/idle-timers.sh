@@ -7,6 +7,9 @@
 # Rows: keepalive off / on (Linux defaults: every connection holds a deadline 2 h out), and with the
 # loop forced to wake every millisecond (a turn that finds nothing due: 1000 turns/s), with 100k and
 # with 1k connections, so the cost of a turn can be compared across table sizes.
+# It measures CPU, not memory, of NetStack alone: no `wirenet` executable is involved, so there is no
+# static build (scripts/build-wirenet.sh) to use; the link options of that build change start-up pages,
+# not the loop's work per turn.
 # Usage: perf/idle-timers.sh [connections] [idle seconds]. Output also in perf/results/<stamp>-idle-timers.txt.
 set -eu
 cd "$(dirname "$0")/.."
