@@ -81,7 +81,7 @@ struct Peer {
         let length = Swift.min(payloadLength, packet.count - 20 - header.length)
         let total = 20 + header.length + length
         let emitted: Bool = packet.withUnsafeMutableBytes { raw in
-            for i in 0..<length { raw[20 + header.length + i] = peerByte(start + i) }
+            peerStream.copy(from: start, count: length, into: raw.baseAddress! + 20 + header.length)
             let segment = UnsafeMutableRawBufferPointer(rebasing: raw[20..<total])
             do {
                 try header.emit(into: segment, source: peerAddress, destination: stackAddress)
@@ -141,8 +141,8 @@ struct Peer {
         if length > 0 {
             precondition(start >= 0 && start + length <= applicationWritten,
                 "stack sent offsets \(start)..<\(start + length), application wrote \(applicationWritten)")
-            for i in 0..<length {
-                precondition(tcp.payload[i] == applicationByte(start + i), "sent byte at offset \(start + i) corrupted")
+            if let wrong = applicationStream.firstMismatch(tcp.payload, at: start) {
+                preconditionFailure("sent byte at offset \(wrong) corrupted")
             }
         }
         if flags.contains(.fin) {
