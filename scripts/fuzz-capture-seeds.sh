@@ -9,8 +9,9 @@
 # has the harness's `local` key (32 bytes of 0x11) on 10.250.99.1:51820, tunnel address 100.64.99.1;
 # peer B the `remote` key (0x22) on 10.250.99.2:51820, 100.64.99.2. B starts every exchange, so its
 # handshake initiation is valid for the harness's local device (mac1 and the static key check pass).
-# Traffic, all from B to A: ping, curl downloading a file from an HTTP server on A while 4 % of A's
-# tunnel packets are dropped (so B's kernel sends SACK blocks), and an iperf3 upload.
+# Traffic, all from B to A: ping, curl downloading a file from an HTTP server on A while 5 % of A's
+# download packets are dropped in front of B's TCP (so B's kernel sends SACK blocks), and an iperf3
+# upload.
 #
 #   sudo scripts/fuzz-capture-seeds.sh            captures, converts, writes seed files (capture-*)
 #   KEEP_PCAP=DIR sudo scripts/fuzz-capture-seeds.sh   also keeps the two pcap files in DIR
