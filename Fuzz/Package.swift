@@ -20,7 +20,7 @@ let package = Package(
         fuzzTarget("FuzzUDP", ["Wire"]),
         fuzzTarget("FuzzICMP", ["Wire"]),
         fuzzTarget("FuzzWireGuardDevice", ["WireGuard", "Wire"], support: ["CFuzzCrypto"]),
-        fuzzTarget("FuzzNetStack", ["NetStack", "Wire"]),
+        fuzzTarget("FuzzNetStack", ["NetStack", "Wire"], support: ["CFuzzHeap"]),
         fuzzTarget("FuzzNetStackStream", ["NetStack", "Wire"], support: ["CFuzzHeap"]),
         fuzzTarget("FuzzDERP", ["Relay", "WireGuard", "Wire"]),
         fuzzTarget("FuzzDisco", ["Relay", "WireGuard"]),
@@ -28,7 +28,7 @@ let package = Package(
         // Deterministic randomness per input and an X25519 memo for the device target
         // (Sources/CFuzzCrypto/FuzzCrypto.c says why).
         .target(name: "CFuzzCrypto", linkerSettings: [.linkedLibrary("sodium")]),
-        // The stream target's heap setting (Swift's Glibc module has no mallopt).
+        // The NetStack targets' heap setting (Swift's Glibc module has no mallopt).
         .target(name: "CFuzzHeap"),
     ]
 )

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CFuzzCrypto
 import WireGuard
 import Wire
@@ -28,6 +31,13 @@ private let localEndpoint = IPEndpoint.v4(10, 250, 99, 1, port: 51820)
 private let remoteEndpoint = IPEndpoint.v4(10, 250, 99, 2, port: 51820)
 private let localAddress: [UInt8] = [100, 64, 99, 1]
 private let remoteAddress: [UInt8] = [100, 64, 99, 2]
+
+/// The peer configurations, parsed once per process (the same values in every input).
+private let localPeer = PeerConfiguration(
+    publicKey: remoteKey.publicKey, endpoint: remoteEndpoint,
+    allowedIPs: [IPPrefix("100.64.99.2/32")!, IPPrefix("fd7a:115c:a1e0:99::/64")!])
+private let remotePeer = PeerConfiguration(
+    publicKey: localKey.publicKey, endpoint: localEndpoint, allowedIPs: [IPPrefix("100.64.99.1/32")!])
 
 /// A datagram on the simulated wire, with the inner packet it carries when it is transport data
 /// made by `remote` for `local`.
@@ -66,11 +76,8 @@ private final class Session {
             privateKey: localKey, wallClock: anchor, random: RandomSource(seed: 1)))
         remote = WireGuardDevice(configuration: DeviceConfiguration(
             privateKey: remoteKey, wallClock: anchor, random: RandomSource(seed: 2)))
-        try! local.addPeer(PeerConfiguration(
-            publicKey: remoteKey.publicKey, endpoint: remoteEndpoint,
-            allowedIPs: [IPPrefix("100.64.99.2/32")!, IPPrefix("fd7a:115c:a1e0:99::/64")!]))
-        try! remote.addPeer(PeerConfiguration(
-            publicKey: localKey.publicKey, endpoint: localEndpoint, allowedIPs: [IPPrefix("100.64.99.1/32")!]))
+        try! local.addPeer(localPeer)
+        try! remote.addPeer(remotePeer)
     }
 
     /// Everything both devices want to send, onto the wire.
@@ -123,6 +130,9 @@ private final class Session {
             break
         }
         if case .packet(_, let range) = result { lastDelivered = Array(buffer[range]) }
+        if traceRuns {
+            print("deliver type \(bytes.first ?? 0), \(bytes.count) bytes to \(toLocal ? "local" : "remote"): \(result)")
+        }
         return result
     }
     var lastDelivered: [UInt8] = []
@@ -176,6 +186,9 @@ private final class Session {
         }
     }
 }
+
+/// `FUZZ_TRACE=1` prints what every delivery did (to check that a seed reaches what it is meant to).
+private let traceRuns = getenv("FUZZ_TRACE") != nil
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
