@@ -426,8 +426,7 @@ extension TCPConnection {
         if bytes.count > room { bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(room)) }
         let heldOutOfOrder = !receiver.reassembly.isEmpty
         let arrival = receiver.receive(
-            seq: receive.nxt + offset, offset: offset, length: bytes.count, rcvNxt: receive.nxt, now: now,
-            rto: rto.current)
+            seq: receive.nxt + offset, offset: offset, length: bytes.count, rcvNxt: receive.nxt, now: now)
         guard case .stored(let ready, let ackDue) = arrival else {
             ackNow = true  // nothing new, or no room to track it: the sender will retransmit
             immediateAckDue = true

@@ -48,55 +48,6 @@ struct AckPolicyTests {
         #expect(r11)
     }
 
-    @Test("RFC 5681 §4.2: after a duplicate segment (our ACK was lost) the next in-order segments are acknowledged at once")
-    func duplicateReentersQuickAck() {
-        // Quick-ACK mode is over: a lone in-order segment waits for the delayed-ACK timer.
-        var receiver = TCPReceiver(bufferSize: 1 << 20, delayedAck: 40_000_000, quickAcks: 2, mss: 1000)
-        receiver.enableSACK()
-        var nxt = SequenceNumber(100)
-        let ms = Int64(1_000_000)
-        for k in 0..<2 {
-            let r = receiver.receive(seq: nxt, offset: 0, length: 1000, rcvNxt: nxt, now: NetInstant(nanoseconds: Int64(k) * ms))
-            #expect(r == .stored(ready: 1000, ackNow: true))
-            receiver.ackPolicy.ackSent()
-            nxt += 1000
-        }
-        let late = receiver.receive(seq: nxt, offset: 0, length: 1000, rcvNxt: nxt, now: NetInstant(nanoseconds: 2 * ms))
-        #expect(late == .stored(ready: 1000, ackNow: false))
-        receiver.ackPolicy.ackSent()
-        nxt += 1000
-        // The sender resends a segment we hold (its ACK was lost): the next two are acknowledged at once.
-        receiver.receiveDuplicate(seq: nxt - 1000, length: 1000)
-        for k in 0..<2 {
-            let r = receiver.receive(seq: nxt, offset: 0, length: 1000, rcvNxt: nxt, now: NetInstant(nanoseconds: Int64(3 + k) * ms))
-            #expect(r == .stored(ready: 1000, ackNow: true), "segment \(k) after the duplicate")
-            receiver.ackPolicy.ackSent()
-            nxt += 1000
-        }
-        let after = receiver.receive(seq: nxt, offset: 0, length: 1000, rcvNxt: nxt, now: NetInstant(nanoseconds: 5 * ms))
-        #expect(after == .stored(ready: 1000, ackNow: false))
-    }
-
-    @Test("RFC 5681 §4.2: data after a silence longer than the RTO is acknowledged at once (the sender restarts from one segment)")
-    func idleGapReentersQuickAck() {
-        var receiver = TCPReceiver(bufferSize: 1 << 20, delayedAck: 40_000_000, quickAcks: 1, mss: 1000)
-        var nxt = SequenceNumber(100)
-        let rto = Int64(200_000_000)
-        let first = receiver.receive(seq: nxt, offset: 0, length: 1000, rcvNxt: nxt, now: .zero, rto: rto)
-        #expect(first == .stored(ready: 1000, ackNow: true))
-        receiver.ackPolicy.ackSent()
-        nxt += 1000
-        // Within the RTO: delayed as usual.
-        let soon = receiver.receive(seq: nxt, offset: 0, length: 1000, rcvNxt: nxt, now: NetInstant(nanoseconds: rto), rto: rto)
-        #expect(soon == .stored(ready: 1000, ackNow: false))
-        receiver.ackPolicy.ackSent()
-        nxt += 1000
-        // More than an RTO of silence (the sender's retransmission timer fired): at once.
-        let restart = receiver.receive(
-            seq: nxt, offset: 0, length: 1000, rcvNxt: nxt, now: NetInstant(nanoseconds: 2 * rto + 1), rto: rto)
-        #expect(restart == .stored(ready: 1000, ackNow: true))
-    }
-
     @Test("RFC 5681 §4.2: out-of-order data and data that fills a hole are acknowledged at once")
     func outOfOrderImmediate() {
         var receiver = TCPReceiver(bufferSize: 1 << 20, delayedAck: 40_000_000, quickAcks: 0, mss: 1000)

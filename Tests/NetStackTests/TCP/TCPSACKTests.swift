@@ -78,26 +78,6 @@ struct TCPSACKTests {
         #expect(f.receive(seg(rcv + 1000, ack: una, []), payload: bytes(1000)).allSatisfy { $0.sackBlocks.isEmpty })
     }
 
-    @Test("RFC 5681 §4.2: after a duplicate segment (the sender missed our ACK) in-order data is acknowledged at once again")
-    func duplicateReentersQuickAck() {
-        var configuration = sackConfiguration()
-        configuration.quickAcks = 1
-        let f = TCPFixture.synSent(configuration)
-        var synAck = seg(remoteISS, ack: localISS + 1, .syn, wnd: 8192)
-        synAck.maxSegmentSize = 1000
-        synAck.sackPermitted = true
-        _ = f.receive(synAck)
-        // The one quick ACK, then a lone segment waits for the delayed-ACK timer.
-        #expect(f.receive(seg(rcv, ack: una, []), payload: bytes(1000)) == [seg(una, ack: rcv + 1000, [], wnd: 7192)])
-        #expect(f.receive(seg(rcv + 1000, ack: una, []), payload: bytes(500)).isEmpty)
-        _ = f.advance(.milliseconds(40))
-        // The sender resends the first segment: D-SACK at once, and the next new segment is not delayed.
-        var dsack = seg(una, ack: rcv + 1500, [], wnd: 6692)
-        dsack.sackBlocks = [block(rcv, rcv + 1000)]
-        #expect(f.receive(seg(rcv, ack: una, []), payload: bytes(1000)) == [dsack])
-        #expect(f.receive(seg(rcv + 1500, ack: una, []), payload: bytes(500)) == [seg(una, ack: rcv + 2000, [], wnd: 6192)])
-    }
-
     @Test("RFC 2883 §4 (2): a duplicate of held out-of-order data is followed by the block that holds it")
     func duplicateSackOfHeldData() {
         let f = established()

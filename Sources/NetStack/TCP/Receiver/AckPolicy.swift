@@ -3,11 +3,7 @@ import Wire
 /// When the receiver acknowledges data (RFC 9293 §3.8.6.3, RFC 5681 §4.2, RFC 1122 §4.2.3.2):
 /// - out-of-order data, and data that fills a hole, at once (RFC 5681 §4.2);
 /// - the first segments of a connection at once ("quick-ACK", as Linux's `tcp_enter_quickack_mode`),
-///   so that the sender's slow start is not held back by delayed ACKs — and again after a duplicate
-///   segment (our ACK was lost, or the sender timed out) and after a silence longer than the RTO (the
-///   sender is restarting from a small window), as Linux's `tcp_data_queue` and `tcp_event_data_recv`
-///   re-enter quick-ACK mode. A sender whose window a timeout cut to one or two segments otherwise waits
-///   the whole delayed-ACK timeout for each of its first ACKs;
+///   so that the sender's slow start is not held back by delayed ACKs;
 /// - otherwise at least every second full-sized segment, or after the delayed-ACK timeout.
 ///
 /// "Full-sized" is the largest segment received so far (Linux's `rcv_mss` estimate), since the peer's
@@ -17,10 +13,6 @@ struct AckPolicy: Hashable {
     let delay: Int64
     /// In-order segments still acknowledged at once.
     private(set) var quickAcksRemaining: Int
-    /// How many segments a (re-)entered quick-ACK mode acknowledges at once (Linux TCP_MAX_QUICKACKS).
-    let quickAcks: Int
-    /// When data last arrived (for the idle-gap rule).
-    private(set) var lastDataArrival: NetInstant? = nil
     /// Payload bytes received in order since the last ACK.
     private(set) var unacknowledgedBytes = 0
     /// The largest segment received so far.
@@ -31,7 +23,6 @@ struct AckPolicy: Hashable {
     init(delay: Int64, quickAcks: Int, initialSegmentSize: Int) {
         self.delay = delay
         quickAcksRemaining = Swift.max(0, quickAcks)
-        self.quickAcks = Swift.max(0, quickAcks)
         segmentSizeEstimate = Swift.max(1, initialSegmentSize)
     }
 
@@ -48,20 +39,6 @@ struct AckPolicy: Hashable {
         if unacknowledgedBytes >= 2 * segmentSizeEstimate { return true }
         if deadline == nil { deadline = now + delay }
         return false
-    }
-
-    /// Data arrived at `now`; `idleThreshold` is the connection's RTO. After a longer silence the sender
-    /// restarts from a small window (a timeout, or an idle restart, RFC 5681 §4.1): quick-ACK mode again
-    /// (Linux `tcp_event_data_recv`: "too long gap").
-    mutating func dataArrived(now: NetInstant, idleThreshold: Int64) {
-        if let last = lastDataArrival, now - last > idleThreshold { enterQuickAckMode() }
-        lastDataArrival = now
-    }
-
-    /// A duplicate segment arrived: the sender missed our ACK or timed out. The next segments are
-    /// acknowledged at once (Linux `tcp_enter_quickack_mode` on out-of-window data).
-    mutating func enterQuickAckMode() {
-        quickAcksRemaining = Swift.max(quickAcksRemaining, quickAcks)
     }
 
     /// Out-of-order data, or data that filled (part of) a hole: ACK at once (RFC 5681 §4.2).

@@ -40,17 +40,14 @@ struct TCPReceiver {
     }
 
     /// Records `length` bytes at `offset` from RCV.NXT (already trimmed to the window); `seq` is their
-    /// sequence number; `rto` the connection's retransmission timeout (see `AckPolicy.dataArrived`).
+    /// sequence number.
     mutating func receive(
-        seq: SequenceNumber, offset: Int, length: Int, rcvNxt: SequenceNumber, now: NetInstant,
-        rto: Int64 = .max
+        seq: SequenceNumber, offset: Int, length: Int, rcvNxt: SequenceNumber, now: NetInstant
     ) -> Arrival {
-        ackPolicy.dataArrived(now: now, idleThreshold: rto)
         let hadHoles = !reassembly.isEmpty
         if sackEnabled && reassembly.covers(start: offset, end: offset + length) {
             // RFC 2883 §4: all of it was already held: report it as a D-SACK.
             sackBlocks.noteDuplicate(left: seq, right: seq + length)
-            ackPolicy.enterQuickAckMode()
             return .refused
         }
         guard reassembly.add(start: offset, end: offset + length) else { return .refused }
@@ -63,11 +60,8 @@ struct TCPReceiver {
     }
 
     /// Data that lies entirely below RCV.NXT arrived again (RFC 2883 §4: report it).
-    /// The sender resent data we hold: our ACK was lost or it timed out, so quick-ACK mode again.
     mutating func receiveDuplicate(seq: SequenceNumber, length: Int) {
-        guard length > 0 else { return }
-        ackPolicy.enterQuickAckMode()
-        guard sackEnabled else { return }
+        guard sackEnabled, length > 0 else { return }
         sackBlocks.noteDuplicate(left: seq, right: seq + length)
     }
 
