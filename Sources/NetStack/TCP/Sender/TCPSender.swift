@@ -253,7 +253,7 @@ struct TCPSender {
         recoveries += 1
         // RFC 6675 §5 step 4.2 / RFC 5681 eq. 4: ssthresh from FlightSize, cwnd = ssthresh.
         congestion.onCongestionEvent(flight: flight, now: now)
-        undo.reduced(to: congestion.ssthresh)
+        undo.reduced(to: reducedWindow)
         retransmitHeadDue = true
         highRetransmitted = una
         renoDelivered = sackEnabled ? 0 : Swift.min(duplicateAcks * mss, flight)
@@ -314,6 +314,10 @@ struct TCPSender {
             rack.recoveryEnded()
         }
     }
+
+    /// The window an episode reduced to, for undoing it by the same factor: ssthresh for the loss-based
+    /// policies; BBR keeps no ssthresh (unbounded) and reduces on the next rate sample, so its factor is 1.
+    private var reducedWindow: Int { congestion.usesRateSamples ? congestion.cwnd : congestion.ssthresh }
 
     /// With SACK, once reordering was seen, RACK's marks are the only loss detection (RFC 8985 §6.2
     /// replaces RFC 6675 §4 IsLost() then): DupThresh SACKed segments above a hole prove nothing when
@@ -587,7 +591,7 @@ struct TCPSender {
         // A new episode; a backed-off timeout continues the previous one.
         if consecutive <= 1 { undo.begin(una: una, sndMax: sndMax, before: congestion, fromTimeout: true) }
         congestion.onRetransmissionTimeout(flight: sndMax - una, now: now)
-        if consecutive <= 1 { undo.reduced(to: congestion.ssthresh) }
+        if consecutive <= 1 { undo.reduced(to: reducedWindow) }
         timeouts += 1
         hyStart.stop()
         forwardRTO.timeout(sndMax: sndMax, consecutive: consecutive)
