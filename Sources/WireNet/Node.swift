@@ -388,6 +388,8 @@ public final class Node: Service, Sendable {
                 status.tcpRetransmissions.fastRetransmit = UInt64(counts.fastRetransmit)
                 status.tcpRetransmissions.lossRecovery = UInt64(counts.lossRecovery)
                 status.tcpRetransmissions.tailLossProbe = UInt64(counts.tailLossProbe)
+                status.tcpRetransmissions.retransmissionTimeouts = UInt64(counts.retransmissionTimeouts)
+                status.tcpRetransmissions.fastRecoveries = UInt64(counts.fastRecoveries)
             }
             status.filteredPackets = engine.packetFilter?.drops.total ?? 0
             status.engineBusyTime = engine.load.busy

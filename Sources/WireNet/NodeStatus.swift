@@ -111,6 +111,10 @@ public struct NodeStatus: Sendable, CustomStringConvertible {
         public var lossRecovery: UInt64 = 0
         /// Tail loss probes that resent the last segment (RFC 8985 §7.3).
         public var tailLossProbe: UInt64 = 0
+        /// Retransmission timer expiries (events, not segments; Linux `TCPTimeouts`).
+        public var retransmissionTimeouts: UInt64 = 0
+        /// Loss recoveries entered (events; Linux `TCPSackRecovery`).
+        public var fastRecoveries: UInt64 = 0
 
         public init() {}
 

@@ -49,7 +49,8 @@ public struct TCPConfiguration: Sendable, Hashable {
     /// Negotiate selective acknowledgments (RFC 2018; Linux tcp_sack = 1) and use them for loss
     /// recovery (RFC 6675).
     public var selectiveAcknowledgments: Bool = true
-    /// The congestion-control algorithm (Linux's default is CUBIC, RFC 9438).
+    /// The congestion-control algorithm (Linux's default is CUBIC, RFC 9438). `.bbr` keeps its rate
+    /// under random loss (and paces); see `TCPCongestionControlAlgorithm`.
     public var congestionControl: TCPCongestionControlAlgorithm = .cubic
     /// In-order segments acknowledged at once at the start of a connection before delayed ACKs begin
     /// (Linux TCP_MAX_QUICKACKS = 16), so that the peer's slow start is not slowed by delayed ACKs.

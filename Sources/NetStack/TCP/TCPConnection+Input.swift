@@ -324,7 +324,8 @@ extension TCPConnection {
             sender.onAck(
                 ack: ack, oldUna: oldUna, sndMax: send.max, blocks: seg.sackBlocks, isDuplicate: false, now: now,
                 rtt: rto.smoothedRTT, canSendNewData: canSendNewData, echoedSendTime: echoedSendTime(seg, now: now),
-                rttSample: precise)
+                rttSample: precise, sndNxt: send.nxt)
+            retransmissions.fastRecoveries = sender.recoveries
             applyForwardRTODecision()
         }
         if sender.retransmitHeadDue { rttTimedSequence = nil }
@@ -347,7 +348,9 @@ extension TCPConnection {
         let wasDue = sender.retransmitHeadDue
         sender.onAck(
             ack: seg.ack, oldUna: send.una, sndMax: send.max, blocks: seg.sackBlocks, isDuplicate: isDuplicate,
-            now: now, rtt: rto.smoothedRTT, canSendNewData: canSendNewData, echoedSendTime: echoedSendTime(seg, now: now))
+            now: now, rtt: rto.smoothedRTT, canSendNewData: canSendNewData, echoedSendTime: echoedSendTime(seg, now: now),
+            sndNxt: send.nxt)
+        retransmissions.fastRecoveries = sender.recoveries
         applyForwardRTODecision()
         if sender.retransmitHeadDue && !wasDue {
             rttTimedSequence = nil  // Karn: the retransmitted segment must not be timed.

@@ -55,12 +55,16 @@ extension TCPConnection {
             sender.retransmitHeadDue = false
             if let segment = retransmissionOfHead(now: now) { return segment }
         }
-        if let segment = lossRecoveryRetransmission(now: now) { return segment }
+        // A pacing policy spaces loss-recovery retransmissions and new data (the pacing timer resumes
+        // them); the retransmission at SND.UNA, probes and ACKs are not held.
+        let paced = sender.pacingAllows(now: now)
+        if paced, let segment = lossRecoveryRetransmission(now: now) { return segment }
         if sender.tailLossProbeDue {
             sender.tailLossProbeDue = false
             if let segment = tailLossProbe(now: now) { return segment }
         }
-        if state != .timeWait, let segment = newDataSegment(now: now) { return segment }
+        if paced, state != .timeWait, let segment = newDataSegment(now: now) { return segment }
+        if paced { noteApplicationLimitedIfIdle() }
         if probeDue {
             probeDue = false
             if let segment = zeroWindowProbe(now: now) { return segment }
@@ -180,7 +184,8 @@ extension TCPConnection {
         guard length > 0 || control.contains(.fin) else { return nil }
         var segment = header(seq: send.una, control: control, now: now)
         segment.payloadLength = length
-        sender.didRetransmit(seq: send.una, length: length, sndMax: send.max, now: now)
+        sender.didRetransmit(seq: send.una, length: length, sndMax: send.max, now: now, outstanding: send.max - send.una)
+        sender.didTransmit(bytes: length, now: now)
         retransmissions.fastRetransmit += 1
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
         sender.armRecoveryProbe(now: now, smoothedRTT: rto.smoothedRTT, retransmitDeadline: retransmitDeadline)
@@ -200,7 +205,10 @@ extension TCPConnection {
         guard dataLength > 0 || control.contains(.fin) else { return nil }
         var segment = header(seq: seq, control: control, now: now)
         segment.payloadLength = dataLength
-        sender.didRetransmit(seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0), sndMax: send.max, now: now)
+        sender.didRetransmit(
+            seq: seq, length: dataLength + (control.contains(.fin) ? 1 : 0), sndMax: send.max, now: now,
+            outstanding: send.max - send.una)
+        sender.didTransmit(bytes: dataLength, now: now)
         retransmissions.lossRecovery += 1
         if retransmitDeadline == nil { retransmitDeadline = now + rto.current }
         if seq == send.una {
@@ -209,6 +217,17 @@ extension TCPConnection {
             sender.armRecoveryProbe(now: now, smoothedRTT: rto.smoothedRTT, retransmitDeadline: retransmitDeadline)
         }
         return segment
+    }
+
+    /// Nothing new to send although the congestion window has room: the application, not the path,
+    /// limits the rate (draft-cheng-iccrg-delivery-rate-estimation §3.4), as Linux's
+    /// `tcp_rate_check_app_limited`.
+    private mutating func noteApplicationLimitedIfIdle() {
+        guard sender.congestion.usesRateSamples, state.isSynchronized else { return }
+        let unsent = sendBufferStart + sendBuffer.count - send.max
+        guard unsent < effectiveMSS, send.nxt == send.max, !sender.inRecovery else { return }
+        guard sender.congestionRoom(una: send.una, sndNxt: send.nxt, sndMax: send.max) >= effectiveMSS else { return }
+        sender.noteApplicationLimited(inFlight: sender.pipe(una: send.una, sndNxt: send.nxt, sndMax: send.max))
     }
 
     /// Whether `newDataSegment` would produce a segment now.
@@ -281,7 +300,9 @@ extension TCPConnection {
         guard length > 0 || finSent else { return nil }
         var segment = header(seq: seq, control: control, now: now)
         segment.payloadLength = length
-        sender.didRetransmit(seq: seq, length: length + (finSent ? 1 : 0), sndMax: send.max, now: now)
+        sender.didRetransmit(
+            seq: seq, length: length + (finSent ? 1 : 0), sndMax: send.max, now: now, outstanding: send.max - send.una)
+        sender.didTransmit(bytes: length, now: now)
         retransmissions.tailLossProbe += 1
         return segment
     }
@@ -298,12 +319,14 @@ extension TCPConnection {
         segment.payloadLength = length
         let isNew = send.nxt == send.max
         if isNew {
-            sender.didSend(seq: send.nxt, length: length + (fin ? 1 : 0), now: now)
+            sender.didSend(seq: send.nxt, length: length + (fin ? 1 : 0), now: now, outstanding: send.max - send.una)
         } else {
             // Below SND.MAX: the go-back-N after a retransmission timeout.
-            sender.didRetransmit(seq: send.nxt, length: length + (fin ? 1 : 0), sndMax: send.max, now: now)
+            sender.didRetransmit(
+                seq: send.nxt, length: length + (fin ? 1 : 0), sndMax: send.max, now: now, outstanding: send.max - send.una)
             retransmissions.timeout += 1
         }
+        sender.didTransmit(bytes: length, now: now)
         send.nxt += length + (fin ? 1 : 0)
         if length > 0 && length < effectiveMSS { smallSegmentEnd = send.nxt }
         if isNew && !timestampsEnabled && rttTimedSequence == nil {

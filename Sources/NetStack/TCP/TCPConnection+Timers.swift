@@ -24,8 +24,11 @@ extension TCPConnection {
             // RFC 8985 §7.3: after sending the probe, the RTO (not the PTO) is armed.
             retransmitDeadline = now + rto.current
         }
+        // The pacing timer: the output path sends what waited for it.
+        _ = sender.pacingTimerExpired(now: now)
         // RFC 8985 §6.3: the reordering timer; what it marks lost is resent by the output path.
         _ = sender.reorderingTimerExpired(now: now, smoothedRTT: rto.smoothedRTT, una: send.una, sndMax: send.max)
+        retransmissions.fastRecoveries = sender.recoveries
         if receiver.ackPolicy.timerExpired(now: now) {
             ackNow = true
         }
@@ -105,6 +108,7 @@ extension TCPConnection {
         retransmitCount += 1
         // RFC 5681 §3.1 eq. 4 and the loss window; RFC 6298 §5.5 backoff; Karn's rule.
         sender.onRetransmissionTimeout(una: send.una, sndMax: send.max, consecutive: retransmitCount, now: now)
+        retransmissions.retransmissionTimeouts += 1
         rto.backOff()
         rttTimedSequence = nil
         // Go back N: resend from SND.UNA; ACKs up to SND.MAX remain acceptable.

@@ -379,7 +379,7 @@ public struct TCPConnection {
             earliest(
                 earliest(retransmitDeadline, sender.probeDeadline),
                 earliest(sender.reorderingDeadline, receiver.ackPolicy.deadline)),
-            earliest(keepaliveDeadline, closeDeadline))
+            earliest(earliest(keepaliveDeadline, closeDeadline), sender.pacingDeadline))
     }
 
     /// True when `nextSegment(now:)` would return something.

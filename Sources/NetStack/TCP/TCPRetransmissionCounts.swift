@@ -13,6 +13,11 @@ public struct TCPRetransmissionCounts: Hashable, Sendable {
     /// Tail loss probes that resent the last segment (RFC 8985 §7.3; a probe with new data is not a
     /// retransmission).
     public var tailLossProbe = 0
+    /// Retransmission timer expiries with data outstanding (events, not segments; Linux `TCPTimeouts`).
+    public var retransmissionTimeouts = 0
+    /// Loss recoveries entered on SACK, duplicate ACKs or RACK (events; Linux `TCPSackRecovery` +
+    /// `TCPRenoRecovery`).
+    public var fastRecoveries = 0
 
     public init() {}
 
@@ -24,5 +29,7 @@ public struct TCPRetransmissionCounts: Hashable, Sendable {
         lhs.fastRetransmit += rhs.fastRetransmit
         lhs.lossRecovery += rhs.lossRecovery
         lhs.tailLossProbe += rhs.tailLossProbe
+        lhs.retransmissionTimeouts += rhs.retransmissionTimeouts
+        lhs.fastRecoveries += rhs.fastRecoveries
     }
 }

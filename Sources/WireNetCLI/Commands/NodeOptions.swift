@@ -22,6 +22,24 @@ public enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendab
     }
 }
 
+/// The tunnel stack's TCP congestion control, as `--tcp-congestion-control` spells it.
+public enum CongestionControlChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// CUBIC (RFC 9438), the default.
+    case cubic
+    /// NewReno (RFC 5681, RFC 6582).
+    case newreno
+    /// A BBR-style model-based policy: paced, and holds its rate under random loss.
+    case bbr
+
+    var algorithm: TCPCongestionControlAlgorithm {
+        switch self {
+        case .cubic: return .cubic
+        case .newreno: return .newReno
+        case .bbr: return .bbr
+        }
+    }
+}
+
 /// A swift-log level, as `--log-level` spells it.
 public enum LogLevelChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
     // swift-log's levels, most verbose first.
@@ -44,6 +62,9 @@ struct NodeOptions: ParsableArguments {
     @Flag(help: "Turn off UDP receive coalescing (works around kernel GRO bugs).")
     var noGro = false
 
+    @Option(help: "TCP congestion control of the tunnel's connections: cubic, newreno or bbr (loss-tolerant, paced).")
+    var tcpCongestionControl: CongestionControlChoice = .cubic
+
     var nodeOptions: Node.Options {
         var options = Node.Options()
         options.transportBackend = transport.backend
@@ -54,6 +75,7 @@ struct NodeOptions: ParsableArguments {
         // The CLI forwards: what a host socket hands over goes on at once, as its host sockets do
         // (TCP_NODELAY, HostStream); the application at the far end already chose about Nagle.
         options.tcp.noDelay = true
+        options.tcp.congestionControl = tcpCongestionControl.algorithm
         return options
     }
 

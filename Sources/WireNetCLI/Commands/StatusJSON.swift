@@ -46,6 +46,8 @@ struct StatusJSON: Encodable {
     var tcpConnectionsByState: [String: Int]
     /// The stack's listener counters: SYN cookies, SYN-queue evictions, limit drops.
     var tcpListeners: NodeStatus.TCPListenerCounters
+    /// The stack's retransmitted segments by kind, with timeout and recovery events.
+    var tcpRetransmissions: [String: UInt64]
     var peers: [Peer]
     /// The rules' status lines, as `wirenet status` prints them.
     var forwarding: [String]
@@ -75,6 +77,11 @@ struct StatusJSON: Encodable {
         tcpConnections = status.tcpConnections
         tcpConnectionsByState = status.tcpConnectionsByState
         tcpListeners = status.tcpListenerCounters
+        let retransmissions = status.tcpRetransmissions
+        var counts = Dictionary(uniqueKeysWithValues: retransmissions.byKind.map { ($0.kind, $0.count) })
+        counts["retransmission_timeouts"] = retransmissions.retransmissionTimeouts
+        counts["fast_recoveries"] = retransmissions.fastRecoveries
+        tcpRetransmissions = counts
         peers = status.peers.map { peer in
             Peer(publicKey: peer.publicKey.description, hostName: peer.tailnet?.hostName, name: peer.tailnet?.name,
                  addresses: peer.tailnet?.addresses.map(\.description) ?? [], online: peer.tailnet?.online,

@@ -84,7 +84,7 @@ struct SACKBlockListTests {
         let nxt = SequenceNumber(1000)
         for offset in [1000, 5000, 3000] {
             _ = assembler.add(start: offset, end: offset + 500)
-            list.noteArrival(nxt + offset)
+            list.noteArrival(nxt + offset, rcvNxt: nxt, assembler: assembler)
         }
         let blocks = list.blocks(rcvNxt: nxt, assembler: assembler, limit: 4)
         #expect(blocks.map(\.left) == [4000, 6000, 2000])
@@ -93,13 +93,32 @@ struct SACKBlockListTests {
         #expect(r15.map(\.left) == [4000, 6000])
     }
 
+    @Test("RFC 2018 §4: after the first block come the most recently reported blocks, even when a run of segments extended the first")
+    func laterBlocksRepeatReportedOnes() {
+        var assembler = SegmentAssembler(maxRanges: 16)
+        var list = SACKBlockList()
+        let nxt = SequenceNumber(1000)
+        func arrive(_ offset: Int) {
+            _ = assembler.add(start: offset, end: offset + 500)
+            list.noteArrival(nxt + offset, rcvNxt: nxt, assembler: assembler)
+        }
+        // Blocks D (7000), A (1000), B (3000), C (5000) reported in that order, then three more segments
+        // extend C: each ACK's first block is C, and B and A — reported after D — follow it.
+        for offset in [7000, 1000, 3000, 5000, 5500, 6000] { arrive(offset) }
+        let blocks = list.blocks(rcvNxt: nxt, assembler: assembler, limit: 3)
+        #expect(blocks.map(\.left) == [6000, 4000, 2000])
+        #expect(blocks.map(\.right) == [7500, 4500, 2500])
+        // With room for a fourth, D follows.
+        #expect(list.blocks(rcvNxt: nxt, assembler: assembler, limit: 4).map(\.left) == [6000, 4000, 2000, 8000])
+    }
+
     @Test("RFC 2883 §4: a D-SACK is sent once, before the other blocks")
     func duplicateFirstAndOnce() {
         var assembler = SegmentAssembler(maxRanges: 16)
         var list = SACKBlockList()
         let nxt = SequenceNumber(1000)
         _ = assembler.add(start: 2000, end: 3000)
-        list.noteArrival(nxt + 2000)
+        list.noteArrival(nxt + 2000, rcvNxt: nxt, assembler: assembler)
         list.noteDuplicate(left: SequenceNumber(500), right: SequenceNumber(900))
         let r16 = list.blocks(rcvNxt: nxt, assembler: assembler, limit: 3)
         #expect(r16.map(\.left) == [500, 3000])

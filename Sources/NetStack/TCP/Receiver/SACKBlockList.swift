@@ -7,8 +7,14 @@ import Wire
 /// when ACKs are lost. A block always reports the whole contiguous range held, as the reassembly queue
 /// now sees it. RFC 2883 §4: a duplicate segment is reported once as the first block, followed by the
 /// block that contains it if there is one.
+///
+/// The list keeps one entry per *block*, most recently reported first (Linux's `selective_acks`,
+/// `tcp_sack_new_ofo_skb`): a run of segments extending one block moves that block to the front and
+/// leaves the others in their order, so that the blocks reported before it keep being repeated.
 struct SACKBlockList {
-    /// A sequence number inside each recently reported block, most recent first.
+    /// Blocks remembered: one more than an ACK with timestamps carries (Linux keeps 4).
+    static let remembered = TCPSACKBlocks.capacity
+    /// A sequence number inside each recently reported block, most recent first, one per block.
     private var recent: [SequenceNumber] = []
     /// A pending D-SACK: `[left, right)` of duplicate data received since the last ACK.
     private var duplicate: (left: SequenceNumber, right: SequenceNumber)? = nil
@@ -19,12 +25,22 @@ struct SACKBlockList {
     /// Whether an ACK sent now should carry SACK information even with an empty reassembly queue.
     var hasDuplicate: Bool { duplicate != nil }
 
-    /// Out-of-order data starting at `seq` arrived and is held: its block becomes the first.
-    mutating func noteArrival(_ seq: SequenceNumber) {
-        if recent.capacity == 0 { recent.reserveCapacity(TCPSACKBlocks.capacity + 1) }
-        recent.removeAll { $0 == seq }
+    /// Out-of-order data starting at `seq` arrived and is held (already added to `assembler`, whose
+    /// offsets are relative to `rcvNxt`): its block becomes the first, and any entry for the same block
+    /// (now merged with it) goes.
+    mutating func noteArrival(_ seq: SequenceNumber, rcvNxt: SequenceNumber, assembler: SegmentAssembler) {
+        if recent.capacity == 0 { recent.reserveCapacity(Self.remembered + 1) }
+        let offset = seq - rcvNxt
+        if let range = assembler.ranges.first(where: { $0.start <= offset && offset < $0.end }) {
+            recent.removeAll { old in
+                let o = old - rcvNxt
+                return range.start <= o && o < range.end
+            }
+        } else {
+            recent.removeAll { $0 == seq }
+        }
         recent.insert(seq, at: 0)
-        if recent.count > TCPSACKBlocks.capacity { recent.removeLast() }
+        if recent.count > Self.remembered { recent.removeLast() }
     }
 
     /// Data `[left, right)` that was already received arrived again (RFC 2883 §4).

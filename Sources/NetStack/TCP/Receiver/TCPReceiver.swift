@@ -40,7 +40,7 @@ struct TCPReceiver {
     }
 
     /// Records `length` bytes at `offset` from RCV.NXT (already trimmed to the window); `seq` is their
-    /// sequence number and `duplicatePrefix` how many bytes before them were trimmed as old.
+    /// sequence number.
     mutating func receive(
         seq: SequenceNumber, offset: Int, length: Int, rcvNxt: SequenceNumber, now: NetInstant
     ) -> Arrival {
@@ -51,7 +51,7 @@ struct TCPReceiver {
             return .refused
         }
         guard reassembly.add(start: offset, end: offset + length) else { return .refused }
-        if offset > 0 { sackBlocks.noteArrival(seq) }
+        if offset > 0 { sackBlocks.noteArrival(seq, rcvNxt: rcvNxt, assembler: reassembly) }
         let ready = reassembly.takeContiguousPrefix()
         if offset > 0 || hadHoles {
             return .stored(ready: ready, ackNow: ackPolicy.outOfOrderData(length: length))

@@ -6,6 +6,11 @@ public enum TCPCongestionControlAlgorithm: Sendable, Hashable {
     case cubic
     /// NewReno's congestion window rules (RFC 5681 §3, RFC 6582).
     case newReno
+    /// A model-based policy after BBR v1 (draft-cardwell-iccrg-bbr-congestion-control-00): paced at the
+    /// measured bottleneck bandwidth, a window of twice the bandwidth-delay product, and no reduction
+    /// for random loss. Holds its rate on lossy paths (Wi-Fi, mobile) where CUBIC cannot; does not yield
+    /// to loss-based flows on a shared bottleneck as CUBIC does, so it is not the default.
+    case bbr
 }
 
 /// A congestion-control policy: how the congestion window grows on acknowledgments and shrinks on
@@ -37,11 +42,13 @@ protocol CongestionPolicy {
 enum CongestionController: Hashable {
     case cubic(CubicCongestionControl)
     case newReno(NewRenoCongestionControl)
+    case bbr(BBRCongestionControl)
 
     init(_ algorithm: TCPCongestionControlAlgorithm, mss: Int) {
         switch algorithm {
         case .cubic: self = .cubic(CubicCongestionControl(mss: mss))
         case .newReno: self = .newReno(NewRenoCongestionControl(mss: mss))
+        case .bbr: self = .bbr(BBRCongestionControl(mss: mss))
         }
     }
 
@@ -49,6 +56,7 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic: .cubic
         case .newReno: .newReno
+        case .bbr: .bbr
         }
     }
 
@@ -56,6 +64,7 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic(let c): c.cwnd
         case .newReno(let c): c.cwnd
+        case .bbr(let c): c.cwnd
         }
     }
 
@@ -63,13 +72,42 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic(let c): c.ssthresh
         case .newReno(let c): c.ssthresh
+        case .bbr(let c): c.ssthresh
         }
+    }
+
+    /// Whether the policy is driven by delivery-rate samples (`onRateSample`).
+    var usesRateSamples: Bool {
+        if case .bbr = self { return true }
+        return false
+    }
+
+    /// The rate (bytes per second) the policy paces at; nil when it does not pace.
+    var pacingRate: Double? {
+        guard case .bbr(let c) = self, c.pacingRate > 0 else { return nil }
+        return c.pacingRate
+    }
+
+    /// One ACK's delivery-rate sample (for the policies that use them).
+    mutating func onRateSample(_ rs: RateSample, inFlight: Int, now: NetInstant) {
+        guard case .bbr(var c) = self else { return }
+        c.onRateSample(rs, inFlight: inFlight, now: now)
+        self = .bbr(c)
+    }
+
+    /// Recovery from a retransmission timeout ended (its recovery point was acknowledged). Only BBR
+    /// keeps state for it: the loss-based policies grow out of it by slow start.
+    mutating func onTimeoutRecoveryEnd() {
+        guard case .bbr(var c) = self else { return }
+        c.onRecoveryEnd()
+        self = .bbr(c)
     }
 
     mutating func updateMSS(_ mss: Int) {
         switch self {
         case .cubic(var c): c.updateMSS(mss); self = .cubic(c)
         case .newReno(var c): c.updateMSS(mss); self = .newReno(c)
+        case .bbr(var c): c.updateMSS(mss); self = .bbr(c)
         }
     }
 
@@ -77,6 +115,7 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic(var c): c.onAck(acked: acked, now: now, rtt: rtt); self = .cubic(c)
         case .newReno(var c): c.onAck(acked: acked, now: now, rtt: rtt); self = .newReno(c)
+        case .bbr(var c): c.onAck(acked: acked, now: now, rtt: rtt); self = .bbr(c)
         }
     }
 
@@ -84,6 +123,7 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic(var c): c.onCongestionEvent(flight: flight, now: now); self = .cubic(c)
         case .newReno(var c): c.onCongestionEvent(flight: flight, now: now); self = .newReno(c)
+        case .bbr(var c): c.onCongestionEvent(flight: flight, now: now); self = .bbr(c)
         }
     }
 
@@ -91,6 +131,7 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic(var c): c.onRecoveryEnd(); self = .cubic(c)
         case .newReno(var c): c.onRecoveryEnd(); self = .newReno(c)
+        case .bbr(var c): c.onRecoveryEnd(); self = .bbr(c)
         }
     }
 
@@ -98,6 +139,7 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic(var c): c.onRetransmissionTimeout(flight: flight, now: now); self = .cubic(c)
         case .newReno(var c): c.onRetransmissionTimeout(flight: flight, now: now); self = .newReno(c)
+        case .bbr(var c): c.onRetransmissionTimeout(flight: flight, now: now); self = .bbr(c)
         }
     }
 
@@ -106,6 +148,7 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic(var c): c.endSlowStart(); self = .cubic(c)
         case .newReno(var c): c.endSlowStart(); self = .newReno(c)
+        case .bbr(var c): c.endSlowStart(); self = .bbr(c)
         }
     }
 
@@ -114,6 +157,7 @@ enum CongestionController: Hashable {
         switch self {
         case .cubic(var c): c.undoReduction(factor: factor, limit: limit, restoringSlowStart: restoringSlowStart); self = .cubic(c)
         case .newReno(var c): c.undoReduction(factor: factor, limit: limit, restoringSlowStart: restoringSlowStart); self = .newReno(c)
+        case .bbr(var c): c.undoReduction(factor: factor, limit: limit, restoringSlowStart: restoringSlowStart); self = .bbr(c)
         }
     }
 }

@@ -21,6 +21,9 @@ struct RACK {
         var delivered: Bool
         /// Marked lost and not retransmitted since.
         var lost: Bool
+        /// The delivery state at the latest transmission (delivery-rate estimation, see
+        /// `DeliveryRateEstimator`).
+        var snapshot = DeliverySnapshot.zero
     }
 
     private(set) var records: [Record] = []
@@ -69,27 +72,44 @@ struct RACK {
 
     /// `[seq, end)` was sent at `now`: new data appends a record; a retransmission refreshes the
     /// records it covers (their `xmit_ts`, RFC 8985 §6.1) and clears their lost mark.
-    mutating func onSent(seq: SequenceNumber, end: SequenceNumber, now: NetInstant, retransmission: Bool) {
+    /// `snapshot` is the delivery state at this transmission.
+    mutating func onSent(
+        seq: SequenceNumber, end: SequenceNumber, now: NetInstant, retransmission: Bool,
+        snapshot: DeliverySnapshot = .zero
+    ) {
         guard seq < end else { return }
         if records.capacity == 0 { records.reserveCapacity(64) }
         if records.last.map({ !(seq < $0.end) }) ?? true {
             records.append(
-                Record(seq: seq, end: end, sentAt: now, previousSentAt: now, retransmitted: retransmission, delivered: false, lost: false))
+                Record(
+                    seq: seq, end: end, sentAt: now, previousSentAt: now, retransmitted: retransmission, delivered: false,
+                    lost: false, snapshot: snapshot))
             return
         }
         for i in records.indices where records[i].seq < end && seq < records[i].end {
             records[i].previousSentAt = records[i].sentAt
             records[i].sentAt = now
+            records[i].snapshot = snapshot
             records[i].retransmitted = true
             if records[i].lost { lostRecordCount -= 1 }
             records[i].lost = false
         }
     }
 
+    /// `onAck(una:scoreboard:now:echoedSendTime:rates:)` without delivery-rate accounting.
+    mutating func onAck(una: SequenceNumber, scoreboard: SACKScoreboard, now: NetInstant, echoedSendTime: NetInstant? = nil) {
+        var rates = DeliveryRateEstimator()
+        onAck(una: una, scoreboard: scoreboard, now: now, echoedSendTime: echoedSendTime, rates: &rates)
+    }
+
     /// An ACK moved SND.UNA to `una` with the SACK `scoreboard`: RFC 8985 §6.2 steps 1–3 for every
     /// newly delivered segment. `echoedSendTime` is when the segment whose timestamp the ACK echoes was
-    /// sent (RFC 7323 TSecr, to the millisecond), if known.
-    mutating func onAck(una: SequenceNumber, scoreboard: SACKScoreboard, now: NetInstant, echoedSendTime: NetInstant? = nil) {
+    /// sent (RFC 7323 TSecr, to the millisecond), if known. Each newly delivered segment is also counted
+    /// in `rates` (draft-cheng-iccrg-delivery-rate-estimation §3.3).
+    mutating func onAck(
+        una: SequenceNumber, scoreboard: SACKScoreboard, now: NetInstant, echoedSendTime: NetInstant? = nil,
+        rates: inout DeliveryRateEstimator
+    ) {
         var dropped = 0
         for i in records.indices {
             let r = records[i]
@@ -102,6 +122,7 @@ struct RACK {
             if !cumulative { records[i].delivered = true; records[i].lost = false }
             if cumulative { dropped = i + 1 }
             if r.delivered { continue }
+            rates.segmentDelivered(bytes: r.end - r.seq, snapshot: r.snapshot, sentAt: r.sentAt, retransmitted: r.retransmitted, now: now)
             deliver(Self.deliveredTransmission(of: r, echoedSendTime: echoedSendTime), now: now)
         }
         if dropped > 0 { records.removeFirst(dropped) }

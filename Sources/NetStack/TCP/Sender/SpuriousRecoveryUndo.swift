@@ -85,7 +85,8 @@ struct SpuriousRecoveryUndo {
         let episode = episodes.remove(at: i)
         for j in i..<episodes.count {
             episodes[j].before.undoReduction(factor: episode.reduction, upTo: episode.before, restoringSlowStart: true)
-            episodes[j].windowAfter = Int(Double(episodes[j].windowAfter) * episode.reduction)
+            // Clamped: Double(Int.max) rounds up past Int.max.
+            episodes[j].windowAfter = Int(Swift.min(Double(episodes[j].windowAfter) * episode.reduction, Double(Int.max / 2)))
         }
         undone += 1
         return (episode, i == episodes.count)

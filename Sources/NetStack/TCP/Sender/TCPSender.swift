@@ -46,6 +46,13 @@ struct TCPSender {
     private(set) var tailLossProbes = 0
 
     var congestion: CongestionController
+    /// Delivery-rate estimation (draft-cheng-iccrg-delivery-rate-estimation) for the policies driven by
+    /// rate samples (BBR).
+    private(set) var rates = DeliveryRateEstimator()
+    /// Spaces transmissions at the policy's pacing rate, if it has one.
+    private(set) var pacer = Pacer()
+    /// When the pacer lets the next segment go, while output waits for it; nil otherwise.
+    private(set) var pacingDeadline: NetInstant? = nil
     /// RFC 9406: HyStart++ ends the initial slow start when the RTT grows.
     private(set) var hyStart = HyStartPlusPlus()
     /// RFC 5682: F-RTO, spurious retransmission timeouts.
@@ -111,12 +118,15 @@ struct TCPSender {
 
     /// Processes an acceptable ACK (SND.UNA ≤ SEG.ACK ≤ SND.MAX). `oldUna` is SND.UNA before it;
     /// `isDuplicate` says whether it meets RFC 5681 §2's duplicate-ACK definition (used without SACK);
-    /// `flight` is SND.MAX − old SND.UNA.
+    /// `flight` is SND.MAX − old SND.UNA. `sndNxt` (SND.MAX if not given) is where sending resumes.
     mutating func onAck(
         ack: SequenceNumber, oldUna: SequenceNumber, sndMax: SequenceNumber, blocks: TCPSACKBlocks,
         isDuplicate: Bool, now: NetInstant, rtt: Int64?, canSendNewData: Bool = false,
-        echoedSendTime: NetInstant? = nil, rttSample: Int64? = nil
+        echoedSendTime: NetInstant? = nil, rttSample: Int64? = nil, sndNxt: SequenceNumber? = nil
     ) {
+        // The rate sample goes to the policy after the recovery decisions below (BBR conserves packets
+        // from the ACK that starts recovery).
+        defer { feedRateSample(una: ack, sndNxt: sndNxt ?? sndMax, sndMax: sndMax, now: now) }
         let advanced = ack - oldUna
         let flight = sndMax - oldUna
         outstandingSegments = (sndMax - ack) / mss
@@ -129,9 +139,12 @@ struct TCPSender {
             if let d = update.duplicate { undo.duplicateSacked(left: d.left, right: d.right) }
             rack.updateReorderingWindow(duplicateSack: update.duplicate != nil, una: ack, sndNxt: sndMax)
             scoreboard.advance(to: ack)
-            rack.onAck(una: ack, scoreboard: scoreboard, now: now, echoedSendTime: echoedSendTime)
+            rack.onAck(una: ack, scoreboard: scoreboard, now: now, echoedSendTime: echoedSendTime, rates: &rates)
             detectRACKLosses(now: now, smoothedRTT: rtt)
             if inRecovery { detectLostRetransmissions(una: ack) }
+        } else if congestion.usesRateSamples {
+            // Without SACK the records serve delivery-rate estimation only (cumulative deliveries).
+            rack.onAck(una: ack, scoreboard: scoreboard, now: now, echoedSendTime: echoedSendTime, rates: &rates)
         }
         if advanced > 0 {
             duplicateAcks = 0
@@ -139,6 +152,7 @@ struct TCPSender {
             if recoveringFromTimeout, recoveryPoint.map({ ack >= $0 }) ?? true {
                 recoveringFromTimeout = false
                 rack.recoveryEnded()
+                congestion.onTimeoutRecoveryEnd()
             }
             if highRetransmitted < ack { highRetransmitted = ack }
             if inRecovery, let point = recoveryPoint {
@@ -239,7 +253,7 @@ struct TCPSender {
         recoveries += 1
         // RFC 6675 §5 step 4.2 / RFC 5681 eq. 4: ssthresh from FlightSize, cwnd = ssthresh.
         congestion.onCongestionEvent(flight: flight, now: now)
-        undo.reduced(to: congestion.ssthresh)
+        undo.reduced(to: reducedWindow)
         retransmitHeadDue = true
         highRetransmitted = una
         renoDelivered = sackEnabled ? 0 : Swift.min(duplicateAcks * mss, flight)
@@ -281,7 +295,12 @@ struct TCPSender {
             return
         }
         let previous = episode.before
-        if previous.cwnd > congestion.cwnd || previous.ssthresh > congestion.ssthresh { congestion = previous }
+        if congestion.usesRateSamples {
+            // A model-based policy keeps what it measured since; only its window comes back.
+            congestion.undoReduction(factor: episode.reduction, upTo: previous)
+        } else if previous.cwnd > congestion.cwnd || previous.ssthresh > congestion.ssthresh {
+            congestion = previous
+        }
         // The episode was reordering, not loss: tolerate that much reordering from now on, and let the
         // next real loss start recovery at once.
         let degree = sackedAtEntry / mss + 1
@@ -295,6 +314,10 @@ struct TCPSender {
             rack.recoveryEnded()
         }
     }
+
+    /// The window an episode reduced to, for undoing it by the same factor: ssthresh for the loss-based
+    /// policies; BBR keeps no ssthresh (unbounded) and reduces on the next rate sample, so its factor is 1.
+    private var reducedWindow: Int { congestion.usesRateSamples ? congestion.cwnd : congestion.ssthresh }
 
     /// With SACK, once reordering was seen, RACK's marks are the only loss detection (RFC 8985 §6.2
     /// replaces RFC 6675 §4 IsLost() then): DupThresh SACKed segments above a hole prove nothing when
@@ -340,6 +363,42 @@ struct TCPSender {
         guard let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
         else { return false }
         return seq < boundary && !scoreboard.covers(left: seq, right: seq + 1)
+    }
+
+    /// Hands the ACK's delivery-rate sample, if any, to a policy that uses them.
+    private mutating func feedRateSample(una: SequenceNumber, sndNxt: SequenceNumber, sndMax: SequenceNumber, now: NetInstant) {
+        guard congestion.usesRateSamples, let rs = rates.finishAck(now: now) else { return }
+        congestion.onRateSample(rs, inFlight: pipe(una: una, sndNxt: sndNxt, sndMax: sndMax), now: now)
+    }
+
+    /// The application had nothing more to send while the window had room (draft-cheng-iccrg-delivery-
+    /// rate-estimation §3.4): rate samples until `inFlight` is delivered do not show the path's rate.
+    mutating func noteApplicationLimited(inFlight: Int) {
+        guard congestion.usesRateSamples else { return }
+        rates.applicationLimited(inFlight: inFlight)
+    }
+
+    // MARK: Pacing
+
+    /// Whether a paced segment (new data or a loss-recovery retransmission) may leave at `now`. When it
+    /// may not, the pacing timer is armed for the departure time.
+    mutating func pacingAllows(now: NetInstant) -> Bool {
+        guard congestion.pacingRate != nil, !pacer.allows(now: now) else { return true }
+        pacingDeadline = pacer.nextDeparture
+        return false
+    }
+
+    /// `bytes` of data left at `now`: the pacer schedules the next departure.
+    mutating func didTransmit(bytes: Int, now: NetInstant) {
+        guard let rate = congestion.pacingRate else { return }
+        pacer.sent(bytes: bytes, now: now, rate: rate, mss: mss)
+    }
+
+    /// The pacing timer fired: output may resume. Returns whether it was due.
+    mutating func pacingTimerExpired(now: NetInstant) -> Bool {
+        guard let d = pacingDeadline, d <= now else { return false }
+        pacingDeadline = nil
+        return true
     }
 
     // MARK: Transmission
@@ -413,9 +472,14 @@ struct TCPSender {
     }
 
     /// A retransmission of `[seq, seq + length)` was sent while SND.MAX was `sndMax`.
-    mutating func didRetransmit(seq: SequenceNumber, length: Int, sndMax: SequenceNumber, now: NetInstant) {
+    /// `outstanding` is SND.MAX − SND.UNA before it (0 restarts the delivery-rate intervals).
+    mutating func didRetransmit(
+        seq: SequenceNumber, length: Int, sndMax: SequenceNumber, now: NetInstant, outstanding: Int = 1
+    ) {
         let end = seq + length
-        if sackEnabled { rack.onSent(seq: seq, end: end, now: now, retransmission: true) }
+        if sackEnabled || congestion.usesRateSamples {
+            rack.onSent(seq: seq, end: end, now: now, retransmission: true, snapshot: snapshot(now: now, outstanding: outstanding))
+        }
         if highRetransmitted < end { highRetransmitted = end }
         undo.retransmitted(seq: seq, length: length)
         retransmittedSegments += 1
@@ -427,9 +491,19 @@ struct TCPSender {
     }
 
     /// New data `[seq, seq + length)` was sent (RFC 8985 §6.1: its transmission time).
-    mutating func didSend(seq: SequenceNumber, length: Int, now: NetInstant) {
+    /// `outstanding` is SND.MAX − SND.UNA before it (0 restarts the delivery-rate intervals).
+    mutating func didSend(seq: SequenceNumber, length: Int, now: NetInstant, outstanding: Int = 1) {
         forwardRTO.didSendNewSegment()
-        if sackEnabled { rack.onSent(seq: seq, end: seq + length, now: now, retransmission: false) }
+        if sackEnabled || congestion.usesRateSamples {
+            rack.onSent(
+                seq: seq, end: seq + length, now: now, retransmission: false, snapshot: snapshot(now: now, outstanding: outstanding))
+        }
+    }
+
+    /// The delivery state to record with a transmission, for the policies that use rate samples.
+    private mutating func snapshot(now: NetInstant, outstanding: Int) -> DeliverySnapshot {
+        guard congestion.usesRateSamples else { return .zero }
+        return rates.snapshot(now: now, inFlight: outstanding)
     }
 
     /// Where to resume sending after a timeout's go-back-N at `seq` (RFC 6675 §5.1: SACKed data need not
@@ -517,7 +591,7 @@ struct TCPSender {
         // A new episode; a backed-off timeout continues the previous one.
         if consecutive <= 1 { undo.begin(una: una, sndMax: sndMax, before: congestion, fromTimeout: true) }
         congestion.onRetransmissionTimeout(flight: sndMax - una, now: now)
-        if consecutive <= 1 { undo.reduced(to: congestion.ssthresh) }
+        if consecutive <= 1 { undo.reduced(to: reducedWindow) }
         timeouts += 1
         hyStart.stop()
         forwardRTO.timeout(sndMax: sndMax, consecutive: consecutive)
