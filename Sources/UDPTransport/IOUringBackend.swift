@@ -130,6 +130,17 @@ final class IOUringBackend {
         }
     }
 
+    /// True when ``receive(into:timeout:)`` has something to return or to do that
+    /// ``pollDescriptor`` does not show: completions an earlier `send` or `makeSendBuffer`
+    /// collected (datagrams, error reports, a wake-up), datagrams left over from a full batch,
+    /// requests not submitted yet, or a receive that ended for want of buffers and is re-armed
+    /// once the caller's batch comes back. The ring's descriptor is readable only while
+    /// completions wait in the completion queue; these wait in user space.
+    var hasPendingInput: Bool {
+        !core.inbound.isEmpty || !core.errorReports.isEmpty || woken || receiveFailure != nil
+            || (!receiveArmed && !closing) || wirenet_uring_pending(ring) > 0
+    }
+
     private func submitQueued() {
         guard wirenet_uring_pending(ring) > 0 else { return }
         core.statistics.systemCalls += 1
