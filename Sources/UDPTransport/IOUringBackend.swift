@@ -85,9 +85,14 @@ final class IOUringBackend {
         completions = .allocate(capacity: Self.completionBatch)
         resendSlots = .allocate(capacity: SegmentationPlan.maximumSegments)
 
+        // Queued, not submitted: a request belongs to the thread that submits it, and the kernel
+        // posts its completions from that thread's task work. Submitted here, the multishot
+        // receive would complete on the thread that opened the transport (a Swift concurrency
+        // thread, woken by the kernel for every arriving batch, or, once it exited, the kernel's
+        // fallback worker 1 jiffy later, which cancels the request); the loop thread's first
+        // operation submits them instead.
         armReceive()
         armWake()
-        _ = wirenet_uring_submit(ring)
     }
 
     deinit {
