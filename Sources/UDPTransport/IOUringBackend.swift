@@ -85,9 +85,14 @@ final class IOUringBackend {
         completions = .allocate(capacity: Self.completionBatch)
         resendSlots = .allocate(capacity: SegmentationPlan.maximumSegments)
 
+        // Queued, not submitted: a request belongs to the thread that submits it, and the kernel
+        // posts its completions from that thread's task work. Submitted here, the multishot
+        // receive would complete on the thread that opened the transport (a Swift concurrency
+        // thread, woken by the kernel for every arriving batch, or, once it exited, the kernel's
+        // fallback worker 1 jiffy later, which cancels the request); the loop thread's first
+        // operation submits them instead.
         armReceive()
         armWake()
-        _ = wirenet_uring_submit(ring)
     }
 
     deinit {
@@ -128,6 +133,17 @@ final class IOUringBackend {
             wirenet_uring_prep_sendmsg(ring, core.socket.descriptor, slots.header(slot),
                                        Tag.send.rawValue << 56 | UInt64(slot))
         }
+    }
+
+    /// True when ``receive(into:timeout:)`` has something to return or to do that
+    /// ``pollDescriptor`` does not show: completions an earlier `send` or `makeSendBuffer`
+    /// collected (datagrams, error reports, a wake-up), datagrams left over from a full batch,
+    /// requests not submitted yet, or a receive that ended for want of buffers and is re-armed
+    /// once the caller's batch comes back. The ring's descriptor is readable only while
+    /// completions wait in the completion queue; these wait in user space.
+    var hasPendingInput: Bool {
+        !core.inbound.isEmpty || !core.errorReports.isEmpty || woken || receiveFailure != nil
+            || (!receiveArmed && !closing) || wirenet_uring_pending(ring) > 0
     }
 
     private func submitQueued() {

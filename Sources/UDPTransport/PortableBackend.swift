@@ -89,9 +89,20 @@ final class PortableBackend {
 
     // MARK: Receiving
 
+    /// Datagrams or error reports read but not delivered (more than the last batch held), or a
+    /// wake-up taken from the waker: ``pollDescriptor`` does not show them.
+    var hasPendingInput: Bool { !core.inbound.isEmpty || !core.errorReports.isEmpty || woken }
+
     func receive(into batch: inout ReceiveBatch, timeout: Duration?) throws(Errno) {
         recycle(&batch)
         try receiveAvailable()
+        if timeout == .zero && core.inbound.isEmpty && core.errorReports.isEmpty && !woken {
+            // A caller that waits on `pollDescriptor` itself calls with a zero timeout: take a
+            // wake-up here, or the level-triggered eventfd keeps the epoll set readable and that
+            // caller's every wait returns at once.
+            core.statistics.systemCalls += 1
+            woken = waker.drain()
+        }
         if core.inbound.isEmpty && core.errorReports.isEmpty && !woken && timeout != .zero {
             let deadline = timeout.map { ContinuousClock.now + $0 }
             repeat {

@@ -22,7 +22,8 @@ import Glibc
 ///
 /// Other threads hand the loop work and then call ``waker``'s ``Waker/wake()``. An engine that
 /// waits on more than the transport can poll ``pollDescriptor`` instead and call `receive` with
-/// a zero timeout when it is readable.
+/// a zero timeout when it is readable — but only when ``hasPendingInput`` is false: what the
+/// transport already holds in user space does not make the descriptor readable.
 ///
 /// Two backends do the I/O (``Backend``): io_uring (multishot `recvmsg` over a provided-buffer
 /// ring, batched `sendmsg`) and the portable `recvmmsg`/`sendmmsg` path. Both use UDP GSO to send
@@ -109,15 +110,31 @@ public final class UDPTransport {
     /// Counters since the transport was opened (frozen at their last values after ``close()``).
     public var statistics: Statistics { core?.statistics ?? lastStatistics }
 
-    /// A descriptor that becomes readable when ``receive(into:timeout:)`` has something to
-    /// return: the io_uring ring, or an epoll set of the socket and the waker. -1 after ``close()``.
-    /// Every operation returns with its receive and wake-up requests submitted, so it is safe to
-    /// poll this descriptor after any of them.
+    /// A descriptor that becomes readable when the kernel has something for
+    /// ``receive(into:timeout:)``: the io_uring ring (a completion waits), or an epoll set of the
+    /// socket and the waker. -1 after ``close()``. Before waiting on it, check
+    /// ``hasPendingInput``: what an earlier call already took from the kernel does not make it
+    /// readable.
     public var pollDescriptor: CInt {
         switch state {
         case .ioUring(let backend): backend.pollDescriptor
         case .portable(let backend): backend.pollDescriptor
         case .closed: -1
+        }
+    }
+
+    /// True when ``receive(into:timeout:)`` has something to return, or to do, that
+    /// ``pollDescriptor`` does not show, so a caller must call it (with a zero timeout) rather than
+    /// wait on the descriptor: datagrams, error reports or a wake-up that an earlier call took from
+    /// the kernel — io_uring's ``send(_:)`` and ``makeSendBuffer()`` collect every completion that
+    /// is ready, receives included, and a batch takes at most its capacity of what arrived — or,
+    /// with io_uring, a receive that ran out of buffers and is re-armed once the last batch is back.
+    /// Waiting on the descriptor while this is true sleeps until something else arrives.
+    public var hasPendingInput: Bool {
+        switch state {
+        case .ioUring(let backend): backend.hasPendingInput
+        case .portable(let backend): backend.hasPendingInput
+        case .closed: false
         }
     }
 

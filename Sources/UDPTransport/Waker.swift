@@ -24,9 +24,12 @@ extension UDPTransport {
         }
 
         /// Clears pending wake-ups (portable backend; the io_uring backend reads via the ring).
-        func drain() {
+        /// Returns true when there was one.
+        @discardableResult
+        func drain() -> Bool {
             var value: UInt64 = 0
-            _ = try? SystemCall.run { read(descriptor, &value, 8) }
+            guard case .done(let count)? = try? SystemCall.run({ read(descriptor, &value, 8) }) else { return false }
+            return count == 8
         }
     }
 }

@@ -191,17 +191,8 @@ public final class Node: Service, Sendable {
             backend = try KernelTUN(name: name, mtu: configuration.mtu, addresses: configuration.addresses, configure: configure)
         }
 
-        // A loop that also polls other descriptors — a tailnet node's DERP relay sockets, a kernel
-        // TUN device — waits in poll(); with the io_uring backend that wait woke late for UDP
-        // (direct paths crawled at ~100 KB/s in perf/derp/run.sh; over a TUN device a datagram
-        // from the peer waited for the next packet from the host, seconds for a UDP echo, and TCP
-        // downloads stalled: NodeInteropTests on the kernelTUN backend), so "automatic" means the
-        // portable backend there until that is fixed.
-        let pollsOtherDescriptors = tailnet != nil || backend.pollDescriptor >= 0
-        let transportBackend: UDPTransport.Backend =
-            pollsOtherDescriptors && options.transportBackend == .automatic ? .portable : options.transportBackend
         var transport = UDPTransport.Configuration(
-            port: configuration.listenPort ?? 0, backend: transportBackend,
+            port: configuration.listenPort ?? 0, backend: options.transportBackend,
             gso: options.segmentationOffload, gro: options.receiveCoalescing)
         transport.sendBufferSize = configuration.mtu + 64
         var settings = Engine.Settings(mtu: configuration.mtu, transport: transport)

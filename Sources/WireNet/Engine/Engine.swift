@@ -247,7 +247,11 @@ final class Engine: @unchecked Sendable {
             let deadline = earliest(earliest(deviceDeadline, backend.nextDeadline(now: now)), pathsDeadline)
             var timeout: Duration? = deadline.map { $0.since(now) }
             parked.store(true, ordering: .sequentiallyConsistent)
-            if backendHasMore || workQueued.load(ordering: .sequentiallyConsistent) { timeout = .zero }
+            // What the transport already took from the kernel (this turn's send collects receive
+            // completions too) does not make its poll descriptor readable: collect it first.
+            if backendHasMore || workQueued.load(ordering: .sequentiallyConsistent) || transport.hasPendingInput {
+                timeout = .zero
+            }
             let waitStart = clock.now()
 
             let polled = backend.pollDescriptor >= 0 || paths != nil || !hostPollSources.isEmpty

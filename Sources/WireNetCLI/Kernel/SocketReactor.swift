@@ -12,11 +12,11 @@ import WireNet
 /// A reactor ``driven(by:)`` a node has no thread of its own: the node's loop thread waits on its
 /// epoll instance together with the tunnel's UDP socket and runs the waiters itself, so that a chunk
 /// read from a host socket could go into the tunnel's stack without waking another thread (issue
-/// 13). The forwarders do not use it yet: with it, `wirenet up --serve` stalled round trips and
-/// connection set-ups for 200–400 ms (a TCP retransmission timeout) in perf/run.sh rows a and b
-/// (perf/results/2026-12-02T0617Z.md), most likely a wake-up the loop misses while it waits in
-/// `ppoll` instead of in io_uring (the wait tailnet nodes use too); the cause is not found yet (not
-/// the unsubmitted wake-up read fixed in the io_uring transport since: the stall remained with it).
+/// 13). The forwarders do not use it: with it, `wirenet up --serve` first stalled round trips and
+/// set-ups for 200–400 ms (perf/results/2026-12-02T0617Z.md) — the loop waited on the io_uring ring
+/// with datagrams the turn's `send` had already collected, fixed since (`UDPTransport.hasPendingInput`)
+/// — and without the stall it measured no better than this reactor's thread
+/// (perf/results/2026-12-02T1038Z-ab.md: some ratios to Linux better, some worse, within the spread).
 ///
 /// Sockets are non-blocking, and callers try the system call first and wait only after `EAGAIN`, so
 /// a busy connection rarely involves the reactor. Each registration is armed one-shot

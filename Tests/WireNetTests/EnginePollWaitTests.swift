@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NetTestSupport
+import Testing
+@testable import WireNet
+
+/// A loop that waits on more than its UDP transport — a tailnet node's relay connections, a kernel
+/// TUN device, host sockets (``Node/addLoopPollSource(_:onReadable:)``) — waits in `ppoll` on the
+/// transport's descriptor and those, not inside the transport; since the transport reports what it
+/// already holds (`UDPTransport.hasPendingInput`, tested in UDPTransportTests), such nodes use
+/// io_uring too. This runs that wait end to end with both transports.
+@Suite("Engine waiting in ppoll", .serialized)
+struct EnginePollWaitTests {
+    /// Both loops wait in `ppoll` (an idle descriptor added to each), TCP's own timers are pushed
+    /// out of reach, and what else wakes a loop (WireGuard's timers) comes seconds apart: a datagram
+    /// left waiting with nothing else to wake the loop shows as a transfer or exchange that takes
+    /// seconds instead of milliseconds. (Here the tasks' reads and writes wake the loops too, which
+    /// hid the lost wake-ups of the io_uring transport: this passed before they were fixed.)
+    @Test(.timeLimit(.minutes(2)), arguments: [UDPTransportChoice.ioUring, .portable])
+    func transfersAndExchangesNeverWaitForAnUnrelatedWakeUp(transport: UDPTransportChoice) async throws {
+        var options = Node.Options()
+        options.transportBackend = transport.backend
+        options.tcp.delayedAckTimeout = .seconds(300)
+        options.tcp.minimumRTO = .seconds(300)
+        options.tcp.maximumRTO = .seconds(600)
+        options.tcp.noDelay = true
+        let pair = try await NodePair.start(options: options)
+        // The read end of a pipe nobody writes to: never readable.
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        let (idle, writeEnd) = (ends[0], ends[1])
+        defer { Task { await pair.close(); close(idle); close(writeEnd) } }
+        try pair.server.addLoopPollSource(idle) {}
+        try pair.client.addLoopPollSource(idle) {}
+
+        let listener = try await pair.server.listen(tcp: 9200)
+        let size = 4 << 20
+        let rounds = 200
+        // The server takes `size` bytes, answers with their digest and sends `size` bytes back,
+        // then answers `rounds` requests.
+        let serverTask = Task {
+            guard let stream = try await listener.accept() else { return 0 }
+            var digest = SHA256Digest()
+            var received = 0
+            while received < size, let chunk = try await stream.read(maximumLength: size - received) {
+                digest.update(chunk)
+                received += chunk.count
+            }
+            try await stream.write(digest.finish())
+            var source = PatternSource(seed: 7)
+            var sent = 0
+            while sent < size {
+                let chunk = source.next(min(100_000, size - sent))
+                try await stream.write(chunk)
+                sent += chunk.count
+            }
+            var served = 0
+            while served < rounds {
+                var request: [UInt8] = []
+                while request.count < 64 {
+                    guard let chunk = try await stream.read(maximumLength: 64 - request.count) else { return served }
+                    request += chunk
+                }
+                try await stream.write(Array(request.reversed()))
+                served += 1
+            }
+            stream.close()
+            return served
+        }
+
+        let started = ContinuousClock.now
+        let stream = try await pair.client.dial(tcp: NodePair.serverAddress, port: 9200)
+        var source = PatternSource(seed: 42)
+        var sentDigest = SHA256Digest()
+        var sent = 0
+        while sent < size {
+            let chunk = source.next(min(100_000, size - sent))
+            sentDigest.update(chunk)
+            try await stream.write(chunk)
+            sent += chunk.count
+        }
+        var reply: [UInt8] = []
+        while reply.count < 32, let chunk = try await stream.read(maximumLength: 32 - reply.count) { reply += chunk }
+        #expect(reply == sentDigest.finish(), "the server's digest of what it received")
+        let uploaded = ContinuousClock.now
+
+        var expected = PatternSource(seed: 7)
+        var expectedDigest = SHA256Digest()
+        var receivedDigest = SHA256Digest()
+        var received = 0
+        while received < size, let chunk = try await stream.read(maximumLength: size - received) {
+            receivedDigest.update(chunk)
+            expectedDigest.update(expected.next(chunk.count))
+            received += chunk.count
+        }
+        #expect(received == size)
+        #expect(receivedDigest.finish() == expectedDigest.finish(), "what the server sent back")
+        let downloaded = ContinuousClock.now
+
+        for round in 0..<rounds {
+            let request = (0..<64).map { UInt8(truncatingIfNeeded: $0 &+ round) }
+            try await stream.write(request)
+            var answer: [UInt8] = []
+            while answer.count < 64 {
+                guard let chunk = try await stream.read(maximumLength: 64 - answer.count) else { break }
+                answer += chunk
+            }
+            #expect(answer == Array(request.reversed()), "round \(round)")
+        }
+        #expect(try await serverTask.value == rounds)
+        let finished = ContinuousClock.now
+        // Milliseconds to a second or two each (debug build, loaded machine); one datagram left
+        // waiting costs seconds.
+        #expect(uploaded - started < .seconds(15), "upload of \(size) bytes took \(uploaded - started)")
+        #expect(downloaded - uploaded < .seconds(15), "download of \(size) bytes took \(downloaded - uploaded)")
+        #expect(finished - downloaded < .seconds(10), "\(rounds) exchanges took \(finished - downloaded)")
+        stream.close()
+        listener.close()
+    }
+}
