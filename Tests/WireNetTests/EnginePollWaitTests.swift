@@ -19,13 +19,7 @@ struct EnginePollWaitTests {
     /// hid the lost wake-ups of the io_uring transport: this passed before they were fixed.)
     @Test(.timeLimit(.minutes(2)), arguments: [UDPTransportChoice.ioUring, .portable])
     func transfersAndExchangesNeverWaitForAnUnrelatedWakeUp(transport: UDPTransportChoice) async throws {
-        var options = Node.Options()
-        options.transportBackend = transport.backend
-        options.tcp.delayedAckTimeout = .seconds(300)
-        options.tcp.minimumRTO = .seconds(300)
-        options.tcp.maximumRTO = .seconds(600)
-        options.tcp.noDelay = true
-        let pair = try await NodePair.start(options: options)
+        let pair = try await NodePair.start(options: .withoutTCPTimerRescue(transport: transport))
         // The read end of a pipe nobody writes to: never readable.
         var ends: [Int32] = [-1, -1]
         try #require(pipe(&ends) == 0)
@@ -55,16 +49,8 @@ struct EnginePollWaitTests {
                 try await stream.write(chunk)
                 sent += chunk.count
             }
-            var served = 0
-            while served < rounds {
-                var request: [UInt8] = []
-                while request.count < 64 {
-                    guard let chunk = try await stream.read(maximumLength: 64 - request.count) else { return served }
-                    request += chunk
-                }
-                try await stream.write(Array(request.reversed()))
-                served += 1
-            }
+            let served = try await ReversedEcho.serve(stream, rounds: rounds)
+            guard served == rounds else { return served }
             stream.close()
             return served
         }
@@ -98,16 +84,7 @@ struct EnginePollWaitTests {
         #expect(receivedDigest.finish() == expectedDigest.finish(), "what the server sent back")
         let downloaded = ContinuousClock.now
 
-        for round in 0..<rounds {
-            let request = (0..<64).map { UInt8(truncatingIfNeeded: $0 &+ round) }
-            try await stream.write(request)
-            var answer: [UInt8] = []
-            while answer.count < 64 {
-                guard let chunk = try await stream.read(maximumLength: 64 - answer.count) else { break }
-                answer += chunk
-            }
-            #expect(answer == Array(request.reversed()), "round \(round)")
-        }
+        try await ReversedEcho.exchange(stream, rounds: rounds)
         #expect(try await serverTask.value == rounds)
         let finished = ContinuousClock.now
         // Milliseconds to a second or two each (debug build, loaded machine); one datagram left

@@ -12,28 +12,14 @@ struct NodeRequestResponseTests {
     /// that never wake the engine).
     @Test(.timeLimit(.minutes(1)), arguments: [UDPTransportChoice.ioUring, .portable])
     func everyReadCompletesWithoutWakingTheEngine(transport: UDPTransportChoice) async throws {
-        var options = Node.Options()
-        options.transportBackend = transport.backend
-        options.tcp.delayedAckTimeout = .seconds(300)
-        options.tcp.minimumRTO = .seconds(300)
-        options.tcp.maximumRTO = .seconds(600)
-        options.tcp.noDelay = true
-        let pair = try await NodePair.start(options: options)
+        let pair = try await NodePair.start(options: .withoutTCPTimerRescue(transport: transport))
         defer { Task { await pair.close() } }
         let listener = try await pair.server.listen(tcp: 9100)
         let rounds = 300
         let serverTask = Task {
             guard let stream = try await listener.accept() else { return 0 }
-            var served = 0
-            while served < rounds {
-                var request: [UInt8] = []
-                while request.count < 64 {
-                    guard let chunk = try await stream.read(maximumLength: 64 - request.count) else { return served }
-                    request += chunk
-                }
-                try await stream.write(Array(request.reversed()))
-                served += 1
-            }
+            let served = try await ReversedEcho.serve(stream, rounds: rounds)
+            guard served == rounds else { return served }
             // Messages that are buffered before the client reads them.
             for message in 0..<3 {
                 try await stream.write([UInt8](repeating: UInt8(message), count: 10))
@@ -46,17 +32,7 @@ struct NodeRequestResponseTests {
 
         let stream = try await pair.client.dial(tcp: NodePair.serverAddress, port: 9100)
         let started = ContinuousClock.now
-        for round in 0..<rounds {
-            let request = (0..<64).map { UInt8(truncatingIfNeeded: $0 &+ round) }
-            try await stream.write(request)
-            var reply: [UInt8] = []
-            while reply.count < 64 {
-                // Exactly the reply: the server's next messages may follow it in the same segment.
-                guard let chunk = try await stream.read(maximumLength: 64 - reply.count) else { break }
-                reply += chunk
-            }
-            #expect(reply == Array(request.reversed()), "round \(round)")
-        }
+        try await ReversedEcho.exchange(stream, rounds: rounds)
         try await Task.sleep(for: .milliseconds(100))
         var tail: [UInt8] = []
         while let chunk = try await stream.read() { tail += chunk }
