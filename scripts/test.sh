@@ -22,6 +22,11 @@ flags=(-c "$configuration" --traits CLI)
 
 echo "test: building ($configuration)"
 swift build "${flags[@]}" --build-tests
+# The zero-allocations-per-packet test (ParallelCryptoTests) runs an optimised probe in a process of
+# its own: debug builds allocate in unspecialised generic code. About a minute on 2 cores.
+if [ "$configuration" = debug ]; then
+    swift build -c release --traits CLI --product DataPathAllocationProbe
+fi
 # The tailnet tests load the Go control helper next to the wirenet executable (skipped without Go).
 scripts/build-control-helper.sh
 # The tailnet tests start the test control server; build it once here rather than inside a test's

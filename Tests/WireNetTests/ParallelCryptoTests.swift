@@ -139,7 +139,7 @@ struct ParallelCryptoTests {
     /// Debug builds allocate per packet in unspecialised generic code, so the probe must be an
     /// optimised build: `swift build -c release --product DataPathAllocationProbe` (perf/alloc.sh),
     /// or point `WIRENET_ALLOCATION_PROBE` at one.
-    @Test(.enabled(if: ReleaseProbe.path != nil, "needs a release DataPathAllocationProbe (perf/alloc.sh builds it)"),
+    @Test(.enabled(if: ReleaseProbe.path != nil, "needs a release DataPathAllocationProbe (scripts/test.sh and perf/alloc.sh build it)"),
           arguments: [1, 2])
     func theSteadyStateDataPathAllocatesNothingPerPacket(threads: Int) throws {
         let output = try Shell.run([ReleaseProbe.path!, String(threads), "64", "256"])
