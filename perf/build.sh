@@ -4,8 +4,22 @@
 #   perf/.build/bin/gvisor-peer  wireguard-go + gVisor netstack node running wnproto (row c)
 # Needs: golang-go golang-golang.zx2c4-wireguard-dev golang-gvisor-gvisor-dev
 #        golang-golang-x-crypto-dev golang-golang-x-net-dev golang-golang-x-sys-dev
+# Installs the missing ones with apt when run as root (perf/run.sh does the same for all its tools), so
+# that the script works on its own on a fresh machine; otherwise says which are missing.
 set -euo pipefail
 perf="$(cd "$(dirname "$0")" && pwd)"
+go_packages=(golang-go golang-golang.zx2c4-wireguard-dev golang-gvisor-gvisor-dev
+             golang-golang-x-crypto-dev golang-golang-x-net-dev golang-golang-x-sys-dev)
+missing=()
+for p in "${go_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || { echo "build.sh: missing ${missing[*]} (run as root to install them)" >&2; exit 1; }
+    echo "build.sh: installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 out="$perf/.build"
 mkdir -p "$out/bin" "$out/gopath/src"
 # GOPATH mode: our packages are imported as wirenet-perf/<dir>.
