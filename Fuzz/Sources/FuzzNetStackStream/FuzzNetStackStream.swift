@@ -171,7 +171,10 @@ struct StreamRun {
             let k = UInt32(choice >> 3) * 100
             let sequence: UInt32
             switch choice & 3 {
-            case 0: sequence = stackReceiveNext
+            case 0:
+                sequence = stackReceiveNext
+                // Exactly at RCV.NXT: the stack takes it in every state, so the connection is gone.
+                peer.peerResetConnection = true
             case 1: sequence = stackReceiveNext &+ 1 &+ k
             case 2: sequence = stackReceiveNext &- 70000 &- k
             default: sequence = stackReceiveNext &+ (1 << 31)

@@ -33,6 +33,9 @@ struct Peer {
     /// The stack sent a reset on the connection's ports: what it says with a SYN after that is not
     /// about the first connection.
     var stackSentReset = false
+    /// We sent a reset the stack accepts (exactly at RCV.NXT): a SYN-ACK after that answers a new SYN
+    /// of ours and starts a new connection, whatever its numbers.
+    var peerResetConnection = false
 
     // What we sent.
     var sent = SentRanges()
@@ -132,12 +135,15 @@ struct Peer {
                 stackISS = tcp.sequenceNumber
                 stackSendMax = tcp.sequenceNumber &+ 1
                 timestampsAgreed = offeredTimestamps && tcp.options.timestamps != nil
-            } else if stackSentReset || tcp.sequenceNumber != stackISS || tcp.acknowledgmentNumber != iss &+ 1 {
+            } else if stackSentReset || peerResetConnection || tcp.sequenceNumber != stackISS
+                || tcp.acknowledgmentNumber != iss &+ 1 {
                 // A SYN of ours reached the listener after the first connection ended. Its ISS can equal
                 // the first one's (RFC 6528 ISNs of one 4-tuple differ only as time passes), so a SYN
                 // after the stack reset the ports counts as new whatever its numbers (found by the long
                 // run of 2026-12-02: the harness then closed that connection, and its FIN failed the
-                // first connection's checks; input kept as regression-same-iss-after-reset).
+                // first connection's checks; input kept as regression-same-iss-after-reset). The same
+                // holds after our own exact reset ended the first connection (the long run of the same
+                // day; regression-same-iss-after-peer-reset).
                 newIncarnation = true
             }
         }
