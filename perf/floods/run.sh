@@ -23,6 +23,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 [ "$(id -u)" -eq 0 ] || { echo "floods: run as root (network namespaces)" >&2; exit 1; }
+. "$here/../lib/packages.sh"
+# tcpdump captures the transport datagrams the replay flood sends; gcc builds the C attacker.
+ensure_packages floods iproute2 curl python3 tcpdump gcc libc6-dev
 SIZE_MB="${SIZE_MB:-256}"
 FLOOD_SECONDS="${FLOOD_SECONDS:-60}"
 if [ -z "${WIRENET_BIN:-}" ]; then
@@ -127,6 +130,9 @@ sleep 0.5
 echo "floods: warming up"
 for _ in 1 2 3 4 5; do [ "$(goodput)" -gt 0 ] 2>/dev/null && break; sleep 1; done
 wait "$capture" || true
+case " ${MODES:-replay} " in *" replay "*)
+    [ -s "$work/transport.pcap" ] || { echo "floods: no transport datagrams captured for the replay flood"; exit 1; } ;;
+esac
 for _ in 1 2 3; do
     cpu0="$(node_cpu)"; t0="$(date +%s.%N)"
     base="$(goodput)"
