@@ -33,9 +33,19 @@ public enum NoiseKDF {
         }
     }
 
+    /// `pad = (key ‖ zeros) ⊕ byte…`, eight bytes at a time: it runs twice per HMAC, and a branch per
+    /// byte cost more than the XOR.
     private static func fillPad(_ pad: UnsafeMutableRawBufferPointer, key: UnsafeRawBufferPointer, with byte: UInt8) {
-        for index in 0..<pad.count {
-            pad[index] = (index < key.count ? key[index] : 0) ^ byte
+        pad.initializeMemory(as: UInt8.self, repeating: byte)
+        let wholeWords = key.count / 8
+        let pattern = UInt64(byte) &* 0x0101_0101_0101_0101
+        for word in 0..<wholeWords {
+            let offset = word * 8
+            pad.storeBytes(of: key.loadUnaligned(fromByteOffset: offset, as: UInt64.self) ^ pattern,
+                           toByteOffset: offset, as: UInt64.self)
+        }
+        for index in (wholeWords * 8)..<key.count {
+            pad[index] = key[index] ^ byte
         }
     }
 
