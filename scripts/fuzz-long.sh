@@ -5,7 +5,9 @@
 # .build-fuzz-corpus/<target> (seeded from Fuzz/Corpus/<target>) across runs; a crash's input is kept
 # in .build-fuzz-artifacts/. Writes one results file per target to perf/results/fuzz/.
 #   RUNS=10000000 SECONDS_PER_TARGET=86400 scripts/fuzz-long.sh TARGET...
-# A target whose run does not reach RUNS is reported with the count it did reach.
+# A target whose run does not reach RUNS is reported with the count it did reach. `kill -INT` of the
+# fuzzer process (pgrep -x TARGET) ends its run early and records it as interrupted, not failed, so a
+# long campaign can be split over several runs of the growing corpus when the machine is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: scripts/fuzz-long.sh TARGET..." >&2; exit 2; }
@@ -29,8 +31,16 @@ for t in "$@"; do
     echo "fuzz-long: $t: up to $runs inputs or ${seconds}s"
     load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
     result=clean
+    code=0
     "$bin/$t" "$corpus" "${seeds[@]}" -runs="$runs" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -artifact_prefix=".build-fuzz-artifacts/$t-" -print_final_stats=1 >"$log" 2>&1 || { result=failed; status=1; }
+        -artifact_prefix=".build-fuzz-artifacts/$t-" -print_final_stats=1 -interrupt_exit_code=72 >"$log" 2>&1 || code=$?
+    # SIGINT to the fuzzer (not to this script) ends a run early but cleanly: libFuzzer prints its final
+    # statistics and exits 72. Such a run counts towards a campaign over the same corpus.
+    case "$code" in
+        0) ;;
+        72) result="interrupted (no crash or timeout before the interrupt)" ;;
+        *) result=failed; status=1 ;;
+    esac
     out="perf/results/fuzz/$stamp-$t.txt"
     {
         echo "target: $t"
@@ -41,7 +51,7 @@ for t in "$@"; do
         echo "result: $result"
         grep -E "^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)" "$log" | tail -1 | sed 's/^/last status: /' || true
         grep -E "^Done [0-9]+ runs|^stat::" "$log" || true
-        [ "$result" = clean ] || tail -30 "$log"
+        [ "$result" != failed ] || tail -30 "$log"
     } >"$out"
     rm -f "$log"
     echo "fuzz-long: $t: $result; $(grep number_of_executed_units "$out" || true) -> $out"
