@@ -40,6 +40,10 @@ let package = Package(
         // OpenSSL: its headers at build time (Debian: libssl-dev), the library (libssl3) loaded with
         // dlopen on the first TLS connection to a DERP relay, not linked (issue 14: idle RSS).
         .target(name: "COpenSSL"),
+        // Locks whose hand-over ThreadSanitizer sees: `Lock` (Synchronization.Mutex plus TSan
+        // annotations, empty inlines outside `--sanitize=thread`). Every lock of WireNet's code.
+        .target(name: "CThreadSanitizer"),
+        .target(name: "Locking", dependencies: ["CThreadSanitizer"]),
 
         // Sans-IO cores: no sockets, clocks or threads.
         .target(name: "Wire"),
@@ -51,13 +55,13 @@ let package = Package(
         // I/O.
         .target(name: "UDPTransport", dependencies: ["CURing", "CWireNetShims"]),
         // DERP connections: TCP, TLS (the system's OpenSSL) or plain HTTP, the upgrade, reconnects.
-        .target(name: "RelayTransport", dependencies: ["Relay", "COpenSSL", "UDPTransport", "Wire", "WireGuard"]),
+        .target(name: "RelayTransport", dependencies: ["Relay", "COpenSSL", "Locking", "UDPTransport", "Wire", "WireGuard"]),
 
         // Public API and CLI.
         .target(
             name: "WireNet",
             dependencies: [
-                "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "Relay", "RelayTransport",
+                "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "Relay", "RelayTransport", "Locking",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -73,7 +77,7 @@ let package = Package(
         .target(
             name: "WireNetCLI",
             dependencies: [
-                "WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "CEventPoll",
+                "WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "CWireNetShims", "CEventPoll", "Locking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CLI"])),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -81,7 +85,8 @@ let package = Package(
         // Shared by tests that run real peers (namespaces, veth, child processes).
         .target(name: "NetTestSupport", dependencies: ["CSodium"], path: "Tests/NetTestSupport"),
 
-        .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport"]),
+        .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "Locking"]),
+        .testTarget(name: "LockingTests", dependencies: ["Locking"]),
         // perf/udp-bench.sh: UDPTransport loopback throughput next to perf/udp-reference.c.
         .target(name: "CMallocCounter", path: "perf/udp/CMallocCounter"),
         .executableTarget(
@@ -114,20 +119,20 @@ let package = Package(
             name: "NetStackIdleTimersBench", dependencies: ["NetStack", "Wire"],
             path: "perf/timers/NetStackIdleTimersBench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"], exclude: ["Fixtures"]),
-        .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "Relay", "CSodium", "NetTestSupport",
+        .testTarget(name: "WireNetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "UDPTransport", "Relay", "CSodium", "NetTestSupport", "Locking",
                                                          .product(name: "Logging", package: "swift-log"),
                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Compiles a user's program that imports WireNet alone (no Wire, WireGuard, NetStack, UDPTransport),
         // and tests the public sockets API as a user sees it (cancellation of every suspending call).
         .testTarget(name: "WireNetAPITests", dependencies: ["WireNet"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Wire", "NetTestSupport", "CSodium"]),
-        .testTarget(name: "NetStackTests", dependencies: ["NetStack", "Wire", "NetTestSupport", "CSodium"]),
-        .testTarget(name: "NodeInteropTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "NetTestSupport", "CSodium",
+        .testTarget(name: "NetStackTests", dependencies: ["NetStack", "Wire", "NetTestSupport", "CSodium", "Locking"]),
+        .testTarget(name: "NodeInteropTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetStack", "NetTestSupport", "CSodium", "Locking",
                                                              .product(name: "Logging", package: "swift-log")]),
         // Joining a tailnet: netmap decoding, peer table, packet filter; real control servers and peers.
         .testTarget(name: "TailnetTests", dependencies: ["WireNet", "Wire", "WireGuard", "NetTestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "WireNetCLITests", dependencies: ["WireNetCLI", "WireNet", "Wire", "WireGuard", "NetStack", "CSodium", "CWireNetShims", "NetTestSupport",
+        .testTarget(name: "WireNetCLITests", dependencies: ["WireNetCLI", "WireNet", "Wire", "WireGuard", "NetStack", "CSodium", "CWireNetShims", "NetTestSupport", "Locking",
                                                             .product(name: "Logging", package: "swift-log")]),
     ]
 )
@@ -156,7 +161,7 @@ package.targets.append(contentsOf: [
     .target(
         name: "WireNetMetrics",
         dependencies: [
-            "WireNet",
+            "WireNet", "Locking",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -164,14 +169,14 @@ package.targets.append(contentsOf: [
     .testTarget(
         name: "WireNetMetricsTests",
         dependencies: [
-            "WireNetMetrics", "WireNet", "NetTestSupport",
+            "WireNetMetrics", "WireNet", "NetTestSupport", "Locking",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "MetricsTestKit", package: "swift-metrics"),
         ]),
     .testTarget(
         name: "WireNetNIOTests",
         dependencies: [
-            "WireNetNIO", "WireNet", "Wire", "WireGuard", "NetTestSupport", "CSodium",
+            "WireNetNIO", "WireNet", "Wire", "WireGuard", "NetTestSupport", "CSodium", "Locking",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

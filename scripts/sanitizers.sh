@@ -2,20 +2,28 @@
 # Runs test suites under a sanitizer, each sanitizer in its own build directory (.build-asan,
 # .build-tsan) so the normal .build is left alone.
 #   scripts/sanitizers.sh address|thread [SUITE...]
-# SUITE is a `swift test --filter` pattern (a test target or suite name). Defaults:
-#   address: WireTests WireGuardTests NetStackTests RelayTests UDPTransportTests
-#            (the sans-IO cores and the C boundary: libsodium, io_uring rings, unsafe-pointer
-#            parsing — where an out-of-bounds access would live)
-#   thread:  UDPTransportTests WireNetTests.NodeLoopbackTests WireNetTests.ParallelCryptoTests
-#            WireNetTests.NodeServiceTests
-#            (the code that has threads: the io_uring transport, the engine loop and its parallel
-#            crypto workers, the node's API called from other tasks; the sans-IO cores are
-#            single-threaded by design and only slow TSan down)
-# Real-peer suites (root, namespaces; run scripts/build-control-helper.sh first, which also puts
-# libwirenetcontrol.so into .build-asan/.build-tsan):
-#   scripts/sanitizers.sh address NodeInteropTests PathInteropTests   (clean: perf/results/sanitizers/2026-12-01T1954Z-address.txt)
-#   scripts/sanitizers.sh thread NodeInteropTests PathInteropTests TailnetTopologyJournalTests TailnetNamespaceTests
-#                                                                      (see Docs/reliability.md, Sanitizers)
+# SUITE is a `swift test --filter` pattern (a test target or suite name), or one of two sets:
+#   default     the sanitizer's default suites:
+#     address:  WireTests WireGuardTests NetStackTests RelayTests UDPTransportTests
+#               (the sans-IO cores and the C boundary: libsodium, io_uring rings, unsafe-pointer
+#               parsing — where an out-of-bounds access would live)
+#     thread:   UDPTransportTests LockingTests WireNetTests.NodeLoopbackTests
+#               WireNetTests.ParallelCryptoTests WireNetTests.NodeServiceTests WireNetCLITests
+#               (the code that has threads: the io_uring transport, the locks, the engine loop and its
+#               parallel crypto workers, the node's API called from other tasks, the CLI's forwarders on
+#               their epoll thread and the pool; the sans-IO cores are single-threaded by design and
+#               only slow TSan down)
+#   real-peer   every real-peer suite (root, namespaces, wireguard-go, the kernel, curl, iperf3,
+#               `wirenet up` processes, the test control server and DERP relay, arkitekt-mesh):
+#               NodeInteropTests PathInteropTests TailnetTests.TailnetInteropTests
+#               TailnetTests.TailnetNamespaceTests TailnetTests.TailnetTopologyJournalTests
+#               WireGuardTests.WireGuardGoInteropTests NetStackTests.TUNInteropTests
+#               WireNetTests.KernelTUNTests WireNetNIOTests.NIOServerOnTunnelTests
+#               WireNetCLITests.CommandLineTests
+#               Run scripts/build-control-helper.sh first (it also puts libwirenetcontrol.so into
+#               .build-asan/.build-tsan) and scripts/testcontrol.sh --build-only.
+# No SUITE: default. The full pass: scripts/sanitizers.sh thread default real-peer (Docs/reliability.md,
+# Sanitizers, says which runs were clean).
 # Reports: every instrumented process of the run (the test processes and each `wirenet` they start,
 # whose own logs the tests delete) writes its reports to a file of a directory of this run
 # (log_path); the script prints them and puts their WARNING/SUMMARY lines into the summary.
@@ -32,6 +40,7 @@ cd "$(dirname "$0")/.."
 
 sanitizer="${1:-}"
 shift || true
+extra_flags=()
 case "$sanitizer" in
 address)
     scratch=.build-asan
@@ -43,7 +52,11 @@ address)
     ;;
 thread)
     scratch=.build-tsan
-    default_suites=(UDPTransportTests WireNetTests.NodeLoopbackTests WireNetTests.ParallelCryptoTests WireNetTests.NodeServiceTests)
+    default_suites=(UDPTransportTests LockingTests WireNetTests.NodeLoopbackTests WireNetTests.ParallelCryptoTests
+                    WireNetTests.NodeServiceTests WireNetCLITests)
+    # Locking's Lock tells TSan about Synchronization.Mutex's hand-over only when its C annotations
+    # are compiled in: Swift does not pass -fsanitize=thread to its Clang importer, so say it here.
+    extra_flags=(-Xcc -DWIRENET_THREAD_SANITIZER)
     # print_suppressions: each process lists the suppressions that matched (into its report file).
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:print_suppressions=1:suppressions=$PWD/scripts/sanitizers/thread.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
     ;;
@@ -56,8 +69,18 @@ esac
 reports="$(mktemp -d /tmp/wirenet-sanitizer-reports.XXXXXX)"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$reports/report"
 export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$reports/report"
-suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=("${default_suites[@]}")
+real_peer_suites=(NodeInteropTests PathInteropTests TailnetTests.TailnetInteropTests TailnetTests.TailnetNamespaceTests
+                  TailnetTests.TailnetTopologyJournalTests WireGuardTests.WireGuardGoInteropTests NetStackTests.TUNInteropTests
+                  WireNetTests.KernelTUNTests WireNetNIOTests.NIOServerOnTunnelTests WireNetCLITests.CommandLineTests)
+[ $# -gt 0 ] || set -- default
+suites=()
+for suite in "$@"; do
+    case "$suite" in
+    default) suites+=("${default_suites[@]}") ;;
+    real-peer) suites+=("${real_peer_suites[@]}") ;;
+    *) suites+=("$suite") ;;
+    esac
+done
 
 jobs=()
 [ -n "${SANITIZER_JOBS:-}" ] && jobs=(-j "$SANITIZER_JOBS")
@@ -65,7 +88,7 @@ jobs=()
 export SWIFT_BACKTRACE=enable=no
 
 echo "sanitizers: building the tests with --sanitize=$sanitizer in $scratch"
-swift build --traits CLI --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" "${jobs[@]}"
+swift build --traits CLI --build-tests --sanitize="$sanitizer" "${extra_flags[@]}" --scratch-path "$scratch" "${jobs[@]}"
 
 filter="$(IFS='|'; echo "${suites[*]}")"
 echo "sanitizers: running ($filter) under $sanitizer"
@@ -78,7 +101,7 @@ export WIRENET_TEST_RESOURCES
 WIRENET_TEST_RESOURCES="$(mktemp -d /tmp/wirenet-sanitizer-resources.XXXXXX)"
 trap 'rm -f "$log"; rm -rf "$WIRENET_TEST_RESOURCES" "$reports"' EXIT
 result=clean
-swift test --traits CLI --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build --no-parallel --filter "$filter" "${skip[@]}" \
+swift test --traits CLI --sanitize="$sanitizer" "${extra_flags[@]}" --scratch-path "$scratch" --skip-build --no-parallel --filter "$filter" "${skip[@]}" \
     2>&1 | tee "$log" || result=failed
 # The reapers start when the test processes have ended; give them time to finish.
 for _ in $(seq 300); do

@@ -1,5 +1,5 @@
 import Glibc
-import Synchronization
+import Locking
 import Wire
 
 /// Resolves a relay's host name on a short-lived thread of its own, so the loop that owns the
@@ -11,7 +11,7 @@ final class HostResolver: Sendable {
         case failed(String)
     }
 
-    private let state = Mutex<Outcome>(.pending)
+    private let state = Lock<Outcome>(.pending)
 
     init(host: String) {
         let box = Unmanaged.passRetained(Job(host: host, resolver: self)).toOpaque()

@@ -1,10 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Locking
 import Logging
 import NetStack
 import ServiceLifecycle
-import Synchronization
 import UDPTransport
 import Wire
 import WireGuard
@@ -96,7 +96,7 @@ public final class Node: Service, Sendable {
     public let configuration: NodeConfiguration
     public let options: Options
     let logger: Logger
-    private let state = Mutex(State.idle)
+    private let state = Lock(State.idle)
     /// The tailnet membership of a node made with ``init(tailnet:options:logger:)``; nil otherwise.
     let tailnet: TailnetSession?
 

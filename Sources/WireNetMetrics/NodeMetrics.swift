@@ -1,6 +1,6 @@
+import Locking
 import Metrics
 import ServiceLifecycle
-import Synchronization
 import WireNet
 
 /// Publishes a node's counters through swift-metrics (so any backend — Prometheus, StatsD,
@@ -41,9 +41,9 @@ public final class NodeMetrics: Service, Sendable {
     private let interval: Duration
     let factory: any MetricsFactory
     /// The engine's busy time at the previous sample, and when that sample was taken.
-    private let previousLoad = Mutex<(busy: Duration, turns: UInt64, at: ContinuousClock.Instant)?>(nil)
+    private let previousLoad = Lock<(busy: Duration, turns: UInt64, at: ContinuousClock.Instant)?>(nil)
     /// Totals already reported, per metric and label set, so that counters advance by the difference.
-    private let reported = Mutex<[String: UInt64]>([:])
+    private let reported = Lock<[String: UInt64]>([:])
 
     /// - Parameters:
     ///   - node: a started node (sampling a node that is not running does nothing).

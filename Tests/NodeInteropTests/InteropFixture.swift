@@ -1,7 +1,7 @@
 import Foundation
+import Locking
 import Logging
 import NetTestSupport
-import Synchronization
 import Testing
 import Wire
 import WireGuard
@@ -90,7 +90,7 @@ struct Interop: Sendable {
         let n = tunCounter.withLock { counter -> Int in counter += 1; return counter }
         return "wnt\(getpid() % 100_000)x\(n)"
     }
-    private static let tunCounter = Mutex(0)
+    private static let tunCounter = Lock(0)
 
     /// Moves the node's TUN interface into `namespace` and sets it up there with the node's addresses;
     /// the prefixes route the peer's addresses (100.64.7.0/24, fd7a:115c:a1e0:7::/64) to it.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Locking
 import Synchronization
 import WireNet
 
@@ -18,8 +19,8 @@ final class LoopbackForward: Sendable {
     let bytesFromTunnel = Atomic<Int>(0)
     /// Connections accepted so far.
     let accepted = Atomic<Int>(0)
-    private let failures = Mutex<[String]>([])
-    private let acceptTask = Mutex<Task<Void, Never>?>(nil)
+    private let failures = Lock<[String]>([])
+    private let acceptTask = Lock<Task<Void, Never>?>(nil)
 
     init(listener: TCPListener, localPort: UInt16) {
         self.listener = listener
@@ -134,7 +135,7 @@ func blockingAwait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T
 
 /// Where an async call leaves its result for the thread waiting on it.
 private final class ResultSlot<T: Sendable>: Sendable {
-    let value = Mutex<Result<T, any Error>?>(nil)
+    let value = Lock<Result<T, any Error>?>(nil)
 }
 
 /// Counts threads that finished a shared job; the last one cleans up.

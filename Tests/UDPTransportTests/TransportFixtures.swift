@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locking
 import Testing
 @testable import UDPTransport
 
@@ -12,7 +12,7 @@ struct Copied: Equatable {
 
 /// Collects log lines from a transport.
 final class LogLines: Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = Lock<[String]>([])
     var all: [String] { lines.withLock { $0 } }
     var sink: @Sendable (String) -> Void { { line in self.lines.withLock { $0.append(line) } } }
 }

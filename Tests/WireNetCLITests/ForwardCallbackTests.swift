@@ -1,6 +1,6 @@
 import CWireNetShims
+import Locking
 import NetTestSupport
-import Synchronization
 import Testing
 import Wire
 import WireNet
@@ -18,7 +18,7 @@ struct ForwardCallbackTests {
         // Five connections already wait in the backlog before anyone accepts.
         var clients: [HostStream] = []
         for _ in 0..<5 { clients.append(try await HostStream.connect(to: listener.localAddress, reactor: reactor)) }
-        let accepted = Mutex<[HostStream]>([])
+        let accepted = Lock<[HostStream]>([])
         let ending = Task {
             await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
                 listener.acceptEach({ stream in accepted.withLock { $0.append(stream) } },
@@ -49,7 +49,7 @@ struct ForwardCallbackTests {
         let driven = try SocketReactor.driven(by: pair.server)
         let listener = try HostListener(address: try loopback(0), reactor: reactor)
         // Accepted through the driven reactor: the handler runs on the node's loop thread.
-        let accepted = Mutex<[(stream: HostStream, thread: String)]>([])
+        let accepted = Lock<[(stream: HostStream, thread: String)]>([])
         let ending = Task {
             await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
                 listener.acceptEach(on: driven, { stream in accepted.withLock { $0.append((stream, currentThreadName())) } },

@@ -1,5 +1,5 @@
+import Locking
 import NetTestSupport
-import Synchronization
 import Testing
 import Wire
 import WireNet
@@ -217,7 +217,7 @@ struct ForwardingLimitsTests {
 
 /// Connections a test service accepted.
 private final class AcceptCounter: Sendable {
-    private let count = Mutex(0)
+    private let count = Lock(0)
     func increment() { count.withLock { $0 += 1 } }
     var value: Int { count.withLock { $0 } }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import Locking
 import NetStack
 import Testing
 import Synchronization
@@ -165,7 +166,7 @@ struct SocketAddressTests {
     @Test func nameLookupsRunOnTheResolverQueueAndLeaveTheCooperativePoolFree() async throws {
         let gate = DispatchSemaphore(value: 0)
         PeerEndpointResolver.queue.setSpecific(key: onResolverQueue, value: "wirenet.resolver")
-        let labels = Mutex<[String]>([])
+        let labels = Lock<[String]>([])
         let gaveUp = Atomic<Int>(0)
         let lookup: SocketAddress.Lookup = { _, port, datagram in
             labels.withLock { $0.append(DispatchQueue.getSpecific(key: onResolverQueue) ?? "elsewhere") }

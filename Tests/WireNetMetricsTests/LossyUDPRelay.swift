@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Locking
 import Synchronization
 
 /// A UDP relay on loopback between a client node and a server node that drops every `dropEvery`-th
@@ -20,7 +21,7 @@ final class LossyUDPRelay: @unchecked Sendable {
     private let serverFacing: Int32
     private let dropEvery: Int
     private let stopping = Atomic<Bool>(false)
-    private let counts = Mutex<(data: Int, dropped: Int)>((0, 0))
+    private let counts = Lock<(data: Int, dropped: Int)>((0, 0))
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 

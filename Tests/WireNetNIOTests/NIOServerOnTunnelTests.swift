@@ -1,8 +1,8 @@
 import Foundation
+import Locking
 import NIOCore
 import NIOHTTP1
 import NetTestSupport
-import Synchronization
 import Testing
 import WireNet
 import WireNetNIO
@@ -211,7 +211,7 @@ extension NIOServerOnTunnelTests {
 final class CountUntilFIN: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    private let count = Mutex(0)
+    private let count = Lock(0)
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data).readableBytes

@@ -1,5 +1,5 @@
+import Locking
 import NetTestSupport
-import Synchronization
 import Testing
 @testable import WireNet
 
@@ -12,7 +12,7 @@ struct ListenerAcceptEachTests {
         let pair = try await NodePair.start()
         defer { Task { await pair.close() } }
         let listener = try await pair.server.listen(tcp: 9150)
-        let handed = Mutex<[UInt16]>([])
+        let handed = Lock<[UInt16]>([])
         // Each accepted stream echoes one byte from a task of its own, then closes.
         let accepting = Task {
             try await listener.acceptEach { stream in
@@ -43,7 +43,7 @@ struct ListenerAcceptEachTests {
         let listener = try await pair.server.listen(tcp: 9151)
         var clients: [TCPStream] = []
         for _ in 0..<5 { clients.append(try await pair.client.dial(tcp: NodePair.serverAddress, port: 9151)) }
-        let handed = Mutex<[UInt16]>([])
+        let handed = Lock<[UInt16]>([])
         let accepting = Task {
             try await listener.acceptEach { stream in
                 let count = handed.withLock { handed in

@@ -1,4 +1,5 @@
 import Dispatch
+import Locking
 import Synchronization
 import Testing
 import Wire
@@ -15,7 +16,7 @@ struct PeerEndpointResolverTests {
     @Test func lookupsRunOnTheResolverQueueAndLeaveTheCooperativePoolFree() async throws {
         let gate = DispatchSemaphore(value: 0)
         PeerEndpointResolver.queue.setSpecific(key: onResolverQueue, value: "wirenet.resolver")
-        let labels = Mutex<[String]>([])
+        let labels = Lock<[String]>([])
         let gaveUp = Atomic<Int>(0)
         let lookup: PeerEndpointResolver.Lookup = { endpoint in
             labels.withLock { $0.append(DispatchQueue.getSpecific(key: onResolverQueue) ?? "elsewhere") }

@@ -1,5 +1,5 @@
+import Locking
 import NetTestSupport
-import Synchronization
 import Testing
 @testable import WireNet
 
@@ -28,7 +28,7 @@ struct StreamHandOffTests {
         }
         let stream = try await pair.client.dial(tcp: NodePair.serverAddress, port: 9140)
         // The consumer takes the first half of every chunk (at most 1000 bytes) on the loop thread.
-        let taken = Mutex<[UInt8]>([])
+        let taken = Lock<[UInt8]>([])
         var received: [UInt8] = []
         var consumedCalls = 0
         while let rest = try await stream.read(passingTo: { bytes in
@@ -66,7 +66,7 @@ struct StreamHandOffTests {
             stream.close()
         }
         let stream = try await pair.client.dial(tcp: NodePair.serverAddress, port: 9141)
-        let taken = Mutex<[UInt8]>([])
+        let taken = Lock<[UInt8]>([])
         var results: [[UInt8]] = []
         while let rest = try await stream.read(passingTo: { bytes in
             taken.withLock { $0 += bytes }

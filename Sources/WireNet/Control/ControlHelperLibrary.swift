@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+import Locking
 #endif
-import Synchronization
 
 /// The control helper (`libwirenetcontrol.so`, Go, cgo) loaded with `dlopen`, and its four entry
 /// points (`Sources/ControlHelper/wirenet_control.h`).
@@ -30,7 +30,7 @@ struct ControlHelperLibrary: @unchecked Sendable {
     /// The last place looked, after the executable's directory.
     static let systemPath = "/usr/local/lib/libwirenetcontrol.so"
 
-    private static let loaded = Mutex<[String: ControlHelperLibrary]>([:])
+    private static let loaded = Lock<[String: ControlHelperLibrary]>([:])
 
     /// Where to look, in the contract's order: the explicit path, `$WIRENET_CONTROL_HELPER`, next to the
     /// running executable, `/usr/local/lib`.

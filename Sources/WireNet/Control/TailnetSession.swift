@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Locking
 import Logging
-import Synchronization
 import Wire
 import WireGuard
 
@@ -34,7 +34,7 @@ final class TailnetSession: Sendable {
         var netmapsApplied = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     init(configuration: TailnetConfiguration, keys: StateDirectoryKeys, logger: Logger) {
         self.configuration = configuration

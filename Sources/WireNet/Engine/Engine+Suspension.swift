@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Where one suspending call stands, as seen by both the loop thread and the task's cancellation
 /// handler (which may run first, last, or in between).
@@ -12,7 +12,7 @@ private final class SuspendedCall: Sendable {
         case cancelled
     }
 
-    let stage = Mutex(Stage.starting)
+    let stage = Lock(Stage.starting)
 
     var isCancelled: Bool {
         stage.withLock { stage in

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CWireNetShims
+import Locking
 import Logging
 import Relay
 import Synchronization
@@ -44,7 +45,7 @@ final class Engine: @unchecked Sendable {
     let clock: EngineClock
     let crypto: CryptoWorkers
     let pending = PendingDatagrams(capacity: Engine.cryptoBatchCapacity)
-    private let inbox = Mutex(Inbox())
+    private let inbox = Lock(Inbox())
     /// The work of the current turn, swapped out of the inbox. Loop thread only.
     private var runnable: [@Sendable (Engine) -> Void] = []
     /// Set by ``perform(_:wakeIf:)`` once work is queued, cleared when the loop takes the queue; the
@@ -71,7 +72,7 @@ final class Engine: @unchecked Sendable {
         var cancelledWaiters: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
     }
-    private let ending = Mutex(Ending())
+    private let ending = Lock(Ending())
     /// How hard the loop works: time spent in turns (not waiting) and turns taken, on the engine's
     /// clock; loop-thread state, read through ``query(_:)`` by ``Node/status()``.
     private(set) var load = LoopLoad()

@@ -1,5 +1,5 @@
+import Locking
 import NetStack
-import Synchronization
 import Wire
 
 /// A tunnel connection being opened on callbacks (``Node/dial(tcp:timeout:then:)``), with no task
@@ -18,7 +18,7 @@ package final class TCPDialAttempt: Sendable {
 
     private let engine: Engine?
     private let stack: UserspaceStack?
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     init(engine: Engine?, stack: UserspaceStack?) {
         self.engine = engine

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// The connections (or UDP flows) one forwarding rule is carrying: counts them for `wirenet status`
 /// and lets shutdown wait until every one has finished and released its sockets.
@@ -37,7 +37,7 @@ final class ConnectionTracker: Sendable {
         var cancelled = false
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     /// Connections running now.
     var active: Int { state.withLock { $0.connections.count } }

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 import WireNet
 
 /// How much one forwarding rule carries at once, in total and per source address (`wirenet up
@@ -88,10 +88,10 @@ struct SourceCounts<Source: Hashable> {
 /// ``SourceCounts`` behind a lock, for TCP forwarders: a connection takes a place before anything
 /// is opened for it, and gives it back when it ends.
 final class ConnectionLimiter<Source: Hashable & Sendable>: Sendable {
-    private let counts: Mutex<SourceCounts<Source>>
+    private let counts: Lock<SourceCounts<Source>>
 
     init(perRule: Int, perSource: Int) {
-        counts = Mutex(SourceCounts(perRule: perRule, perSource: perSource))
+        counts = Lock(SourceCounts(perRule: perRule, perSource: perSource))
     }
 
     /// Takes a place for `source`; the refusal when a limit is reached.

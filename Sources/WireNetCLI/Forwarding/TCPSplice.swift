@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Locking
 import Logging
-import Synchronization
 import WireNet
 
 /// Copies bytes both ways between a host TCP connection and a tunnel ``TCPStream`` until both
@@ -39,7 +39,7 @@ final class TCPSplice: Sendable {
     private let tunnel: TCPStream
     private let hostConnecting: Bool
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     /// `hostConnecting`: the host connection's handshake is still in progress (it was opened with
     /// ``HostStream/open(to:reactor:)`` and was not connected yet).

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// The UDP flows of one forwarding rule, keyed by the far end's address and port. A flow is created
 /// by the first datagram from a new sender and expires after ``idleTimeout`` without a datagram in
@@ -33,14 +33,14 @@ final class UDPFlowTable<Key: FlowKey, Channel: AnyObject & Sendable>: Sendable 
     let limit: Int
     /// Flows at once from one source address.
     let perSourceLimit: Int
-    private let state: Mutex<State>
+    private let state: Lock<State>
 
     init(idleTimeout: Duration = defaultIdleTimeout, limit: Int = ForwardingLimits.defaults.flowsPerRule,
          perSourceLimit: Int = ForwardingLimits.defaults.flowsPerSource) {
         self.idleTimeout = idleTimeout
         self.limit = limit
         self.perSourceLimit = perSourceLimit
-        state = Mutex(State(counts: SourceCounts(perRule: limit, perSource: perSourceLimit)))
+        state = Lock(State(counts: SourceCounts(perRule: limit, perSource: perSourceLimit)))
     }
 
     /// The flow's channel, marking it active; nil when there is none.

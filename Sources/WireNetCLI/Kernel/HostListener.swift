@@ -2,6 +2,7 @@ import CWireNetShims
 #if canImport(Glibc)
 import Glibc
 #endif
+import Locking
 import Synchronization
 
 /// A listening stream socket of the host's kernel (TCP, or unix-domain for the control socket)
@@ -14,7 +15,7 @@ final class HostListener: Sendable {
     private let registration: SocketReactor.Registration
     private let interrupted = Atomic<Bool>(false)
     /// Registrations with other reactors, for ``acceptEach(on:_:until:)`` calls in progress.
-    private let extraRegistrations = Mutex<[(reactor: SocketReactor, registration: SocketReactor.Registration)]>([])
+    private let extraRegistrations = Lock<[(reactor: SocketReactor, registration: SocketReactor.Registration)]>([])
     private let released = Atomic<Bool>(false)
 
     /// Connections that completed the handshake but are not accepted yet.

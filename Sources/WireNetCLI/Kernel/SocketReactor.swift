@@ -3,7 +3,7 @@ import CWireNetShims
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+import Locking
 import WireNet
 
 /// Waits for host sockets to become readable or writable on behalf of async code: one thread blocks
@@ -71,7 +71,7 @@ final class SocketReactor: Sendable {
     }
 
     private let epoll: Int32
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     /// The process's reactor, started on first use and kept for the life of the process.
     static func shared() throws(SystemError) -> SocketReactor {
@@ -287,7 +287,7 @@ final class SocketReactor: Sendable {
     }
 }
 
-private let sharedReactor = Mutex<SocketReactor?>(nil)
+private let sharedReactor = Lock<SocketReactor?>(nil)
 
 /// A plain OS thread for work that blocks in the kernel (the reactor's `epoll_wait`), which must
 /// never happen on a Swift concurrency thread.

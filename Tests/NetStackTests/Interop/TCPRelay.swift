@@ -1,5 +1,5 @@
 import Glibc
-import Synchronization
+import Locking
 import Wire
 @testable import NetStack
 
@@ -23,7 +23,7 @@ final class TCPRelay {
     private var listener: TCPListenerHandle?
     private var pairs: [Pair] = []
     private var buffer = [UInt8](repeating: 0, count: 65536)
-    private let counter = Mutex(0)
+    private let counter = Lock(0)
     /// Connections relayed so far (readable from any thread).
     var relayedConnections: Int { counter.withLock { $0 } }
 
