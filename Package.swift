@@ -182,15 +182,13 @@ package.targets.append(contentsOf: [
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
 ])
-// The CLI serves `--metrics` with NIO and swift-prometheus (the CLI trait only; library users never
-// fetch swift-prometheus nor build any of these for the CLI).
+// The CLI serves `--metrics` with swift-prometheus over its own sockets (the CLI trait only; library
+// users never fetch swift-prometheus nor build any of these for the CLI). Not NIO: linked into every
+// `wirenet` for that one option, NIO cost idle memory (issue 14, Docs/performance.md).
 if let cli = package.targets.first(where: { $0.name == "WireNetCLI" }) {
     let withCLI = TargetDependencyCondition.when(traits: ["CLI"])
     cli.dependencies += [
         .target(name: "WireNetMetrics", condition: withCLI),
-        .product(name: "NIOCore", package: "swift-nio", condition: withCLI),
-        .product(name: "NIOPosix", package: "swift-nio", condition: withCLI),
-        .product(name: "NIOHTTP1", package: "swift-nio", condition: withCLI),
         .product(name: "Metrics", package: "swift-metrics", condition: withCLI),
         .product(name: "Prometheus", package: "swift-prometheus", condition: withCLI),
     ]

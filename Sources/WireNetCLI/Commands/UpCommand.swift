@@ -287,7 +287,7 @@ struct UpSession {
             opened += try await openServeRules(serveTargets, node: node, reactor: reactor, logger: logger, limits: limits)
             let forwarding = opened
             if let metricsAddress {
-                metricsEndpoint = try await MetricsEndpoint.start(address: metricsAddress, node: node) {
+                metricsEndpoint = try await MetricsEndpoint.start(address: metricsAddress, node: node, reactor: reactor) {
                     forwarding.map(\.metricsSample)
                 }
             }

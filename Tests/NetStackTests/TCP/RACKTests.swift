@@ -118,6 +118,31 @@ struct RACKTests {
         TCPSACKBlocks(pairs.map { TCPSACKBlock(left: (una + $0.0).rawValue, right: (una + $0.1).rawValue) })
     }
 
+    @Test("Issue 14: a connection holds no per-transmission storage while nothing is outstanding — none before it sends, and none once a flight with SACKs, a recovery and a retransmission is acknowledged; RACK's min_RTT outlives the records")
+    func drainedFlightReleasesStorage() {
+        #expect(TCPSender(algorithm: .cubic, mss: 1000, iss: una - 1).heldStorageBytes == 0, "a new connection reserves nothing")
+        #expect(TCPSender(algorithm: .bbr, mss: 1000, iss: una - 1).heldStorageBytes == 0)
+        var s = sackSender()
+        let max = una + 10_000
+        s.onAck(ack: una, oldUna: una, sndMax: max, blocks: sack((1000, 4000)), isDuplicate: true, now: at(10), rtt: 10 * ms)
+        #expect(s.inRecovery)
+        s.didRetransmit(seq: una, length: 1000, sndMax: max, now: at(10.5))
+        #expect(s.heldStorageBytes > 0, "records, SACK ranges, the retransmission and the episode while data is in flight")
+        s.onAck(ack: una + 5000, oldUna: una, sndMax: max, blocks: [], isDuplicate: false, now: at(20), rtt: 10 * ms)
+        #expect(s.heldStorageBytes > 0, "half the flight still outstanding")
+        s.onAck(ack: max, oldUna: una + 5000, sndMax: max, blocks: [], isDuplicate: false, now: at(21), rtt: 10 * ms)
+        #expect(!s.inRecovery)
+        #expect(s.rack.records.capacity == 0 && s.scoreboard.ranges.capacity == 0)
+        #expect(s.heldStorageBytes == s.undo.episodes.capacity * MemoryLayout<SpuriousRecoveryUndo.Episode>.stride,
+                "only the undo episodes, which a late D-SACK may still prove spurious, are kept")
+        #expect(s.rack.minRTT != nil, "what persists across flights is kept")
+        // The next flight reserves again and releases again.
+        s.didSend(seq: max, length: 1000, now: at(30))
+        #expect(s.rack.records.count == 1)
+        s.onAck(ack: max + 1000, oldUna: max, sndMax: max + 1000, blocks: [], isDuplicate: false, now: at(40), rtt: 10 * ms)
+        #expect(s.rack.records.capacity == 0)
+    }
+
     @Test("RFC 8985 §6.3 with RFC 6675 §5: one SACKed segment (below DupThresh) and the reordering timer find the loss and start recovery")
     func reorderingTimerStartsRecovery() {
         var s = sackSender()

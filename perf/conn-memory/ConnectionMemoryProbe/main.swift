@@ -1,7 +1,13 @@
 // Memory of idle established TCP connections on one NetStack node (issue 14), library level: one
 // `IPStack` with a listener, and a stateless client written here that sends each SYN and the ACK of
 // each SYN,ACK as raw IPv4 packets, so that the process holds only the listening node's state.
-// Usage: ConnectionMemoryProbe <connections>
+// Usage: ConnectionMemoryProbe <connections> [idle | exchange]
+//   idle      the connections never carry data (the default);
+//   exchange  each carries one request/response before it idles, as a keep-alive HTTP connection
+//             does: the client's ACK of the SYN,ACK brings a 100-byte request, the server reads it and
+//             answers 4 KiB (three segments), and the client acknowledges every segment. The idle
+//             connection then holds whatever the transfer left behind (loss-recovery records,
+//             delivery-rate state, reassembly lists) beside its never-used self.
 // Prints one JSON line: resident set (VmRSS) and malloc'd bytes (mallinfo2) before and after, per connection.
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +17,13 @@ import NetStack
 import Wire
 
 let connections = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 10_000 : 10_000
+let mode = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : "idle"
+guard mode == "idle" || mode == "exchange" else {
+    print("usage: ConnectionMemoryProbe <connections> [idle | exchange]")
+    exit(2)
+}
+let requestBytes = mode == "exchange" ? 100 : 0
+let responseBytes = 4096
 let serverAddress = IPv4Address(10, 234, 0, 1)
 let serverPort: UInt16 = 80
 
@@ -53,12 +66,15 @@ let stack = IPStack(configuration: config)
 let packet = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 var now = NetInstant.zero
 
-@MainActor func sendSegment(from source: IPv4Address, port: UInt16, seq: UInt32, ack: UInt32, flags: TCPFlags, options: TCPOptions) {
+@MainActor func sendSegment(
+    from source: IPv4Address, port: UInt16, seq: UInt32, ack: UInt32, flags: TCPFlags, options: TCPOptions, payload: Int = 0
+) {
     let tcp = TCPHeader(
         sourcePort: port, destinationPort: serverPort, sequenceNumber: seq, acknowledgmentNumber: ack,
         flags: flags, window: 65535 >> 7, options: options)
-    let length = 20 + tcp.length
-    try! IPv4Header(source: source, destination: serverAddress, protocol: .tcp, payloadLength: tcp.length)
+    let length = 20 + tcp.length + payload
+    UnsafeMutableRawBufferPointer(rebasing: packet[(20 + tcp.length)..<length]).initializeMemory(as: UInt8.self, repeating: 0x2a)
+    try! IPv4Header(source: source, destination: serverAddress, protocol: .tcp, payloadLength: tcp.length + payload)
         .emit(into: packet)
     try! tcp.emit(into: UnsafeMutableRawBufferPointer(rebasing: packet[20..<length]), source: source, destination: serverAddress)
     stack.receive(UnsafeRawBufferPointer(rebasing: packet[..<length]), now: now)
@@ -68,6 +84,20 @@ let listener = try! stack.listen(port: serverPort, backlog: 1024)
 var accepted: [TCPSocketHandle] = []
 accepted.reserveCapacity(connections)
 let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: responseBytes, alignment: 16)
+scratch.initializeMemory(as: UInt8.self, repeating: 0x55)
+
+/// Sends everything the node has queued; the stateless client acknowledges each data segment (its
+/// sequence number is the segment's acknowledgment number: the client sends nothing else).
+@MainActor func acknowledgeOutput() {
+    while let n = stack.nextOutgoingPacket(into: out, now: now) {
+        guard let ip = try? IPv4Packet(validating: UnsafeRawBufferPointer(rebasing: out[..<n])),
+              let tcp = try? TCPSegment(validating: ip.payload), !tcp.payload.isEmpty else { continue }
+        sendSegment(from: ip.destination, port: tcp.destinationPort, seq: tcp.acknowledgmentNumber,
+                    ack: tcp.sequenceNumber &+ UInt32(tcp.payload.count), flags: .ack,
+                    options: TCPOptions(timestamps: TCPTimestamps(value: 3, echoReply: tcp.options.timestamps?.value ?? 0)))
+    }
+}
 let rssBefore = residentKiB()
 let heapBefore = heapBytes()
 var next = 0
@@ -89,23 +119,39 @@ while next < connections {
     }
     now = now + .milliseconds(1)
     for (address, port, seq, ack, tsval) in synAcks {
-        sendSegment(from: address, port: port, seq: seq, ack: ack, flags: .ack,
-                    options: TCPOptions(timestamps: TCPTimestamps(value: 2, echoReply: tsval)))
+        sendSegment(from: address, port: port, seq: seq, ack: ack, flags: requestBytes > 0 ? [.ack, .psh] : .ack,
+                    options: TCPOptions(timestamps: TCPTimestamps(value: 2, echoReply: tsval)), payload: requestBytes)
     }
     while stack.nextOutgoingPacket(into: out, now: now) != nil {}
-    while let socket = try! stack.accept(listener) { accepted.append(socket) }
+    while let socket = try! stack.accept(listener) {
+        accepted.append(socket)
+        guard requestBytes > 0 else { continue }
+        // The server's side of the exchange: read the request, answer it.
+        let read = try! stack.receive(socket, into: scratch)
+        precondition(read == requestBytes, "request: \(read) of \(requestBytes) bytes")
+        let written = try! stack.send(socket, UnsafeRawBufferPointer(scratch))
+        precondition(written == responseBytes, "response: \(written) of \(responseBytes) bytes written")
+    }
+    if requestBytes > 0 {
+        now = now + .milliseconds(1)
+        acknowledgeOutput()
+    }
     next = batch.upperBound
 }
 // Let every timer the handshakes started run out (delayed ACKs, RTO of the SYN,ACK).
 now = now + .seconds(5)
 stack.handleTimers(now: now)
-while stack.nextOutgoingPacket(into: out, now: now) != nil {}
+acknowledgeOutput()
 stack.pollEvents { _, _ in }
 let established = accepted.filter { stack.status(of: $0)?.state == .established }.count
+// In exchange mode every request was read and every response acknowledged: no buffer holds data, so
+// what the connections hold is state, not buffered bytes.
+let bufferedBytes = stack.tcpBufferBytesInUse
+precondition(bufferedBytes == 0, "\(bufferedBytes) bytes still buffered after the exchanges")
 let rssAfter = residentKiB()
 let heapAfter = heapBytes()
 let perConnection = Double(heapAfter - heapBefore) / Double(Swift.max(1, established))
-print("{\"connections\":\(connections),\"established\":\(established),"
+print("{\"connections\":\(connections),\"mode\":\"\(mode)\",\"established\":\(established),\"buffered_bytes\":\(bufferedBytes),"
       + "\"rss_before_kib\":\(rssBefore),\"rss_after_kib\":\(rssAfter),"
       + "\"heap_before_bytes\":\(heapBefore),\"heap_after_bytes\":\(heapAfter),"
       + "\"heap_per_connection_bytes\":\(Int(perConnection.rounded())),"

@@ -19,7 +19,8 @@ struct SACKBlockList {
     /// A pending D-SACK: `[left, right)` of duplicate data received since the last ACK.
     private var duplicate: (left: SequenceNumber, right: SequenceNumber)? = nil
 
-    /// Storage is reserved at the first out-of-order arrival: an idle connection holds none.
+    /// Storage is reserved at the first out-of-order arrival and released once no block is left to
+    /// report: an idle connection holds none.
     init() {}
 
     /// Whether an ACK sent now should carry SACK information even with an empty reassembly queue.
@@ -67,6 +68,8 @@ struct SACKBlockList {
             let offset = seq - rcvNxt
             return offset < 0 || !assembler.ranges.contains { $0.start <= offset && offset < $0.end }
         }
+        // Every hole filled: no storage held until the next out-of-order arrival.
+        if recent.isEmpty && recent.capacity > 0 { recent = [] }
         for seq in recent where result.count < limit {
             let offset = seq - rcvNxt
             guard let range = assembler.ranges.first(where: { $0.start <= offset && offset < $0.end }) else { continue }

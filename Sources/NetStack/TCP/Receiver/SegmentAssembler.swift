@@ -3,8 +3,8 @@
 ///
 /// Offsets are relative to RCV.NXT. At most `maxRanges` disjoint ranges are remembered so that a peer
 /// cannot make the tracking grow without bound; a segment that would need more is refused and will be
-/// retransmitted by its sender. Storage is reserved at the first out-of-order segment (an idle
-/// connection holds none) and kept.
+/// retransmitted by its sender. Storage is reserved at the first out-of-order segment and released
+/// when the last hole fills (an idle connection holds none).
 struct SegmentAssembler {
     /// Half-open ranges `[start, end)`, sorted, disjoint and non-adjacent.
     private(set) var ranges: [(start: Int, end: Int)]
@@ -55,6 +55,7 @@ struct SegmentAssembler {
             ranges[k].start -= n
             ranges[k].end -= n
         }
+        if ranges.isEmpty { ranges = [] }
         return n
     }
 
@@ -67,6 +68,7 @@ struct SegmentAssembler {
             ranges[k].end -= n
             if ranges[k].end <= 0 { ranges.remove(at: k) } else { k += 1 }
         }
+        if ranges.isEmpty && ranges.capacity > 0 { ranges = [] }
     }
 
     mutating func removeAll() { ranges.removeAll(keepingCapacity: true) }

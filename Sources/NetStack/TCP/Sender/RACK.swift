@@ -7,7 +7,8 @@ import Wire
 /// retransmission that is lost again is found the same way as an original: by a later-sent segment's
 /// delivery, not by the RTO (RFC 8985 §6.2 step 5 looks at every outstanding segment, retransmitted or
 /// not). Records are sorted by sequence number; their number is bounded by the send buffer over the
-/// MSS, and the storage is reused.
+/// MSS. The storage is reserved at the first transmission of a flight and released when the flight
+/// drains (`releaseStorage`): an idle connection holds none, whatever it sent before.
 struct RACK {
     struct Record: Equatable {
         var seq: SequenceNumber
@@ -54,8 +55,18 @@ struct RACK {
     /// Linux's bound on `reo_wnd_steps` (an 8-bit field); the window is capped at SRTT anyway.
     static let maximumMultiplier: Int64 = 255
 
+    /// Records reserved at the first transmission of a flight; a larger flight grows the storage.
+    static let initialCapacity = 16
+
     /// Storage is reserved at the first transmission, not at creation: an idle connection holds none.
     init() {}
+
+    /// Nothing is outstanding: gives the records' storage back (a record is 64 bytes, and a flight of a
+    /// full window leaves room for hundreds). The next transmission reserves it again.
+    mutating func releaseStorage() {
+        guard records.isEmpty, records.capacity > 0 else { return }
+        records = []
+    }
 
     /// Bytes marked lost and not yet resent: they have left the network (RFC 6675 §4 SetPipe counts no
     /// lost segment).
@@ -78,7 +89,7 @@ struct RACK {
         snapshot: DeliverySnapshot = .zero
     ) {
         guard seq < end else { return }
-        if records.capacity == 0 { records.reserveCapacity(64) }
+        if records.capacity == 0 { records.reserveCapacity(Self.initialCapacity) }
         if records.last.map({ !(seq < $0.end) }) ?? true {
             records.append(
                 Record(

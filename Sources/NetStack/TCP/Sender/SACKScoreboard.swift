@@ -113,6 +113,12 @@ struct SACKScoreboard: Hashable {
         sackedBytes = 0
     }
 
+    /// Nothing is outstanding, so nothing is SACKed: gives the ranges' storage back.
+    mutating func releaseStorage() {
+        guard ranges.isEmpty, ranges.capacity > 0 else { return }
+        ranges = []
+    }
+
     /// Bytes SACKed in `[from, to)`.
     func sackedBytes(from: SequenceNumber, to: SequenceNumber) -> Int {
         var total = 0

@@ -38,10 +38,14 @@ struct SpuriousRecoveryUndo {
     /// Episodes undone (for tests and statistics).
     private(set) var undone = 0
 
-    init() { episodes.reserveCapacity(Self.maximumEpisodes) }
+    /// Storage is reserved at the first episode, not at creation: an idle connection that never
+    /// recovered from a loss holds none (an episode carries a whole `CongestionController`, so eight of
+    /// them reserved up front were about 2 KiB per connection).
+    init() {}
 
     /// An episode begins: `before` is the state it is about to reduce.
     mutating func begin(una: SequenceNumber, sndMax: SequenceNumber, before: CongestionController, fromTimeout: Bool) {
+        if episodes.capacity == 0 { episodes.reserveCapacity(Self.maximumEpisodes) }
         if episodes.count == Self.maximumEpisodes { episodes.removeFirst() }
         episodes.append(Episode(start: una, end: sndMax, before: before, windowAfter: before.cwnd, fromTimeout: fromTimeout))
     }

@@ -126,7 +126,10 @@ struct TCPSender {
     ) {
         // The rate sample goes to the policy after the recovery decisions below (BBR conserves packets
         // from the ACK that starts recovery).
-        defer { feedRateSample(una: ack, sndNxt: sndNxt ?? sndMax, sndMax: sndMax, now: now) }
+        defer {
+            feedRateSample(una: ack, sndNxt: sndNxt ?? sndMax, sndMax: sndMax, now: now)
+            if ack == sndMax { releaseDrainedStorage() }
+        }
         let advanced = ack - oldUna
         let flight = sndMax - oldUna
         outstandingSegments = (sndMax - ack) / mss
@@ -363,6 +366,29 @@ struct TCPSender {
         guard let boundary = scoreboard.lossBoundary(duplicateThreshold: duplicateThreshold, smss: mss)
         else { return false }
         return seq < boundary && !scoreboard.covers(left: seq, right: seq + 1)
+    }
+
+    /// Everything sent has been acknowledged: the per-transmission records (RACK's, with their
+    /// delivery-rate snapshots), the SACK scoreboard and the recovery's retransmission list hold nothing
+    /// that matters any more, and their storage goes back to the allocator, so that an idle connection
+    /// holds no loss or rate machinery beyond its fixed state (issue 14: ≤ 4 KiB per idle connection).
+    /// The next flight reserves it again. What persists across flights (RACK's minimum RTT and
+    /// reordering window, the delivery counters, the undo episodes a late D-SACK may still prove
+    /// spurious) is kept.
+    private mutating func releaseDrainedStorage() {
+        rack.releaseStorage()
+        scoreboard.releaseStorage()
+        if retransmissions.capacity > 0 { retransmissions = [] }
+    }
+
+    /// Bytes of element storage the sender's lists hold beyond its inline state (their capacity, not
+    /// their count): RACK's records, the SACK scoreboard, the recovery's retransmissions and the undo
+    /// episodes. For tests and memory accounting.
+    var heldStorageBytes: Int {
+        rack.records.capacity * MemoryLayout<RACK.Record>.stride
+            + scoreboard.ranges.capacity * MemoryLayout<SACKScoreboard.Range>.stride
+            + retransmissions.capacity * MemoryLayout<(seq: SequenceNumber, end: SequenceNumber, sentBelow: SequenceNumber)>.stride
+            + undo.episodes.capacity * MemoryLayout<SpuriousRecoveryUndo.Episode>.stride
     }
 
     /// Hands the ACK's delivery-rate sample, if any, to a policy that uses them.
