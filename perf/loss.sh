@@ -29,7 +29,8 @@
 # measured BBR against WireNet's CUBIC).
 # Every test also records the sender's counters (jsonl "sender"; a second table): Linux's from nstat in
 # the sending namespace (TCPTimeouts, TCPSackRecovery, RetransSegs, TCPLossProbes), WireNet's from
-# `wirenet status --json` (retransmission_timeouts, fast_recoveries, retransmitted segments, tail loss probes).
+# `wirenet status --json` (retransmission_timeouts, fast_recoveries, retransmitted segments, tail loss probes);
+# a Linux sender's TcpOutSegs and TcpInSegs too (the receiver's ACKs per 100 segments sent).
 # A namespace may only pick an algorithm in net.ipv4.tcp_allowed_congestion_control: LINUX_CC is added
 # there for the run and the list restored on exit.
 set -euo pipefail
@@ -251,7 +252,8 @@ if test == "upload" or row == "d":
     out = {"by": "linux", "timeouts": diff(side, "TcpExtTCPTimeouts"), "recoveries": diff(side, "TcpExtTCPSackRecovery") + diff(side, "TcpExtTCPRenoRecovery"),
            "retransmitted": diff(side, "TcpRetransSegs"), "loss_probes": diff(side, "TcpExtTCPLossProbes"),
            "spurious_rtos": diff(side, "TcpExtTCPSpuriousRTOs"), "dsack_received": diff(side, "TcpExtTCPDSACKRecv"),
-           "lost_retransmits": diff(side, "TcpExtTCPLostRetransmit")}
+           "lost_retransmits": diff(side, "TcpExtTCPLostRetransmit"),
+           "segments_out": diff(side, "TcpOutSegs"), "segments_in": diff(side, "TcpInSegs")}
 else:
     out = {"by": "wirenet", "timeouts": diff("wirenet", "retransmission_timeouts"), "recoveries": diff("wirenet", "fast_recoveries"),
            "retransmitted": sum(diff("wirenet", k) for k in ("timeout", "fast_retransmit", "loss_recovery", "tail_loss_probe")),
@@ -348,7 +350,8 @@ for c in conds:
     out.append(f"| {name(c)} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 if senders:
     out += ["", "The sender's counters per test (median over the runs): retransmission timeouts, loss recoveries entered, "
-            "segments retransmitted, tail loss probes. Linux's from nstat in the sending namespace, WireNet's from `wirenet status --json`.\n",
+            "segments retransmitted, tail loss probes; for a Linux sender also the segments it received per 100 it sent (the receiver's ACKs). "
+            "Linux's from nstat in the sending namespace, WireNet's from `wirenet status --json`.\n",
             "| condition | test | " + " | ".join(f"row {x}: sender" for x in present) + " |", "|---" * (2 + len(present)) + "|"]
     for c in conds:
         for t in ("upload", "download"):
@@ -357,7 +360,12 @@ if senders:
                 v = senders.get((x, c, t))
                 if not v: parts.append("–"); continue
                 med = lambda k: statistics.median(s.get(k, 0) for s in v)
-                parts.append(f"{v[0]['by']}: {med('timeouts'):.0f} RTO, {med('recoveries'):.0f} rec, {med('retransmitted'):.0f} rtx, {med('loss_probes'):.0f} TLP")
+                acks = ""
+                if all(s.get("segments_out") for s in v):
+                    # The receiver's ACKs per 100 segments the sender sent (Linux's TcpInSegs / TcpOutSegs:
+                    # in an upload test nearly everything the sender receives is the receiver's ACKs).
+                    acks = f", {statistics.median(100 * s['segments_in'] / s['segments_out'] for s in v):.0f} ACK/100 seg"
+                parts.append(f"{v[0]['by']}: {med('timeouts'):.0f} RTO, {med('recoveries'):.0f} rec, {med('retransmitted'):.0f} rtx, {med('loss_probes'):.0f} TLP{acks}")
             out.append(f"| {name(c)} | {t} | " + " | ".join(parts) + " |")
 open(md, "w").write("\n".join(out) + "\n")
 print("\n".join(out))

@@ -401,7 +401,7 @@ extension TCPConnection {
                 immediateAckDue = true  // RFC 5681 §4.2 / RFC 2883 §4: each duplicate gets its ACK
                 return []
             }
-            receiver.receiveDuplicate(seq: seg.seq, length: skip)
+            receiver.receiveDuplicate(seq: seg.seq, length: skip, entirely: false)
             bytes = UnsafeRawBufferPointer(rebasing: bytes.dropFirst(skip))
             offset = 0
         }
@@ -426,7 +426,8 @@ extension TCPConnection {
         if bytes.count > room { bytes = UnsafeRawBufferPointer(rebasing: bytes.prefix(room)) }
         let heldOutOfOrder = !receiver.reassembly.isEmpty
         let arrival = receiver.receive(
-            seq: receive.nxt + offset, offset: offset, length: bytes.count, rcvNxt: receive.nxt, now: now)
+            seq: receive.nxt + offset, offset: offset, length: bytes.count, rcvNxt: receive.nxt, now: now,
+            rtt: receiverRTT, rto: rto.current)
         guard case .stored(let ready, let ackDue) = arrival else {
             ackNow = true  // nothing new, or no room to track it: the sender will retransmit
             immediateAckDue = true
@@ -435,7 +436,8 @@ extension TCPConnection {
         // RFC 5681 §4.2: out-of-order data and data that fills a hole are acknowledged at once — one
         // ACK per such segment, even when the caller hands over a batch of segments before it asks for
         // output: a sender counts duplicate ACKs and reads SACK blocks per arriving ACK (RFC 6675), as
-        // Linux's tcp_data_queue_ofo acknowledges every out-of-order segment.
+        // Linux acknowledges every out-of-order segment it does not compress (`SACKCompression`:
+        // from the fourth at one RCV.NXT on, the ACK is held instead, and goes out with later output).
         if ackDue && (offset > 0 || heldOutOfOrder) { immediateAckDue = true }
         receiveBuffer.write(bytes, atOffset: offset)
         var events: TCPConnectionEvents = []
@@ -458,6 +460,14 @@ extension TCPConnection {
             events.formUnion(processFin(now: now))
         }
         return events
+    }
+
+    /// The RTT the receiver's ACK policy works with (Linux `__tcp_ack_snd_check`): its own estimate
+    /// (receive-window auto-tuning's), or the smoothed RTT when that is smaller or the only one.
+    private var receiverRTT: Int64? {
+        let own = receiver.window.rtt > 0 ? receiver.window.rtt : nil
+        guard let srtt = rto.smoothedRTT, srtt > 0 else { return own }
+        return Swift.min(own ?? srtt, srtt)
     }
 
     /// RCV.NXT moved: time the receiver's RTT and, once per such RTT, let the window limit follow what

@@ -136,7 +136,9 @@ public struct TCPConnection {
             bufferSize: configuration.receiveBufferSize,
             delayedAck: configuration.delayedAckTimeout.saturatedNanoseconds,
             quickAcks: configuration.quickAcks, mss: configuration.maxSegmentSize,
-            initialWindow: configuration.initialReceiveWindow, autoTuning: configuration.receiveWindowAutoTuning)
+            initialWindow: configuration.initialReceiveWindow, autoTuning: configuration.receiveWindowAutoTuning,
+            quickAckReentry: configuration.quickAckReentry, sackCompression: configuration.sackCompression,
+            stretchAckSegments: configuration.stretchAckSegments)
         rto = RetransmissionTimeout(
             minimum: configuration.minimumRTO.saturatedNanoseconds,
             maximum: configuration.maximumRTO.saturatedNanoseconds)

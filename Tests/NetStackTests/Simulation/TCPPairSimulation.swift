@@ -55,13 +55,37 @@ struct TCPPairSimulation {
         return false
     }
 
+    /// When set, the last `traceLimit` segments sent and delivered, oldest first (for diagnostics).
+    var trace: [String]? = nil
+    var traceLimit = 60
+
+    private mutating func note(_ event: String) {
+        trace!.append("\(Double(now.nanoseconds) / 1e6) ms \(event)")
+        if trace!.count > traceLimit { trace!.removeFirst() }
+    }
+
+    private func describe(_ h: TCPSegmentHeader, base: SequenceNumber) -> String {
+        let blocks = h.sackBlocks.map { "\(SequenceNumber($0.left) - base)-\(SequenceNumber($0.right) - base)" }
+        return "seq \(h.seq - base) len \(h.payloadLength) ack \(h.ack - base)\(blocks.isEmpty ? "" : " sack \(blocks)")"
+    }
+
     /// One event step; false when nothing is pending.
     mutating func step() -> Bool {
         steps += 1
         guard let next = nextEventTime else { return false }
         now = Swift.max(now, next)
-        for packet in clientToServer.takeDue(now: now) { deliverToServer(packet) }
+        for packet in clientToServer.takeDue(now: now) {
+            if trace != nil {
+                let line = "server gets " + describe(packet.header, base: client.send.iss)
+                note(line)
+            }
+            deliverToServer(packet)
+        }
         for packet in serverToClient.takeDue(now: now) {
+            if trace != nil {
+                let line = "client gets " + describe(packet.header, base: client.send.iss)
+                note(line)
+            }
             _ = packet.payload.withUnsafeBytes { client.handle(packet.header, payload: $0, now: now) }
         }
         _ = client.handleTimers(now: now)
@@ -138,6 +162,10 @@ struct TCPPairSimulation {
         while let header = client.nextSegment(now: now) {
             var payload = [UInt8](repeating: 0, count: header.payloadLength)
             _ = payload.withUnsafeMutableBytes { client.copyPayload(of: header, into: $0) }
+            if trace != nil {
+                let line = "client sends " + describe(header, base: client.send.iss)
+                note(line)
+            }
             clientToServer.send((header, payload), size: header.payloadLength + 52, now: now)
             segmentsSent += 1
         }
@@ -145,6 +173,10 @@ struct TCPPairSimulation {
         while let header = server!.nextSegment(now: now) {
             var payload = [UInt8](repeating: 0, count: header.payloadLength)
             _ = payload.withUnsafeMutableBytes { server!.copyPayload(of: header, into: $0) }
+            if trace != nil {
+                let line = "server sends " + describe(header, base: client.send.iss)
+                note(line)
+            }
             serverToClient.send((header, payload), size: header.payloadLength + 52, now: now)
             segmentsSent += 1
         }

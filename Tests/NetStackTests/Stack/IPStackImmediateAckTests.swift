@@ -56,6 +56,22 @@ struct IPStackImmediateAckTests {
         #expect(sack(filled[1]).isEmpty)
     }
 
+    @Test("Linux tcp_comp_sack: in a batch, the first three out-of-order segments at one RCV.NXT get their own ACKs, the others one ACK when the batch's output is drained")
+    func sackCompressionWithinABatch() throws {
+        let (stack, start, ack) = try establish()
+        let n = UInt32(Self.segmentSize)
+        // Past the quick-ACK phase of a new connection (it acknowledges out-of-order data at once too).
+        for k in 0..<UInt32(16) { data(stack, seq: start + k * n, ack: ack) }
+        #expect(drain(stack).count == 1)
+        let isn = start + 16 * n
+        // Segment 0 lost, 1 to 6 in one batch (the handshake gave no RTT: the hold ends with the batch).
+        for k in UInt32(1)...6 { data(stack, seq: isn + k * n, ack: ack) }
+        let acks = drain(stack).compactMap(parseTCP)
+        try #require(acks.count == 4)
+        #expect(acks.allSatisfy { $0.acknowledgmentNumber == isn })
+        #expect(acks.map { sack($0).first } == [[isn + n, isn + 2 * n], [isn + n, isn + 3 * n], [isn + n, isn + 4 * n], [isn + n, isn + 7 * n]])
+    }
+
     @Test("RFC 2883 §4: each duplicate segment of a batch gets its own ACK with its D-SACK block")
     func rfc2883Section4DSACKPerDuplicateSegment() throws {
         let (stack, isn, ack) = try establish()

@@ -48,6 +48,52 @@ struct AckPolicyTests {
         #expect(r11)
     }
 
+    @Test("Stretch ACKs: with an RTT estimate, in-order data is acknowledged every fourth full-sized segment")
+    func stretchAcksEveryFourthSegment() {
+        var policy = AckPolicy(delay: 40_000_000, quickAcks: 0, initialSegmentSize: 1000, stretchSegments: 4)
+        let rtt: Int64 = 400_000
+        var due: [Bool] = []
+        for _ in 0..<8 {
+            due.append(policy.inOrderData(length: 1000, now: .zero, rtt: rtt))
+            if due.last == true { policy.ackSent() }
+        }
+        #expect(due == [false, false, false, true, false, false, false, true])
+    }
+
+    @Test("Stretch ACKs: after the second full-sized segment the ACK waits a quarter of the RTT, at most 1 ms")
+    func stretchAckWaitsAQuarterRTT() {
+        var policy = AckPolicy(delay: 40_000_000, quickAcks: 0, initialSegmentSize: 1000, stretchSegments: 4)
+        let rtt: Int64 = 400_000
+        _ = policy.inOrderData(length: 1000, now: .zero, rtt: rtt)
+        #expect(policy.deadline == NetInstant.zero + .milliseconds(40), "one segment: the delayed-ACK timer")
+        let second = policy.inOrderData(length: 1000, now: NetInstant(nanoseconds: 10_000), rtt: rtt)
+        #expect(!second)
+        #expect(policy.deadline == NetInstant(nanoseconds: 10_000 + rtt / 4))
+        let r101 = policy.timerExpired(now: NetInstant(nanoseconds: 10_000 + rtt / 4 - 1))
+        #expect(!r101)
+        let r102 = policy.timerExpired(now: NetInstant(nanoseconds: 10_000 + rtt / 4))
+        #expect(r102)
+        policy.ackSent()
+        #expect(policy.deadline == nil)
+        // A 100 ms path: 1 ms, not 25 ms (well under HyStart++'s 4 ms RTT threshold).
+        for _ in 0..<2 { _ = policy.inOrderData(length: 1000, now: .zero, rtt: 100_000_000) }
+        #expect(policy.deadline == NetInstant.zero + .milliseconds(1))
+    }
+
+    @Test("RFC 5681 §4.2: without an RTT estimate, or with stretch ACKs off, every second full-sized segment")
+    func noStretchWithoutRTT() {
+        var policy = AckPolicy(delay: 40_000_000, quickAcks: 0, initialSegmentSize: 1000, stretchSegments: 4)
+        let r103 = policy.inOrderData(length: 1000, now: .zero, rtt: nil)
+        #expect(!r103)
+        let r104 = policy.inOrderData(length: 1000, now: .zero, rtt: nil)
+        #expect(r104)
+        var plain = AckPolicy(delay: 40_000_000, quickAcks: 0, initialSegmentSize: 1000, stretchSegments: 2)
+        let r105 = plain.inOrderData(length: 1000, now: .zero, rtt: 400_000)
+        #expect(!r105)
+        let r106 = plain.inOrderData(length: 1000, now: .zero, rtt: 400_000)
+        #expect(r106)
+    }
+
     @Test("RFC 5681 §4.2: out-of-order data and data that fills a hole are acknowledged at once")
     func outOfOrderImmediate() {
         var receiver = TCPReceiver(bufferSize: 1 << 20, delayedAck: 40_000_000, quickAcks: 0, mss: 1000)

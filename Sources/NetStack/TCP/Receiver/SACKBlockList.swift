@@ -28,20 +28,34 @@ struct SACKBlockList {
 
     /// Out-of-order data starting at `seq` arrived and is held (already added to `assembler`, whose
     /// offsets are relative to `rcvNxt`): its block becomes the first, and any entry for the same block
-    /// (now merged with it) goes.
-    mutating func noteArrival(_ seq: SequenceNumber, rcvNxt: SequenceNumber, assembler: SegmentAssembler) {
+    /// (now merged with it) goes. Returns where that block stood before (the first such entry when the
+    /// arrival merged several; the count of entries when it is a new block), as Linux's
+    /// `tcp_sack_new_ofo_skb` sees it (for `SACKCompression`).
+    @discardableResult
+    mutating func noteArrival(_ seq: SequenceNumber, rcvNxt: SequenceNumber, assembler: SegmentAssembler) -> Int {
         if recent.capacity == 0 { recent.reserveCapacity(Self.remembered + 1) }
         let offset = seq - rcvNxt
+        let position: Int
         if let range = assembler.ranges.first(where: { $0.start <= offset && offset < $0.end }) {
-            recent.removeAll { old in
-                let o = old - rcvNxt
-                return range.start <= o && o < range.end
+            var first: Int? = nil
+            var k = 0
+            while k < recent.count {
+                let o = recent[k] - rcvNxt
+                if range.start <= o && o < range.end {
+                    if first == nil { first = k }
+                    recent.remove(at: k)
+                } else {
+                    k += 1
+                }
             }
+            position = first ?? recent.count
         } else {
+            position = recent.firstIndex(of: seq) ?? recent.count
             recent.removeAll { $0 == seq }
         }
         recent.insert(seq, at: 0)
         if recent.count > Self.remembered { recent.removeLast() }
+        return position
     }
 
     /// Data `[left, right)` that was already received arrived again (RFC 2883 §4).

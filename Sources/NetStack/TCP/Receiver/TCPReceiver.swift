@@ -19,13 +19,17 @@ struct TCPReceiver {
     private(set) var sackEnabled = false
 
     /// `initialWindow` and `autoTuning` set the window limit (see `ReceiveWindowTuner`); without
-    /// auto-tuning the limit is `bufferSize`.
+    /// auto-tuning the limit is `bufferSize`. `quickAckReentry`, `sackCompression` and
+    /// `stretchAckSegments` set those rules of the ACK policy (see `AckPolicy`).
     init(
         bufferSize: Int, delayedAck: Int64, quickAcks: Int, mss: Int, initialWindow: Int = .max,
-        autoTuning: Bool = false
+        autoTuning: Bool = false, quickAckReentry: Bool = true, sackCompression: Bool = true,
+        stretchAckSegments: Int = 2
     ) {
         reassembly = SegmentAssembler(maxRanges: Swift.max(16, bufferSize / Self.minimumHeldSegment))
-        ackPolicy = AckPolicy(delay: delayedAck, quickAcks: quickAcks, initialSegmentSize: Swift.min(mss, 536))
+        ackPolicy = AckPolicy(
+            delay: delayedAck, quickAcks: quickAcks, initialSegmentSize: Swift.min(mss, 536),
+            quickAckReentry: quickAckReentry, compression: sackCompression, stretchSegments: stretchAckSegments)
         window = ReceiveWindowTuner(initial: initialWindow, maximum: bufferSize, segmentSize: mss, enabled: autoTuning)
     }
 
@@ -40,10 +44,14 @@ struct TCPReceiver {
     }
 
     /// Records `length` bytes at `offset` from RCV.NXT (already trimmed to the window); `seq` is their
-    /// sequence number.
+    /// sequence number. `rtt` is the receiver's RTT estimate if any (for SACK compression and stretch
+    /// ACKs), `rto` the connection's retransmission timeout (a longer silence re-enters quick-ACK
+    /// mode).
     mutating func receive(
-        seq: SequenceNumber, offset: Int, length: Int, rcvNxt: SequenceNumber, now: NetInstant
+        seq: SequenceNumber, offset: Int, length: Int, rcvNxt: SequenceNumber, now: NetInstant,
+        rtt: Int64? = nil, rto: Int64 = .max
     ) -> Arrival {
+        ackPolicy.dataArrived(now: now, idleThreshold: rto, window: window.limit)
         let hadHoles = !reassembly.isEmpty
         if sackEnabled && reassembly.covers(start: offset, end: offset + length) {
             // RFC 2883 §4: all of it was already held: report it as a D-SACK.
@@ -51,17 +59,26 @@ struct TCPReceiver {
             return .refused
         }
         guard reassembly.add(start: offset, end: offset + length) else { return .refused }
-        if offset > 0 { sackBlocks.noteArrival(seq, rcvNxt: rcvNxt, assembler: reassembly) }
+        var blockPosition = 0
+        if offset > 0 { blockPosition = sackBlocks.noteArrival(seq, rcvNxt: rcvNxt, assembler: reassembly) }
         let ready = reassembly.takeContiguousPrefix()
         if offset > 0 || hadHoles {
-            return .stored(ready: ready, ackNow: ackPolicy.outOfOrderData(length: length))
+            let arrival = AckPolicy.OutOfOrderArrival(
+                advanced: ready, holesRemain: !reassembly.isEmpty, rcvNxt: rcvNxt + ready,
+                blockPosition: blockPosition, sackEnabled: sackEnabled)
+            return .stored(ready: ready, ackNow: ackPolicy.outOfOrderData(length: length, arrival, now: now, rtt: rtt))
         }
-        return .stored(ready: ready, ackNow: ackPolicy.inOrderData(length: length, now: now))
+        return .stored(ready: ready, ackNow: ackPolicy.inOrderData(length: length, now: now, rtt: rtt))
     }
 
-    /// Data that lies entirely below RCV.NXT arrived again (RFC 2883 §4: report it).
-    mutating func receiveDuplicate(seq: SequenceNumber, length: Int) {
-        guard sackEnabled, length > 0 else { return }
+    /// Data that lies below RCV.NXT arrived again (RFC 2883 §4: report it). `entirely`: all of the
+    /// segment was received before — the sender missed our ACK or timed out, so the next segments are
+    /// acknowledged at once (`AckPolicy.enterQuickAckMode`; Linux does so for such a segment, not for
+    /// one that only overlaps RCV.NXT).
+    mutating func receiveDuplicate(seq: SequenceNumber, length: Int, entirely: Bool = true) {
+        guard length > 0 else { return }
+        if entirely { ackPolicy.enterQuickAckMode(window: window.limit) }
+        guard sackEnabled else { return }
         sackBlocks.noteDuplicate(left: seq, right: seq + length)
     }
 
