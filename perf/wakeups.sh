@@ -96,8 +96,17 @@ for test in $TESTS; do
     done < <(processes)
     events="raw_syscalls:sys_enter"
     for call in $calls; do events+=",syscalls:sys_enter_$call"; done
-    perf stat -a --per-thread -x, -e "$events" -o "$work/syscalls" 2>/dev/null &
-    counter=$!
+    # Its start walks every thread of the machine and fails when one ends meanwhile (builds start
+    # and end processes all the time): start it again until it runs.
+    for _ in $(seq 20); do
+        perf stat -a --per-thread -x, -e "$events" -o "$work/syscalls" 2>/dev/null &
+        counter=$!
+        sleep 0.3
+        kill -0 "$counter" 2>/dev/null && break
+        wait "$counter" 2>/dev/null || true
+        counter=""
+    done
+    [ -n "$counter" ] || echo "wakeups.sh: perf stat did not start: no system call counts" >&2
     for index in "${!pids[@]}"; do
         pid="${pids[$index]}"
         snapshot "$pid" >"$work/first-$index"
@@ -115,9 +124,11 @@ for test in $TESTS; do
         [ "$alive" = 1 ] || break
         sleep 0.1
     done
-    kill -INT "$counter" 2>/dev/null || true
-    wait "$counter" 2>/dev/null || true
-    counter=
+    if [ -n "$counter" ]; then
+        kill -INT "$counter" 2>/dev/null || true
+        wait "$counter" 2>/dev/null || true
+    fi
+    counter=""
     wait "$runner" || { echo "wakeups.sh: run.sh failed (see below)" >&2; cat "$log" >&2; exit 1; }
     results_md="$(sed -n 's/^run.sh: results: //p' "$log" | tail -1)"
     for index in "${!pids[@]}"; do
