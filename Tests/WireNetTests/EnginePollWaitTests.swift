@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import NetTestSupport
 import Synchronization
 import Testing
@@ -116,9 +117,10 @@ struct EnginePollWaitTests {
         try pair.server.addLoopPollSource(readEnd) {
             var buffer = [UInt8](repeating: 0, count: 16)
             let count = read(readEnd, &buffer, buffer.count)
-            var name = [CChar](repeating: 0, count: 16)
-            pthread_getname_np(pthread_self(), &name, name.count)
-            runs.withLock { $0.append((Array(buffer.prefix(max(count, 0))), String(cString: name))) }
+            // The calling thread's name (Glibc's module has no pthread_getname_np).
+            let name = ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .newlines)
+            runs.withLock { $0.append((Array(buffer.prefix(max(count, 0))), name)) }
         }
         for round in 0 ..< 3 {
             try await Task.sleep(for: .milliseconds(20))  // the loop is asleep again
