@@ -86,9 +86,15 @@ elif [ "$WIRENET_BIN" = none ]; then
     WIRENET_BIN=""
 fi
 # The floor for CPU per GB: libsodium's ChaCha20-Poly1305 seal + open of 1420-byte packets on one
-# thread, measured at the start and the end of this run (perf/crypto/WireGuardParallelBench).
-(cd "$perf_dir/.." && swift build -c release --traits CLI --product WireGuardParallelBench >/dev/null)
-crypto_bench="$(cd "$perf_dir/.." && swift build -c release --traits CLI --show-bin-path)/WireGuardParallelBench"
+# thread, measured at the start and the end of this run (perf/crypto/WireGuardParallelBench). Only
+# goodput tests have a CPU per GB, so FLOOR defaults to 0 without them: no release build of the
+# benchmark (minutes on 2 cores) for a latency or set-up run.
+case " $TESTS " in *" goodput "*) FLOOR="${FLOOR:-1}" ;; *) FLOOR="${FLOOR:-0}" ;; esac
+crypto_bench=""
+if [ "$FLOOR" = 1 ]; then
+    (cd "$perf_dir/.." && swift build -c release --traits CLI --product WireGuardParallelBench >/dev/null)
+    crypto_bench="$(cd "$perf_dir/.." && swift build -c release --traits CLI --show-bin-path)/WireGuardParallelBench"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Run state and cleanup
@@ -473,6 +479,7 @@ profile_row() {
 loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 measure_floor() {
+    [ -n "$crypto_bench" ] || return 0
     local line
     line="$("$crypto_bench" 3 1 "" | tail -1)" || return 0
     printf '{"row":"floor","kind":"floor","report":%s}\n' "$line" >>"$raw"

@@ -224,7 +224,7 @@ struct wirenet_uring *wirenet_uring_open(unsigned sq_entries, unsigned cq_entrie
         missing = WIRENET_URING_NO_OPCODE;
     } else {
         const int ops[] = {IORING_OP_RECVMSG, IORING_OP_SENDMSG, IORING_OP_READ, IORING_OP_ASYNC_CANCEL,
-                           IORING_OP_SEND_ZC};
+                           IORING_OP_POLL_ADD, IORING_OP_SEND_ZC};
         for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
             if (!io_uring_opcode_supported(probe, ops[i])) missing = WIRENET_URING_NO_OPCODE;
         }
@@ -307,6 +307,14 @@ int wirenet_uring_prep_read(struct wirenet_uring *r, int fd, void *buffer, unsig
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
     if (sqe == NULL) return -EBUSY;
     io_uring_prep_read(sqe, fd, buffer, length, 0);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return 0;
+}
+
+int wirenet_uring_prep_poll_multishot(struct wirenet_uring *r, int fd, unsigned events, uint64_t user_data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (sqe == NULL) return -EBUSY;
+    io_uring_prep_poll_multishot(sqe, fd, events);
     io_uring_sqe_set_data64(sqe, user_data);
     return 0;
 }

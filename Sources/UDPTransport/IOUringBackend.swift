@@ -10,6 +10,8 @@ import Glibc
 /// send:    SendBatch ──▶ SegmentationPlan runs ──▶ one IORING_OP_SENDMSG per run (UDP_SEGMENT cmsg
 ///          when > 1 datagram) ──▶ one io_uring_submit ──▶ CQE releases the send buffers
 /// wake:    an IORING_OP_READ on the waker's eventfd, so a wake-up completes the ring's wait
+/// watch:   a multishot IORING_OP_POLL_ADD per watched descriptor (``watch(_:)``), so the caller's
+///          other descriptors complete the same wait
 /// ```
 ///
 /// Sends of one batch are separate requests: they leave in order unless the socket buffer fills
@@ -18,7 +20,18 @@ import Glibc
 final class IOUringBackend {
     /// `user_data` = tag << 56 | slot.
     private enum Tag: UInt64 {
-        case receive = 1, wake = 2, send = 3, cancel = 4
+        case receive = 1, wake = 2, send = 3, cancel = 4, watch = 5
+    }
+
+    /// A descriptor the ring's wait also waits for (``watch(_:)``).
+    private struct Watch {
+        let descriptor: CInt
+        /// Its poll request is in the ring (or queued for it).
+        var armed = false
+        /// A completion reported it readable since the last ``receive(into:timeout:)``.
+        var ready = false
+        /// Its poll request failed (the descriptor cannot be polled): not re-armed.
+        var failed = false
     }
 
     /// Buffer group id of the receive buffers.
@@ -40,6 +53,12 @@ final class IOUringBackend {
     private var receiveArmed = false
     private var wakeArmed = false
     private var woken = false
+    /// Watched descriptors, by slot (the slot is in the poll request's `user_data`).
+    private var watches: [Watch] = []
+    /// Watches that reported readiness since the last `receive`.
+    private var readyWatches = 0
+    /// A watch's multishot poll ended and waits to be re-armed.
+    private var watchNeedsArming = false
     private var closing = false
     /// Set when the multishot receive failed in a way re-arming cannot fix.
     private var receiveFailure: Errno? = nil
@@ -128,6 +147,18 @@ final class IOUringBackend {
         wakeArmed = true
     }
 
+    private func armWatches() {
+        guard watchNeedsArming, !closing else { return }
+        watchNeedsArming = false
+        for slot in watches.indices where !watches[slot].armed && !watches[slot].failed {
+            let descriptor = watches[slot].descriptor
+            enqueue {
+                wirenet_uring_prep_poll_multishot(ring, descriptor, UInt32(POLLIN), Tag.watch.rawValue << 56 | UInt64(slot))
+            }
+            watches[slot].armed = true
+        }
+    }
+
     private func prepareSend(slot: Int) {
         enqueue {
             wirenet_uring_prep_sendmsg(ring, core.socket.descriptor, slots.header(slot),
@@ -144,6 +175,7 @@ final class IOUringBackend {
     var hasPendingInput: Bool {
         !core.inbound.isEmpty || !core.errorReports.isEmpty || woken || receiveFailure != nil
             || (!receiveArmed && !closing) || wirenet_uring_pending(ring) > 0
+            || readyWatches > 0 || (watchNeedsArming && !closing)
     }
 
     private func submitQueued() {
@@ -153,6 +185,15 @@ final class IOUringBackend {
     }
 
     // MARK: Public operations
+
+    /// Makes the ring's wait wait for `descriptor` too: a multishot poll for `POLLIN`, submitted by
+    /// the loop thread's next submission. ``receive(into:timeout:)`` returns once it reports the
+    /// descriptor readable and lists it in ``ReceiveBatch/readyDescriptors``.
+    func watch(_ descriptor: CInt) {
+        watches.append(Watch(descriptor: descriptor))
+        watchNeedsArming = true
+        armWatches()
+    }
 
     func makeSendBuffer() -> PacketBuffer? {
         if core.sendPool.freeCount == 0 { reapCompletions() }
@@ -192,6 +233,7 @@ final class IOUringBackend {
         }
         batch.entries.removeAll(keepingCapacity: true)
         armReceive()
+        armWatches()
         submitQueued()
         // UDP sends usually complete during the submit: release their buffers (and resend
         // refused super-datagrams) right away rather than at the next receive.
@@ -200,6 +242,7 @@ final class IOUringBackend {
         // multishot among the completions): submit them, or a caller that polls
         // `pollDescriptor` next would wait on requests the kernel has not seen.
         armReceive()
+        armWatches()
         submitQueued()
     }
 
@@ -207,7 +250,7 @@ final class IOUringBackend {
         recycle(&batch)
         reapCompletions()
         if let receiveFailure { throw receiveFailure }
-        if core.inbound.isEmpty && core.errorReports.isEmpty && !woken && timeout != .zero {
+        if core.inbound.isEmpty && core.errorReports.isEmpty && !woken && readyWatches == 0 && timeout != .zero {
             let deadline = timeout.map { ContinuousClock.now + $0 }
             repeat {
                 var remaining: Duration? = nil
@@ -217,13 +260,21 @@ final class IOUringBackend {
                 }
                 try wait(remaining)
                 reapCompletions()
-            } while core.inbound.isEmpty && core.errorReports.isEmpty && !woken
+            } while core.inbound.isEmpty && core.errorReports.isEmpty && !woken && readyWatches == 0
         }
         armReceive()
+        armWatches()
         submitQueued()
         core.deliver(into: &batch)
         batch.wasWoken = woken
         woken = false
+        if readyWatches > 0 {
+            for slot in watches.indices where watches[slot].ready {
+                watches[slot].ready = false
+                batch.readyDescriptors.append(watches[slot].descriptor)
+            }
+            readyWatches = 0
+        }
         batch.owner = ObjectIdentifier(core)
     }
 
@@ -253,6 +304,7 @@ final class IOUringBackend {
     private func wait(_ timeout: Duration?) throws(Errno) {
         armReceive()
         armWake()
+        armWatches()
         core.statistics.systemCalls += 1
         let result = wirenet_uring_submit_and_wait(ring, timeout.map { UDPTransport.nanoseconds($0) } ?? -1)
         if result < 0 && result != -ETIME && result != -EINTR && result != -EAGAIN && result != -EBUSY {
@@ -279,7 +331,28 @@ final class IOUringBackend {
             woken = true
             armWake()
         case .send: handleSend(slot: Int(data & 0xFFFF_FFFF), result: completion.result)
+        case .watch: handleWatch(slot: Int(data & 0xFFFF_FFFF), result: completion.result, flags: completion.flags)
         case .cancel, nil: break
+        }
+    }
+
+    private func handleWatch(slot: Int, result: CInt, flags: UInt32) {
+        guard watches.indices.contains(slot) else { return }
+        if flags & wirenet_completion_has_more == 0 {
+            // The kernel ended the multishot poll (cancelled, or it could not post a completion).
+            watches[slot].armed = false
+            watchNeedsArming = true
+        }
+        if result < 0 {
+            let error = Errno(rawValue: -result)
+            if error == .canceled || closing { return }
+            // The descriptor cannot be polled (closed, say): reported once more, so that its owner
+            // looks at it and finds out, and not watched any longer.
+            watches[slot].failed = true
+        }
+        if !watches[slot].ready {
+            watches[slot].ready = true
+            readyWatches += 1
         }
     }
 
@@ -380,7 +453,8 @@ final class IOUringBackend {
         enqueue { wirenet_uring_prep_cancel_all(ring, Tag.cancel.rawValue << 56) }
         _ = wirenet_uring_submit(ring)
         let deadline = ContinuousClock.now + .seconds(2)
-        while (receiveArmed || wakeArmed || slots.inFlight > 0) && ContinuousClock.now < deadline {
+        while (receiveArmed || wakeArmed || slots.inFlight > 0 || watches.contains(where: \.armed))
+                && ContinuousClock.now < deadline {
             _ = wirenet_uring_submit_and_wait(ring, 50_000_000)
             reapCompletions()
         }

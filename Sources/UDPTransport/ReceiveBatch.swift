@@ -52,6 +52,8 @@ public struct ReceiveBatch {
     public private(set) var errors: [DatagramError]
     /// True when the last call returned because ``UDPTransport/Waker/wake()`` was called.
     public internal(set) var wasWoken = false
+    /// Descriptors given to ``UDPTransport/watch(_:)`` that became readable since the previous call.
+    public internal(set) var readyDescriptors: [CInt] = []
     /// Most datagrams one call delivers.
     public let capacity: Int
     /// Receive buffers the datagrams live in; given back to the transport on the next call.
@@ -69,6 +71,7 @@ public struct ReceiveBatch {
         errors.reserveCapacity(UDPTransport.errorReportCapacity)
         heldBuffers = []
         heldBuffers.reserveCapacity(self.capacity)
+        readyDescriptors.reserveCapacity(8)
     }
 
     public var count: Int { datagrams.count }
@@ -80,6 +83,7 @@ public struct ReceiveBatch {
         datagrams.removeAll(keepingCapacity: true)
         errors.removeAll(keepingCapacity: true)
         heldBuffers.removeAll(keepingCapacity: true)
+        readyDescriptors.removeAll(keepingCapacity: true)
         wasWoken = false
     }
 

@@ -127,14 +127,35 @@ public final class UDPTransport {
     /// ``pollDescriptor`` does not show, so a caller must call it (with a zero timeout) rather than
     /// wait on the descriptor: datagrams, error reports or a wake-up that an earlier call took from
     /// the kernel — io_uring's ``send(_:)`` and ``makeSendBuffer()`` collect every completion that
-    /// is ready, receives included, and a batch takes at most its capacity of what arrived — or,
-    /// with io_uring, a receive that ran out of buffers and is re-armed once the last batch is back.
+    /// is ready, receives and ``watch(_:)`` reports included, and a batch takes at most its capacity
+    /// of what arrived — or, with io_uring, a receive that ran out of buffers and is re-armed once
+    /// the last batch is back.
     /// Waiting on the descriptor while this is true sleeps until something else arrives.
     public var hasPendingInput: Bool {
         switch state {
         case .ioUring(let backend): backend.hasPendingInput
         case .portable(let backend): backend.hasPendingInput
         case .closed: false
+        }
+    }
+
+    /// Makes ``receive(into:timeout:)`` wait for `descriptor` (a host socket, an epoll set) as well
+    /// as for datagrams, and list it in ``ReceiveBatch/readyDescriptors`` once it is readable — so a
+    /// loop with more to wait for still waits in one system call, inside the transport. Call it from
+    /// the thread that calls `receive`, and keep `descriptor` open until the transport is closed.
+    ///
+    /// A descriptor is reported when it becomes readable (its wait queue is woken while it is), not
+    /// again for as long as it stays readable: take all it has each time it is reported.
+    ///
+    /// - Returns: false when the backend cannot (the portable one): then wait on ``pollDescriptor``
+    ///   and `descriptor` together, and call `receive` with a zero timeout.
+    public func watch(_ descriptor: CInt) -> Bool {
+        switch state {
+        case .ioUring(let backend):
+            backend.watch(descriptor)
+            return true
+        case .portable, .closed:
+            return false
         }
     }
 

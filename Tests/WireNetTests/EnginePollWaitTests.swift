@@ -1,18 +1,23 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import NetTestSupport
+import Synchronization
 import Testing
 @testable import WireNet
 
 /// A loop that waits on more than its UDP transport — a tailnet node's relay connections, a kernel
-/// TUN device, host sockets (``Node/addLoopPollSource(_:onReadable:)``) — waits in `ppoll` on the
-/// transport's descriptor and those, not inside the transport; since the transport reports what it
-/// already holds (`UDPTransport.hasPendingInput`, tested in UDPTransportTests), such nodes use
-/// io_uring too. This runs that wait end to end with both transports.
-@Suite("Engine waiting in ppoll", .serialized)
+/// TUN device — waits in `ppoll` on the transport's descriptor and those, not inside the transport;
+/// since the transport reports what it already holds (`UDPTransport.hasPendingInput`, tested in
+/// UDPTransportTests), such nodes use io_uring too. Host sockets
+/// (``Node/addLoopPollSource(_:onReadable:)``) are polled inside the io_uring transport's ring
+/// (`UDPTransport.watch`) and join the `ppoll` wait only with the portable transport. This runs
+/// both waits end to end.
+@Suite("Engine waiting on more than its transport", .serialized)
 struct EnginePollWaitTests {
-    /// Both loops wait in `ppoll` (an idle descriptor added to each), TCP's own timers are pushed
+    /// Both loops wait on an idle descriptor too (in the ring with io_uring, in `ppoll` with the
+    /// portable transport), TCP's own timers are pushed
     /// out of reach, and what else wakes a loop (WireGuard's timers) comes seconds apart: a datagram
     /// left waiting with nothing else to wake the loop shows as a transfer or exchange that takes
     /// seconds instead of milliseconds. (Here the tasks' reads and writes wake the loops too, which
@@ -94,5 +99,40 @@ struct EnginePollWaitTests {
         #expect(finished - downloaded < .seconds(10), "\(rounds) exchanges took \(finished - downloaded)")
         stream.close()
         listener.close()
+    }
+
+    /// A host poll source's handler runs on the loop thread each time the descriptor becomes
+    /// readable, while the loop has nothing else to do (its wait would otherwise last until
+    /// WireGuard's next timer, seconds away).
+    @Test(.timeLimit(.minutes(1)), arguments: [UDPTransportChoice.ioUring, .portable])
+    func aHostPollSourceRunsItsHandlerOnTheLoopThread(transport: UDPTransportChoice) async throws {
+        let pair = try await NodePair.start(options: .withoutTCPTimerRescue(transport: transport))
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        let (readEnd, writeEnd) = (ends[0], ends[1])
+        _ = fcntl(readEnd, F_SETFL, O_NONBLOCK)
+        defer { Task { await pair.close(); close(readEnd); close(writeEnd) } }
+        // What each run of the handler read, and on which thread.
+        let runs = Mutex<[(bytes: [UInt8], thread: String)]>([])
+        try pair.server.addLoopPollSource(readEnd) {
+            var buffer = [UInt8](repeating: 0, count: 16)
+            let count = read(readEnd, &buffer, buffer.count)
+            // The calling thread's name (Glibc's module has no pthread_getname_np).
+            let name = ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .newlines)
+            runs.withLock { $0.append((Array(buffer.prefix(max(count, 0))), name)) }
+        }
+        for round in 0 ..< 3 {
+            try await Task.sleep(for: .milliseconds(20))  // the loop is asleep again
+            var byte = UInt8(round)
+            #expect(write(writeEnd, &byte, 1) == 1)
+            let started = ContinuousClock.now
+            while runs.withLock({ $0.count }) <= round && ContinuousClock.now - started < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let last = runs.withLock { $0.last }
+            #expect(last?.bytes == [UInt8(round)], "round \(round): \(runs.withLock { $0.count }) runs")
+            #expect(last?.thread == "wirenet-engine", "round \(round)")
+        }
     }
 }

@@ -135,6 +135,10 @@ int wirenet_uring_prep_sendmsg(struct wirenet_uring *ring, int fd, const struct 
                                uint64_t user_data);
 int wirenet_uring_prep_read(struct wirenet_uring *ring, int fd, void *buffer, unsigned length,
                             uint64_t user_data);
+/// A multishot `IORING_OP_POLL_ADD` for `events` (`POLLIN`, ...) on `fd`: one completion (result:
+/// the events seen) each time the file's wait queue is woken while they are ready, until cancelled
+/// or until a completion comes without `IORING_CQE_F_MORE`.
+int wirenet_uring_prep_poll_multishot(struct wirenet_uring *ring, int fd, unsigned events, uint64_t user_data);
 /// Cancels every request in flight (`IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL`).
 int wirenet_uring_prep_cancel_all(struct wirenet_uring *ring, uint64_t user_data);
 

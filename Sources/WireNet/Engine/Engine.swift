@@ -93,9 +93,13 @@ final class Engine: @unchecked Sendable {
     /// Whether the kernel samples handshake messages on the UDP socket under a flood
     /// (``reviewHandshakeSampling(now:)``). Loop thread only.
     var handshakeSampling: HandshakeSampling
-    /// Host descriptors the loop waits on with its own (``Node/addLoopPollSource(_:onReadable:)``),
-    /// each with what runs on the loop thread when it is readable. Loop thread only.
+    /// Host descriptors the loop waits on in `ppoll` with its own (``Node/addLoopPollSource(_:onReadable:)``
+    /// with the portable transport), each with what runs on the loop thread when it is readable.
+    /// Loop thread only.
     var hostPollSources: [(descriptor: CInt, onReadable: () -> Void)] = []
+    /// Host descriptors the transport waits on itself (io_uring, ``UDPTransport/watch(_:)``): the
+    /// loop's wait stays one `io_uring_enter`. Loop thread only.
+    private var watchedPollSources: [CInt: () -> Void] = [:]
 
     /// Most outbound packets taken from the backend per loop turn, so receiving is never starved.
     static let outboundBurst = 256
@@ -281,6 +285,7 @@ final class Engine: @unchecked Sendable {
             now = clock.now()
             handle(&received, replies: &outgoing, now: now)
             reviewHandshakeSampling(now: now)
+            if !received.readyDescriptors.isEmpty { serviceWatchedPollSources(received) }
             if polled { serviceHostPollSources(pollFDs) }
             if paths != nil { serviceRelays(pollFDs, replies: &outgoing, now: now) }
             load.busy += waitStart.since(turnStart) + clock.now().since(now)
@@ -320,6 +325,22 @@ final class Engine: @unchecked Sendable {
         guard !runnable.isEmpty else { return }
         for index in runnable.indices { runnable[index](self) }
         runnable.removeAll(keepingCapacity: true)
+    }
+
+    /// Makes the loop wait on `descriptor` too and run `onReadable` on the loop thread, after the
+    /// packets of the wait that found it readable: inside the transport's wait when it can
+    /// (io_uring), else in `ppoll` with the transport's descriptor. Loop thread only.
+    func addHostPollSource(_ descriptor: CInt, onReadable: @escaping () -> Void) {
+        if transport.watch(descriptor) {
+            watchedPollSources[descriptor] = onReadable
+        } else {
+            hostPollSources.append((descriptor, onReadable))
+        }
+    }
+
+    /// Runs the handlers of the watched host descriptors the transport reported readable.
+    private func serviceWatchedPollSources(_ batch: ReceiveBatch) {
+        for descriptor in batch.readyDescriptors { watchedPollSources[descriptor]?() }
     }
 
     /// Where the relay connections' entries start in the loop's poll set: after the transport, the

@@ -35,15 +35,19 @@ final class TCPForwardForwarder: Forwarder {
     }
 
     /// Accepts until ``close()`` or cancellation of the calling task (connections in flight go on;
-    /// they end with the node). Each connection is accepted on the reactor thread (all that wait, per
-    /// wake-up), which dials its tunnel side on callbacks; the node's loop thread starts its
-    /// ``TCPSplice`` once the handshake completes: no task runs or wakes per connection.
+    /// they end with the node). Each connection is accepted on the node's loop thread (through a
+    /// reactor ``SocketReactor/driven(by:)`` the node), which dials its tunnel side on callbacks and
+    /// starts its ``TCPSplice`` once the handshake completes: no task runs or wakes per connection.
     func run() async {
         defer { listener.close() }
+        // The node's loop thread accepts, dials and splices; a node that is not running (its dials
+        // fail anyway) leaves the accepts to the rule's reactor.
+        let loopReactor = try? SocketReactor.driven(by: node)
         while !Task.isCancelled {
             let failure: (any Error)? = await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
-                    listener.acceptEach({ [self] host in accepted(host) }, until: { continuation.resume(returning: $0) })
+                    listener.acceptEach(on: loopReactor, { [self] host in accepted(host) },
+                                        until: { continuation.resume(returning: $0) })
                 }
             } onCancel: {
                 listener.interrupt()
@@ -55,8 +59,8 @@ final class TCPForwardForwarder: Forwarder {
         }
     }
 
-    /// On the reactor thread: checks the limits and dials the tunnel side; the splice starts on the
-    /// loop thread when the dial completes.
+    /// On the loop thread (or the reactor's): checks the limits and dials the tunnel side; the splice
+    /// starts on the loop thread when the dial completes.
     private func accepted(_ host: HostStream) {
         let source = host.remoteAddress?.withoutPort ?? localAddress.withoutPort
         if let refusal = limiter.acquire(source) {

@@ -13,27 +13,35 @@ final class TCPServeForwarder: Forwarder {
     let limiter: ConnectionLimiter<IPAddress>
     private let target: SocketAddress
     private let listener: TCPListener
-    /// Waits for the host connections (the process's reactor thread; see ``SocketReactor/driven(by:)``
-    /// for why not the node's loop thread).
+    /// Waits for the host connections: driven by the node's loop thread, which accepts and splices.
     private let reactor: SocketReactor
     private let logger: Logger
 
-    /// Listens on the tunnel port; `target` is the rule's resolved host service, `reactor` waits for
-    /// the host connections.
+    /// Listens on the tunnel port; `target` is the rule's resolved host service. The host
+    /// connections wait in a reactor ``SocketReactor/driven(by:)`` the node; `reactor` (the process's,
+    /// which the UDP rules use) is not needed.
+    ///
+    /// - Throws: ``NodeError`` (port in use, node not running), ``SystemError`` (no epoll instance).
     init(rule: ServeRule, target: SocketAddress, node: Node, reactor: SocketReactor, logger: Logger,
          limits: ForwardingLimits = .defaults) async throws {
         self.rule = "serve \(rule)"
         limiter = ConnectionLimiter(perRule: limits.connectionsPerRule, perSource: limits.connectionsPerSource)
         self.target = target
         listener = try await node.listen(tcp: rule.tunnelPort)
-        self.reactor = reactor
+        do {
+            self.reactor = try SocketReactor.driven(by: node)
+        } catch {
+            listener.close()
+            throw error
+        }
         self.logger = logger
     }
 
     /// Accepts until ``close()`` (or the node's close). Each connection is accepted on the node's loop
-    /// thread, which opens its host connection and starts its ``TCPSplice``: no task runs per
-    /// connection. Cancelling the calling task stops accepting, closes the listener and ends every
-    /// connection the rule carries, releasing their sockets, before this returns.
+    /// thread, which opens its host connection and starts its ``TCPSplice``, and carries both
+    /// directions: no task runs per connection, no other thread wakes per chunk. Cancelling the
+    /// calling task stops accepting, closes the listener and ends every connection the rule carries,
+    /// releasing their sockets, before this returns.
     func run() async {
         do {
             try await listener.acceptEach { [self] stream in accepted(stream) }

@@ -11,8 +11,9 @@ import WireNet
 /// - It runs on callbacks, with no task of its own: tunnel data is sent into the host socket on the
 ///   node's loop thread (`TCPStream.read(passingTo:then:)`), host data is read when the socket is
 ///   readable and queued to the loop (`TCPStream.write(_:then:)`); once the stack took a chunk, the
-///   loop thread reads the next one itself while the socket has more, so a bulk sender costs no
-///   reactor wake-up per chunk. An idle
+///   loop thread reads the next one itself while the socket has more. The forwarders register the
+///   host socket with a reactor ``SocketReactor/driven(by:)`` the node, so its readiness, too, is
+///   handled on the loop thread: no other thread wakes per chunk or per round trip. An idle
 ///   connection costs this object and a few closures parked in the loop's and the reactor's tables
 ///   — no suspended task, no async stack (issue 14's CLI memory target).
 /// - Each direction takes its next chunk only once the last one is taken, so a slow receiver slows

@@ -11,12 +11,12 @@ import WireNet
 ///
 /// A reactor ``driven(by:)`` a node has no thread of its own: the node's loop thread waits on its
 /// epoll instance together with the tunnel's UDP socket and runs the waiters itself, so that a chunk
-/// read from a host socket could go into the tunnel's stack without waking another thread (issue
-/// 13). The forwarders do not use it: with it, `wirenet up --serve` first stalled round trips and
-/// set-ups for 200–400 ms (perf/results/2026-12-02T0617Z.md) — the loop waited on the io_uring ring
-/// with datagrams the turn's `send` had already collected, fixed since (`UDPTransport.hasPendingInput`)
-/// — and without the stall it measured no better than this reactor's thread
-/// (perf/results/2026-12-02T1038Z-ab.md: some ratios to Linux better, some worse, within the spread).
+/// read from a host socket goes into the tunnel's stack without waking another thread (issue 13).
+/// The TCP forwarders use it. With the io_uring transport the epoll instance is polled inside the
+/// ring (`UDPTransport.watch`), so the loop's wait stays one `io_uring_enter`; an earlier version
+/// moved that wait to `ppoll` on the ring and the epoll instance, which first stalled round trips
+/// (perf/results/2026-12-02T0617Z.md, the lost wake-up fixed by `UDPTransport.hasPendingInput`)
+/// and then measured no better than this reactor's own thread (perf/results/2026-12-02T1038Z-ab.md).
 ///
 /// Sockets are non-blocking, and callers try the system call first and wait only after `EAGAIN`, so
 /// a busy connection rarely involves the reactor. Each registration is armed one-shot
@@ -240,17 +240,21 @@ final class SocketReactor: Sendable {
         }
     }
 
-    /// A reactor ``driven(by:)`` a node, on the loop thread: takes the events that are ready without
-    /// waiting and runs their waiters. More than fit in one call stay ready, so the loop's next wait
-    /// returns at once for them.
+    /// A reactor ``driven(by:)`` a node, on the loop thread: takes every event that is ready without
+    /// waiting and runs their waiters. All of them: the node's io_uring transport reports the epoll
+    /// instance when it becomes readable, not again while it stays readable.
     private func dispatchReady() {
         let capacity = 64
         withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: capacity) { events in
-            let count = epoll_wait(epoll, events.baseAddress!, Int32(capacity), 0)
-            guard count > 0 else { return }
             var ready: [Waiter] = []
-            collect(events.baseAddress!, count: Int(count), into: &ready)
-            for waiter in ready { waiter.wake.resume() }
+            while true {
+                let count = epoll_wait(epoll, events.baseAddress!, Int32(capacity), 0)
+                guard count > 0 else { return }
+                collect(events.baseAddress!, count: Int(count), into: &ready)
+                for waiter in ready { waiter.wake.resume() }
+                ready.removeAll(keepingCapacity: true)
+                if count < capacity { return }
+            }
         }
     }
 
