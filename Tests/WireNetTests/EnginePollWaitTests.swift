@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Locking
 import NetTestSupport
 import Synchronization
 import Testing
@@ -113,7 +114,7 @@ struct EnginePollWaitTests {
         _ = fcntl(readEnd, F_SETFL, O_NONBLOCK)
         defer { Task { await pair.close(); close(readEnd); close(writeEnd) } }
         // What each run of the handler read, and on which thread.
-        let runs = Mutex<[(bytes: [UInt8], thread: String)]>([])
+        let runs = Lock<[(bytes: [UInt8], thread: String)]>([])
         try pair.server.addLoopPollSource(readEnd) {
             var buffer = [UInt8](repeating: 0, count: 16)
             let count = read(readEnd, &buffer, buffer.count)

@@ -255,6 +255,7 @@ struct SACKCompressionTests {
     func established() -> TCPFixture {
         var config = fixtureConfiguration(buffer: 64_000, sack: true)
         config.timestamps = true
+        config.sackCompression = true  // off by default until measured (TCPConfiguration)
         let f = TCPFixture.synSent(config)
         f.now = at(Self.rtt)
         var synAck = seg(remoteISS, ack: localISS + 1, .syn, wnd: 8192)
