@@ -53,6 +53,12 @@ struct TCPReceiver {
     ) -> Arrival {
         ackPolicy.dataArrived(now: now, idleThreshold: rto, window: window.limit)
         let hadHoles = !reassembly.isEmpty
+        // In-order data with nothing held, the common case: delivered without the assembler, whose
+        // storage is reserved at the first out-of-order segment and released when the last hole fills
+        // (through it, every in-order segment reserved and released it: an allocation per packet).
+        if offset == 0 && !hadHoles {
+            return .stored(ready: length, ackNow: ackPolicy.inOrderData(length: length, now: now, rtt: rtt))
+        }
         if sackEnabled && reassembly.covers(start: offset, end: offset + length) {
             // RFC 2883 §4: all of it was already held: report it as a D-SACK.
             sackBlocks.noteDuplicate(left: seq, right: seq + length)
